@@ -1,0 +1,303 @@
+//! [`RaftLog`]: the node's view of its log: what storage holds plus the [`Unstable`] tail, and the
+//! commit/apply cursors.
+
+mod unstable;
+
+pub use unstable::Unstable;
+
+use crate::error::{Error, Result};
+use crate::storage::{Storage, NO_LIMIT};
+use crate::StorageError;
+use raft_proto::eraftpb::{Entry, Snapshot};
+use raft_proto::entry_size;
+use slog::{warn, Logger};
+
+/// The log of one node.
+///
+/// Indexes move in this order: `applied <= applying <= committed`, and `persisted <= last_index()`.
+/// Entries are handed to the application for applying only once committed and persisted locally.
+pub struct RaftLog<T: Storage> {
+    /// What the application has persisted.
+    pub store: T,
+    /// What the node has accepted but the application has not yet persisted.
+    pub unstable: Unstable,
+    /// The highest index known to be committed by a quorum.
+    pub committed: u64,
+    /// The highest index known to be durable in `store`.
+    pub persisted: u64,
+    /// The highest index handed to the application to apply.
+    pub applying: u64,
+    /// The highest index the application reported applied.
+    pub applied: u64,
+    logger: Logger,
+}
+
+impl<T: Storage> RaftLog<T> {
+    /// A log over `store`, starting with everything in it persisted and nothing beyond the snapshot
+    /// committed or applied.
+    pub fn new(store: T, logger: Logger) -> Result<RaftLog<T>> {
+        let first_index = store.first_index()?;
+        let last_index = store.last_index()?;
+        Ok(RaftLog {
+            store,
+            unstable: Unstable::new(last_index + 1),
+            committed: first_index - 1,
+            persisted: last_index,
+            applying: first_index - 1,
+            applied: first_index - 1,
+            logger,
+        })
+    }
+
+    /// The first index that can be read (one past the latest snapshot).
+    pub fn first_index(&self) -> u64 {
+        match self.unstable.maybe_first_index() {
+            Some(index) => index,
+            None => self.store.first_index().unwrap_or(1),
+        }
+    }
+
+    /// The index of the last entry.
+    pub fn last_index(&self) -> u64 {
+        match self.unstable.maybe_last_index() {
+            Some(index) => index,
+            None => self.store.last_index().unwrap_or(0),
+        }
+    }
+
+    /// The term of the entry at `index`, 0 when `index` is outside `[first_index - 1, last_index]`.
+    pub fn term(&self, index: u64) -> Result<u64> {
+        if let Some(term) = self.unstable.maybe_term(index) {
+            return Ok(term);
+        }
+        let dummy_index = self.first_index() - 1;
+        if index < dummy_index || index > self.last_index() {
+            return Ok(0);
+        }
+        match self.store.term(index) {
+            Ok(term) => Ok(term),
+            Err(Error::Store(StorageError::Unavailable)) => Ok(0),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The term of the last entry.
+    pub fn last_term(&self) -> u64 {
+        match self.term(self.last_index()) {
+            Ok(term) => term,
+            Err(e) => {
+                warn!(self.logger, "cannot read the term of the last entry"; "error" => %e);
+                0
+            }
+        }
+    }
+
+    /// Whether the entry at `index` has `term`.
+    pub fn match_term(&self, index: u64, term: u64) -> bool {
+        self.term(index).is_ok_and(|t| t == term)
+    }
+
+    /// Whether a log ending at (`last_index`, `term`) is at least as up to date as ours (§5.4.1).
+    pub fn is_up_to_date(&self, last_index: u64, term: u64) -> bool {
+        let our_term = self.last_term();
+        term > our_term || (term == our_term && last_index >= self.last_index())
+    }
+
+    /// The index of the first entry of `entries` that is missing or conflicts with ours, or 0 when all
+    /// of them are already here with the same terms.
+    pub fn find_conflict(&self, entries: &[Entry]) -> u64 {
+        entries
+            .iter()
+            .find(|e| !self.match_term(e.index, e.term))
+            .map_or(0, |e| e.index)
+    }
+
+    /// The largest index `<= index` whose term is `<= term`, with that term if it could be read.
+    ///
+    /// This is the rejection hint raft-rs uses for fast backtracking: a follower answers a mismatching
+    /// append with it, and the leader uses it on its own log to pick the next index to probe.
+    pub fn find_conflict_by_term(&self, index: u64, term: u64) -> (u64, Option<u64>) {
+        let mut index = index.min(self.last_index());
+        loop {
+            match self.term(index) {
+                Ok(t) if t > term && index > 0 => index -= 1,
+                Ok(t) => return (index, Some(t)),
+                Err(_) => return (index, None),
+            }
+        }
+    }
+
+    /// Appends `entries` after the entry (`index`, `term`) if we hold that entry, and commits up to
+    /// `min(committed, index + len)`. Returns the last index of the new entries, or `None` when our
+    /// log does not contain (`index`, `term`). Fails, changing nothing, if the entries would overwrite
+    /// a committed entry (impossible from a correct leader).
+    pub fn maybe_append(
+        &mut self,
+        index: u64,
+        term: u64,
+        committed: u64,
+        entries: &[Entry],
+    ) -> Result<Option<u64>> {
+        if !self.match_term(index, term) {
+            return Ok(None);
+        }
+        let last_new_index = index + entries.len() as u64;
+        let conflict = self.find_conflict(entries);
+        if conflict != 0 {
+            if conflict <= self.committed {
+                return Err(Error::Invariant(
+                    "an append would overwrite a committed entry",
+                ));
+            }
+            let start = (conflict - (index + 1)) as usize;
+            self.append(&entries[start..]);
+        }
+        self.commit_to(committed.min(last_new_index));
+        Ok(Some(last_new_index))
+    }
+
+    /// Appends `entries` to the unstable tail, truncating anything at or after the first new index.
+    /// Returns the new last index. The caller guarantees the first new index is above `committed`.
+    pub fn append(&mut self, entries: &[Entry]) -> u64 {
+        let Some(first) = entries.first() else {
+            return self.last_index();
+        };
+        debug_assert!(first.index > self.committed, "append below the commit index");
+        if first.index <= self.persisted {
+            // Durable entries are being replaced: they no longer count as persisted.
+            self.persisted = first.index - 1;
+        }
+        self.unstable.truncate_and_append(entries);
+        self.last_index()
+    }
+
+    /// Raises the commit index to `to` (never lowers it). The caller guarantees `to <= last_index`.
+    pub fn commit_to(&mut self, to: u64) {
+        if to > self.committed {
+            debug_assert!(to <= self.last_index(), "commit beyond the last index");
+            self.committed = to;
+        }
+    }
+
+    /// Commits up to `max_index` if the entry there is of `term` (only entries of the leader's own
+    /// term are committed by counting replicas, §5.4.2). Returns whether the commit index moved.
+    pub fn maybe_commit(&mut self, max_index: u64, term: u64) -> bool {
+        if max_index > self.committed && self.term(max_index).is_ok_and(|t| t == term) {
+            self.commit_to(max_index);
+            true
+        } else {
+            false
+        }
+    }
+
+    /// Records that the application has applied everything up to `index`.
+    pub fn applied_to(&mut self, index: u64) {
+        if index <= self.applied {
+            return;
+        }
+        let index = index.min(self.committed);
+        self.applied = index;
+        self.applying = self.applying.max(index);
+    }
+
+    /// Entries up to (`index`, `term`) are durable. Returns false when the entry there was replaced
+    /// since it was handed out, in which case nothing is marked durable.
+    pub fn stable_entries(&mut self, index: u64, term: u64) -> bool {
+        if self.unstable.stable_entries(index, term) {
+            self.persisted = self.persisted.max(index);
+            true
+        } else {
+            false
+        }
+    }
+
+    /// The snapshot at `index` is durable.
+    pub fn stable_snapshot(&mut self, index: u64) {
+        self.unstable.stable_snapshot(index);
+    }
+
+    /// The highest index that may be handed out for applying.
+    fn max_appliable_index(&self) -> u64 {
+        self.committed.min(self.persisted)
+    }
+
+    /// Whether committed, persisted entries are waiting to be handed out for applying.
+    pub fn has_next_committed_entries(&self) -> bool {
+        self.applying < self.max_appliable_index()
+    }
+
+    /// The next committed entries to apply (at most `max_size` bytes, at least one entry), marking
+    /// them as being applied so they are never handed out twice.
+    pub fn next_committed_entries(&mut self, max_size: u64) -> Result<Vec<Entry>> {
+        let high = self.max_appliable_index();
+        if self.applying >= high {
+            return Ok(Vec::new());
+        }
+        let low = self.applying.max(self.first_index() - 1) + 1;
+        let entries = self.slice(low, high + 1, max_size)?;
+        if let Some(last) = entries.last() {
+            self.applying = last.index;
+        }
+        Ok(entries)
+    }
+
+    /// Entries from `index` to the end, at most `max_size` bytes (at least one).
+    pub fn entries(&self, index: u64, max_size: u64) -> Result<Vec<Entry>> {
+        let last = self.last_index();
+        if index > last {
+            return Ok(Vec::new());
+        }
+        self.slice(index, last + 1, max_size)
+    }
+
+    /// The entries in `[low, high)`, at most `max_size` bytes (at least one when the range is not
+    /// empty). Fails with `Compacted` when `low` is below the first index.
+    pub fn slice(&self, low: u64, high: u64, max_size: u64) -> Result<Vec<Entry>> {
+        if low >= high {
+            return Ok(Vec::new());
+        }
+        if low < self.first_index() {
+            return Err(Error::Store(StorageError::Compacted));
+        }
+        if high > self.last_index() + 1 {
+            return Err(Error::Store(StorageError::Unavailable));
+        }
+        let offset = self.unstable.offset;
+        let mut entries = if low < offset {
+            let stored = self.store.entries(low, high.min(offset), max_size)?;
+            if (stored.len() as u64) < high.min(offset) - low {
+                // Storage stopped at the size limit.
+                return Ok(stored);
+            }
+            stored
+        } else {
+            Vec::new()
+        };
+        if high > offset {
+            let tail = self.unstable.slice(low.max(offset), high);
+            if max_size == NO_LIMIT {
+                entries.extend_from_slice(tail);
+            } else {
+                let mut size: u64 = entries.iter().map(entry_size).sum();
+                for e in tail {
+                    size = size.saturating_add(entry_size(e));
+                    if !entries.is_empty() && size > max_size {
+                        break;
+                    }
+                    entries.push(e.clone());
+                }
+            }
+        }
+        Ok(entries)
+    }
+
+    /// The entries not yet handed out for persistence.
+    pub fn unstable_entries(&self) -> &[Entry] {
+        self.unstable.not_in_progress()
+    }
+
+    /// The pending incoming snapshot, if any.
+    pub fn unstable_snapshot(&self) -> Option<&Snapshot> {
+        self.unstable.snapshot.as_ref()
+    }
+}

@@ -1,0 +1,136 @@
+//! [`Unstable`]: the tail of the log that the application has not yet persisted.
+
+use raft_proto::eraftpb::{Entry, Snapshot};
+
+/// Entries (and possibly an incoming snapshot) accepted by the node but not yet reported persisted.
+///
+/// `entries[i]` has index `offset + i`. The first `in_progress` entries have been handed to the
+/// application in a `Ready` and are being persisted; the rest have not been handed out yet.
+#[derive(Debug, Default, Clone)]
+pub struct Unstable {
+    /// An incoming snapshot not yet persisted.
+    pub snapshot: Option<Snapshot>,
+    /// The unpersisted entries.
+    pub entries: Vec<Entry>,
+    /// The index of `entries[0]` (or where the next entry would go when `entries` is empty).
+    pub offset: u64,
+    /// How many leading entries have already been handed out for persistence.
+    pub in_progress: usize,
+}
+
+/// Above this many spare slots the entry buffer is released once it empties, so a burst of proposals
+/// does not pin memory for the life of the group (raft-rs keeps it forever).
+const SHRINK_ABOVE: usize = 1024;
+
+impl Unstable {
+    /// An empty unstable log whose next entry will have index `offset`.
+    pub fn new(offset: u64) -> Unstable {
+        Unstable {
+            offset,
+            ..Default::default()
+        }
+    }
+
+    /// The first index, if the unstable log holds a snapshot (one past the snapshot's index).
+    pub fn maybe_first_index(&self) -> Option<u64> {
+        self.snapshot
+            .as_ref()
+            .map(|s| s.metadata.as_ref().map_or(0, |m| m.index) + 1)
+    }
+
+    /// The last index held here (last entry, else the snapshot's index), if any.
+    pub fn maybe_last_index(&self) -> Option<u64> {
+        match self.entries.len() {
+            0 => self.maybe_first_index().map(|i| i - 1),
+            n => Some(self.offset + n as u64 - 1),
+        }
+    }
+
+    /// The term of the entry at `index`, if this tail knows it.
+    pub fn maybe_term(&self, index: u64) -> Option<u64> {
+        if index < self.offset {
+            let meta = self.snapshot.as_ref()?.metadata.as_ref()?;
+            return (meta.index == index).then_some(meta.term);
+        }
+        let pos = usize::try_from(index - self.offset).ok()?;
+        self.entries.get(pos).map(|e| e.term)
+    }
+
+    /// The entries not yet handed out for persistence.
+    pub fn not_in_progress(&self) -> &[Entry] {
+        &self.entries[self.in_progress.min(self.entries.len())..]
+    }
+
+    /// Marks every entry handed out for persistence.
+    pub fn mark_all_in_progress(&mut self) {
+        self.in_progress = self.entries.len();
+    }
+
+    /// The entries are durable up to `index`, which had `term` when it was written: drop them.
+    /// Returns false (and keeps everything) when the entry at `index` no longer has `term`, because a
+    /// newer leader overwrote it after it was handed out (the ABA case of async storage writes).
+    pub fn stable_entries(&mut self, index: u64, term: u64) -> bool {
+        if index < self.offset || self.maybe_term(index) != Some(term) {
+            return false;
+        }
+        let count = (index - self.offset + 1) as usize;
+        if count >= self.entries.len() {
+            self.entries.clear();
+            if self.entries.capacity() > SHRINK_ABOVE {
+                self.entries = Vec::new();
+            }
+        } else {
+            self.entries.drain(..count);
+        }
+        self.offset = index + 1;
+        self.in_progress = self.in_progress.saturating_sub(count);
+        true
+    }
+
+    /// The snapshot at `index` is durable: drop it.
+    pub fn stable_snapshot(&mut self, index: u64) {
+        if self.snapshot.as_ref().and_then(|s| s.metadata.as_ref()).map(|m| m.index) == Some(index)
+        {
+            self.snapshot = None;
+        }
+    }
+
+    /// Replaces the whole tail with a snapshot.
+    pub fn restore(&mut self, snapshot: Snapshot) {
+        let index = snapshot.metadata.as_ref().map_or(0, |m| m.index);
+        self.entries.clear();
+        self.offset = index + 1;
+        self.in_progress = 0;
+        self.snapshot = Some(snapshot);
+    }
+
+    /// Appends `entries` (contiguous, non-empty), replacing whatever this tail holds at and after the
+    /// first new index. The caller guarantees the first index is at most `last index + 1`.
+    pub fn truncate_and_append(&mut self, entries: &[Entry]) {
+        let Some(first) = entries.first() else {
+            return;
+        };
+        let after = first.index;
+        let end = self.offset + self.entries.len() as u64;
+        if after == end {
+            // The common case: a plain extension.
+        } else if after <= self.offset {
+            // Everything held here is replaced.
+            self.offset = after;
+            self.entries.clear();
+            self.in_progress = 0;
+        } else {
+            let keep = (after - self.offset) as usize;
+            self.entries.truncate(keep);
+            self.in_progress = self.in_progress.min(keep);
+        }
+        self.entries.extend_from_slice(entries);
+    }
+
+    /// The entries in `[low, high)`; the caller has checked the range lies within this tail.
+    pub fn slice(&self, low: u64, high: u64) -> &[Entry] {
+        let start = (low - self.offset) as usize;
+        let end = (high - self.offset) as usize;
+        &self.entries[start..end]
+    }
+}

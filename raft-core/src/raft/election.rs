@@ -1,0 +1,219 @@
+//! Elections: timeouts, pre-votes (thesis §9.6), campaigns and vote handling (§5.2, §5.4.1).
+
+use super::{Raft, StateRole, INVALID_ID};
+use crate::quorum::VoteResult;
+use crate::storage::Storage;
+use raft_proto::eraftpb::{Message, MessageType};
+use slog::{debug, info, warn};
+
+/// Context of a campaign started by `MsgTimeoutNow` during a leadership transfer; such vote requests
+/// bypass the leader lease. The bytes match raft-rs so mixed clusters agree.
+pub const CAMPAIGN_TRANSFER: &[u8] = b"CampaignTransfer";
+
+/// What kind of campaign to run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum CampaignType {
+    /// A pre-vote round: ask without bumping the term.
+    PreElection,
+    /// A real election.
+    Election,
+    /// A real election forced by a leadership transfer.
+    Transfer,
+}
+
+impl<T: Storage> Raft<T> {
+    pub(super) fn tick_election(&mut self) {
+        self.election_elapsed += 1;
+        if self.promotable() && self.election_elapsed >= self.randomized_election_timeout {
+            self.election_elapsed = 0;
+            self.hup(false);
+        }
+    }
+
+    /// Starts an election (or a pre-vote round when pre-vote is on and this is not a transfer).
+    pub(crate) fn hup(&mut self, transfer: bool) {
+        if self.state == StateRole::Leader {
+            debug!(self.logger, "ignoring MsgHup: already leader");
+            return;
+        }
+        if !self.promotable() {
+            warn!(self.logger, "not a voter: cannot campaign");
+            return;
+        }
+        if self.term == u64::MAX {
+            warn!(self.logger, "the term cannot grow any further: refusing to campaign");
+            return;
+        }
+        info!(self.logger, "starting a new election"; "term" => self.term);
+        let kind = if transfer {
+            CampaignType::Transfer
+        } else if self.pre_vote {
+            CampaignType::PreElection
+        } else {
+            CampaignType::Election
+        };
+        self.campaign(kind);
+    }
+
+    fn become_pre_candidate(&mut self) {
+        // A pre-candidate keeps its term and vote: it only asks whether it could win.
+        self.state = StateRole::PreCandidate;
+        self.prs.reset_votes();
+        self.leader_id = INVALID_ID;
+        info!(self.logger, "became pre-candidate"; "term" => self.term);
+    }
+
+    fn become_candidate(&mut self) {
+        let term = self.term + 1;
+        self.reset(term);
+        self.vote = self.id;
+        self.state = StateRole::Candidate;
+        info!(self.logger, "became candidate"; "term" => term);
+    }
+
+    pub(crate) fn campaign(&mut self, kind: CampaignType) {
+        let (vote_type, term) = if kind == CampaignType::PreElection {
+            self.become_pre_candidate();
+            (MessageType::MsgRequestPreVote, self.term + 1)
+        } else {
+            self.become_candidate();
+            (MessageType::MsgRequestVote, self.term)
+        };
+        let id = self.id;
+        if self.poll(id, vote_type, true) == VoteResult::Won {
+            // A single voter wins at once.
+            if kind == CampaignType::PreElection {
+                self.campaign(CampaignType::Election);
+            } else {
+                self.become_leader();
+            }
+            return;
+        }
+        let (last_index, last_term) = (self.raft_log.last_index(), self.raft_log.last_term());
+        let (commit, commit_term) = self.commit_and_term();
+        let context = if kind == CampaignType::Transfer {
+            bytes::Bytes::from_static(CAMPAIGN_TRANSFER)
+        } else {
+            bytes::Bytes::new()
+        };
+        let voters: Vec<u64> = self.prs.conf().voters.ids();
+        for to in voters.into_iter().filter(|v| *v != id) {
+            info!(self.logger, "requesting vote"; "to" => to, "term" => term, "msg" => ?vote_type);
+            self.send(Message {
+                msg_type: vote_type as i32,
+                to,
+                term,
+                index: last_index,
+                log_term: last_term,
+                commit,
+                commit_term,
+                priority: self.priority,
+                context: context.clone(),
+                ..Default::default()
+            });
+        }
+    }
+
+    /// The commit index and the term of the entry there (both 0 if that term cannot be read), as
+    /// raft-rs sends them with votes.
+    fn commit_and_term(&self) -> (u64, u64) {
+        let commit = self.raft_log.committed;
+        match self.raft_log.term(commit) {
+            Ok(term) => (commit, term),
+            Err(_) => (0, 0),
+        }
+    }
+
+    /// Records a vote and returns the election's outcome so far.
+    fn poll(&mut self, from: u64, vote_type: MessageType, granted: bool) -> VoteResult {
+        self.prs.record_vote(from, granted);
+        let (yes, no, result) = self.prs.tally_votes();
+        info!(self.logger, "vote tally"; "from" => from, "granted" => granted,
+            "msg" => ?vote_type, "approvals" => yes, "rejections" => no);
+        result
+    }
+
+    /// A rejection that tells the requester our term, commit index and its term.
+    pub(super) fn vote_rejection(&self, to: u64, response_type: MessageType) -> Message {
+        let (commit, commit_term) = self.commit_and_term();
+        Message {
+            msg_type: response_type as i32,
+            to,
+            term: self.term,
+            reject: true,
+            commit,
+            commit_term,
+            ..Default::default()
+        }
+    }
+
+    pub(super) fn handle_vote_request(&mut self, m: &Message, msg_type: MessageType) {
+        let response_type = if msg_type == MessageType::MsgRequestVote {
+            MessageType::MsgRequestVoteResponse
+        } else {
+            MessageType::MsgRequestPreVoteResponse
+        };
+        // We can vote for a candidate we already voted for (a retry), for anyone when we have not
+        // voted and follow no leader, and in a pre-vote for anyone asking about a later term.
+        let can_vote = self.vote == m.from
+            || (self.vote == INVALID_ID && self.leader_id == INVALID_ID)
+            || (msg_type == MessageType::MsgRequestPreVote && m.term > self.term);
+        let up_to_date = self.raft_log.is_up_to_date(m.index, m.log_term);
+        // Priority elections (raft-rs): among equally up-to-date logs, a lower-priority candidate is
+        // refused so the higher-priority node wins.
+        let priority_ok = m.index > self.raft_log.last_index() || self.priority <= priority_of(m);
+        if can_vote && up_to_date && priority_ok {
+            info!(self.logger, "granting vote"; "to" => m.from, "term" => m.term, "msg" => ?msg_type);
+            self.send(Message {
+                msg_type: response_type as i32,
+                to: m.from,
+                term: m.term,
+                ..Default::default()
+            });
+            if msg_type == MessageType::MsgRequestVote {
+                self.election_elapsed = 0;
+                self.vote = m.from;
+            }
+        } else {
+            info!(self.logger, "rejecting vote"; "to" => m.from, "term" => m.term,
+                "msg" => ?msg_type, "can_vote" => can_vote, "up_to_date" => up_to_date,
+                "priority_ok" => priority_ok);
+            let msg = self.vote_rejection(m.from, response_type);
+            self.send(msg);
+        }
+    }
+
+    pub(super) fn handle_vote_response(&mut self, m: &Message, msg_type: MessageType) {
+        let expected = match self.state {
+            StateRole::PreCandidate => MessageType::MsgRequestPreVoteResponse,
+            _ => MessageType::MsgRequestVoteResponse,
+        };
+        if msg_type != expected {
+            debug!(self.logger, "ignored a vote response of the wrong kind"; "msg" => ?msg_type);
+            return;
+        }
+        match self.poll(m.from, msg_type, !m.reject) {
+            VoteResult::Won => {
+                if self.state == StateRole::PreCandidate {
+                    self.campaign(CampaignType::Election);
+                } else {
+                    self.become_leader();
+                }
+            }
+            VoteResult::Lost => {
+                let term = self.term;
+                self.become_follower(term, INVALID_ID);
+            }
+            VoteResult::Pending => {}
+        }
+    }
+}
+
+/// A message's priority, falling back to the deprecated unsigned field that older raft-rs sends.
+fn priority_of(m: &Message) -> i64 {
+    if m.priority == 0 && m.deprecated_priority != 0 {
+        i64::try_from(m.deprecated_priority).unwrap_or(i64::MAX)
+    } else {
+        m.priority
+    }
+}

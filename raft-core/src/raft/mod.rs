@@ -1,0 +1,435 @@
+//! [`Raft`]: the consensus state machine of one node.
+//!
+//! The role dispatch lives here ([`Raft::step`]); each concern has its own file: `election`
+//! (campaigns, votes, pre-votes), `replication` (the leader sending entries and heartbeats, commit),
+//! `follower` (accepting appends and heartbeats), `validate` (refusing impossible input).
+
+mod election;
+mod follower;
+mod leader;
+mod replication;
+mod validate;
+
+pub use election::CAMPAIGN_TRANSFER;
+pub use validate::{is_local_msg, is_response_msg};
+
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::log::RaftLog;
+use crate::storage::Storage;
+use crate::tracker::{Configuration, ProgressTracker};
+use rand::rngs::Xoshiro256PlusPlus;
+use rand::{RngExt, SeedableRng};
+use raft_proto::eraftpb::{HardState, Message, MessageType};
+use slog::{debug, info, o, Logger};
+
+/// "No node": the value of `leader_id` and `vote` when there is none.
+pub const INVALID_ID: u64 = 0;
+
+/// The role a node plays in its current term.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum StateRole {
+    /// Follows a leader (or waits for one).
+    #[default]
+    Follower,
+    /// Campaigns for votes in a new term.
+    Candidate,
+    /// Leads the group in its term.
+    Leader,
+    /// Asks whether it could win before starting a real campaign (thesis §9.6).
+    PreCandidate,
+}
+
+/// The volatile state an application may want to observe: who leads and what this node is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct SoftState {
+    /// The leader known to this node, or `INVALID_ID`.
+    pub leader_id: u64,
+    /// This node's role.
+    pub raft_state: StateRole,
+}
+
+/// The consensus state machine of one node. Drive it through [`RawNode`](crate::RawNode) unless you
+/// need its internals (tests do).
+pub struct Raft<T: Storage> {
+    /// This node's id.
+    pub id: u64,
+    /// The current term.
+    pub term: u64,
+    /// Whom this node voted for in the current term, or `INVALID_ID`.
+    pub vote: u64,
+    /// The log.
+    pub raft_log: RaftLog<T>,
+    /// Membership and, on a leader, each follower's progress.
+    pub prs: ProgressTracker,
+    /// This node's role.
+    pub state: StateRole,
+    /// The leader this node follows, or `INVALID_ID`.
+    pub leader_id: u64,
+    /// Messages that may be sent at once.
+    pub msgs: Vec<Message>,
+    /// Messages that may be sent only after the entries and hard state produced with them are durable
+    /// (append responses, votes, vote requests of a candidate).
+    pub msgs_after_append: Vec<Message>,
+
+    pub(crate) election_elapsed: usize,
+    pub(crate) heartbeat_elapsed: usize,
+    pub(crate) election_timeout: usize,
+    pub(crate) heartbeat_timeout: usize,
+    pub(crate) randomized_election_timeout: usize,
+    min_election_timeout: usize,
+    max_election_timeout: usize,
+    rng: Xoshiro256PlusPlus,
+
+    pub(crate) check_quorum: bool,
+    pub(crate) pre_vote: bool,
+    pub(crate) priority: i64,
+    pub(crate) max_msg_size: u64,
+    pub(crate) max_uncommitted_size: u64,
+    pub(crate) uncommitted_size: u64,
+    pub(crate) disable_proposal_forwarding: bool,
+    pub(crate) skip_bcast_commit: bool,
+    pub(crate) max_committed_size_per_ready: u64,
+    /// Set when the leader has something to send in its next flush (new entries, a moved commit).
+    pub(crate) appends_pending: bool,
+
+    pub(crate) logger: Logger,
+}
+
+impl<T: Storage> Raft<T> {
+    /// Builds a node from `config` over `store`, restoring the persisted hard state and membership.
+    pub fn new(config: &Config, store: T, logger: &Logger) -> Result<Raft<T>> {
+        config.validate()?;
+        let logger = logger.new(o!("raft_id" => config.id));
+        let state = store.initial_state()?;
+        let raft_log = RaftLog::new(store, logger.clone())?;
+        let mut r = Raft {
+            id: config.id,
+            term: 0,
+            vote: INVALID_ID,
+            raft_log,
+            prs: ProgressTracker::new(config.max_inflight_msgs),
+            state: StateRole::Follower,
+            leader_id: INVALID_ID,
+            msgs: Vec::new(),
+            msgs_after_append: Vec::new(),
+            election_elapsed: 0,
+            heartbeat_elapsed: 0,
+            election_timeout: config.election_tick,
+            heartbeat_timeout: config.heartbeat_tick,
+            randomized_election_timeout: config.min_election_tick(),
+            min_election_timeout: config.min_election_tick(),
+            max_election_timeout: config.max_election_tick(),
+            rng: Xoshiro256PlusPlus::seed_from_u64(config.effective_seed()),
+            check_quorum: config.check_quorum,
+            pre_vote: config.pre_vote,
+            priority: config.priority,
+            max_msg_size: config.max_size_per_msg,
+            max_uncommitted_size: config.max_uncommitted_size,
+            uncommitted_size: 0,
+            disable_proposal_forwarding: config.disable_proposal_forwarding,
+            skip_bcast_commit: config.skip_bcast_commit,
+            max_committed_size_per_ready: config.max_committed_size_per_ready,
+            appends_pending: false,
+            logger,
+        };
+        let next_idx = r.raft_log.last_index() + 1;
+        r.prs
+            .apply_conf(Configuration::from_conf_state(&state.conf_state), next_idx);
+        let hs = state.hard_state;
+        if hs != HardState::default() {
+            r.load_hard_state(&hs)?;
+        }
+        if config.applied > 0 {
+            if config.applied > r.raft_log.committed {
+                return Err(Error::ConfigInvalid {
+                    field: "applied",
+                    rule: format!(
+                        "must not be beyond the persisted commit index ({} > {})",
+                        config.applied, r.raft_log.committed
+                    ),
+                });
+            }
+            r.raft_log.applied_to(config.applied);
+        }
+        let term = r.term;
+        r.become_follower(term, INVALID_ID);
+        info!(r.logger, "newRaft";
+            "term" => r.term, "commit" => r.raft_log.committed, "applied" => r.raft_log.applied,
+            "last_index" => r.raft_log.last_index(), "last_term" => r.raft_log.last_term(),
+            "voters" => ?r.prs.conf().voters.ids());
+        Ok(r)
+    }
+
+    fn load_hard_state(&mut self, hs: &HardState) -> Result<()> {
+        let (first, last) = (self.raft_log.first_index(), self.raft_log.last_index());
+        if hs.commit < first - 1 || hs.commit > last {
+            return Err(Error::Invariant(
+                "the stored hard state's commit index is outside the stored log",
+            ));
+        }
+        self.raft_log.committed = hs.commit;
+        self.raft_log.applying = self.raft_log.applying.max(first - 1);
+        self.term = hs.term;
+        self.vote = hs.vote;
+        Ok(())
+    }
+
+    /// The current soft state.
+    pub fn soft_state(&self) -> SoftState {
+        SoftState {
+            leader_id: self.leader_id,
+            raft_state: self.state,
+        }
+    }
+
+    /// The current hard state.
+    pub fn hard_state(&self) -> HardState {
+        HardState {
+            term: self.term,
+            vote: self.vote,
+            commit: self.raft_log.committed,
+        }
+    }
+
+    /// The logger of this node.
+    pub fn logger(&self) -> &Logger {
+        &self.logger
+    }
+
+    /// Whether this node may campaign (it is a voter).
+    pub fn promotable(&self) -> bool {
+        self.prs.is_voter(self.id)
+    }
+
+    fn reset(&mut self, term: u64) {
+        if self.term != term {
+            self.term = term;
+            self.vote = INVALID_ID;
+        }
+        self.leader_id = INVALID_ID;
+        self.reset_randomized_election_timeout();
+        self.election_elapsed = 0;
+        self.heartbeat_elapsed = 0;
+        self.prs.reset_votes();
+        self.uncommitted_size = 0;
+        self.appends_pending = false;
+        let next_idx = self.raft_log.last_index() + 1;
+        let (id, persisted, committed) = (self.id, self.raft_log.persisted, self.raft_log.committed);
+        for (pid, pr) in self.prs.iter_mut() {
+            pr.reset(next_idx);
+            if pid == id {
+                pr.matched = persisted;
+                pr.committed_index = committed;
+            }
+        }
+    }
+
+    /// Draws a new randomised election timeout in `[min_election_tick, max_election_tick)`.
+    pub fn reset_randomized_election_timeout(&mut self) {
+        self.randomized_election_timeout = self
+            .rng
+            .random_range(self.min_election_timeout..self.max_election_timeout);
+    }
+
+    /// The current randomised election timeout, in ticks.
+    pub fn randomized_election_timeout(&self) -> usize {
+        self.randomized_election_timeout
+    }
+
+    /// Becomes a follower of `leader_id` in `term`.
+    pub fn become_follower(&mut self, term: u64, leader_id: u64) {
+        self.reset(term);
+        self.leader_id = leader_id;
+        self.state = StateRole::Follower;
+        info!(self.logger, "became follower"; "term" => term, "leader" => leader_id);
+    }
+
+    /// Emits a message. Requests and responses of elections carry an explicit term; everything else
+    /// gets the current term, except forwarded proposals and reads, which travel with term 0.
+    pub(crate) fn send(&mut self, mut m: Message) {
+        m.from = self.id;
+        let msg_type = m.msg_type();
+        match msg_type {
+            MessageType::MsgRequestVote
+            | MessageType::MsgRequestPreVote
+            | MessageType::MsgRequestVoteResponse
+            | MessageType::MsgRequestPreVoteResponse => {
+                debug_assert!(m.term != 0, "election message sent without a term");
+            }
+            MessageType::MsgPropose | MessageType::MsgReadIndex => {}
+            _ => m.term = self.term,
+        }
+        debug!(self.logger, "send"; "msg" => %raft_proto::describe_message(&m));
+        match msg_type {
+            // These promise durable state (a vote, appended entries, this node's own term and
+            // vote in a campaign), so they wait until the Ready that carries it is persisted.
+            MessageType::MsgAppendResponse
+            | MessageType::MsgRequestVoteResponse
+            | MessageType::MsgRequestPreVoteResponse
+            | MessageType::MsgRequestVote => self.msgs_after_append.push(m),
+            _ => self.msgs.push(m),
+        }
+    }
+
+    /// Advances the logical clock by one tick: followers and candidates count towards an election,
+    /// leaders towards heartbeats and the check-quorum round.
+    pub fn tick(&mut self) {
+        match self.state {
+            StateRole::Leader => self.tick_heartbeat(),
+            _ => self.tick_election(),
+        }
+    }
+
+    /// Handles one message: a message from a peer, or a local one (`MsgHup`, `MsgBeat`,
+    /// `MsgPropose`, ...). Impossible input is refused with an error and leaves the state unchanged.
+    pub fn step(&mut self, m: Message) -> Result<()> {
+        let msg_type = MessageType::try_from(m.msg_type)
+            .map_err(|_| Error::UnknownMessageType(m.msg_type))?;
+        self.validate(&m, msg_type)?;
+        debug!(self.logger, "step"; "msg" => %raft_proto::describe_message(&m));
+        if m.term == 0 {
+            // Local messages and forwarded proposals and reads.
+        } else if m.term > self.term {
+            if !self.step_higher_term(&m, msg_type) {
+                return Ok(());
+            }
+        } else if m.term < self.term {
+            self.step_lower_term(&m, msg_type);
+            return Ok(());
+        }
+
+        match msg_type {
+            MessageType::MsgHup => {
+                self.hup(false);
+                Ok(())
+            }
+            MessageType::MsgRequestVote | MessageType::MsgRequestPreVote => {
+                self.handle_vote_request(&m, msg_type);
+                Ok(())
+            }
+            _ => match self.state {
+                StateRole::Leader => self.step_leader(m, msg_type),
+                StateRole::Candidate | StateRole::PreCandidate => {
+                    self.step_candidate(m, msg_type)
+                }
+                StateRole::Follower => self.step_follower(m, msg_type),
+            },
+        }
+    }
+
+    /// A message of a higher term. Returns whether to go on handling it.
+    fn step_higher_term(&mut self, m: &Message, msg_type: MessageType) -> bool {
+        let is_vote_request = matches!(
+            msg_type,
+            MessageType::MsgRequestVote | MessageType::MsgRequestPreVote
+        );
+        if is_vote_request {
+            let forced = m.context.as_ref() == election::CAMPAIGN_TRANSFER;
+            let in_lease = self.check_quorum
+                && self.leader_id != INVALID_ID
+                && self.election_elapsed < self.election_timeout;
+            if !forced && in_lease {
+                // A leader was heard from within the election timeout: this candidate cannot be
+                // legitimate, and granting it would disrupt a working leader (thesis §4.2.3).
+                info!(self.logger, "ignored a vote request of a higher term: leader lease still valid";
+                    "from" => m.from, "term" => m.term, "msg" => ?msg_type,
+                    "remaining_ticks" => self.election_timeout - self.election_elapsed);
+                return false;
+            }
+        }
+        let keeps_term = msg_type == MessageType::MsgRequestPreVote
+            || (msg_type == MessageType::MsgRequestPreVoteResponse && !m.reject);
+        if !keeps_term {
+            info!(self.logger, "received a message of a higher term";
+                "from" => m.from, "term" => m.term, "msg" => ?msg_type);
+            let leader = match msg_type {
+                MessageType::MsgAppend | MessageType::MsgHeartbeat | MessageType::MsgSnapshot => {
+                    m.from
+                }
+                _ => INVALID_ID,
+            };
+            self.become_follower(m.term, leader);
+        }
+        true
+    }
+
+    /// A message of a lower term: answered only where the sender needs to learn the newer term.
+    fn step_lower_term(&mut self, m: &Message, msg_type: MessageType) {
+        if (self.check_quorum || self.pre_vote)
+            && matches!(msg_type, MessageType::MsgHeartbeat | MessageType::MsgAppend)
+        {
+            // A leader cut off by a partition keeps its term while the rest moved on. With
+            // check-quorum or pre-vote it would never learn of the new term (its followers ignore
+            // it and it cannot win a vote), so tell it: the higher term in this reply deposes it.
+            self.send(Message {
+                msg_type: MessageType::MsgAppendResponse as i32,
+                to: m.from,
+                ..Default::default()
+            });
+        } else if msg_type == MessageType::MsgRequestPreVote {
+            // Reject explicitly so the pre-candidate learns the newer term instead of waiting.
+            let msg = self.vote_rejection(m.from, MessageType::MsgRequestPreVoteResponse);
+            self.send(msg);
+        } else {
+            debug!(self.logger, "ignored a message of a lower term";
+                "from" => m.from, "msg_term" => m.term, "msg" => ?msg_type);
+        }
+    }
+
+    fn step_candidate(&mut self, m: Message, msg_type: MessageType) -> Result<()> {
+        match msg_type {
+            MessageType::MsgPropose => {
+                info!(self.logger, "no leader: dropping proposal"; "term" => self.term);
+                Err(Error::ProposalDropped)
+            }
+            MessageType::MsgAppend => {
+                self.become_follower(m.term, m.from);
+                self.handle_append_entries(&m)
+            }
+            MessageType::MsgHeartbeat => {
+                self.become_follower(m.term, m.from);
+                self.handle_heartbeat(&m);
+                Ok(())
+            }
+            MessageType::MsgRequestVoteResponse | MessageType::MsgRequestPreVoteResponse => {
+                self.handle_vote_response(&m, msg_type);
+                Ok(())
+            }
+            _ => {
+                debug!(self.logger, "candidate ignored message"; "msg" => ?msg_type, "from" => m.from);
+                Ok(())
+            }
+        }
+    }
+
+    fn step_follower(&mut self, m: Message, msg_type: MessageType) -> Result<()> {
+        match msg_type {
+            MessageType::MsgPropose => self.forward_proposal(m),
+            MessageType::MsgAppend => {
+                self.election_elapsed = 0;
+                self.leader_id = m.from;
+                self.handle_append_entries(&m)
+            }
+            MessageType::MsgHeartbeat => {
+                self.election_elapsed = 0;
+                self.leader_id = m.from;
+                self.handle_heartbeat(&m);
+                Ok(())
+            }
+            _ => {
+                debug!(self.logger, "follower ignored message"; "msg" => ?msg_type, "from" => m.from);
+                Ok(())
+            }
+        }
+    }
+
+    /// Drains every message produced so far, flushing a leader's pending appends first. For drivers
+    /// that use `Raft` directly; `RawNode` separates messages by durability instead.
+    pub fn read_messages(&mut self) -> Vec<Message> {
+        self.flush_appends();
+        let mut msgs = std::mem::take(&mut self.msgs);
+        msgs.append(&mut self.msgs_after_append);
+        msgs
+    }
+}

@@ -1,0 +1,222 @@
+//! The leader sending entries and heartbeats, handling their responses, and advancing the commit
+//! index.
+
+use super::{Raft, StateRole};
+use crate::error::{Error, Result};
+use crate::storage::Storage;
+use crate::tracker::ProgressState;
+use raft_proto::eraftpb::{Message, MessageType};
+use slog::{debug, warn};
+
+impl<T: Storage> Raft<T> {
+    /// Sends what each follower is missing: new entries (as many size-limited appends as its window
+    /// allows) or, when only the commit index moved, one empty append carrying it. A leader defers
+    /// sending to this flush (run when a Ready is built), so all proposals and acknowledgements handled
+    /// since the last Ready travel in one append per follower.
+    pub fn flush_appends(&mut self) {
+        if self.state != StateRole::Leader || !self.appends_pending {
+            return;
+        }
+        self.appends_pending = false;
+        let ids: Vec<u64> = self.prs.ids().filter(|id| *id != self.id).collect();
+        for to in ids {
+            let mut allow_empty = self.commit_news_for(to);
+            while self.maybe_send_append(to, allow_empty) {
+                allow_empty = false;
+            }
+        }
+    }
+
+    /// Whether `to` has not yet been sent the current commit index (and commits are broadcast).
+    fn commit_news_for(&self, to: u64) -> bool {
+        !self.skip_bcast_commit
+            && self
+                .prs
+                .get(to)
+                .is_some_and(|pr| pr.commit_sent < self.raft_log.committed)
+    }
+
+    /// Whether a flush would send anything.
+    pub fn has_pending_appends(&self) -> bool {
+        if self.state != StateRole::Leader || !self.appends_pending {
+            return false;
+        }
+        let last_index = self.raft_log.last_index();
+        self.prs.iter().any(|(id, pr)| {
+            id != self.id && !pr.is_paused() && (pr.next_idx <= last_index || self.commit_news_for(id))
+        })
+    }
+
+    /// Sends one append to `to` if it is not paused and there is something to send (or
+    /// `allow_empty`). Returns whether a message was sent.
+    pub(crate) fn maybe_send_append(&mut self, to: u64, allow_empty: bool) -> bool {
+        let Some(pr) = self.prs.get(to) else {
+            return false;
+        };
+        if pr.is_paused() {
+            return false;
+        }
+        let next_idx = pr.next_idx;
+        let prev_index = next_idx - 1;
+        let entries = match self.raft_log.entries(next_idx, self.max_msg_size) {
+            Ok(entries) => entries,
+            Err(e) => {
+                // Compacted entries need a snapshot, which this node does not send yet.
+                warn!(self.logger, "cannot read entries for a follower"; "to" => to,
+                    "next" => next_idx, "error" => %e);
+                return false;
+            }
+        };
+        if entries.is_empty() && !allow_empty {
+            return false;
+        }
+        let log_term = match self.raft_log.term(prev_index) {
+            Ok(term) => term,
+            Err(e) => {
+                warn!(self.logger, "cannot read the term before a follower's next entry";
+                    "to" => to, "index" => prev_index, "error" => %e);
+                return false;
+            }
+        };
+        let committed = self.raft_log.committed;
+        let Some(pr) = self.prs.get_mut(to) else {
+            return false;
+        };
+        if let Some(last) = entries.last() {
+            match pr.state {
+                ProgressState::Replicate => {
+                    pr.optimistic_update(last.index);
+                    pr.ins.add(last.index);
+                }
+                ProgressState::Probe => pr.pause(),
+                ProgressState::Snapshot => return false,
+            }
+        }
+        pr.commit_sent = committed;
+        self.send(Message {
+            msg_type: MessageType::MsgAppend as i32,
+            to,
+            index: prev_index,
+            log_term,
+            entries,
+            commit: committed,
+            ..Default::default()
+        });
+        true
+    }
+
+    /// Sends a heartbeat to every follower.
+    pub(crate) fn bcast_heartbeat(&mut self) {
+        let ids: Vec<u64> = self.prs.ids().filter(|id| *id != self.id).collect();
+        for to in ids {
+            self.send_heartbeat(to);
+        }
+    }
+
+    fn send_heartbeat(&mut self, to: u64) {
+        // Never tell a follower to commit past what it is known to hold: raft-rs followers panic on
+        // a commit index beyond their log (INTEROP.md).
+        let commit = self
+            .prs
+            .get(to)
+            .map_or(0, |pr| pr.matched.min(self.raft_log.committed));
+        self.send(Message {
+            msg_type: MessageType::MsgHeartbeat as i32,
+            to,
+            commit,
+            ..Default::default()
+        });
+    }
+
+    pub(super) fn handle_append_response(&mut self, m: &Message) {
+        let last_index = self.raft_log.last_index();
+        let Some(pr) = self.prs.get_mut(m.from) else {
+            return;
+        };
+        pr.recent_active = true;
+        pr.update_committed(m.commit);
+        if m.reject {
+            debug!(self.logger, "append rejected"; "from" => m.from, "index" => m.index,
+                "hint" => m.reject_hint, "hint_term" => m.log_term);
+            // The hint is the follower's last index whose term is at most the rejected entry's
+            // term; looking that term up in our own log lets us skip whole terms at once (raft-rs).
+            let mut next_probe = m.reject_hint;
+            if m.log_term > 0 {
+                next_probe = self
+                    .raft_log
+                    .find_conflict_by_term(m.reject_hint, m.log_term)
+                    .0;
+            }
+            let Some(pr) = self.prs.get_mut(m.from) else {
+                return;
+            };
+            if pr.maybe_decr_to(m.index, next_probe) {
+                if pr.state == ProgressState::Replicate {
+                    pr.become_probe();
+                }
+                self.appends_pending = true;
+            }
+            return;
+        }
+        if !pr.maybe_update(m.index.min(last_index)) {
+            // A duplicate or stale acknowledgement.
+            return;
+        }
+        match pr.state {
+            ProgressState::Probe => pr.become_replicate(),
+            ProgressState::Replicate => pr.ins.free_to(m.index),
+            ProgressState::Snapshot => {}
+        }
+        self.appends_pending = true;
+        self.maybe_commit();
+    }
+
+    pub(super) fn handle_heartbeat_response(&mut self, m: &Message) {
+        let last_index = self.raft_log.last_index();
+        let Some(pr) = self.prs.get_mut(m.from) else {
+            return;
+        };
+        pr.update_committed(m.commit);
+        pr.recent_active = true;
+        pr.resume();
+        // A full window may hide a lost message: free one slot so replication cannot stall.
+        if pr.state == ProgressState::Replicate && pr.ins.full() {
+            pr.ins.free_first_one();
+        }
+        if pr.matched < last_index || pr.commit_sent < self.raft_log.committed {
+            self.appends_pending = true;
+        }
+    }
+
+    /// Advances the commit index to what a quorum has matched, if that entry is of this term.
+    /// Returns whether it moved.
+    pub(crate) fn maybe_commit(&mut self) -> bool {
+        let index = self.prs.maximal_committed_index();
+        let moved = self.raft_log.maybe_commit(index, self.term);
+        if moved {
+            self.appends_pending = true;
+        }
+        moved
+    }
+
+    /// Entries up to (`index`, `term`) were persisted by the application.
+    pub fn on_persist_entries(&mut self, index: u64, term: u64) -> Result<()> {
+        if index > self.raft_log.last_index() {
+            return Err(Error::Invariant("persisted an index beyond the last index"));
+        }
+        if !self.raft_log.stable_entries(index, term) {
+            debug!(self.logger, "persisted entries were replaced meanwhile; not marking them stable";
+                "index" => index, "term" => term);
+            return Ok(());
+        }
+        if self.state == StateRole::Leader {
+            let id = self.id;
+            let persisted = self.raft_log.persisted;
+            if let Some(pr) = self.prs.get_mut(id) {
+                pr.maybe_update(persisted);
+            }
+            self.maybe_commit();
+        }
+        Ok(())
+    }
+}

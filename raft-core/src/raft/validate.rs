@@ -1,0 +1,107 @@
+//! Refusing impossible input before it can change any state (DESIGN.md §5).
+//!
+//! Every check here looks only at the message and at state that handling it would not have changed
+//! yet, so a refused message leaves the node exactly as it was.
+
+use super::{Raft, StateRole, INVALID_ID};
+use crate::error::{Error, Result};
+use crate::storage::Storage;
+use raft_proto::eraftpb::{Message, MessageType};
+use slog::warn;
+
+/// Message types that only the local node creates; they never arrive from the network.
+pub fn is_local_msg(msg_type: MessageType) -> bool {
+    matches!(
+        msg_type,
+        MessageType::MsgHup
+            | MessageType::MsgBeat
+            | MessageType::MsgUnreachable
+            | MessageType::MsgSnapStatus
+            | MessageType::MsgCheckQuorum
+    )
+}
+
+/// Message types that answer a request of this node.
+pub fn is_response_msg(msg_type: MessageType) -> bool {
+    matches!(
+        msg_type,
+        MessageType::MsgAppendResponse
+            | MessageType::MsgRequestVoteResponse
+            | MessageType::MsgHeartbeatResponse
+            | MessageType::MsgUnreachable
+            | MessageType::MsgRequestPreVoteResponse
+    )
+}
+
+/// Message types that may travel without a term (local messages, forwarded proposals and reads).
+fn may_lack_term(msg_type: MessageType) -> bool {
+    is_local_msg(msg_type)
+        || matches!(
+            msg_type,
+            MessageType::MsgPropose | MessageType::MsgReadIndex | MessageType::MsgTransferLeader
+        )
+}
+
+impl<T: Storage> Raft<T> {
+    pub(super) fn validate(&self, m: &Message, msg_type: MessageType) -> Result<()> {
+        let reject = |reason: &'static str| {
+            warn!(self.logger, "rejected message"; "msg" => ?msg_type, "from" => m.from,
+                "term" => m.term, "reason" => reason);
+            Err(Error::InvalidMessage {
+                msg_type,
+                from: m.from,
+                reason,
+            })
+        };
+        if m.from == INVALID_ID && !is_local_msg(msg_type) {
+            return reject("the sender id is 0");
+        }
+        if m.to != INVALID_ID && m.to != self.id {
+            return reject("addressed to another node");
+        }
+        if m.term == 0 && !may_lack_term(msg_type) {
+            return reject("this message type must carry a term");
+        }
+        match msg_type {
+            MessageType::MsgAppend => self.validate_append(m).or_else(reject),
+            MessageType::MsgHeartbeat
+                if m.term >= self.term && m.commit > self.raft_log.last_index() =>
+            {
+                reject("heartbeat commit index is beyond our last index")
+            }
+            MessageType::MsgAppendResponse
+                if self.state == StateRole::Leader
+                    && m.term == self.term
+                    && !m.reject
+                    && m.index > self.raft_log.last_index() =>
+            {
+                reject("acknowledges an index beyond the leader's last index")
+            }
+            MessageType::MsgSnapshot if m.snapshot.is_none() => {
+                reject("snapshot message without a snapshot")
+            }
+            _ => Ok(()),
+        }
+    }
+
+    fn validate_append(&self, m: &Message) -> core::result::Result<(), &'static str> {
+        if m.log_term > m.term {
+            return Err("the previous entry's term is above the message term");
+        }
+        let count = m.entries.len() as u64;
+        if m.index.checked_add(count).is_none_or(|end| end == u64::MAX) {
+            return Err("entry indexes overflow");
+        }
+        let mut prev_term = m.log_term;
+        for (i, e) in m.entries.iter().enumerate() {
+            if e.index != m.index + 1 + i as u64 {
+                return Err("entries are not contiguous after the previous index");
+            }
+            if e.term < prev_term || e.term > m.term {
+                return Err("entry terms must not decrease and must not exceed the message term");
+            }
+            prev_term = e.term;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,352 @@
+//! [`RawNode`]: the application's handle on a node, and the [`Ready`] batches it hands out.
+//!
+//! Methods fall into the families of a sans-I/O protocol object: input handlers ([`RawNode::tick`],
+//! [`RawNode::step`]), commands ([`RawNode::propose`], [`RawNode::campaign`]), and outputs to drain
+//! ([`RawNode::has_ready`], [`RawNode::ready`], [`RawNode::advance`]).
+
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::raft::{is_local_msg, is_response_msg, Raft, SoftState};
+use crate::storage::Storage;
+use raft_proto::eraftpb::{Entry, HardState, Message, MessageType, Snapshot};
+use slog::{warn, Logger};
+use std::collections::VecDeque;
+
+/// A batch of work for the application: state to persist, messages to send, entries to apply.
+///
+/// Handle it in this order: send [`messages`](Ready::messages); persist the
+/// [`snapshot`](Ready::snapshot), [`entries`](Ready::entries) and [`hard_state`](Ready::hard_state)
+/// (durably when [`must_sync`](Ready::must_sync)); then send
+/// [`persisted_messages`](Ready::persisted_messages); apply
+/// [`committed_entries`](Ready::committed_entries); finally call [`RawNode::advance`].
+#[derive(Debug, Default, PartialEq)]
+pub struct Ready {
+    number: u64,
+    soft_state: Option<SoftState>,
+    hard_state: Option<HardState>,
+    snapshot: Snapshot,
+    entries: Vec<Entry>,
+    committed_entries: Vec<Entry>,
+    messages: Vec<Message>,
+    persisted_messages: Vec<Message>,
+    must_sync: bool,
+}
+
+impl Ready {
+    /// The number of this Ready: 1 for the first, increasing by one each time.
+    pub fn number(&self) -> u64 {
+        self.number
+    }
+
+    /// The new soft state, when it changed since the previous Ready.
+    pub fn soft_state(&self) -> Option<&SoftState> {
+        self.soft_state.as_ref()
+    }
+
+    /// The hard state to persist, when it changed since the previous Ready.
+    pub fn hard_state(&self) -> Option<&HardState> {
+        self.hard_state.as_ref()
+    }
+
+    /// A snapshot to persist (empty when there is none).
+    pub fn snapshot(&self) -> &Snapshot {
+        &self.snapshot
+    }
+
+    /// Entries to append to stable storage.
+    pub fn entries(&self) -> &[Entry] {
+        &self.entries
+    }
+
+    /// Takes the entries to append.
+    pub fn take_entries(&mut self) -> Vec<Entry> {
+        std::mem::take(&mut self.entries)
+    }
+
+    /// Committed entries to apply to the state machine, in order.
+    pub fn committed_entries(&self) -> &[Entry] {
+        &self.committed_entries
+    }
+
+    /// Takes the committed entries.
+    pub fn take_committed_entries(&mut self) -> Vec<Entry> {
+        std::mem::take(&mut self.committed_entries)
+    }
+
+    /// Messages that may be sent at once, before persisting anything (a leader's appends and
+    /// heartbeats).
+    pub fn messages(&self) -> &[Message] {
+        &self.messages
+    }
+
+    /// Takes the messages that may be sent at once.
+    pub fn take_messages(&mut self) -> Vec<Message> {
+        std::mem::take(&mut self.messages)
+    }
+
+    /// Messages that may be sent only after this Ready's entries and hard state are persisted
+    /// (append acknowledgements, votes).
+    pub fn persisted_messages(&self) -> &[Message] {
+        &self.persisted_messages
+    }
+
+    /// Takes the messages to send after persisting.
+    pub fn take_persisted_messages(&mut self) -> Vec<Message> {
+        std::mem::take(&mut self.persisted_messages)
+    }
+
+    /// Whether the entries and hard state must be written durably (fsync) before the persisted
+    /// messages go out. False when only the commit index changed.
+    pub fn must_sync(&self) -> bool {
+        self.must_sync
+    }
+}
+
+/// What became available when a Ready was advanced: a new commit index, more committed entries and
+/// messages.
+#[derive(Debug, Default, PartialEq)]
+pub struct LightReady {
+    commit_index: Option<u64>,
+    committed_entries: Vec<Entry>,
+    messages: Vec<Message>,
+}
+
+impl LightReady {
+    /// The new commit index, when it moved; persist it with the hard state.
+    pub fn commit_index(&self) -> Option<u64> {
+        self.commit_index
+    }
+
+    /// Committed entries to apply.
+    pub fn committed_entries(&self) -> &[Entry] {
+        &self.committed_entries
+    }
+
+    /// Takes the committed entries.
+    pub fn take_committed_entries(&mut self) -> Vec<Entry> {
+        std::mem::take(&mut self.committed_entries)
+    }
+
+    /// Messages to send at once.
+    pub fn messages(&self) -> &[Message] {
+        &self.messages
+    }
+
+    /// Takes the messages.
+    pub fn take_messages(&mut self) -> Vec<Message> {
+        std::mem::take(&mut self.messages)
+    }
+}
+
+/// What a handed-out Ready asked to persist, remembered until the application reports it done.
+#[derive(Debug, Clone, Copy)]
+struct ReadyRecord {
+    number: u64,
+    /// The (index, term) of its last entry, if it had entries.
+    last_entry: Option<(u64, u64)>,
+}
+
+/// The application's handle on one Raft node.
+pub struct RawNode<T: Storage> {
+    /// The state machine. Exposed for inspection and tests; mutate it only through `RawNode`.
+    pub raft: Raft<T>,
+    prev_soft_state: SoftState,
+    prev_hard_state: HardState,
+    /// The number of the last Ready handed out.
+    last_number: u64,
+    /// Readys handed out and not yet reported persisted, oldest first.
+    records: VecDeque<ReadyRecord>,
+    /// The last committed index handed out in a Ready (applied once that Ready is advanced).
+    committed_handed_out: u64,
+}
+
+impl<T: Storage> RawNode<T> {
+    /// Creates a node over `store`, which holds whatever was persisted before (a restart) or the
+    /// initial membership (a new node). Fails when the config is invalid or storage cannot be read.
+    pub fn new(config: &Config, store: T, logger: &Logger) -> Result<RawNode<T>> {
+        let raft = Raft::new(config, store, logger)?;
+        let prev_hard_state = raft.hard_state();
+        let prev_soft_state = raft.soft_state();
+        let committed_handed_out = raft.raft_log.applied;
+        Ok(RawNode {
+            raft,
+            prev_soft_state,
+            prev_hard_state,
+            last_number: 0,
+            records: VecDeque::new(),
+            committed_handed_out,
+        })
+    }
+
+    /// Advances the logical clock by one tick.
+    pub fn tick(&mut self) {
+        self.raft.tick();
+    }
+
+    /// Starts an election now (pre-vote first if configured).
+    pub fn campaign(&mut self) -> Result<()> {
+        self.raft.step(Message {
+            msg_type: MessageType::MsgHup as i32,
+            ..Default::default()
+        })
+    }
+
+    /// Proposes `data` (with an application `context`) to be appended to the log. On a follower it
+    /// is forwarded to the leader. Fails with `ProposalDropped` when it cannot be accepted now.
+    pub fn propose(&mut self, context: Vec<u8>, data: Vec<u8>) -> Result<()> {
+        self.propose_bytes(context.into(), data.into())
+    }
+
+    /// Like [`RawNode::propose`], taking shared buffers (no copy).
+    pub fn propose_bytes(&mut self, context: bytes::Bytes, data: bytes::Bytes) -> Result<()> {
+        let entry = Entry {
+            data,
+            context,
+            ..Default::default()
+        };
+        self.raft.step(Message {
+            msg_type: MessageType::MsgPropose as i32,
+            from: self.raft.id,
+            entries: vec![entry],
+            ..Default::default()
+        })
+    }
+
+    /// Handles a message from a peer. Local-only message types and responses from nodes outside the
+    /// configuration are refused; impossible messages are refused and change nothing.
+    pub fn step(&mut self, m: Message) -> Result<()> {
+        let msg_type = MessageType::try_from(m.msg_type)
+            .map_err(|_| Error::UnknownMessageType(m.msg_type))?;
+        if is_local_msg(msg_type) {
+            warn!(self.raft.logger(), "refused a local-only message from the network";
+                "msg" => ?msg_type, "from" => m.from);
+            return Err(Error::StepLocalMsg(msg_type));
+        }
+        if is_response_msg(msg_type) && self.raft.prs.get(m.from).is_none() {
+            warn!(self.raft.logger(), "refused a response from a node outside the configuration";
+                "msg" => ?msg_type, "from" => m.from);
+            return Err(Error::StepPeerNotFound {
+                msg_type,
+                from: m.from,
+            });
+        }
+        self.raft.step(m)
+    }
+
+    /// Tells the leader that `id` could not be reached; it goes back to probing it.
+    pub fn report_unreachable(&mut self, id: u64) {
+        let _ = self.raft.step(Message {
+            msg_type: MessageType::MsgUnreachable as i32,
+            from: id,
+            ..Default::default()
+        });
+    }
+
+    /// Whether there is anything for the application to do.
+    pub fn has_ready(&self) -> bool {
+        let raft = &self.raft;
+        !raft.msgs.is_empty()
+            || !raft.msgs_after_append.is_empty()
+            || raft.has_pending_appends()
+            || raft.soft_state() != self.prev_soft_state
+            || raft.hard_state() != self.prev_hard_state
+            || !raft.raft_log.unstable_entries().is_empty()
+            || raft.raft_log.unstable_snapshot().is_some()
+            || raft.raft_log.has_next_committed_entries()
+    }
+
+    /// Takes the next batch of work. Call [`RawNode::advance`] once it is handled.
+    pub fn ready(&mut self) -> Result<Ready> {
+        self.raft.flush_appends();
+        self.last_number += 1;
+        let mut rd = Ready {
+            number: self.last_number,
+            ..Default::default()
+        };
+        let soft_state = self.raft.soft_state();
+        if soft_state != self.prev_soft_state {
+            rd.soft_state = Some(soft_state);
+            self.prev_soft_state = soft_state;
+        }
+        let hard_state = self.raft.hard_state();
+        if hard_state != self.prev_hard_state {
+            rd.must_sync |= hard_state.term != self.prev_hard_state.term
+                || hard_state.vote != self.prev_hard_state.vote;
+            rd.hard_state = Some(hard_state.clone());
+            self.prev_hard_state = hard_state;
+        }
+        let log = &mut self.raft.raft_log;
+        rd.entries = log.unstable_entries().to_vec();
+        log.unstable.mark_all_in_progress();
+        rd.must_sync |= !rd.entries.is_empty();
+        let max_size = self.raft.max_committed_size_per_ready;
+        rd.committed_entries = self.raft.raft_log.next_committed_entries(max_size)?;
+        if let Some(last) = rd.committed_entries.last() {
+            self.committed_handed_out = last.index;
+        }
+        self.raft.reduce_uncommitted_size(&rd.committed_entries);
+        rd.messages = std::mem::take(&mut self.raft.msgs);
+        rd.persisted_messages = std::mem::take(&mut self.raft.msgs_after_append);
+        self.records.push_back(ReadyRecord {
+            number: rd.number,
+            last_entry: rd.entries.last().map(|e| (e.index, e.term)),
+        });
+        Ok(rd)
+    }
+
+    /// The Ready was handled completely (persisted, sent, applied). Returns what became available as
+    /// a result: a new commit index, more committed entries and messages. Apply those, then call
+    /// [`RawNode::advance_apply`].
+    pub fn advance(&mut self, rd: Ready) -> Result<LightReady> {
+        let applied = self.committed_handed_out;
+        let light = self.advance_append(rd)?;
+        self.raft.raft_log.applied_to(applied);
+        Ok(light)
+    }
+
+    /// The Ready's entries and hard state were persisted (its committed entries may not be applied
+    /// yet). Returns what became available.
+    pub fn advance_append(&mut self, rd: Ready) -> Result<LightReady> {
+        self.on_persist_ready(rd.number)?;
+        let mut light = LightReady::default();
+        let committed = self.raft.raft_log.committed;
+        if committed != self.prev_hard_state.commit {
+            light.commit_index = Some(committed);
+            self.prev_hard_state.commit = committed;
+        }
+        let max_size = self.raft.max_committed_size_per_ready;
+        light.committed_entries = self.raft.raft_log.next_committed_entries(max_size)?;
+        if let Some(last) = light.committed_entries.last() {
+            self.committed_handed_out = last.index;
+        }
+        self.raft.reduce_uncommitted_size(&light.committed_entries);
+        self.raft.flush_appends();
+        light.messages = std::mem::take(&mut self.raft.msgs);
+        Ok(light)
+    }
+
+    /// Every Ready up to and including number `number` was persisted.
+    pub fn on_persist_ready(&mut self, number: u64) -> Result<()> {
+        let mut last_entry = None;
+        while self.records.front().is_some_and(|r| r.number <= number) {
+            if let Some(record) = self.records.pop_front() {
+                last_entry = record.last_entry.or(last_entry);
+            }
+        }
+        if let Some((index, term)) = last_entry {
+            self.raft.on_persist_entries(index, term)?;
+        }
+        Ok(())
+    }
+
+    /// Every committed entry handed out so far has been applied.
+    pub fn advance_apply(&mut self) {
+        let applied = self.committed_handed_out;
+        self.raft.raft_log.applied_to(applied);
+    }
+
+    /// The application has applied everything up to `index` (at most what was handed out).
+    pub fn advance_apply_to(&mut self, index: u64) {
+        self.raft.raft_log.applied_to(index.min(self.committed_handed_out));
+    }
+}

@@ -1,0 +1,90 @@
+//! [`Inflights`]: the window of append messages sent to one follower and not yet acknowledged.
+
+/// A ring buffer of the last index carried by each in-flight append, oldest first.
+///
+/// The buffer is allocated on first use and grows up to `capacity`, so an idle follower costs nothing;
+/// [`Inflights::reset`] releases it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Inflights {
+    start: usize,
+    count: usize,
+    capacity: usize,
+    buffer: Vec<u64>,
+}
+
+impl Inflights {
+    /// An empty window that holds at most `capacity` messages.
+    pub fn new(capacity: usize) -> Inflights {
+        Inflights {
+            capacity,
+            ..Default::default()
+        }
+    }
+
+    /// Whether no more messages may be sent.
+    pub fn full(&self) -> bool {
+        self.count >= self.capacity
+    }
+
+    /// The number of messages in flight.
+    pub fn count(&self) -> usize {
+        self.count
+    }
+
+    /// The most messages the window holds.
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    /// Records a message whose last entry is `last_index`. Indexes must be added in increasing order.
+    /// Returns false (and records nothing) when the window is full.
+    pub fn add(&mut self, last_index: u64) -> bool {
+        if self.full() {
+            return false;
+        }
+        if self.count == self.buffer.len() {
+            self.grow();
+        }
+        let slot = (self.start + self.count) % self.buffer.len();
+        self.buffer[slot] = last_index;
+        self.count += 1;
+        true
+    }
+
+    fn grow(&mut self) {
+        let new_len = (self.buffer.len() * 2).clamp(4, self.capacity.max(1));
+        let mut buffer = Vec::with_capacity(new_len);
+        for i in 0..self.count {
+            buffer.push(self.buffer[(self.start + i) % self.buffer.len()]);
+        }
+        buffer.resize(new_len, 0);
+        self.buffer = buffer;
+        self.start = 0;
+    }
+
+    /// Frees every message whose last index is `<= to` (they were acknowledged).
+    pub fn free_to(&mut self, to: u64) {
+        while self.count > 0 && self.buffer[self.start] <= to {
+            self.start = (self.start + 1) % self.buffer.len();
+            self.count -= 1;
+        }
+        if self.count == 0 {
+            self.start = 0;
+        }
+    }
+
+    /// Frees the oldest message.
+    pub fn free_first_one(&mut self) {
+        if self.count > 0 {
+            let first = self.buffer[self.start];
+            self.free_to(first);
+        }
+    }
+
+    /// Empties the window and releases its buffer.
+    pub fn reset(&mut self) {
+        self.start = 0;
+        self.count = 0;
+        self.buffer = Vec::new();
+    }
+}

@@ -1,0 +1,39 @@
+//! Size measures of entries used by the core's flow-control limits.
+
+use prost::Message as _;
+
+use crate::eraftpb::Entry;
+
+/// The protobuf encoded length of `e`: the measure of "size" for `max_size_per_msg` and friends, so
+/// that a limit bounds what actually goes on the wire (framing inside a `Message` adds a few bytes).
+pub fn entry_size(e: &Entry) -> u64 {
+    e.encoded_len() as u64
+}
+
+/// The application payload of `e` (`data` plus `context`): the measure for the uncommitted-size limit,
+/// which is about what proposers put in, independent of term/index overhead.
+pub fn payload_size(e: &Entry) -> u64 {
+    (e.data.len() + e.context.len()) as u64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::Bytes;
+
+    #[test]
+    fn sizes() {
+        let e = Entry {
+            term: 3,
+            index: 8,
+            data: Bytes::from_static(b"abc"),
+            context: Bytes::from_static(b"xy"),
+            ..Default::default()
+        };
+        // term (2) + index (2) + data (2 + 3) + context (2 + 2)
+        assert_eq!(entry_size(&e), 13);
+        assert_eq!(payload_size(&e), 5);
+        assert_eq!(entry_size(&Entry::default()), 0);
+        assert_eq!(payload_size(&Entry::default()), 0);
+    }
+}
