@@ -1,1 +1,7 @@
-//! placeholder
+//! Test harness for the Raft core: an in-process network of nodes that delivers messages in one
+//! thread, with faults (dropped links, isolated nodes, ignored message types), used by the
+//! integration tests and the `raft-sim` demo.
+
+pub mod network;
+
+pub use network::{Network, Node};

@@ -1,0 +1,278 @@
+//! [`Network`]: a cluster of [`RawNode`]s over [`MemStorage`] that exchange messages in one thread.
+//!
+//! Each node's Readys are handled the way an application would handle them: entries and hard state
+//! are persisted to its `MemStorage`, committed entries are applied (recorded in [`Node::applied`]),
+//! and messages are queued for delivery. Delivery is FIFO and synchronous, so a test is deterministic.
+
+use rand::rngs::Xoshiro256PlusPlus;
+use rand::{RngExt, SeedableRng};
+use raft_core::eraftpb::{Entry, EntryType, Message, MessageType};
+use raft_core::{Config, RawNode, Result, StateRole};
+use std::collections::{BTreeMap, HashSet, VecDeque};
+use storage_mem::{conf_state, MemStorage};
+
+/// One node of the network: its RawNode, its storage and what it applied.
+pub struct Node {
+    /// The node.
+    pub raw: RawNode<MemStorage>,
+    /// Its persistent storage (shared with `raw`).
+    pub storage: MemStorage,
+    /// Every normal entry with data it applied, in order.
+    pub applied: Vec<Entry>,
+    /// The index of the last entry it applied (of any kind).
+    pub applied_index: u64,
+}
+
+impl Node {
+    /// The node's role.
+    pub fn state(&self) -> StateRole {
+        self.raw.raft.state
+    }
+
+    /// The node's term.
+    pub fn term(&self) -> u64 {
+        self.raw.raft.term
+    }
+
+    /// The payloads it applied, in order.
+    pub fn applied_data(&self) -> Vec<Vec<u8>> {
+        self.applied.iter().map(|e| e.data.to_vec()).collect()
+    }
+
+    /// Handles one Ready if there is one, returning the messages to deliver.
+    pub fn handle_ready(&mut self) -> Result<Vec<Message>> {
+        if !self.raw.has_ready() {
+            return Ok(Vec::new());
+        }
+        let mut rd = self.raw.ready()?;
+        let mut out = rd.take_messages();
+        {
+            let mut store = self.storage.wl();
+            store.append(rd.entries())?;
+            if let Some(hs) = rd.hard_state() {
+                store.set_hardstate(hs.clone());
+            }
+        }
+        out.extend(rd.take_persisted_messages());
+        let committed = rd.take_committed_entries();
+        self.apply(&committed);
+        let mut light = self.raw.advance(rd)?;
+        if let Some(commit) = light.commit_index() {
+            self.storage.wl().mut_hard_state().commit = commit;
+        }
+        out.extend(light.take_messages());
+        let committed = light.take_committed_entries();
+        self.apply(&committed);
+        self.raw.advance_apply();
+        Ok(out)
+    }
+
+    fn apply(&mut self, entries: &[Entry]) {
+        for e in entries {
+            assert_eq!(
+                e.index,
+                self.applied_index + 1,
+                "node {} applied out of order",
+                self.raw.raft.id
+            );
+            self.applied_index = e.index;
+            if e.entry_type == EntryType::EntryNormal as i32 && !e.data.is_empty() {
+                self.applied.push(e.clone());
+            }
+        }
+    }
+}
+
+/// A cluster connected by a lossless, in-order, synchronous network with injectable faults.
+pub struct Network {
+    /// The nodes, by id.
+    pub nodes: BTreeMap<u64, Node>,
+    cut: HashSet<(u64, u64)>,
+    drop_rate: BTreeMap<(u64, u64), f64>,
+    ignored: HashSet<i32>,
+    rng: Xoshiro256PlusPlus,
+    /// Every message delivered so far, in order (for assertions on traffic).
+    pub delivered: Vec<Message>,
+}
+
+/// The configuration the network gives node `id` unless told otherwise: election timeout 10 ticks,
+/// heartbeat 1 tick, up to 256 inflight appends, no size limit per message.
+pub fn default_config(id: u64) -> Config {
+    Config {
+        id,
+        election_tick: 10,
+        heartbeat_tick: 1,
+        max_size_per_msg: u64::MAX,
+        max_inflight_msgs: 256,
+        ..Default::default()
+    }
+}
+
+impl Network {
+    /// A network of voters `1..=n` with the default config.
+    pub fn new(n: u64) -> Network {
+        Network::with_config(n, default_config)
+    }
+
+    /// A network of voters `1..=n`, configuring each node with `config(id)`.
+    pub fn with_config(n: u64, config: impl Fn(u64) -> Config) -> Network {
+        let ids: Vec<u64> = (1..=n).collect();
+        let mut nodes = BTreeMap::new();
+        for &id in &ids {
+            let storage = MemStorage::new_with_conf_state(conf_state(ids.clone(), vec![]));
+            nodes.insert(id, Network::start_node(&config(id), storage));
+        }
+        Network {
+            nodes,
+            cut: HashSet::new(),
+            drop_rate: BTreeMap::new(),
+            ignored: HashSet::new(),
+            rng: Xoshiro256PlusPlus::seed_from_u64(n),
+            delivered: Vec::new(),
+        }
+    }
+
+    fn start_node(config: &Config, storage: MemStorage) -> Node {
+        let logger = slog::Logger::root(slog::Discard, slog::o!());
+        let raw = RawNode::new(config, storage.clone(), &logger).expect("valid test config");
+        let applied_index = raw.raft.raft_log.applied;
+        Node {
+            raw,
+            storage,
+            applied: Vec::new(),
+            applied_index,
+        }
+    }
+
+    /// The node with `id`.
+    pub fn node(&self, id: u64) -> &Node {
+        &self.nodes[&id]
+    }
+
+    /// The node with `id`, mutably.
+    pub fn node_mut(&mut self, id: u64) -> &mut Node {
+        self.nodes.get_mut(&id).expect("no such node")
+    }
+
+    /// Restarts node `id` from its storage with `config` (everything it persisted survives; here
+    /// every Ready is persisted as soon as it is handled, so nothing is lost). What it had applied
+    /// before the restart is kept, and `config.applied` should say how far that was.
+    pub fn restart(&mut self, id: u64, config: &Config) {
+        let old = self.nodes.remove(&id).expect("no such node");
+        let mut node = Network::start_node(config, old.storage);
+        node.applied = old.applied;
+        node.applied_index = node.raw.raft.raft_log.applied;
+        self.nodes.insert(id, node);
+    }
+
+    /// Cuts the link between `a` and `b`, both ways.
+    pub fn cut(&mut self, a: u64, b: u64) {
+        self.cut.insert((a, b));
+        self.cut.insert((b, a));
+    }
+
+    /// Cuts every link of `id`.
+    pub fn isolate(&mut self, id: u64) {
+        let ids: Vec<u64> = self.nodes.keys().copied().collect();
+        for other in ids.into_iter().filter(|o| *o != id) {
+            self.cut(id, other);
+        }
+    }
+
+    /// Drops a fraction `rate` (0..=1) of the messages from `from` to `to`.
+    pub fn drop_link(&mut self, from: u64, to: u64, rate: f64) {
+        self.drop_rate.insert((from, to), rate);
+    }
+
+    /// Drops every message of `msg_type`.
+    pub fn ignore(&mut self, msg_type: MessageType) {
+        self.ignored.insert(msg_type as i32);
+    }
+
+    /// Heals every fault.
+    pub fn recover(&mut self) {
+        self.cut.clear();
+        self.drop_rate.clear();
+        self.ignored.clear();
+    }
+
+    fn passes(&mut self, m: &Message) -> bool {
+        if self.ignored.contains(&m.msg_type) || self.cut.contains(&(m.from, m.to)) {
+            return false;
+        }
+        if !self.nodes.contains_key(&m.to) {
+            return false;
+        }
+        match self.drop_rate.get(&(m.from, m.to)) {
+            Some(rate) => self.rng.random_range(0.0..1.0) >= *rate,
+            None => true,
+        }
+    }
+
+    /// Delivers `msgs` and everything they cause, until no node has anything more to do.
+    pub fn send(&mut self, msgs: Vec<Message>) {
+        let mut queue: VecDeque<Message> = msgs.into();
+        loop {
+            while let Some(m) = queue.pop_front() {
+                if !self.passes(&m) {
+                    continue;
+                }
+                self.delivered.push(m.clone());
+                let to = m.to;
+                let node = self.node_mut(to);
+                // Refusals are part of what tests exercise; the node logs them and stays unchanged.
+                let _ = node.raw.step(m);
+                queue.extend(node.handle_ready().expect("storage failure in test network"));
+            }
+            let ids: Vec<u64> = self.nodes.keys().copied().collect();
+            for id in ids {
+                queue.extend(self.node_mut(id).handle_ready().expect("storage failure"));
+            }
+            if queue.is_empty() {
+                break;
+            }
+        }
+    }
+
+    /// Handles every pending Ready and delivers the results to quiescence.
+    pub fn stabilize(&mut self) {
+        self.send(Vec::new());
+    }
+
+    /// Node `id` campaigns; the election runs to completion.
+    pub fn campaign(&mut self, id: u64) {
+        let _ = self.node_mut(id).raw.campaign();
+        self.stabilize();
+    }
+
+    /// Proposes `data` at node `id` and runs to quiescence. Returns the proposal's result.
+    pub fn propose(&mut self, id: u64, data: &[u8]) -> Result<()> {
+        let result = self.node_mut(id).raw.propose(vec![], data.to_vec());
+        self.stabilize();
+        result
+    }
+
+    /// Ticks node `id` once and runs to quiescence.
+    pub fn tick(&mut self, id: u64) {
+        self.node_mut(id).raw.tick();
+        self.stabilize();
+    }
+
+    /// Ticks every node once (in id order) and runs to quiescence.
+    pub fn tick_all(&mut self) {
+        let ids: Vec<u64> = self.nodes.keys().copied().collect();
+        for id in ids {
+            self.node_mut(id).raw.tick();
+        }
+        self.stabilize();
+    }
+
+    /// The id of the node that is leader in the highest term, if any.
+    pub fn leader(&self) -> Option<u64> {
+        self.nodes
+            .iter()
+            .filter(|(_, n)| n.state() == StateRole::Leader)
+            .max_by_key(|(_, n)| n.term())
+            .map(|(id, _)| *id)
+    }
+}
