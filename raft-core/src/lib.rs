@@ -1,4 +1,59 @@
 //! A pure state-machine Raft consensus core.
+//!
+//! The core does no I/O, owns no threads, reads no clock and uses no global randomness: the
+//! application drives it. It feeds in time ([`RawNode::tick`]), messages from peers
+//! ([`RawNode::step`]) and commands ([`RawNode::propose`], [`RawNode::campaign`]); it takes out
+//! [`Ready`] batches of work (entries and hard state to persist, messages to send, committed entries
+//! to apply) and reports them done with [`RawNode::advance`]. A whole cluster can therefore run,
+//! replay and be checked deterministically inside one test.
+//!
+//! Messages are wire-compatible with raft-rs 0.7 (`eraftpb`), re-exported as [`eraftpb`].
+//!
+//! # The Ready loop
+//!
+//! A single-voter group that elects itself and commits a proposal. A real application persists to
+//! disk and sends messages over its transport where this example uses `MemStorage` and a `Vec`.
+//!
+//! ```
+//! use raft_core::{Config, RawNode, StateRole};
+//! use storage_mem::{conf_state, MemStorage};
+//!
+//! # fn main() -> Result<(), raft_core::Error> {
+//! let logger = slog::Logger::root(slog::Discard, slog::o!());
+//! let storage = MemStorage::new_with_conf_state(conf_state(vec![1], vec![]));
+//! let mut node = RawNode::new(&Config::new(1), storage.clone(), &logger)?;
+//! node.campaign()?;
+//! let mut applied = Vec::new();
+//! let mut outbox = Vec::new();
+//! for round in 0..3 {
+//!     if round == 1 {
+//!         node.propose(vec![], b"hello".to_vec())?;
+//!     }
+//!     while node.has_ready() {
+//!         let mut rd = node.ready()?;
+//!         outbox.extend(rd.take_messages()); // may leave before persisting
+//!         storage.wl().append(rd.entries())?; // persist (fsync if rd.must_sync())
+//!         if let Some(hs) = rd.hard_state() {
+//!             storage.wl().set_hardstate(hs.clone());
+//!         }
+//!         outbox.extend(rd.take_persisted_messages()); // only after persisting
+//!         applied.extend(rd.take_committed_entries()); // apply to the state machine
+//!         let mut light = node.advance(rd)?;
+//!         if let Some(commit) = light.commit_index() {
+//!             storage.wl().mut_hard_state().commit = commit;
+//!         }
+//!         outbox.extend(light.take_messages());
+//!         applied.extend(light.take_committed_entries());
+//!         node.advance_apply();
+//!     }
+//! }
+//! assert_eq!(node.raft.state, StateRole::Leader);
+//! assert!(outbox.is_empty(), "a single voter needs no messages");
+//! let data: Vec<&[u8]> = applied.iter().map(|e| &e.data[..]).filter(|d| !d.is_empty()).collect();
+//! assert_eq!(data, vec![&b"hello"[..]]);
+//! # Ok(())
+//! # }
+//! ```
 #![cfg_attr(not(test), warn(missing_docs))]
 
 pub mod config;

@@ -215,8 +215,8 @@ impl<T: Storage> RawNode<T> {
     /// Handles a message from a peer. Local-only message types and responses from nodes outside the
     /// configuration are refused; impossible messages are refused and change nothing.
     pub fn step(&mut self, m: Message) -> Result<()> {
-        let msg_type = MessageType::try_from(m.msg_type)
-            .map_err(|_| Error::UnknownMessageType(m.msg_type))?;
+        let msg_type =
+            MessageType::try_from(m.msg_type).map_err(|_| Error::UnknownMessageType(m.msg_type))?;
         if is_local_msg(msg_type) {
             warn!(self.raft.logger(), "refused a local-only message from the network";
                 "msg" => ?msg_type, "from" => m.from);
@@ -347,6 +347,8 @@ impl<T: Storage> RawNode<T> {
 
     /// The application has applied everything up to `index` (at most what was handed out).
     pub fn advance_apply_to(&mut self, index: u64) {
-        self.raft.raft_log.applied_to(index.min(self.committed_handed_out));
+        self.raft
+            .raft_log
+            .applied_to(index.min(self.committed_handed_out));
     }
 }

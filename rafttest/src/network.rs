@@ -4,10 +4,10 @@
 //! are persisted to its `MemStorage`, committed entries are applied (recorded in [`Node::applied`]),
 //! and messages are queued for delivery. Delivery is FIFO and synchronous, so a test is deterministic.
 
-use rand::rngs::Xoshiro256PlusPlus;
-use rand::{RngExt, SeedableRng};
 use raft_core::eraftpb::{Entry, EntryType, Message, MessageType};
 use raft_core::{Config, RawNode, Result, StateRole};
+use rand::rngs::Xoshiro256PlusPlus;
+use rand::{RngExt, SeedableRng};
 use std::collections::{BTreeMap, HashSet, VecDeque};
 use storage_mem::{conf_state, MemStorage};
 
@@ -93,6 +93,12 @@ pub struct Network {
     rng: Xoshiro256PlusPlus,
     /// Every message delivered so far, in order (for assertions on traffic).
     pub delivered: Vec<Message>,
+    /// How many messages the faults dropped.
+    pub dropped: u64,
+    /// How many messages were delivered.
+    pub delivered_count: u64,
+    /// Keep a copy of every delivered message in `delivered` (on by default; long runs turn it off).
+    pub record_delivered: bool,
 }
 
 /// The configuration the network gives node `id` unless told otherwise: election timeout 10 ticks,
@@ -129,7 +135,15 @@ impl Network {
             ignored: HashSet::new(),
             rng: Xoshiro256PlusPlus::seed_from_u64(n),
             delivered: Vec::new(),
+            dropped: 0,
+            delivered_count: 0,
+            record_delivered: true,
         }
+    }
+
+    /// Reseeds the generator that decides which messages `drop_link` drops.
+    pub fn seed(&mut self, seed: u64) {
+        self.rng = Xoshiro256PlusPlus::seed_from_u64(seed);
     }
 
     fn start_node(config: &Config, storage: MemStorage) -> Node {
@@ -215,14 +229,21 @@ impl Network {
         loop {
             while let Some(m) = queue.pop_front() {
                 if !self.passes(&m) {
+                    self.dropped += 1;
                     continue;
                 }
-                self.delivered.push(m.clone());
+                self.delivered_count += 1;
+                if self.record_delivered {
+                    self.delivered.push(m.clone());
+                }
                 let to = m.to;
                 let node = self.node_mut(to);
                 // Refusals are part of what tests exercise; the node logs them and stays unchanged.
                 let _ = node.raw.step(m);
-                queue.extend(node.handle_ready().expect("storage failure in test network"));
+                queue.extend(
+                    node.handle_ready()
+                        .expect("storage failure in test network"),
+                );
             }
             let ids: Vec<u64> = self.nodes.keys().copied().collect();
             for id in ids {

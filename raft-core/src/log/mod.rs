@@ -8,8 +8,8 @@ pub use unstable::Unstable;
 use crate::error::{Error, Result};
 use crate::storage::{Storage, NO_LIMIT};
 use crate::StorageError;
-use raft_proto::eraftpb::{Entry, Snapshot};
 use raft_proto::entry_size;
+use raft_proto::eraftpb::{Entry, Snapshot};
 use slog::{warn, Logger};
 
 /// The log of one node.
@@ -162,7 +162,10 @@ impl<T: Storage> RaftLog<T> {
         let Some(first) = entries.first() else {
             return self.last_index();
         };
-        debug_assert!(first.index > self.committed, "append below the commit index");
+        debug_assert!(
+            first.index > self.committed,
+            "append below the commit index"
+        );
         if first.index <= self.persisted {
             // Durable entries are being replaced: they no longer count as persisted.
             self.persisted = first.index - 1;

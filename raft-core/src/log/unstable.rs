@@ -89,7 +89,12 @@ impl Unstable {
 
     /// The snapshot at `index` is durable: drop it.
     pub fn stable_snapshot(&mut self, index: u64) {
-        if self.snapshot.as_ref().and_then(|s| s.metadata.as_ref()).map(|m| m.index) == Some(index)
+        if self
+            .snapshot
+            .as_ref()
+            .and_then(|s| s.metadata.as_ref())
+            .map(|m| m.index)
+            == Some(index)
         {
             self.snapshot = None;
         }
@@ -134,3 +139,7 @@ impl Unstable {
         &self.entries[start..end]
     }
 }
+
+#[cfg(test)]
+#[path = "unstable_tests.rs"]
+mod tests;

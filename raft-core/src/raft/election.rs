@@ -41,7 +41,10 @@ impl<T: Storage> Raft<T> {
             return;
         }
         if self.term == u64::MAX {
-            warn!(self.logger, "the term cannot grow any further: refusing to campaign");
+            warn!(
+                self.logger,
+                "the term cannot grow any further: refusing to campaign"
+            );
             return;
         }
         info!(self.logger, "starting a new election"; "term" => self.term);

@@ -12,7 +12,10 @@ impl<T: Storage> Raft<T> {
     /// Becomes leader of the current term and appends the term's empty entry, whose commit tells
     /// everyone which entries of earlier terms are committed (§5.4.2, thesis §6.4).
     pub fn become_leader(&mut self) {
-        debug_assert!(self.state != StateRole::Follower, "follower cannot become leader");
+        debug_assert!(
+            self.state != StateRole::Follower,
+            "follower cannot become leader"
+        );
         let term = self.term;
         self.reset(term);
         self.leader_id = self.id;
@@ -54,7 +57,10 @@ impl<T: Storage> Raft<T> {
     fn check_quorum_active(&mut self) {
         let id = self.id;
         if !self.prs.quorum_recently_active(id) {
-            warn!(self.logger, "stepping down: a quorum was not active in the last election timeout");
+            warn!(
+                self.logger,
+                "stepping down: a quorum was not active in the last election timeout"
+            );
             let term = self.term;
             self.become_follower(term, INVALID_ID);
         }

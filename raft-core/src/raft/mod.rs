@@ -18,9 +18,9 @@ use crate::error::{Error, Result};
 use crate::log::RaftLog;
 use crate::storage::Storage;
 use crate::tracker::{Configuration, ProgressTracker};
+use raft_proto::eraftpb::{HardState, Message, MessageType};
 use rand::rngs::Xoshiro256PlusPlus;
 use rand::{RngExt, SeedableRng};
-use raft_proto::eraftpb::{HardState, Message, MessageType};
 use slog::{debug, info, o, Logger};
 
 /// "No node": the value of `leader_id` and `vote` when there is none.
@@ -92,6 +92,10 @@ pub struct Raft<T: Storage> {
     pub(crate) max_committed_size_per_ready: u64,
     /// Set when the leader has something to send in its next flush (new entries, a moved commit).
     pub(crate) appends_pending: bool,
+    /// Followers that must get an append at the next flush even if it carries no entries: a
+    /// heartbeat response showed they lag, and an append (possibly empty) makes them either
+    /// acknowledge what they have or reject, which recovers appends lost in replicate state.
+    pub(crate) append_due: Vec<u64>,
 
     pub(crate) logger: Logger,
 }
@@ -131,6 +135,7 @@ impl<T: Storage> Raft<T> {
             skip_bcast_commit: config.skip_bcast_commit,
             max_committed_size_per_ready: config.max_committed_size_per_ready,
             appends_pending: false,
+            append_due: Vec::new(),
             logger,
         };
         let next_idx = r.raft_log.last_index() + 1;
@@ -214,8 +219,10 @@ impl<T: Storage> Raft<T> {
         self.prs.reset_votes();
         self.uncommitted_size = 0;
         self.appends_pending = false;
+        self.append_due.clear();
         let next_idx = self.raft_log.last_index() + 1;
-        let (id, persisted, committed) = (self.id, self.raft_log.persisted, self.raft_log.committed);
+        let (id, persisted, committed) =
+            (self.id, self.raft_log.persisted, self.raft_log.committed);
         for (pid, pr) in self.prs.iter_mut() {
             pr.reset(next_idx);
             if pid == id {
@@ -284,8 +291,8 @@ impl<T: Storage> Raft<T> {
     /// Handles one message: a message from a peer, or a local one (`MsgHup`, `MsgBeat`,
     /// `MsgPropose`, ...). Impossible input is refused with an error and leaves the state unchanged.
     pub fn step(&mut self, m: Message) -> Result<()> {
-        let msg_type = MessageType::try_from(m.msg_type)
-            .map_err(|_| Error::UnknownMessageType(m.msg_type))?;
+        let msg_type =
+            MessageType::try_from(m.msg_type).map_err(|_| Error::UnknownMessageType(m.msg_type))?;
         self.validate(&m, msg_type)?;
         debug!(self.logger, "step"; "msg" => %raft_proto::describe_message(&m));
         if m.term == 0 {
@@ -310,9 +317,7 @@ impl<T: Storage> Raft<T> {
             }
             _ => match self.state {
                 StateRole::Leader => self.step_leader(m, msg_type),
-                StateRole::Candidate | StateRole::PreCandidate => {
-                    self.step_candidate(m, msg_type)
-                }
+                StateRole::Candidate | StateRole::PreCandidate => self.step_candidate(m, msg_type),
                 StateRole::Follower => self.step_follower(m, msg_type),
             },
         }

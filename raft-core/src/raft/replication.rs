@@ -18,9 +18,10 @@ impl<T: Storage> Raft<T> {
             return;
         }
         self.appends_pending = false;
+        let due = std::mem::take(&mut self.append_due);
         let ids: Vec<u64> = self.prs.ids().filter(|id| *id != self.id).collect();
         for to in ids {
-            let mut allow_empty = self.commit_news_for(to);
+            let mut allow_empty = self.commit_news_for(to) || due.contains(&to);
             while self.maybe_send_append(to, allow_empty) {
                 allow_empty = false;
             }
@@ -43,7 +44,11 @@ impl<T: Storage> Raft<T> {
         }
         let last_index = self.raft_log.last_index();
         self.prs.iter().any(|(id, pr)| {
-            id != self.id && !pr.is_paused() && (pr.next_idx <= last_index || self.commit_news_for(id))
+            id != self.id
+                && !pr.is_paused()
+                && (pr.next_idx <= last_index
+                    || self.commit_news_for(id)
+                    || self.append_due.contains(&id))
         })
     }
 
@@ -183,7 +188,14 @@ impl<T: Storage> Raft<T> {
         if pr.state == ProgressState::Replicate && pr.ins.full() {
             pr.ins.free_first_one();
         }
-        if pr.matched < last_index || pr.commit_sent < self.raft_log.committed {
+        if pr.matched < last_index {
+            // Lagging: send an append even if it carries nothing new (raft-rs and etcd do the same),
+            // so an append or acknowledgement lost while replicating is noticed and repaired.
+            if !self.append_due.contains(&m.from) {
+                self.append_due.push(m.from);
+            }
+            self.appends_pending = true;
+        } else if pr.commit_sent < self.raft_log.committed {
             self.appends_pending = true;
         }
     }
