@@ -5,8 +5,7 @@
 //! membership changes behind one trait) with the compact text form, one-line describers for logs and
 //! transcripts, and the entry size measures used by flow control.
 
-/// The generated protobuf types (package `eraftpb`).
-#[allow(missing_docs)]
+/// The generated protobuf types (package `eraftpb`). Their docs come from the comments in the `.proto`.
 pub mod eraftpb {
     include!(concat!(env!("OUT_DIR"), "/eraftpb.rs"));
 }
