@@ -272,7 +272,7 @@ impl<T: Storage> RawNode<T> {
         if hard_state != self.prev_hard_state {
             rd.must_sync |= hard_state.term != self.prev_hard_state.term
                 || hard_state.vote != self.prev_hard_state.vote;
-            rd.hard_state = Some(hard_state.clone());
+            rd.hard_state = Some(hard_state);
             self.prev_hard_state = hard_state;
         }
         let log = &mut self.raft.raft_log;

@@ -304,3 +304,6 @@ impl<T: Storage> RaftLog<T> {
         self.unstable.snapshot.as_ref()
     }
 }
+
+#[cfg(test)]
+mod tests;

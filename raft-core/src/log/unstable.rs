@@ -81,6 +81,12 @@ impl Unstable {
             }
         } else {
             self.entries.drain(..count);
+            // Under steady load the tail never empties; give back a buffer that is mostly spare.
+            if self.entries.capacity() > SHRINK_ABOVE
+                && self.entries.len() < self.entries.capacity() / 4
+            {
+                self.entries.shrink_to(self.entries.len() * 2);
+            }
         }
         self.offset = index + 1;
         self.in_progress = self.in_progress.saturating_sub(count);

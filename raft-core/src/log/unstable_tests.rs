@@ -229,7 +229,8 @@ fn restore_replaces_everything_with_the_snapshot() {
 #[test]
 fn truncate_and_append_extends_replaces_or_truncates() {
     // (offset, entries, to append, expected offset, expected entries)
-    let cases: Vec<(u64, Vec<Entry>, Vec<Entry>, u64, Vec<(u64, u64)>)> = vec![
+    type Case = (u64, Vec<Entry>, Vec<Entry>, u64, Vec<(u64, u64)>);
+    let cases: Vec<Case> = vec![
         // append to the end
         (
             5,

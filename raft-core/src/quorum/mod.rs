@@ -23,3 +23,6 @@ pub trait AckedIndexer {
     /// The acknowledged index of voter `id`, or `None` when it is unknown.
     fn acked_index(&self, id: u64) -> Option<u64>;
 }
+
+#[cfg(test)]
+mod tests;

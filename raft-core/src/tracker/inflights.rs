@@ -52,7 +52,8 @@ impl Inflights {
     }
 
     fn grow(&mut self) {
-        let new_len = (self.buffer.len() * 2).clamp(4, self.capacity.max(1));
+        // Double, starting at 4 slots, but never past the capacity (which may be below 4).
+        let new_len = (self.buffer.len() * 2).max(4).min(self.capacity.max(1));
         let mut buffer = Vec::with_capacity(new_len);
         for i in 0..self.count {
             buffer.push(self.buffer[(self.start + i) % self.buffer.len()]);
@@ -88,3 +89,7 @@ impl Inflights {
         self.buffer = Vec::new();
     }
 }
+
+#[cfg(test)]
+#[path = "inflights_tests.rs"]
+mod tests;

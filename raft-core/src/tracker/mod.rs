@@ -214,3 +214,6 @@ impl ProgressTracker {
         result == VoteResult::Won
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -142,7 +142,10 @@ impl Progress {
         if self.next_idx.checked_sub(1) != Some(rejected) {
             return false;
         }
-        self.next_idx = rejected.min(match_hint.saturating_add(1)).max(1);
+        // Never probe at or below what is known to match (newer etcd clamps the same way).
+        self.next_idx = rejected
+            .min(match_hint.saturating_add(1))
+            .max(self.matched + 1);
         self.probe_sent = false;
         true
     }
@@ -171,3 +174,7 @@ impl Progress {
         self.committed_index = self.committed_index.max(committed_index);
     }
 }
+
+#[cfg(test)]
+#[path = "progress_tests.rs"]
+mod tests;
