@@ -34,7 +34,7 @@
 //!         outbox.extend(rd.take_messages()); // may leave before persisting
 //!         storage.wl().append(rd.entries())?; // persist (fsync if rd.must_sync())
 //!         if let Some(hs) = rd.hard_state() {
-//!             storage.wl().set_hardstate(hs.clone());
+//!             storage.wl().set_hardstate(*hs);
 //!         }
 //!         outbox.extend(rd.take_persisted_messages()); // only after persisting
 //!         applied.extend(rd.take_committed_entries()); // apply to the state machine

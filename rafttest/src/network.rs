@@ -50,7 +50,7 @@ impl Node {
             let mut store = self.storage.wl();
             store.append(rd.entries())?;
             if let Some(hs) = rd.hard_state() {
-                store.set_hardstate(hs.clone());
+                store.set_hardstate(*hs);
             }
         }
         out.extend(rd.take_persisted_messages());

@@ -41,10 +41,10 @@ impl<T: Storage> RaftLog<T> {
         Ok(RaftLog {
             store,
             unstable: Unstable::new(last_index + 1),
-            committed: first_index - 1,
+            committed: first_index.saturating_sub(1),
             persisted: last_index,
-            applying: first_index - 1,
-            applied: first_index - 1,
+            applying: first_index.saturating_sub(1),
+            applied: first_index.saturating_sub(1),
             logger,
         })
     }
@@ -70,7 +70,7 @@ impl<T: Storage> RaftLog<T> {
         if let Some(term) = self.unstable.maybe_term(index) {
             return Ok(term);
         }
-        let dummy_index = self.first_index() - 1;
+        let dummy_index = self.first_index().saturating_sub(1);
         if index < dummy_index || index > self.last_index() {
             return Ok(0);
         }
@@ -92,8 +92,13 @@ impl<T: Storage> RaftLog<T> {
         }
     }
 
-    /// Whether the entry at `index` has `term`.
+    /// Whether the entry at `index` exists and has `term`. An index outside
+    /// `[first_index - 1, last_index]` never matches: its term is unknown, not 0, so an append that
+    /// claims to follow it cannot leave a gap in the log.
     pub fn match_term(&self, index: u64, term: u64) -> bool {
+        if index > self.last_index() || index < self.first_index().saturating_sub(1) {
+            return false;
+        }
         self.term(index).is_ok_and(|t| t == term)
     }
 
@@ -236,7 +241,7 @@ impl<T: Storage> RaftLog<T> {
         if self.applying >= high {
             return Ok(Vec::new());
         }
-        let low = self.applying.max(self.first_index() - 1) + 1;
+        let low = self.applying.max(self.first_index().saturating_sub(1)) + 1;
         let entries = self.slice(low, high + 1, max_size)?;
         if let Some(last) = entries.last() {
             self.applying = last.index;

@@ -168,13 +168,13 @@ impl<T: Storage> Raft<T> {
 
     fn load_hard_state(&mut self, hs: &HardState) -> Result<()> {
         let (first, last) = (self.raft_log.first_index(), self.raft_log.last_index());
-        if hs.commit < first - 1 || hs.commit > last {
+        if hs.commit < first.saturating_sub(1) || hs.commit > last {
             return Err(Error::Invariant(
                 "the stored hard state's commit index is outside the stored log",
             ));
         }
         self.raft_log.committed = hs.commit;
-        self.raft_log.applying = self.raft_log.applying.max(first - 1);
+        self.raft_log.applying = self.raft_log.applying.max(first.saturating_sub(1));
         self.term = hs.term;
         self.vote = hs.vote;
         Ok(())

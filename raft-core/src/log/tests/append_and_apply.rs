@@ -407,3 +407,14 @@ fn a_pending_snapshot_sets_first_and_last_index() {
     log.stable_snapshot(20);
     assert!(log.unstable_snapshot().is_none());
 }
+
+#[test]
+fn maybe_append_after_an_index_beyond_the_log_never_matches() {
+    // term() reports 0 for an unknown index; an append claiming to follow such an index with
+    // log_term 0 must be rejected, or it would leave a gap in the log.
+    let mut log = log_123();
+    let before = contents(&log);
+    let got = log.maybe_append(100, 0, 0, &[ent(101, 1)]).unwrap();
+    assert_eq!(got, None, "an append after an unknown index must not match");
+    assert_eq!(contents(&log), before, "the log must be unchanged");
+}
