@@ -1,3 +1,5 @@
+//! Smoke test: a 3-node cluster elects a leader and replicates proposals from leader and follower.
+
 use raft_core::StateRole;
 use rafttest::Network;
 

@@ -207,20 +207,32 @@ pub fn take_of(r: &mut Raft<MemStorage>, msg_type: MessageType) -> Vec<Message> 
         .collect()
 }
 
-/// Makes the fresh node `r` (one of `voters`) leader of the next term: it campaigns, every other
-/// voter grants, its entries are persisted, and its messages are drained.
+/// Makes the node `r` (one of `voters`) leader of the next term: it campaigns, every other voter
+/// grants, its entries are persisted, every follower acknowledges its log (so its empty entry is
+/// committed and the followers are replicating), and its messages are drained.
 pub fn make_leader(r: &mut Raft<MemStorage>, voters: &[u64]) {
     r.step(hup()).expect("campaign");
-    let term = r.term;
-    for &v in voters.iter().filter(|v| **v != r.id) {
+    let (id, term) = (r.id, r.term);
+    for &v in voters.iter().filter(|v| **v != id) {
         if r.state == StateRole::Leader {
             break;
         }
-        r.step(msg(MessageType::MsgRequestVoteResponse, v, r.id, term))
+        r.step(msg(MessageType::MsgRequestVoteResponse, v, id, term))
             .expect("vote response");
     }
-    assert_eq!(r.state, StateRole::Leader, "node {} did not win", r.id);
+    assert_eq!(r.state, StateRole::Leader, "node {id} did not win");
     persist(r);
+    r.read_messages();
+    // Every follower acknowledges the leader's empty entry, so it is committed and every follower
+    // is in replicate state.
+    let last = r.raft_log.last_index();
+    for &v in voters.iter().filter(|v| **v != id) {
+        r.step(append_ack(v, id, term, last)).expect("append ack");
+    }
+    assert_eq!(
+        r.raft_log.committed, last,
+        "the leader's empty entry is not committed"
+    );
     r.read_messages();
 }
 
