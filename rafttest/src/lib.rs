@@ -2,6 +2,7 @@
 //! thread, with faults (dropped links, isolated nodes, ignored message types), used by the
 //! integration tests and the `raft-sim` demo.
 
+pub mod demo;
 pub mod network;
 
 pub use network::{Network, Node};
