@@ -181,6 +181,12 @@ impl<T: Storage> Raft<T> {
             info!(self.logger, "rejecting vote"; "to" => m.from, "term" => m.term,
                 "msg" => ?msg_type, "can_vote" => can_vote, "up_to_date" => up_to_date,
                 "priority_ok" => priority_ok);
+            if self.term == 0 {
+                // A rejection carries our own term, and a vote response of term 0 is invalid on the
+                // wire (etcd and raft-rs would panic building it). At term 0 a rejection tells the
+                // candidate nothing it can act on, so stay silent: it will time out.
+                return;
+            }
             let msg = self.vote_rejection(m.from, response_type);
             self.send(msg);
         }
