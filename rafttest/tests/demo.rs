@@ -20,7 +20,11 @@ fn run_seeds(seeds: std::ops::Range<u64>, nodes: u64, drop_rate: f64, proposals:
                     "seed {seed} nodes {nodes} drop {drop_rate} pre_vote {pre_vote}: {violation}\n\
                      replay: cargo run -p rafttest --release --bin raft-sim -- --seed {seed} \
                      --nodes {nodes} --proposals {proposals} --drop {drop_rate} {} --verbose",
-                    if pre_vote { "--pre-vote" } else { "--no-pre-vote" }
+                    if pre_vote {
+                        "--pre-vote"
+                    } else {
+                        "--no-pre-vote"
+                    }
                 );
             }
         }
@@ -46,7 +50,13 @@ fn the_same_seed_gives_the_same_run() {
     };
     let (a, b) = (run(&opts).unwrap(), run(&opts).unwrap());
     assert_eq!(
-        (a.ticks, a.delivered, a.dropped, a.leaders.clone(), a.final_commit),
+        (
+            a.ticks,
+            a.delivered,
+            a.dropped,
+            a.leaders.clone(),
+            a.final_commit
+        ),
         (b.ticks, b.delivered, b.dropped, b.leaders, b.final_commit),
         "two runs of seed 42 differ"
     );

@@ -15,6 +15,9 @@ fn three_nodes_elect_and_replicate() {
     net.propose(1, b"a").unwrap();
     net.propose(2, b"b").unwrap();
     for id in 1..=3 {
-        assert_eq!(net.node(id).applied_data(), vec![b"a".to_vec(), b"b".to_vec()]);
+        assert_eq!(
+            net.node(id).applied_data(),
+            vec![b"a".to_vec(), b"b".to_vec()]
+        );
     }
 }
