@@ -102,6 +102,52 @@ impl Ready {
     }
 }
 
+/// A multi-line description of a Ready for logs and test transcripts: one line per part that is
+/// present, one line per entry and message (empty parts are left out; an empty Ready gives
+/// `<empty Ready>`).
+pub fn describe_ready(rd: &Ready) -> String {
+    use raft_proto::{describe_entry, describe_hard_state, describe_message};
+    let mut lines = Vec::new();
+    if let Some(ss) = &rd.soft_state {
+        lines.push(format!("Lead:{} State:{:?}", ss.leader_id, ss.raft_state));
+    }
+    if let Some(hs) = &rd.hard_state {
+        lines.push(format!("HardState {}", describe_hard_state(hs)));
+    }
+    if *rd.snapshot() != Snapshot::default() {
+        lines.push(format!(
+            "Snapshot {}",
+            raft_proto::describe_snapshot(&rd.snapshot)
+        ));
+    }
+    let mut list = |title: &str, items: Vec<String>| {
+        if !items.is_empty() {
+            lines.push(format!("{title}:"));
+            lines.extend(items.into_iter().map(|item| format!("  {item}")));
+        }
+    };
+    list("Entries", rd.entries.iter().map(describe_entry).collect());
+    list(
+        "CommittedEntries",
+        rd.committed_entries.iter().map(describe_entry).collect(),
+    );
+    list(
+        "Messages",
+        rd.messages.iter().map(describe_message).collect(),
+    );
+    list(
+        "PersistedMessages",
+        rd.persisted_messages.iter().map(describe_message).collect(),
+    );
+    if lines.is_empty() {
+        return "<empty Ready>".to_string();
+    }
+    if rd.must_sync {
+        lines.push("MustSync".to_string());
+    }
+    lines.join("\n")
+}
+
 /// What became available when a Ready was advanced: a new commit index, more committed entries and
 /// messages.
 #[derive(Debug, Default, PartialEq)]

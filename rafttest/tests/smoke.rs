@@ -21,3 +21,23 @@ fn three_nodes_elect_and_replicate() {
         );
     }
 }
+
+#[test]
+fn describe_ready_lists_each_part_of_a_new_leaders_ready() {
+    use raft_core::{describe_ready, Config, RawNode};
+    use storage_mem::{conf_state, MemStorage};
+    let logger = slog::Logger::root(slog::Discard, slog::o!());
+    let storage = MemStorage::new_with_conf_state(conf_state(vec![1, 2], vec![]));
+    let mut node = RawNode::new(&Config::new(1), storage, &logger).unwrap();
+    node.campaign().unwrap();
+    let rd = node.ready().unwrap();
+    assert_eq!(
+        describe_ready(&rd),
+        "Lead:0 State:Candidate\n\
+         HardState Term:1 Vote:1 Commit:0\n\
+         PersistedMessages:\n  1->2 MsgRequestVote Term:1 Log:0/0\n\
+         MustSync"
+    );
+    node.advance(rd).unwrap();
+    assert_eq!(describe_ready(&node.ready().unwrap()), "<empty Ready>");
+}
