@@ -30,6 +30,9 @@ pub struct Ready {
     messages: Vec<Message>,
     persisted_messages: Vec<Message>,
     must_sync: bool,
+    /// The index of the last committed entry handed out in this Ready (0 if none); recorded apart
+    /// from `committed_entries` because the application may take those.
+    last_committed_index: u64,
 }
 
 impl Ready {
@@ -302,11 +305,19 @@ impl<T: Storage> RawNode<T> {
     }
 
     /// Takes the next batch of work. Call [`RawNode::advance`] once it is handled.
+    ///
+    /// All or nothing: if storage fails while the Ready is built, the error is returned and the node
+    /// is left as it was, so the next call hands out the same work (never an acknowledgement for
+    /// entries that were not handed out for persisting).
     pub fn ready(&mut self) -> Result<Ready> {
+        // The only fallible step goes first; it moves nothing when it fails.
+        let max_size = self.raft.max_committed_size_per_ready;
+        let committed_entries = self.raft.raft_log.next_committed_entries(max_size)?;
         self.raft.flush_appends();
         self.last_number += 1;
         let mut rd = Ready {
             number: self.last_number,
+            committed_entries,
             ..Default::default()
         };
         let soft_state = self.raft.soft_state();
@@ -325,10 +336,9 @@ impl<T: Storage> RawNode<T> {
         rd.entries = log.unstable_entries().to_vec();
         log.unstable.mark_all_in_progress();
         rd.must_sync |= !rd.entries.is_empty();
-        let max_size = self.raft.max_committed_size_per_ready;
-        rd.committed_entries = self.raft.raft_log.next_committed_entries(max_size)?;
         if let Some(last) = rd.committed_entries.last() {
             self.committed_handed_out = last.index;
+            rd.last_committed_index = last.index;
         }
         self.raft.reduce_uncommitted_size(&rd.committed_entries);
         rd.messages = std::mem::take(&mut self.raft.msgs);
@@ -344,24 +354,27 @@ impl<T: Storage> RawNode<T> {
     /// a result: a new commit index, more committed entries and messages. Apply those, then call
     /// [`RawNode::advance_apply`].
     pub fn advance(&mut self, rd: Ready) -> Result<LightReady> {
-        let applied = self.committed_handed_out;
-        let light = self.advance_append(rd)?;
-        self.raft.raft_log.applied_to(applied);
-        Ok(light)
+        // The Ready's committed entries were applied whatever happens below.
+        self.advance_apply_to(rd.last_committed_index);
+        self.advance_append(rd)
     }
 
     /// The Ready's entries and hard state were persisted (its committed entries may not be applied
-    /// yet). Returns what became available.
+    /// yet). Returns what became available. If reading newly committed entries from storage fails,
+    /// the persistence is still recorded and those entries come in a later Ready.
     pub fn advance_append(&mut self, rd: Ready) -> Result<LightReady> {
-        self.on_persist_ready(rd.number)?;
-        let mut light = LightReady::default();
+        self.on_persist_ready(rd.number);
+        let max_size = self.raft.max_committed_size_per_ready;
+        let committed_entries = self.raft.raft_log.next_committed_entries(max_size)?;
+        let mut light = LightReady {
+            committed_entries,
+            ..Default::default()
+        };
         let committed = self.raft.raft_log.committed;
         if committed != self.prev_hard_state.commit {
             light.commit_index = Some(committed);
             self.prev_hard_state.commit = committed;
         }
-        let max_size = self.raft.max_committed_size_per_ready;
-        light.committed_entries = self.raft.raft_log.next_committed_entries(max_size)?;
         if let Some(last) = light.committed_entries.last() {
             self.committed_handed_out = last.index;
         }
@@ -371,8 +384,9 @@ impl<T: Storage> RawNode<T> {
         Ok(light)
     }
 
-    /// Every Ready up to and including number `number` was persisted.
-    pub fn on_persist_ready(&mut self, number: u64) -> Result<()> {
+    /// Every Ready up to and including number `number` was persisted. Entries that a newer leader
+    /// replaced since they were handed out are not marked durable.
+    pub fn on_persist_ready(&mut self, number: u64) {
         let mut last_entry = None;
         while self.records.front().is_some_and(|r| r.number <= number) {
             if let Some(record) = self.records.pop_front() {
@@ -380,9 +394,8 @@ impl<T: Storage> RawNode<T> {
             }
         }
         if let Some((index, term)) = last_entry {
-            self.raft.on_persist_entries(index, term)?;
+            self.raft.on_persist_entries(index, term);
         }
-        Ok(())
     }
 
     /// Every committed entry handed out so far has been applied.

@@ -97,6 +97,38 @@ fn follower_forwards_proposal_to_leader_with_term_zero() {
     assert_applied(&net, &[b"fwd".to_vec()]);
 }
 
+// INTEROP.md "Forwarding": a proposal that reached a follower with a term set is still forwarded
+// with term 0 (raft-rs refuses a forwarded proposal that carries a term).
+#[test]
+fn follower_forwards_a_proposal_received_with_a_term_with_term_zero() {
+    let mut net = Network::new(3);
+    net.campaign(1);
+    let term = net.node(2).term();
+    let proposal = Message {
+        msg_type: MessageType::MsgPropose as i32,
+        from: 3,
+        to: 2,
+        term,
+        entries: vec![raft_core::eraftpb::Entry {
+            data: b"relayed".to_vec().into(),
+            ..Default::default()
+        }],
+        ..Default::default()
+    };
+    net.node_mut(2).raw.step(proposal).unwrap();
+    let forwarded = net.node_mut(2).handle_ready().unwrap();
+    let fwd: Vec<&Message> = forwarded
+        .iter()
+        .filter(|m| mtype(m) == MessageType::MsgPropose)
+        .collect();
+    assert_eq!(fwd.len(), 1, "one forwarded proposal: {forwarded:?}");
+    assert_eq!(
+        (fwd[0].to, fwd[0].term),
+        (1, 0),
+        "forwarded to the leader with term 0"
+    );
+}
+
 // raft-rs `disable_proposal_forwarding`: a follower drops proposals instead of forwarding them.
 #[test]
 fn disable_proposal_forwarding_makes_follower_proposal_fail() {

@@ -102,10 +102,21 @@ impl<T: Storage> RaftLog<T> {
         self.term(index).is_ok_and(|t| t == term)
     }
 
+    /// The index and term of the last entry, failing if storage cannot say (unlike
+    /// [`RaftLog::last_index`] and [`RaftLog::last_term`], which fall back to 0 for logging).
+    pub fn last_index_and_term(&self) -> Result<(u64, u64)> {
+        let last_index = match self.unstable.maybe_last_index() {
+            Some(index) => index,
+            None => self.store.last_index()?,
+        };
+        Ok((last_index, self.term(last_index)?))
+    }
+
     /// Whether a log ending at (`last_index`, `term`) is at least as up to date as ours (§5.4.1).
-    pub fn is_up_to_date(&self, last_index: u64, term: u64) -> bool {
-        let our_term = self.last_term();
-        term > our_term || (term == our_term && last_index >= self.last_index())
+    /// Fails when our own last entry cannot be read: a vote must never be granted on a guess.
+    pub fn is_up_to_date(&self, last_index: u64, term: u64) -> Result<bool> {
+        let (our_index, our_term) = self.last_index_and_term()?;
+        Ok(term > our_term || (term == our_term && last_index >= our_index))
     }
 
     /// The index of the first entry of `entries` that is missing or conflicts with ours, or 0 when all
@@ -241,7 +252,12 @@ impl<T: Storage> RaftLog<T> {
         if self.applying >= high {
             return Ok(Vec::new());
         }
-        let low = self.applying.max(self.first_index().saturating_sub(1)) + 1;
+        let low = self.applying + 1;
+        if low < self.first_index() {
+            // Entries not yet applied were compacted away: skipping them silently would corrupt the
+            // application's state machine.
+            return Err(Error::Store(StorageError::Compacted));
+        }
         let entries = self.slice(low, high + 1, max_size)?;
         if let Some(last) = entries.last() {
             self.applying = last.index;

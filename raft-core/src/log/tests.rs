@@ -269,7 +269,7 @@ fn is_up_to_date_compares_last_term_then_last_index() {
     ];
     for (index, term, want) in cases {
         assert_eq!(
-            log.is_up_to_date(index, term),
+            log.is_up_to_date(index, term).unwrap(),
             want,
             "is_up_to_date({index}, {term})"
         );

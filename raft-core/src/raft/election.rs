@@ -1,6 +1,7 @@
 //! Elections: timeouts, pre-votes (thesis §9.6), campaigns and vote handling (§5.2, §5.4.1).
 
 use super::{Raft, StateRole, INVALID_ID};
+use crate::error::Result;
 use crate::quorum::VoteResult;
 use crate::storage::Storage;
 use raft_proto::eraftpb::{Message, MessageType};
@@ -150,7 +151,7 @@ impl<T: Storage> Raft<T> {
         }
     }
 
-    pub(super) fn handle_vote_request(&mut self, m: &Message, msg_type: MessageType) {
+    pub(super) fn handle_vote_request(&mut self, m: &Message, msg_type: MessageType) -> Result<()> {
         let response_type = if msg_type == MessageType::MsgRequestVote {
             MessageType::MsgRequestVoteResponse
         } else {
@@ -161,7 +162,16 @@ impl<T: Storage> Raft<T> {
         let can_vote = self.vote == m.from
             || (self.vote == INVALID_ID && self.leader_id == INVALID_ID)
             || (msg_type == MessageType::MsgRequestPreVote && m.term > self.term);
-        let up_to_date = self.raft_log.is_up_to_date(m.index, m.log_term);
+        let up_to_date = match self.raft_log.is_up_to_date(m.index, m.log_term) {
+            Ok(up_to_date) => up_to_date,
+            Err(e) => {
+                // Without our own last entry we cannot judge the candidate: neither grant nor
+                // reject, and report the storage failure.
+                warn!(self.logger, "cannot read our last entry to judge a vote request";
+                    "from" => m.from, "error" => %e);
+                return Err(e);
+            }
+        };
         // Priority elections (raft-rs): among equally up-to-date logs, a lower-priority candidate is
         // refused so the higher-priority node wins.
         let priority_ok = m.index > self.raft_log.last_index() || self.priority <= priority_of(m);
@@ -177,6 +187,7 @@ impl<T: Storage> Raft<T> {
                 self.election_elapsed = 0;
                 self.vote = m.from;
             }
+            Ok(())
         } else {
             info!(self.logger, "rejecting vote"; "to" => m.from, "term" => m.term,
                 "msg" => ?msg_type, "can_vote" => can_vote, "up_to_date" => up_to_date,
@@ -185,10 +196,11 @@ impl<T: Storage> Raft<T> {
                 // A rejection carries our own term, and a vote response of term 0 is invalid on the
                 // wire (etcd and raft-rs would panic building it). At term 0 a rejection tells the
                 // candidate nothing it can act on, so stay silent: it will time out.
-                return;
+                return Ok(());
             }
             let msg = self.vote_rejection(m.from, response_type);
             self.send(msg);
+            Ok(())
         }
     }
 

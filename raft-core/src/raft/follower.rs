@@ -94,6 +94,9 @@ impl<T: Storage> Raft<T> {
             return Err(Error::ProposalDropped);
         }
         m.to = self.leader_id;
+        // Forwarded proposals travel with term 0 whatever the sender put there (raft-rs rejects
+        // anything else).
+        m.term = 0;
         self.send(m);
         Ok(())
     }

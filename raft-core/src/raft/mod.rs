@@ -312,8 +312,7 @@ impl<T: Storage> Raft<T> {
                 Ok(())
             }
             MessageType::MsgRequestVote | MessageType::MsgRequestPreVote => {
-                self.handle_vote_request(&m, msg_type);
-                Ok(())
+                self.handle_vote_request(&m, msg_type)
             }
             _ => match self.state {
                 StateRole::Leader => self.step_leader(m, msg_type),

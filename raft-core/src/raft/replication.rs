@@ -2,7 +2,6 @@
 //! index.
 
 use super::{Raft, StateRole};
-use crate::error::{Error, Result};
 use crate::storage::Storage;
 use crate::tracker::ProgressState;
 use raft_proto::eraftpb::{Message, MessageType};
@@ -212,14 +211,13 @@ impl<T: Storage> Raft<T> {
     }
 
     /// Entries up to (`index`, `term`) were persisted by the application.
-    pub fn on_persist_entries(&mut self, index: u64, term: u64) -> Result<()> {
-        if index > self.raft_log.last_index() {
-            return Err(Error::Invariant("persisted an index beyond the last index"));
-        }
+    /// If those entries were replaced or truncated since they were handed out (a newer leader
+    /// overwrote them), nothing is marked durable.
+    pub fn on_persist_entries(&mut self, index: u64, term: u64) {
         if !self.raft_log.stable_entries(index, term) {
             debug!(self.logger, "persisted entries were replaced meanwhile; not marking them stable";
                 "index" => index, "term" => term);
-            return Ok(());
+            return;
         }
         if self.state == StateRole::Leader {
             let id = self.id;
@@ -229,6 +227,5 @@ impl<T: Storage> Raft<T> {
             }
             self.maybe_commit();
         }
-        Ok(())
     }
 }

@@ -56,7 +56,7 @@ fn follower_with_async_persistence_hands_out_committed_entries_after_on_persist_
         "nothing is appliable until the entries are reported persisted"
     );
     persist(&p.storage, &rd1);
-    p.node.on_persist_ready(rd1.number()).unwrap();
+    p.node.on_persist_ready(rd1.number());
     assert!(p.node.has_ready());
     let rd2 = p.ready();
     assert_eq!(rd2.number(), 2);
@@ -104,7 +104,7 @@ fn leader_hands_out_entries_committed_by_followers_only_after_persisting_them() 
     let storage = c.peer(1).storage.clone();
     persist(&storage, &rd1);
     persist(&storage, &rd2);
-    c.peer(1).node.on_persist_ready(rd1.number()).unwrap();
+    c.peer(1).node.on_persist_ready(rd1.number());
     let rd3 = c.peer(1).ready();
     assert_eq!(rd3.committed_entries(), &[ent(2, 1, b"x")]);
     let light = c.peer(1).node.advance(rd3).unwrap();
