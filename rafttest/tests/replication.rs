@@ -212,6 +212,13 @@ fn cluster_with_lagging_follower() -> (Network, Vec<Vec<u8>>) {
 // §5.3 / raft-rs: a follower whose appends were lost catches up once it is reachable again: the
 // heartbeat response makes the leader send an append, the follower rejects it, and the leader probes
 // back to where the logs match.
+/// Whether node 3 rejected an append among the messages delivered since `since`.
+fn node_3_rejected_since(net: &Network, since: usize) -> bool {
+    net.delivered[since..]
+        .iter()
+        .any(|m| mtype(m) == MessageType::MsgAppendResponse && m.from == 3 && m.reject)
+}
+
 #[test]
 fn lagging_follower_catches_up_after_heartbeats() {
     let (mut net, data) = cluster_with_lagging_follower();
@@ -219,11 +226,8 @@ fn lagging_follower_catches_up_after_heartbeats() {
     for _ in 0..3 {
         net.tick(1);
     }
-    let rejected = net.delivered[before..]
-        .iter()
-        .any(|m| mtype(m) == MessageType::MsgAppendResponse && m.from == 3 && m.reject);
     assert!(
-        rejected,
+        node_3_rejected_since(&net, before),
         "node 3 was not probed after the heartbeat response"
     );
     assert_logs_equal(&net, 1);
@@ -238,11 +242,8 @@ fn lagging_follower_catches_up_via_probing_on_next_append() {
     let before = net.delivered.len();
     net.propose(1, b"after").unwrap();
     data.push(b"after".to_vec());
-    let rejected = net.delivered[before..]
-        .iter()
-        .any(|m| mtype(m) == MessageType::MsgAppendResponse && m.from == 3 && m.reject);
     assert!(
-        rejected,
+        node_3_rejected_since(&net, before),
         "node 3 never rejected an append: it cannot have been probed"
     );
     assert_logs_equal(&net, 1);
