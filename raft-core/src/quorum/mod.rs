@@ -1,6 +1,7 @@
 //! Quorum arithmetic: committed index and election outcome for majority and joint configurations.
 //! Pure functions over the acknowledgements they are given; no knowledge of progress or messages.
 
+mod describe;
 mod joint;
 mod majority;
 
