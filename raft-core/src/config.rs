@@ -58,6 +58,15 @@ pub struct Config {
     pub disable_proposal_forwarding: bool,
     /// The seed of this node's random election timeouts; `None` derives one from `id`.
     pub seed: Option<u64>,
+    /// A leader that applies a configuration without itself as a voter (removed, or demoted to
+    /// learner) steps down at once. When off, it keeps leading without counting itself: it
+    /// replicates and commits what the remaining voters acknowledge but accepts no new proposals,
+    /// until the application transfers leadership or the group elects another leader.
+    pub step_down_on_removal: bool,
+    /// Accept every proposed conf change without checking that it can be applied (one pending
+    /// change at a time, joint state, the change itself). For applications that validate changes
+    /// themselves; a change that then fails to apply is reported by `apply_conf_change`.
+    pub disable_conf_change_validation: bool,
 }
 
 impl Default for Config {
@@ -81,6 +90,8 @@ impl Default for Config {
             max_committed_size_per_ready: NO_LIMIT,
             disable_proposal_forwarding: false,
             seed: None,
+            step_down_on_removal: true,
+            disable_conf_change_validation: false,
         }
     }
 }

@@ -75,6 +75,10 @@ pub enum Error {
     /// A message carried a message-type value this library does not know.
     #[error("unknown message type value {0}")]
     UnknownMessageType(i32),
+    /// A membership change cannot be applied to the current configuration (or, at proposal time,
+    /// would not be applicable when its entry is applied); the configuration is unchanged.
+    #[error("conf change refused: {0}")]
+    ConfChange(String),
     /// A broken local invariant was detected (a bug in this library or a misuse of its API).
     #[error("internal invariant broken: {0}")]
     Invariant(&'static str),

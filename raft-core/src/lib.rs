@@ -54,8 +54,64 @@
 //! # Ok(())
 //! # }
 //! ```
+//!
+//! # Membership changes
+//!
+//! A group starts from the membership in its members' storage ([`confchange::bootstrap`] checks
+//! one). Members are added, removed, made learners or promoted by proposing a conf change
+//! ([`RawNode::propose_conf_change`], a v1 `ConfChange` or a v2 `ConfChangeV2`); when its entry is
+//! committed and handed out, the application applies it with [`RawNode::apply_conf_change`] and
+//! stores the returned `ConfState` (a restart starts from it). A change of one voter takes effect
+//! at once; a `ConfChangeV2` with several changes goes through a joint configuration (thesis
+//! §4.3), which the leader leaves on its own unless the transition is `Explicit`. The leader
+//! refuses a change that could not be applied, and any change while another is not applied yet.
+//!
+//! ```
+//! use raft_core::eraftpb::{ConfChange, ConfChangeType, ConfChangeV2};
+//! use raft_core::{raft::decode_conf_change, Config, Error, RawNode, Storage};
+//! use storage_mem::MemStorage;
+//!
+//! # fn main() -> Result<(), Error> {
+//! let logger = slog::Logger::root(slog::Discard, slog::o!());
+//! let storage = MemStorage::bootstrap([1], [])?;
+//! let mut node = RawNode::new(&Config::new(1), storage.clone(), &logger)?;
+//! node.campaign()?;
+//! // A learner 2 is replicated to but never counted: the single voter still commits alone.
+//! let add_learner = ConfChange {
+//!     change_type: ConfChangeType::AddLearnerNode as i32,
+//!     node_id: 2,
+//!     ..Default::default()
+//! };
+//! node.propose_conf_change(vec![], add_learner)?;
+//! // Refused at once: the learner's change is not applied yet.
+//! let promote = raft_proto::conf_changes_from_string("v2").unwrap();
+//! let second = ConfChangeV2 { changes: promote, ..Default::default() };
+//! assert!(matches!(node.propose_conf_change(vec![], second), Err(Error::ConfChange(_))));
+//!
+//! while node.has_ready() {
+//!     let mut rd = node.ready()?;
+//!     storage.wl().append(rd.entries())?;
+//!     if let Some(hs) = rd.hard_state() {
+//!         storage.wl().set_hardstate(*hs);
+//!     }
+//!     let mut committed = rd.take_committed_entries();
+//!     let mut light = node.advance_append(rd)?;
+//!     committed.extend(light.take_committed_entries());
+//!     for entry in &committed {
+//!         if let Some(cc) = decode_conf_change(entry) {
+//!             let cs = node.apply_conf_change(&cc.expect("our own entry decodes"))?;
+//!             storage.wl().set_conf_state(cs); // what a restart will start from
+//!         }
+//!     }
+//!     node.advance_apply();
+//! }
+//! assert_eq!(storage.initial_state()?.conf_state.learners, vec![2]);
+//! # Ok(())
+//! # }
+//! ```
 #![cfg_attr(not(test), warn(missing_docs))]
 
+pub mod confchange;
 pub mod config;
 pub mod error;
 pub mod log;

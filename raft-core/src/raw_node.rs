@@ -8,7 +8,8 @@ use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::raft::{is_local_msg, is_response_msg, Raft, SoftState};
 use crate::storage::Storage;
-use raft_proto::eraftpb::{Entry, HardState, Message, MessageType, Snapshot};
+use raft_proto::eraftpb::{ConfState, Entry, HardState, Message, MessageType, Snapshot};
+use raft_proto::ConfChangeI;
 use slog::{warn, Logger};
 use std::collections::VecDeque;
 
@@ -261,6 +262,41 @@ impl<T: Storage> RawNode<T> {
         })
     }
 
+    /// Proposes a membership change (`ConfChange` or `ConfChangeV2`), carried by a log entry of the
+    /// matching type. Once that entry is committed and handed out, the application applies it with
+    /// [`RawNode::apply_conf_change`].
+    ///
+    /// On the leader the change is checked first (unless `Config::disable_conf_change_validation`):
+    /// it is refused with [`Error::ConfChange`] while an earlier conf change is not applied, when
+    /// the configuration is joint and this is not the leave, or when the change itself cannot be
+    /// applied (for example it removes every voter, or is a leave while not joint). On a follower
+    /// it is forwarded; the leader then checks it and drops it if it is refused.
+    pub fn propose_conf_change(&mut self, context: Vec<u8>, cc: impl ConfChangeI) -> Result<()> {
+        let entry = Entry {
+            entry_type: cc.entry_type() as i32,
+            data: cc.encode_to_bytes(),
+            context: context.into(),
+            ..Default::default()
+        };
+        self.raft.step(Message {
+            msg_type: MessageType::MsgPropose as i32,
+            from: self.raft.id,
+            entries: vec![entry],
+            ..Default::default()
+        })
+    }
+
+    /// Applies a committed conf change (from an entry of type `EntryConfChange` or
+    /// `EntryConfChangeV2` handed out in `committed_entries`) and returns the new configuration,
+    /// which the application stores with its state (it is what a snapshot and a restart use).
+    ///
+    /// Call it for every conf change entry, in log order, when applying it. A leader removed or
+    /// demoted by the change steps down (see `Config::step_down_on_removal`); a leader whose joint
+    /// configuration has auto-leave proposes the leave once this entry is reported applied.
+    pub fn apply_conf_change(&mut self, cc: &impl ConfChangeI) -> Result<ConfState> {
+        self.raft.apply_conf_change(&cc.as_v2())
+    }
+
     /// Handles a message from a peer. Local-only message types and responses from nodes outside the
     /// configuration are refused; impossible messages are refused and change nothing.
     pub fn step(&mut self, m: Message) -> Result<()> {
@@ -401,13 +437,11 @@ impl<T: Storage> RawNode<T> {
     /// Every committed entry handed out so far has been applied.
     pub fn advance_apply(&mut self) {
         let applied = self.committed_handed_out;
-        self.raft.raft_log.applied_to(applied);
+        self.raft.applied_to(applied);
     }
 
     /// The application has applied everything up to `index` (at most what was handed out).
     pub fn advance_apply_to(&mut self, index: u64) {
-        self.raft
-            .raft_log
-            .applied_to(index.min(self.committed_handed_out));
+        self.raft.applied_to(index.min(self.committed_handed_out));
     }
 }

@@ -4,7 +4,8 @@
 //! are persisted to its `MemStorage`, committed entries are applied (recorded in [`Node::applied`]),
 //! and messages are queued for delivery. Delivery is FIFO and synchronous, so a test is deterministic.
 
-use raft_core::eraftpb::{Entry, EntryType, Message, MessageType};
+use raft_core::eraftpb::{ConfState, Entry, EntryType, Message, MessageType};
+use raft_core::raft::decode_conf_change;
 use raft_core::{Config, RawNode, Result, StateRole};
 use rand::rngs::Xoshiro256PlusPlus;
 use rand::{RngExt, SeedableRng};
@@ -21,6 +22,11 @@ pub struct Node {
     pub applied: Vec<Entry>,
     /// The index of the last entry it applied (of any kind).
     pub applied_index: u64,
+    /// Every conf change it applied: the entry's index and the configuration that resulted.
+    pub conf_log: Vec<(u64, ConfState)>,
+    /// The indexes of conf change entries whose change could not be applied (only possible with
+    /// `disable_conf_change_validation`); the application skips them, as every node does.
+    pub refused_conf_changes: Vec<u64>,
 }
 
 impl Node {
@@ -79,7 +85,24 @@ impl Node {
             if e.entry_type == EntryType::EntryNormal as i32 && !e.data.is_empty() {
                 self.applied.push(e.clone());
             }
+            if let Some(cc) = decode_conf_change(e) {
+                let cc = cc.expect("conf change entries in tests decode");
+                match self.raw.apply_conf_change(&cc) {
+                    Ok(cs) => {
+                        // The stored membership is the one as of the applied index: what a
+                        // restart with `Config::applied` starts from.
+                        self.storage.wl().set_conf_state(cs.clone());
+                        self.conf_log.push((e.index, cs));
+                    }
+                    Err(_) => self.refused_conf_changes.push(e.index),
+                }
+            }
         }
+    }
+
+    /// The node's current membership.
+    pub fn conf_state(&self) -> ConfState {
+        self.raw.raft.prs.conf_state()
     }
 }
 
@@ -146,7 +169,8 @@ impl Network {
         self.rng = Xoshiro256PlusPlus::seed_from_u64(seed);
     }
 
-    fn start_node(config: &Config, storage: MemStorage) -> Node {
+    /// A node over `storage` (which holds whatever it persisted before) with `config`.
+    pub fn start_node(config: &Config, storage: MemStorage) -> Node {
         let logger = slog::Logger::root(slog::Discard, slog::o!());
         let raw = RawNode::new(config, storage.clone(), &logger).expect("valid test config");
         let applied_index = raw.raft.raft_log.applied;
@@ -155,7 +179,24 @@ impl Network {
             storage,
             applied: Vec::new(),
             applied_index,
+            conf_log: Vec::new(),
+            refused_conf_changes: Vec::new(),
         }
+    }
+
+    /// Starts a new node `id` that is not (yet) a member, to be added by a conf change. Its storage
+    /// holds `initial` (the group's bootstrap membership) and an empty log: it catches up from the
+    /// leader's log from index 1 and replays every conf change on top of `initial`, so it ends with
+    /// the group's configuration. (A log compacted past index 1 needs a snapshot instead.)
+    pub fn add_node(&mut self, config: &Config, initial: ConfState) {
+        let storage = MemStorage::new_with_conf_state(initial);
+        let node = Network::start_node(config, storage);
+        self.nodes.insert(config.id, node);
+    }
+
+    /// Stops node `id` and takes it out of the network (messages to it are dropped from now on).
+    pub fn remove_node(&mut self, id: u64) -> Node {
+        self.nodes.remove(&id).expect("no such node")
     }
 
     /// The node with `id`.
@@ -175,6 +216,8 @@ impl Network {
         let old = self.nodes.remove(&id).expect("no such node");
         let mut node = Network::start_node(config, old.storage);
         node.applied = old.applied;
+        node.conf_log = old.conf_log;
+        node.refused_conf_changes = old.refused_conf_changes;
         node.applied_index = node.raw.raft.raft_log.applied;
         self.nodes.insert(id, node);
     }

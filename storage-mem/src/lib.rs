@@ -207,6 +207,19 @@ impl MemStorage {
         storage
     }
 
+    /// Creates the storage of an initial member of a brand-new group of `voters` and `learners`,
+    /// refusing a membership that no group can have (no voter, node 0, a node both voter and
+    /// learner); see [`raft_core::confchange::bootstrap`]. Every initial member starts from the
+    /// same call. On restart, reopen the storage instead: the membership it holds then is the one
+    /// the application stored after applying conf changes.
+    pub fn bootstrap(
+        voters: impl IntoIterator<Item = u64>,
+        learners: impl IntoIterator<Item = u64>,
+    ) -> Result<MemStorage> {
+        let cs = raft_core::confchange::bootstrap(voters, learners)?;
+        Ok(MemStorage::new_with_conf_state(cs))
+    }
+
     /// Sets the membership of a storage that has none yet.
     ///
     /// Returns `Error::Invariant`, and changes nothing, if the storage is already initialised

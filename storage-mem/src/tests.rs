@@ -496,3 +496,12 @@ fn a_poisoned_lock_is_recovered() {
     s.wl().append(&[ent(4, 1)]).unwrap();
     assert_eq!(s.last_index().unwrap(), 4);
 }
+
+#[test]
+fn bootstrap_stores_a_checked_membership() {
+    let s = MemStorage::bootstrap([2, 1, 3], [4]).unwrap();
+    let state = s.initial_state().unwrap();
+    assert_eq!(state.conf_state, conf_state(vec![1, 2, 3], vec![4]));
+    assert!(MemStorage::bootstrap([], [1]).is_err());
+    assert!(MemStorage::bootstrap([1], [1]).is_err());
+}

@@ -41,6 +41,12 @@ impl<T: Storage> Raft<T> {
             warn!(self.logger, "not a voter: cannot campaign");
             return;
         }
+        if self.has_unapplied_conf_change() {
+            // It would lead with a configuration about to change (etcd-io/raft `hup`).
+            warn!(self.logger, "committed conf changes are not applied yet: cannot campaign";
+                "applied" => self.raft_log.applied, "committed" => self.raft_log.committed);
+            return;
+        }
         if self.term == u64::MAX {
             warn!(
                 self.logger,

@@ -25,6 +25,9 @@ impl<T: Storage> Raft<T> {
             // The leader trivially has its own log: it is "replicating" to itself.
             pr.become_replicate();
         }
+        // Entries of earlier terms in the log may hold a conf change not applied yet: accept no
+        // new one until everything this leader inherited is applied.
+        self.pending_conf_index = self.raft_log.last_index();
         let empty = Entry {
             term,
             index: self.raft_log.last_index() + 1,
@@ -119,10 +122,20 @@ impl<T: Storage> Raft<T> {
                 reason: "a proposal must carry at least one entry",
             });
         }
-        if self.prs.get(self.id).is_none() {
-            // Removed from the configuration: it must not grow the log it no longer leads for.
+        if !self.prs.is_voter(self.id) {
+            // Removed or demoted (a leader kept on by `step_down_on_removal = false`): it must not
+            // grow a log it no longer leads for as a member.
+            debug!(
+                self.logger,
+                "dropping proposal: this leader is no longer a voter"
+            );
             return Err(Error::ProposalDropped);
         }
+        let conf_change = self
+            .check_proposed_conf_changes(&entries)
+            .inspect_err(|e| {
+                info!(self.logger, "refused a conf change proposal"; "error" => %e);
+            })?;
         if !self.increase_uncommitted_size(&entries) {
             debug!(self.logger, "dropping proposal: the uncommitted size limit is reached";
                 "uncommitted" => self.uncommitted_size, "limit" => self.max_uncommitted_size);
@@ -133,6 +146,9 @@ impl<T: Storage> Raft<T> {
             index += 1;
             e.term = self.term;
             e.index = index;
+        }
+        if let Some(pos) = conf_change {
+            self.pending_conf_index = entries[pos].index;
         }
         self.raft_log.append(&entries);
         self.appends_pending = true;

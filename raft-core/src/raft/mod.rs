@@ -7,17 +7,19 @@
 mod election;
 mod follower;
 mod leader;
+mod membership;
 mod replication;
 mod validate;
 
 pub use election::CAMPAIGN_TRANSFER;
+pub use membership::decode_conf_change;
 pub use validate::{is_local_msg, is_response_msg};
 
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::log::RaftLog;
 use crate::storage::Storage;
-use crate::tracker::{Configuration, ProgressTracker};
+use crate::tracker::ProgressTracker;
 use raft_proto::eraftpb::{HardState, Message, MessageType};
 use rand::rngs::Xoshiro256PlusPlus;
 use rand::{RngExt, SeedableRng};
@@ -96,6 +98,12 @@ pub struct Raft<T: Storage> {
     /// heartbeat response showed they lag, and an append (possibly empty) makes them either
     /// acknowledge what they have or reject, which recovers appends lost in replicate state.
     pub(crate) append_due: Vec<u64>,
+    /// The index of the last conf change this leader appended (or, right after election, the last
+    /// index of its log, which may hold one): no other conf change is accepted until the applied
+    /// index reaches it.
+    pub(crate) pending_conf_index: u64,
+    pub(crate) step_down_on_removal: bool,
+    pub(crate) disable_conf_change_validation: bool,
 
     pub(crate) logger: Logger,
 }
@@ -136,11 +144,16 @@ impl<T: Storage> Raft<T> {
             max_committed_size_per_ready: config.max_committed_size_per_ready,
             appends_pending: false,
             append_due: Vec::new(),
+            pending_conf_index: 0,
+            step_down_on_removal: config.step_down_on_removal,
+            disable_conf_change_validation: config.disable_conf_change_validation,
             logger,
         };
         let next_idx = r.raft_log.last_index() + 1;
-        r.prs
-            .apply_conf(Configuration::from_conf_state(&state.conf_state), next_idx);
+        // The stored membership is authoritative on restart: the log entries after it that
+        // change it are applied again by the application, through `apply_conf_change`.
+        let conf = crate::confchange::restore(&state.conf_state)?;
+        r.prs.apply_conf(conf, next_idx);
         let hs = state.hard_state;
         if hs != HardState::default() {
             r.load_hard_state(&hs)?;

@@ -102,7 +102,13 @@ impl ProgressTracker {
                 Some((i, _)) if *i == id => old.next().map(|(_, pr)| pr),
                 _ => None,
             }
-            .unwrap_or_else(|| Progress::new(next_idx, self.max_inflight));
+            .unwrap_or_else(|| {
+                // A new member counts as recently active, so that a leader under check-quorum does
+                // not step down before the newcomer had a chance to answer.
+                let mut pr = Progress::new(next_idx, self.max_inflight);
+                pr.recent_active = true;
+                pr
+            });
             pr.is_learner = !conf.voters.contains(id);
             progress.push((id, pr));
         }

@@ -31,9 +31,13 @@ fn joint(
     }
 }
 
+/// A tracker of `c` whose members were not heard from yet (as after a leader's reset).
 fn tracker(c: Configuration) -> ProgressTracker {
     let mut t = ProgressTracker::new(256);
     t.apply_conf(c, 1);
+    for (_, pr) in t.iter_mut() {
+        pr.recent_active = false;
+    }
     t
 }
 
@@ -322,4 +326,19 @@ fn get_and_iter_cover_every_member_in_id_order() {
     }
     assert_eq!(t.get(2).map(|pr| pr.matched), Some(20));
     assert!(t.get(4).is_none() && t.get_mut(4).is_none());
+}
+
+#[test]
+fn members_added_by_a_conf_change_count_as_recently_active() {
+    let mut t = tracker(conf(&[1, 2, 3], &[]));
+    t.apply_conf(conf(&[1, 2, 3, 4], &[5]), 7);
+    for id in [4, 5] {
+        let pr = t.get(id).unwrap();
+        assert!(
+            pr.recent_active,
+            "{id} is new: check-quorum must give it a round to answer"
+        );
+        assert_eq!(pr.next_idx, 7);
+    }
+    assert!(!t.get(2).unwrap().recent_active, "2 keeps its progress");
 }

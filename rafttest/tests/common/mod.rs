@@ -5,8 +5,8 @@
 #![allow(dead_code)]
 
 use raft_core::eraftpb::{ConfState, Entry, HardState, Message, MessageType};
-use raft_core::{Config, Raft, RawNode, StateRole, NO_LIMIT};
-use rafttest::{Network, Node};
+use raft_core::{Config, Raft, StateRole, NO_LIMIT};
+use rafttest::Network;
 use storage_mem::{conf_state, MemStorage};
 
 /// A logger that drops everything.
@@ -237,17 +237,7 @@ pub fn make_leader(r: &mut Raft<MemStorage>, voters: &[u64]) {
 
 /// Replaces node `id` of `net` with a node over `storage` configured by `cfg`.
 pub fn replace_node(net: &mut Network, cfg: &Config, storage: MemStorage) {
-    let raw = RawNode::new(cfg, storage.clone(), &logger()).expect("valid test node");
-    let applied_index = raw.raft.raft_log.applied;
-    net.nodes.insert(
-        cfg.id,
-        Node {
-            raw,
-            storage,
-            applied: Vec::new(),
-            applied_index,
-        },
-    );
+    net.nodes.insert(cfg.id, Network::start_node(cfg, storage));
 }
 
 /// A network whose node `i` starts from `logs[i - 1]` (entries at indexes 1.., with the given terms)
