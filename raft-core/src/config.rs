@@ -31,6 +31,9 @@ pub struct Config {
     pub max_size_per_msg: u64,
     /// The most append messages in flight to one follower while replicating.
     pub max_inflight_msgs: usize,
+    /// The most entry payload bytes in flight to one follower while replicating (`NO_LIMIT` for
+    /// none); one message is always allowed, however large.
+    pub max_inflight_bytes: u64,
     /// A leader steps down if it has not heard from a quorum within an election timeout.
     pub check_quorum: bool,
     /// Run a pre-vote round (thesis §9.6) before bumping the term to campaign.
@@ -78,6 +81,7 @@ impl Default for Config {
             applied: 0,
             max_size_per_msg: 0,
             max_inflight_msgs: 256,
+            max_inflight_bytes: NO_LIMIT,
             check_quorum: false,
             pre_vote: false,
             min_election_tick: 0,
@@ -167,6 +171,12 @@ impl Config {
             return Err(invalid(
                 "max_election_tick",
                 format!("must be greater than min_election_tick ({max} <= {min})"),
+            ));
+        }
+        if self.max_inflight_bytes == 0 {
+            return Err(invalid(
+                "max_inflight_bytes",
+                "must be greater than 0 (NO_LIMIT for none)",
             ));
         }
         if self.max_inflight_msgs == 0 {

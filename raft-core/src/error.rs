@@ -79,6 +79,10 @@ pub enum Error {
     /// would not be applicable when its entry is applied); the configuration is unchanged.
     #[error("conf change refused: {0}")]
     ConfChange(String),
+    /// A snapshot request was not sent (this node leads, knows no leader, already waits for a
+    /// snapshot, or its last entry is not of the current term). The application may retry later.
+    #[error("snapshot request dropped")]
+    RequestSnapshotDropped,
     /// A broken local invariant was detected (a bug in this library or a misuse of its API).
     #[error("internal invariant broken: {0}")]
     Invariant(&'static str),

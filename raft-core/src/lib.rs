@@ -125,5 +125,5 @@ pub use config::{Config, ReadOnlyOption};
 pub use error::{Error, Result, StorageError};
 pub use raft::{Raft, SoftState, StateRole, INVALID_ID};
 pub use raft_proto::eraftpb;
-pub use raw_node::{describe_ready, LightReady, RawNode, Ready};
+pub use raw_node::{describe_ready, LightReady, RawNode, Ready, SnapshotStatus};
 pub use storage::{RaftState, Storage, NO_LIMIT};

@@ -192,8 +192,20 @@ impl LightReady {
 #[derive(Debug, Clone, Copy)]
 struct ReadyRecord {
     number: u64,
+    /// The index of its snapshot, if it had one.
+    snapshot_index: Option<u64>,
     /// The (index, term) of its last entry, if it had entries.
     last_entry: Option<(u64, u64)>,
+}
+
+/// How sending a snapshot to a follower ended, as the application reports it with
+/// [`RawNode::report_snapshot`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SnapshotStatus {
+    /// The snapshot was delivered; the leader resumes appending once the follower answers.
+    Finish,
+    /// The snapshot could not be delivered; the leader probes again and may send another.
+    Failure,
 }
 
 /// The application's handle on one Raft node.
@@ -327,6 +339,24 @@ impl<T: Storage> RawNode<T> {
         });
     }
 
+    /// Reports how sending a snapshot to `id` ended (the application's transport knows). Until
+    /// then the leader sends that follower nothing but heartbeats.
+    pub fn report_snapshot(&mut self, id: u64, status: SnapshotStatus) {
+        let _ = self.raft.step(Message {
+            msg_type: MessageType::MsgSnapStatus as i32,
+            from: id,
+            reject: status == SnapshotStatus::Failure,
+            ..Default::default()
+        });
+    }
+
+    /// Asks the leader for a snapshot covering at least this node's last entry (raft-rs
+    /// `request_snapshot`), for an application that lost or distrusts its state machine. Until the
+    /// snapshot arrives, this node answers appends and heartbeats with the request.
+    pub fn request_snapshot(&mut self) -> Result<()> {
+        self.raft.request_snapshot()
+    }
+
     /// Whether there is anything for the application to do.
     pub fn has_ready(&self) -> bool {
         let raft = &self.raft;
@@ -336,7 +366,7 @@ impl<T: Storage> RawNode<T> {
             || raft.soft_state() != self.prev_soft_state
             || raft.hard_state() != self.prev_hard_state
             || !raft.raft_log.unstable_entries().is_empty()
-            || raft.raft_log.unstable_snapshot().is_some()
+            || raft.raft_log.unstable.snapshot_not_in_progress().is_some()
             || raft.raft_log.has_next_committed_entries()
     }
 
@@ -370,8 +400,17 @@ impl<T: Storage> RawNode<T> {
         }
         let log = &mut self.raft.raft_log;
         rd.entries = log.unstable_entries().to_vec();
+        let mut snapshot_index = None;
+        if let Some(snapshot) = log.unstable.snapshot_not_in_progress() {
+            let index = snapshot.metadata.as_ref().map_or(0, |m| m.index);
+            snapshot_index = Some(index);
+            rd.snapshot = snapshot.clone();
+            // Restoring the snapshot applies everything it covers.
+            self.committed_handed_out = self.committed_handed_out.max(index);
+            rd.last_committed_index = rd.last_committed_index.max(index);
+        }
         log.unstable.mark_all_in_progress();
-        rd.must_sync |= !rd.entries.is_empty();
+        rd.must_sync |= !rd.entries.is_empty() || snapshot_index.is_some();
         if let Some(last) = rd.committed_entries.last() {
             self.committed_handed_out = last.index;
             rd.last_committed_index = last.index;
@@ -381,6 +420,7 @@ impl<T: Storage> RawNode<T> {
         rd.persisted_messages = std::mem::take(&mut self.raft.msgs_after_append);
         self.records.push_back(ReadyRecord {
             number: rd.number,
+            snapshot_index,
             last_entry: rd.entries.last().map(|e| (e.index, e.term)),
         });
         Ok(rd)
@@ -426,6 +466,10 @@ impl<T: Storage> RawNode<T> {
         let mut last_entry = None;
         while self.records.front().is_some_and(|r| r.number <= number) {
             if let Some(record) = self.records.pop_front() {
+                if let Some(index) = record.snapshot_index {
+                    // A Ready's snapshot comes before its entries, which follow it in the log.
+                    self.raft.raft_log.stable_snapshot(index);
+                }
                 last_entry = record.last_entry.or(last_entry);
             }
         }

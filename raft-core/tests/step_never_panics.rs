@@ -62,6 +62,13 @@ impl Peer {
         let mut out = rd.take_messages();
         {
             let mut store = self.store.wl();
+            if !rd.snapshot().is_empty() {
+                store.apply_snapshot(rd.snapshot().clone()).map_err(|e| {
+                    format!("the Ready's snapshot cannot be applied to storage ({e})")
+                })?;
+                // Restoring the snapshot applies everything it covers.
+                self.applied = rd.snapshot().metadata.as_ref().map_or(0, |m| m.index);
+            }
             store.append(rd.entries()).map_err(|e| {
                 format!(
                     "the Ready's entries cannot be appended to storage ({e}): {:?}",

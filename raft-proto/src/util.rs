@@ -16,6 +16,14 @@ pub fn payload_size(e: &Entry) -> u64 {
     (e.data.len() + e.context.len()) as u64
 }
 
+impl crate::eraftpb::Snapshot {
+    /// Whether this is the empty snapshot (no metadata, or index 0): what a `Ready` without a
+    /// snapshot holds.
+    pub fn is_empty(&self) -> bool {
+        self.metadata.as_ref().is_none_or(|m| m.index == 0)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

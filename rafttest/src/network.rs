@@ -4,9 +4,10 @@
 //! are persisted to its `MemStorage`, committed entries are applied (recorded in [`Node::applied`]),
 //! and messages are queued for delivery. Delivery is FIFO and synchronous, so a test is deterministic.
 
-use raft_core::eraftpb::{ConfState, Entry, EntryType, Message, MessageType};
+use raft_core::eraftpb::{ConfState, Entry, EntryType, Message, MessageType, Snapshot};
 use raft_core::raft::decode_conf_change;
-use raft_core::{Config, RawNode, Result, StateRole};
+use raft_core::{Config, RawNode, Result, SnapshotStatus, StateRole};
+use raft_proto::prost::Message as _;
 use rand::rngs::Xoshiro256PlusPlus;
 use rand::{RngExt, SeedableRng};
 use std::collections::{BTreeMap, HashSet, VecDeque};
@@ -24,6 +25,8 @@ pub struct Node {
     pub applied_index: u64,
     /// Every conf change it applied: the entry's index and the configuration that resulted.
     pub conf_log: Vec<(u64, ConfState)>,
+    /// How many snapshots from a leader it restored (its state machine was replaced each time).
+    pub snapshots_restored: u64,
     /// The indexes of conf change entries whose change could not be applied (only possible with
     /// `disable_conf_change_validation`); the application skips them, as every node does.
     pub refused_conf_changes: Vec<u64>,
@@ -52,6 +55,9 @@ impl Node {
         }
         let mut rd = self.raw.ready()?;
         let mut out = rd.take_messages();
+        if !rd.snapshot().is_empty() {
+            self.restore(rd.snapshot())?;
+        }
         {
             let mut store = self.storage.wl();
             store.append(rd.entries())?;
@@ -98,6 +104,36 @@ impl Node {
                 }
             }
         }
+    }
+
+    /// Installs a snapshot received from the leader: storage takes it, and the state machine
+    /// (the applied payloads) is rebuilt from its data.
+    fn restore(&mut self, snapshot: &Snapshot) -> Result<()> {
+        self.storage.wl().apply_snapshot(snapshot.clone())?;
+        let state = Message::decode(snapshot.data.clone())
+            .map_err(|_| raft_core::Error::Invariant("a test snapshot's data does not decode"))?;
+        self.applied = state.entries;
+        self.applied_index = snapshot.metadata.as_ref().map_or(0, |m| m.index);
+        self.snapshots_restored += 1;
+        Ok(())
+    }
+
+    /// Makes a snapshot of the state machine at the applied index and compacts the log up to it,
+    /// keeping the last `keep` applied entries readable (so followers lagging by at most that much
+    /// still get entries; anything older needs the snapshot).
+    pub fn snapshot_and_compact(&mut self, keep: u64) -> Result<()> {
+        let index = self.applied_index;
+        // The state machine is the list of applied payloads, carried in a message's entries.
+        let data = Message {
+            entries: self.applied.clone(),
+            ..Default::default()
+        }
+        .encode_to_vec();
+        let mut store = self.storage.wl();
+        // The stored membership is the one as of the applied index (see `apply`).
+        store.create_snapshot(index, None, data.into())?;
+        store.compact((index + 1).saturating_sub(keep).max(1))?;
+        Ok(())
     }
 
     /// The node's current membership.
@@ -180,6 +216,7 @@ impl Network {
             applied: Vec::new(),
             applied_index,
             conf_log: Vec::new(),
+            snapshots_restored: 0,
             refused_conf_changes: Vec::new(),
         }
     }
@@ -217,6 +254,7 @@ impl Network {
         let mut node = Network::start_node(config, old.storage);
         node.applied = old.applied;
         node.conf_log = old.conf_log;
+        node.snapshots_restored = old.snapshots_restored;
         node.refused_conf_changes = old.refused_conf_changes;
         node.applied_index = node.raw.raft.raft_log.applied;
         self.nodes.insert(id, node);
@@ -273,13 +311,19 @@ impl Network {
             while let Some(m) = queue.pop_front() {
                 if !self.passes(&m) {
                     self.dropped += 1;
+                    if m.msg_type == MessageType::MsgSnapshot as i32 {
+                        if let Some(sender) = self.nodes.get_mut(&m.from) {
+                            sender.raw.report_snapshot(m.to, SnapshotStatus::Failure);
+                        }
+                    }
                     continue;
                 }
                 self.delivered_count += 1;
                 if self.record_delivered {
                     self.delivered.push(m.clone());
                 }
-                let to = m.to;
+                let (from, to) = (m.from, m.to);
+                let is_snapshot = m.msg_type == MessageType::MsgSnapshot as i32;
                 let node = self.node_mut(to);
                 // Refusals are part of what tests exercise; the node logs them and stays unchanged.
                 let _ = node.raw.step(m);
@@ -287,6 +331,12 @@ impl Network {
                     node.handle_ready()
                         .expect("storage failure in test network"),
                 );
+                if is_snapshot {
+                    // The transport delivered it: tell the sender, as an application would.
+                    if let Some(sender) = self.nodes.get_mut(&from) {
+                        sender.raw.report_snapshot(to, SnapshotStatus::Finish);
+                    }
+                }
             }
             let ids: Vec<u64> = self.nodes.keys().copied().collect();
             for id in ids {

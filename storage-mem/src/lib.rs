@@ -6,9 +6,32 @@
 //! guard dereferences to [`MemStorageCore`], whose methods append entries and set the hard state and
 //! membership), exactly as with raft-rs's `MemStorage`.
 //!
-//! The log follows the "dummy entry" convention: the storage remembers the index and term of the last
-//! entry covered by its snapshot (`(0, 0)` for a new storage), the first readable entry is the one
-//! after it, and `term(first_index - 1)` is still answered.
+//! # Log layout: the snapshot point instead of a dummy entry
+//!
+//! etcd's `MemoryStorage` and raft-rs's `MemStorage` keep a "dummy entry" at offset 0 of their entry
+//! vector whose only use is to remember the index and term of the last entry the snapshot covers.
+//! [`MemStorageCore`] stores that pair as two fields instead, the *snapshot point*
+//! `(snapshot_index, snapshot_term)` (`(0, 0)` for a new storage), followed by the entries after it.
+//! What the core sees through [`Storage`] is the same as with the dummy entry:
+//!
+//! - `first_index() == snapshot_index + 1` and `last_index() == snapshot_index + entries.len()`
+//!   (so an empty log has `last_index() == first_index() - 1`);
+//! - `term(snapshot_index)` answers `snapshot_term` (the core needs it to check that an append
+//!   continues the log right after the snapshot); a lower index returns `StorageError::Compacted`
+//!   and an index past `last_index()` returns `StorageError::Unavailable`;
+//! - `entries(low, high, _)` returns `StorageError::Compacted` if `low < first_index()` and
+//!   `StorageError::Unavailable` if `high > last_index() + 1`.
+//!
+//! # Snapshots and compaction
+//!
+//! The storage also holds the *latest snapshot*: the one the application made with
+//! [`MemStorageCore::create_snapshot`] or installed with [`MemStorageCore::apply_snapshot`], which
+//! [`Storage::snapshot`] hands to the core when a follower is too far behind. Making a snapshot and
+//! discarding log entries are separate steps, as in raft-rs: the application creates a snapshot of
+//! its state machine at an applied index, then calls [`MemStorageCore::compact`]. The storage never
+//! discards an entry that no snapshot covers (Raft paper §7: a server deletes the log entries up
+//! through the last index its snapshot includes), so the snapshot point never passes the latest
+//! snapshot's index, and a follower that needs a compacted entry can always be sent the snapshot.
 //!
 //! # Example
 //!
@@ -35,9 +58,37 @@
 //! // A size limit smaller than one entry still returns one entry.
 //! assert_eq!(storage.entries(1, 4, 0).unwrap().len(), 1);
 //! ```
+//!
+//! # Example: snapshot, then compact
+//!
+//! ```
+//! use bytes::Bytes;
+//! use raft_core::eraftpb::Entry;
+//! use raft_core::{Error, Storage, StorageError, NO_LIMIT};
+//! use storage_mem::{conf_state, MemStorage};
+//!
+//! let storage = MemStorage::new_with_conf_state(conf_state(vec![1, 2, 3], vec![]));
+//! let entries: Vec<Entry> =
+//!     (1..=5).map(|index| Entry { index, term: 1, ..Default::default() }).collect();
+//! storage.wl().append(&entries).unwrap();
+//! storage.wl().commit_to(5).unwrap();
+//!
+//! // The application has applied up to 3: it snapshots its state machine there...
+//! let snap = storage.wl().create_snapshot(3, None, Bytes::from("state at 3")).unwrap();
+//! assert_eq!(snap.metadata.as_ref().unwrap().index, 3);
+//! // ...and then discards the entries the snapshot covers: entry 4 becomes the first one.
+//! storage.wl().compact(4).unwrap();
+//! assert_eq!(storage.first_index().unwrap(), 4);
+//! assert_eq!(storage.term(3).unwrap(), 1); // the snapshot point keeps its term
+//! assert_eq!(storage.entries(3, 6, NO_LIMIT), Err(Error::Store(StorageError::Compacted)));
+//!
+//! // The core asks for a snapshot covering at least index 2 for node 3: it gets this one.
+//! assert_eq!(storage.snapshot(2, 3).unwrap(), snap);
+//! ```
 
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
+use bytes::Bytes;
 use raft_core::eraftpb::{ConfState, Entry, HardState, Snapshot, SnapshotMetadata};
 use raft_core::{Error, RaftState, Result, Storage, StorageError, NO_LIMIT};
 use raft_proto::prost::Message as _;
@@ -60,21 +111,30 @@ pub fn conf_state(
     }
 }
 
-/// The data behind a [`MemStorage`]: the hard state and membership, the log, and the point the
-/// snapshot covers.
+/// The data behind a [`MemStorage`]: the hard state and membership, the log, the point the log
+/// starts after, and the latest snapshot.
 ///
 /// Reach it through [`MemStorage::rl`] (read) and [`MemStorage::wl`] (write). Every method leaves the
 /// data consistent or, on bad input, returns an error and leaves it unchanged; none panics.
+///
+/// Invariants kept by every method: `entries[i].index == snapshot_index + 1 + i`, and
+/// `snapshot_index <= snapshot_metadata.index` (no entry is discarded unless a snapshot covers it).
 #[derive(Debug, Clone, Default)]
 pub struct MemStorageCore {
     /// The persisted hard state and membership, handed out by `initial_state`.
     raft_state: RaftState,
     /// The entries after the snapshot point: `entries[i].index == snapshot_index + 1 + i`.
     entries: Vec<Entry>,
-    /// The index of the last entry covered by the snapshot (0 for a new storage).
+    /// The snapshot point: the index of the last entry discarded from the log (0 for a new storage).
     snapshot_index: u64,
     /// The term of the entry at `snapshot_index` (0 for a new storage).
     snapshot_term: u64,
+    /// The metadata of the latest snapshot (created or applied); index 0 means there is none.
+    snapshot_metadata: SnapshotMetadata,
+    /// The application data of the latest snapshot.
+    snapshot_data: Bytes,
+    /// Test hook: the next `Storage::snapshot` call returns `SnapshotTemporarilyUnavailable`.
+    trigger_snap_unavailable: bool,
 }
 
 impl MemStorageCore {
@@ -98,13 +158,29 @@ impl MemStorageCore {
         self.raft_state.conf_state = cs;
     }
 
+    /// The persisted (current) membership.
+    pub fn conf_state(&self) -> &ConfState {
+        &self.raft_state.conf_state
+    }
+
+    /// The metadata (index, term, membership) of the latest snapshot, made by
+    /// [`create_snapshot`](Self::create_snapshot) or installed by
+    /// [`apply_snapshot`](Self::apply_snapshot).
+    ///
+    /// A storage that has never had a snapshot answers `SnapshotMetadata::default()` (index 0,
+    /// term 0, no membership). The snapshot point (where the log starts) is at or below this index:
+    /// it is `Storage::first_index() - 1`.
+    pub fn snapshot_metadata(&self) -> &SnapshotMetadata {
+        &self.snapshot_metadata
+    }
+
     /// Sets the commit index of the hard state to `index` (the term and vote are left alone).
     ///
     /// `index` must name an entry the storage knows the term of, `[first_index - 1, last_index]`:
     /// returns `StorageError::Unavailable` above `last_index` and `StorageError::Compacted` below the
-    /// snapshot's index (the snapshot is committed, so the commit index cannot be below it). On error
-    /// the hard state is unchanged. Moving the commit index backwards within the range is allowed
-    /// (the storage records what it is told; the core never does it).
+    /// snapshot point (the entries up to it are committed, so the commit index cannot be below it).
+    /// On error the hard state is unchanged. Moving the commit index backwards within the range is
+    /// allowed (the storage records what it is told; the core never does it).
     pub fn commit_to(&mut self, index: u64) -> Result<()> {
         if index < self.snapshot_index {
             return Err(StorageError::Compacted.into());
@@ -155,12 +231,189 @@ impl MemStorageCore {
         Ok(())
     }
 
-    /// The index of the first entry that can be read: one past the snapshot's index.
+    /// Discards the entries before `compact_index`, so that `compact_index` becomes the first index;
+    /// the entry at `compact_index - 1` becomes the snapshot point and its term stays answerable.
+    ///
+    /// This is raft-rs's `compact`: call it after [`create_snapshot`](Self::create_snapshot) to
+    /// free the entries the snapshot covers. `compact_index <= first_index` is a no-op (those entries
+    /// are already gone). Otherwise, checked in this order, and on error nothing changes:
+    /// - `compact_index > last_index + 1` returns `StorageError::Unavailable` (raft-rs panics);
+    /// - `compact_index - 1 > hard_state.commit` returns `Error::Invariant`: an entry that is not
+    ///   committed may still be replaced by a leader, so it must never be discarded (raft-rs does
+    ///   not check this);
+    /// - `compact_index - 1 > snapshot_metadata().index` returns `Error::Invariant`: the storage
+    ///   never discards an entry that no snapshot covers, else a follower that needs it could never
+    ///   catch up (raft-rs does not check this; create the snapshot first).
+    ///
+    /// `compact(last_index + 1)` empties the log; the next append starts at `last_index + 1`.
+    pub fn compact(&mut self, compact_index: u64) -> Result<()> {
+        if compact_index <= self.first_index() {
+            return Ok(());
+        }
+        // `compact_index > first_index >= 1`, so subtracting one cannot underflow.
+        let point = compact_index - 1;
+        if point > self.last_index() {
+            return Err(StorageError::Unavailable.into());
+        }
+        if point > self.raft_state.hard_state.commit {
+            return Err(Error::Invariant(
+                "MemStorage::compact: the entries to discard are not all committed",
+            ));
+        }
+        if point > self.snapshot_metadata.index {
+            return Err(Error::Invariant(
+                "MemStorage::compact: the entries to discard are not all covered by a snapshot \
+                 (call create_snapshot first)",
+            ));
+        }
+        // `point` is in `[first_index, last_index]` by the checks above.
+        let offset = self.offset(point);
+        self.snapshot_term = self.entries[offset].term;
+        self.snapshot_index = point;
+        self.entries.drain(..=offset);
+        Ok(())
+    }
+
+    /// Records a snapshot of the application's state machine at `index` and returns it; it becomes
+    /// the one [`Storage::snapshot`] hands out. It does not compact the log: call
+    /// [`compact`](Self::compact) afterwards to discard the entries it covers.
+    ///
+    /// The metadata's term is the term of the entry at `index`; its membership is `conf_state`, or
+    /// the stored current membership ([`conf_state`](Self::conf_state)) when `None`: pass the
+    /// membership as of `index` if it has changed since. `data` is the state machine at `index`.
+    ///
+    /// Errors, checked in this order, and on error nothing changes:
+    /// - `index == 0` returns `Error::Invariant` (there is nothing to snapshot);
+    /// - `index < snapshot_metadata().index` returns `StorageError::SnapshotOutOfDate` (a newer
+    ///   snapshot exists; `index` equal to it replaces it);
+    /// - `index > last_index` returns `StorageError::Unavailable`;
+    /// - `index > hard_state.commit` returns `Error::Invariant` (a snapshot holds committed state
+    ///   only).
+    pub fn create_snapshot(
+        &mut self,
+        index: u64,
+        conf_state: Option<ConfState>,
+        data: Bytes,
+    ) -> Result<Snapshot> {
+        if index == 0 {
+            return Err(Error::Invariant(
+                "MemStorage::create_snapshot: index 0 covers no entry",
+            ));
+        }
+        if index < self.snapshot_metadata.index {
+            return Err(StorageError::SnapshotOutOfDate.into());
+        }
+        if index > self.last_index() {
+            return Err(StorageError::Unavailable.into());
+        }
+        if index > self.raft_state.hard_state.commit {
+            return Err(Error::Invariant(
+                "MemStorage::create_snapshot: the index is beyond the commit index",
+            ));
+        }
+        // `snapshot_index <= snapshot_metadata.index <= index <= last_index`.
+        let term = if index == self.snapshot_index {
+            self.snapshot_term
+        } else {
+            self.entries[self.offset(index)].term
+        };
+        self.snapshot_metadata = SnapshotMetadata {
+            conf_state: Some(conf_state.unwrap_or_else(|| self.raft_state.conf_state.clone())),
+            index,
+            term,
+        };
+        self.snapshot_data = data;
+        Ok(self.latest_snapshot())
+    }
+
+    /// Installs a snapshot received from the leader (from `Ready::snapshot`): the whole log is
+    /// replaced by it.
+    ///
+    /// On success: every entry is discarded (even ones after the snapshot's index, as raft-rs does;
+    /// the leader sends them again), the snapshot point becomes the metadata's (index, term), the
+    /// membership becomes the metadata's, the hard state's commit becomes the snapshot's index, and
+    /// if the snapshot's term is above the hard state's term, the term is raised to it and the vote
+    /// cleared (no vote was cast in that term; raft-rs keeps the vote). The snapshot becomes the
+    /// latest one, which this node hands out if it leads later.
+    ///
+    /// Errors, and on error nothing changes:
+    /// - `StorageError::SnapshotOutOfDate` if the snapshot's index is not above the latest
+    ///   snapshot's ([`snapshot_metadata`](Self::snapshot_metadata)), or is below the hard state's
+    ///   commit index (installing it would discard committed entries; the core never asks this);
+    /// - `Error::Invariant` if the metadata or its membership is missing, its term is 0, or its
+    ///   index is `u64::MAX`.
+    pub fn apply_snapshot(&mut self, snapshot: Snapshot) -> Result<()> {
+        let Snapshot { data, metadata } = snapshot;
+        let Some(meta) = metadata else {
+            return Err(Error::Invariant(
+                "MemStorage::apply_snapshot: the snapshot has no metadata",
+            ));
+        };
+        let Some(conf_state) = meta.conf_state.clone() else {
+            return Err(Error::Invariant(
+                "MemStorage::apply_snapshot: the snapshot has no membership",
+            ));
+        };
+        if meta.index <= self.snapshot_metadata.index
+            || meta.index < self.raft_state.hard_state.commit
+        {
+            return Err(StorageError::SnapshotOutOfDate.into());
+        }
+        // `meta.index > 0` here, and every entry above index 0 has a term of at least 1.
+        if meta.term == 0 {
+            return Err(Error::Invariant(
+                "MemStorage::apply_snapshot: the snapshot's term is 0",
+            ));
+        }
+        if meta.index == u64::MAX {
+            return Err(Error::Invariant(
+                "MemStorage::apply_snapshot: the snapshot's index is u64::MAX",
+            ));
+        }
+        self.entries.clear();
+        self.snapshot_index = meta.index;
+        self.snapshot_term = meta.term;
+        let hs = &mut self.raft_state.hard_state;
+        if meta.term > hs.term {
+            hs.term = meta.term;
+            hs.vote = 0;
+        }
+        hs.commit = meta.index;
+        self.raft_state.conf_state = conf_state;
+        self.snapshot_metadata = meta;
+        self.snapshot_data = data;
+        Ok(())
+    }
+
+    /// Test hook: the next [`Storage::snapshot`] call returns
+    /// `StorageError::SnapshotTemporarilyUnavailable`, whatever the storage holds; the calls after
+    /// it behave normally again.
+    pub fn trigger_snap_unavailable(&mut self) {
+        self.trigger_snap_unavailable = true;
+    }
+
+    /// The latest snapshot as a `Snapshot` (the data is shared, not copied).
+    fn latest_snapshot(&self) -> Snapshot {
+        Snapshot {
+            data: self.snapshot_data.clone(),
+            metadata: Some(self.snapshot_metadata.clone()),
+        }
+    }
+
+    /// What `Storage::snapshot(request_index, _)` answers, the test hook aside.
+    fn snapshot_for(&self, request_index: u64) -> Result<Snapshot> {
+        if self.snapshot_metadata.index == 0 || self.snapshot_metadata.index < request_index {
+            return Err(StorageError::SnapshotTemporarilyUnavailable.into());
+        }
+        Ok(self.latest_snapshot())
+    }
+
+    /// The index of the first entry that can be read: one past the snapshot point.
     fn first_index(&self) -> u64 {
         self.snapshot_index + 1
     }
 
-    /// The index of the last entry, or the snapshot's index when the log is empty.
+    /// The index of the last entry, or the snapshot point when the log is empty.
     fn last_index(&self) -> u64 {
         self.snapshot_index + self.entries.len() as u64
     }
@@ -296,9 +549,9 @@ impl Storage for MemStorage {
         Ok(out)
     }
 
-    /// The term of the entry at `index`; the snapshot's index answers with the snapshot's term.
+    /// The term of the entry at `index`; the snapshot point's index answers with its term.
     ///
-    /// Errors: `StorageError::Compacted` below the snapshot's index, `StorageError::Unavailable`
+    /// Errors: `StorageError::Compacted` below the snapshot point, `StorageError::Unavailable`
     /// above `last_index`.
     fn term(&self, index: u64) -> Result<u64> {
         let core = self.rl();
@@ -314,31 +567,37 @@ impl Storage for MemStorage {
         Ok(core.entries[core.offset(index)].term)
     }
 
-    /// One past the snapshot's index (1 for a new storage).
+    /// One past the snapshot point (1 for a new storage).
     fn first_index(&self) -> Result<u64> {
         Ok(self.rl().first_index())
     }
 
-    /// The index of the last entry, or the snapshot's index if the log is empty.
+    /// The index of the last entry, or the snapshot point if the log is empty.
     fn last_index(&self) -> Result<u64> {
         Ok(self.rl().last_index())
     }
 
-    /// A snapshot with empty data whose metadata is the storage's snapshot point (index and term;
-    /// `(0, 0)` for a new storage) and its current membership.
+    /// The latest snapshot (see [`MemStorageCore::create_snapshot`] and
+    /// [`MemStorageCore::apply_snapshot`]) if its index is at least `request_index`.
     ///
-    /// Until compaction and snapshot creation exist, the storage never holds a real snapshot: it
-    /// never needs to, since its log starts at index 1, so the core has no reason to ask for one.
-    /// `request_index` and `to` are ignored.
-    fn snapshot(&self, _request_index: u64, _to: u64) -> Result<Snapshot> {
-        let core = self.rl();
-        Ok(Snapshot {
-            data: Default::default(),
-            metadata: Some(SnapshotMetadata {
-                conf_state: Some(core.raft_state.conf_state.clone()),
-                index: core.snapshot_index,
-                term: core.snapshot_term,
-            }),
-        })
+    /// Returns `StorageError::SnapshotTemporarilyUnavailable`, so that the core asks again later,
+    /// when the storage has no snapshot yet, when its latest snapshot is older than
+    /// `request_index`, or once after [`MemStorageCore::trigger_snap_unavailable`]. The storage
+    /// never makes a snapshot by itself (it does not hold the state machine's data): the
+    /// application must call `create_snapshot`. `to` is ignored.
+    fn snapshot(&self, request_index: u64, _to: u64) -> Result<Snapshot> {
+        {
+            let core = self.rl();
+            if !core.trigger_snap_unavailable {
+                return core.snapshot_for(request_index);
+            }
+        }
+        // The hook is set: consume it under the write lock (another caller may have done so
+        // between the two locks, in which case this call answers normally).
+        let mut core = self.wl();
+        if std::mem::take(&mut core.trigger_snap_unavailable) {
+            return Err(StorageError::SnapshotTemporarilyUnavailable.into());
+        }
+        core.snapshot_for(request_index)
     }
 }

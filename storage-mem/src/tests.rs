@@ -30,18 +30,61 @@ fn storage_with(es: &[Entry]) -> MemStorage {
     s
 }
 
-/// A storage whose snapshot point is (3, 2), followed by entries 4, 5, 6 of terms 3, 4, 5.
-///
-/// Compaction arrives with the snapshot issue; until then the test sets the snapshot point directly.
+/// A snapshot at (`index`, `term`) with membership `voters` and data `data`.
+fn snap(index: u64, term: u64, voters: &[u64], data: &'static str) -> Snapshot {
+    Snapshot {
+        data: Bytes::from_static(data.as_bytes()),
+        metadata: Some(SnapshotMetadata {
+            conf_state: Some(conf_state(voters.to_vec(), vec![])),
+            index,
+            term,
+        }),
+    }
+}
+
+/// A storage that installed a snapshot at (3, 2), then got entries 4, 5, 6 of terms 3, 4, 5.
 fn storage_after_snapshot() -> MemStorage {
     let s = MemStorage::new_with_conf_state(conf_state(vec![1, 2, 3], vec![]));
     {
         let mut core = s.wl();
-        core.snapshot_index = 3;
-        core.snapshot_term = 2;
-        core.entries = vec![ent(4, 3), ent(5, 4), ent(6, 5)];
+        core.apply_snapshot(snap(3, 2, &[1, 2, 3], "state at 3"))
+            .unwrap();
+        core.append(&[ent(4, 3), ent(5, 4), ent(6, 5)]).unwrap();
     }
     s
+}
+
+/// A storage for {1, 2, 3} holding entries 1..=10 (term 1 up to 5, term 2 after), all committed.
+fn committed_storage() -> MemStorage {
+    let mut es = ents(1, 5, 1);
+    es.extend(ents(6, 10, 2));
+    let s = storage_with(&es);
+    s.wl().set_hardstate(HardState {
+        term: 2,
+        vote: 1,
+        commit: 10,
+    });
+    s
+}
+
+/// Everything the storage holds, printed (`MemStorageCore` has no `PartialEq`); for "unchanged"
+/// checks.
+fn dump(s: &MemStorage) -> String {
+    format!("{:?}", *s.rl())
+}
+
+fn snapshot_unavailable<T: std::fmt::Debug>(r: Result<T>) {
+    assert_eq!(
+        r.unwrap_err(),
+        Error::Store(StorageError::SnapshotTemporarilyUnavailable)
+    );
+}
+
+fn out_of_date<T: std::fmt::Debug>(r: Result<T>) {
+    assert_eq!(
+        r.unwrap_err(),
+        Error::Store(StorageError::SnapshotOutOfDate)
+    );
 }
 
 fn compacted<T: std::fmt::Debug>(r: Result<T>) {
@@ -407,20 +450,485 @@ fn initialize_with_conf_state_only_once() {
     );
 }
 
-// ---- snapshot ----
+// ---- compaction ----
 
 #[test]
-fn snapshot_reports_the_snapshot_point_and_membership() {
-    let s = storage_with(&ents(1, 3, 1));
-    let snap = s.snapshot(0, 2).unwrap();
-    assert!(snap.data.is_empty());
-    let meta = snap.metadata.unwrap();
-    assert_eq!((meta.index, meta.term), (0, 0));
+fn compact_makes_compact_index_the_first_index() {
+    let s = committed_storage();
+    let full = all_entries(&s);
+    s.wl().create_snapshot(7, None, Bytes::new()).unwrap();
+    s.wl().compact(4).unwrap();
+    // raft-rs semantics: compact(i) keeps entry i as the first readable entry.
+    assert_eq!(s.first_index().unwrap(), 4, "first index after compact(4)");
+    assert_eq!(
+        s.last_index().unwrap(),
+        10,
+        "compaction moved the last index"
+    );
+    assert_eq!(all_entries(&s), full[3..].to_vec());
+    // The snapshot point (3) still answers its term; below it everything is compacted.
+    assert_eq!(s.term(3).unwrap(), 1, "term of the snapshot point");
+    compacted(s.term(2));
+    compacted(s.entries(3, 5, NO_LIMIT));
+    assert_eq!(s.entries(4, 5, NO_LIMIT).unwrap(), vec![ent(4, 1)]);
+
+    // Compacting further takes the new point's term from the log (entry 6 has term 2).
+    s.wl().compact(7).unwrap();
+    assert_eq!(s.first_index().unwrap(), 7);
+    assert_eq!(s.term(6).unwrap(), 2, "term of the new snapshot point");
+    compacted(s.term(5));
+    assert_eq!(all_entries(&s), full[6..].to_vec());
+}
+
+#[test]
+fn compact_at_or_below_the_first_index_is_a_noop() {
+    let s = committed_storage();
+    let before = dump(&s);
+    s.wl().compact(0).unwrap();
+    s.wl().compact(1).unwrap();
+    assert_eq!(
+        dump(&s),
+        before,
+        "compact(0) / compact(1) changed a fresh log"
+    );
+
+    s.wl().create_snapshot(8, None, Bytes::new()).unwrap();
+    s.wl().compact(5).unwrap();
+    let before = dump(&s);
+    for i in [5, 4, 1, 0] {
+        s.wl().compact(i).unwrap();
+        assert_eq!(
+            dump(&s),
+            before,
+            "compact({i}) at or below first index 5 changed the storage"
+        );
+    }
+}
+
+#[test]
+fn compact_to_last_plus_one_empties_the_log() {
+    let s = committed_storage();
+    s.wl().create_snapshot(10, None, Bytes::new()).unwrap();
+    s.wl().compact(11).unwrap();
+    assert_eq!(s.first_index().unwrap(), 11);
+    assert_eq!(
+        s.last_index().unwrap(),
+        10,
+        "an empty log ends at the snapshot point"
+    );
+    assert_eq!(s.term(10).unwrap(), 2, "term of the snapshot point");
+    assert_eq!(s.entries(11, 11, NO_LIMIT).unwrap(), vec![]);
+    unavailable(s.entries(11, 12, NO_LIMIT));
+    compacted(s.entries(10, 11, NO_LIMIT));
+
+    // The log continues right after the snapshot point.
+    s.wl().append(&[ent(11, 3)]).unwrap();
+    assert_eq!(s.last_index().unwrap(), 11);
+    assert_eq!(s.term(11).unwrap(), 3);
+}
+
+#[test]
+fn compact_beyond_last_plus_one_is_unavailable_and_changes_nothing() {
+    let s = committed_storage();
+    s.wl().create_snapshot(10, None, Bytes::new()).unwrap();
+    let before = dump(&s);
+    unavailable(s.wl().compact(12));
+    unavailable(s.wl().compact(u64::MAX));
+    assert_eq!(dump(&s), before, "a refused compact changed the storage");
+}
+
+#[test]
+fn compact_past_the_commit_index_is_refused() {
+    let s = committed_storage();
+    s.wl().create_snapshot(10, None, Bytes::new()).unwrap();
+    s.wl().commit_to(5).unwrap();
+    let before = dump(&s);
+    // compact(7) would discard entry 6, which (as far as the storage knows) is not committed.
+    invariant(s.wl().compact(7));
+    assert_eq!(dump(&s), before, "a refused compact changed the storage");
+    // Discarding up to the commit index itself is fine.
+    s.wl().compact(6).unwrap();
+    assert_eq!(s.first_index().unwrap(), 6);
+}
+
+#[test]
+fn compact_past_the_latest_snapshot_is_refused() {
+    let s = committed_storage();
+    let before = dump(&s);
+    // No snapshot yet: no entry may be discarded, else a lagging follower could never catch up.
+    invariant(s.wl().compact(2));
+    assert_eq!(dump(&s), before, "a refused compact changed the storage");
+
+    s.wl().create_snapshot(4, None, Bytes::new()).unwrap();
+    // compact(6) would discard entry 5, which snapshot 4 does not cover.
+    invariant(s.wl().compact(6));
+    assert_eq!(s.first_index().unwrap(), 1);
+    s.wl().compact(5).unwrap();
+    assert_eq!(s.first_index().unwrap(), 5);
+}
+
+#[test]
+fn entries_max_size_at_the_compaction_boundary() {
+    let s = committed_storage();
+    s.wl().create_snapshot(5, None, Bytes::new()).unwrap();
+    s.wl().compact(6).unwrap();
+    let all = all_entries(&s);
+    assert_eq!(all.first().map(|e| e.index), Some(6));
+    // Reading from the first index with a limit too small for one entry still returns one.
+    assert_eq!(s.entries(6, 11, 0).unwrap(), all[..1].to_vec());
+    assert_eq!(
+        s.entries(6, 11, size_of(&all[..2])).unwrap(),
+        all[..2].to_vec()
+    );
+    // One below the first index is compacted whatever the limit.
+    compacted(s.entries(5, 11, 0));
+    compacted(s.entries(5, 11, NO_LIMIT));
+}
+
+// ---- create_snapshot ----
+
+#[test]
+fn create_snapshot_records_index_term_membership_and_data() {
+    let s = committed_storage();
+    let given = ConfState {
+        voters: vec![1, 2],
+        learners: vec![3],
+        ..Default::default()
+    };
+    let snap = s
+        .wl()
+        .create_snapshot(7, Some(given.clone()), Bytes::from_static(b"state at 7"))
+        .unwrap();
+    assert_eq!(snap.data, Bytes::from_static(b"state at 7"));
+    let meta = snap.metadata.clone().unwrap();
+    assert_eq!((meta.index, meta.term), (7, 2), "index and term of entry 7");
+    assert_eq!(meta.conf_state, Some(given), "the given membership");
+    assert_eq!(*s.rl().snapshot_metadata(), meta);
+    // The stored current membership is not replaced by the snapshot's.
+    assert_eq!(*s.rl().conf_state(), conf_state(vec![1, 2, 3], vec![]));
+    assert_eq!(s.snapshot(0, 2).unwrap(), snap);
+}
+
+#[test]
+fn create_snapshot_defaults_to_the_stored_membership() {
+    let s = committed_storage();
+    let meta = s
+        .wl()
+        .create_snapshot(5, None, Bytes::new())
+        .unwrap()
+        .metadata
+        .unwrap();
+    assert_eq!((meta.index, meta.term), (5, 1));
     assert_eq!(meta.conf_state, Some(conf_state(vec![1, 2, 3], vec![])));
+}
+
+#[test]
+fn create_snapshot_does_not_compact() {
+    let s = committed_storage();
+    let full = all_entries(&s);
+    s.wl().create_snapshot(7, None, Bytes::new()).unwrap();
+    assert_eq!(
+        s.first_index().unwrap(),
+        1,
+        "create_snapshot compacted the log"
+    );
+    assert_eq!(all_entries(&s), full);
+}
+
+#[test]
+fn create_snapshot_index_checks() {
+    let s = committed_storage();
+    s.wl().commit_to(8).unwrap();
+    let before = dump(&s);
+    invariant(s.wl().create_snapshot(0, None, Bytes::new()));
+    unavailable(s.wl().create_snapshot(11, None, Bytes::new()));
+    // 9 exists but is not committed: a snapshot holds committed state only.
+    invariant(s.wl().create_snapshot(9, None, Bytes::new()));
+    assert_eq!(
+        dump(&s),
+        before,
+        "a refused create_snapshot changed the storage"
+    );
+
+    s.wl()
+        .create_snapshot(6, None, Bytes::from_static(b"old"))
+        .unwrap();
+    let before = dump(&s);
+    out_of_date(s.wl().create_snapshot(5, None, Bytes::new()));
+    assert_eq!(
+        dump(&s),
+        before,
+        "a refused create_snapshot changed the storage"
+    );
+
+    // The same index again replaces the snapshot (e.g. with fresher data or membership).
+    let again = s
+        .wl()
+        .create_snapshot(6, None, Bytes::from_static(b"new"))
+        .unwrap();
+    assert_eq!(again.data, Bytes::from_static(b"new"));
+    assert_eq!(s.snapshot(0, 2).unwrap(), again);
+    // Up to the commit index is fine.
+    s.wl().create_snapshot(8, None, Bytes::new()).unwrap();
+    assert_eq!(s.rl().snapshot_metadata().index, 8);
+}
+
+#[test]
+fn create_snapshot_at_the_snapshot_point_takes_its_term() {
+    let s = committed_storage();
+    s.wl().create_snapshot(7, None, Bytes::new()).unwrap();
+    s.wl().compact(8).unwrap();
+    // Entry 7 is gone from the log, but the snapshot point remembers its term.
+    let meta = s
+        .wl()
+        .create_snapshot(7, None, Bytes::from_static(b"again"))
+        .unwrap()
+        .metadata
+        .unwrap();
+    assert_eq!((meta.index, meta.term), (7, 2));
+}
+
+// ---- apply_snapshot ----
+
+#[test]
+fn apply_snapshot_replaces_the_log_membership_and_commit() {
+    let s = committed_storage();
+    let incoming = snap(15, 3, &[1, 2, 3, 4], "state at 15");
+    s.wl().apply_snapshot(incoming.clone()).unwrap();
+    assert_eq!(s.first_index().unwrap(), 16);
+    assert_eq!(s.last_index().unwrap(), 15);
+    assert_eq!(s.term(15).unwrap(), 3, "term of the snapshot point");
+    compacted(s.term(10));
+    compacted(s.entries(10, 11, NO_LIMIT));
+    assert_eq!(s.entries(16, 16, NO_LIMIT).unwrap(), vec![]);
+
+    let state = s.initial_state().unwrap();
+    assert_eq!(
+        state.hard_state.commit, 15,
+        "commit moves up to the snapshot"
+    );
+    assert_eq!(state.hard_state.term, 3, "term moves up to the snapshot's");
+    assert_eq!(
+        state.hard_state.vote, 0,
+        "a vote of an older term is cleared"
+    );
+    assert_eq!(state.conf_state, conf_state(vec![1, 2, 3, 4], vec![]));
+    assert_eq!(
+        *s.rl().snapshot_metadata(),
+        incoming.metadata.clone().unwrap()
+    );
+    assert_eq!(s.snapshot(0, 1).unwrap(), incoming);
+}
+
+#[test]
+fn apply_snapshot_discards_entries_after_its_index() {
+    let s = committed_storage();
+    s.wl().commit_to(5).unwrap();
+    // Entry 7 has term 2, so the snapshot matches the log, yet the entries after it go too
+    // (raft-rs does the same; the leader sends them again).
+    s.wl()
+        .apply_snapshot(snap(7, 2, &[1, 2, 3], "state at 7"))
+        .unwrap();
+    assert_eq!(s.last_index().unwrap(), 7);
+    unavailable(s.term(8));
+    assert_eq!(s.rl().hard_state().commit, 7);
+}
+
+#[test]
+fn apply_snapshot_keeps_a_higher_term_and_its_vote() {
+    let s = committed_storage();
+    s.wl().set_hardstate(HardState {
+        term: 5,
+        vote: 3,
+        commit: 10,
+    });
+    s.wl()
+        .apply_snapshot(snap(12, 3, &[1, 2, 3], "state at 12"))
+        .unwrap();
+    let hs = *s.rl().hard_state();
+    assert_eq!((hs.term, hs.vote, hs.commit), (5, 3, 12));
+}
+
+#[test]
+fn apply_snapshot_not_newer_than_the_latest_is_out_of_date_and_changes_nothing() {
+    let s = storage_after_snapshot();
+    let before = dump(&s);
+    out_of_date(s.wl().apply_snapshot(snap(2, 2, &[1, 2, 3], "older")));
+    // Same index: nothing new to install (etcd refuses it too).
+    out_of_date(s.wl().apply_snapshot(snap(3, 2, &[1, 2, 3], "same")));
+    assert_eq!(
+        dump(&s),
+        before,
+        "a refused apply_snapshot changed the storage"
+    );
+
+    let s = MemStorage::new();
+    out_of_date(s.wl().apply_snapshot(snap(0, 0, &[1], "")));
+}
+
+#[test]
+fn apply_snapshot_behind_the_commit_index_is_out_of_date() {
+    let s = committed_storage();
+    s.wl().create_snapshot(2, None, Bytes::new()).unwrap();
+    let before = dump(&s);
+    // Newer than the latest snapshot (2) but below commit (10): installing it would discard
+    // committed entries.
+    out_of_date(s.wl().apply_snapshot(snap(9, 2, &[1, 2, 3], "behind")));
+    assert_eq!(
+        dump(&s),
+        before,
+        "a refused apply_snapshot changed the storage"
+    );
+    // At the commit index it is accepted.
+    s.wl()
+        .apply_snapshot(snap(10, 2, &[1, 2, 3], "at commit"))
+        .unwrap();
+    assert_eq!(s.first_index().unwrap(), 11);
+}
+
+#[test]
+fn apply_snapshot_with_malformed_metadata_is_refused() {
+    let s = storage_after_snapshot();
+    let before = dump(&s);
+    invariant(s.wl().apply_snapshot(Snapshot {
+        data: Bytes::from_static(b"x"),
+        metadata: None,
+    }));
+    let mut no_members = snap(10, 3, &[1], "x");
+    no_members.metadata.as_mut().unwrap().conf_state = None;
+    invariant(s.wl().apply_snapshot(no_members));
+    invariant(s.wl().apply_snapshot(snap(10, 0, &[1], "term 0")));
+    invariant(s.wl().apply_snapshot(snap(u64::MAX, 9, &[1], "max index")));
+    assert_eq!(
+        dump(&s),
+        before,
+        "a refused apply_snapshot changed the storage"
+    );
+}
+
+#[test]
+fn apply_snapshot_initialises_an_empty_storage() {
+    let s = MemStorage::new();
+    assert!(!s.initial_state().unwrap().initialized());
+    s.wl()
+        .apply_snapshot(snap(20, 4, &[1, 2, 3], "state at 20"))
+        .unwrap();
+    let state = s.initial_state().unwrap();
+    assert!(
+        state.initialized(),
+        "the snapshot's membership was not stored"
+    );
+    assert_eq!(state.conf_state.voters, vec![1, 2, 3]);
+    assert_eq!(
+        (s.first_index().unwrap(), s.last_index().unwrap()),
+        (21, 20)
+    );
+}
+
+#[test]
+fn append_after_apply_snapshot_continues_at_index_plus_one() {
+    let s = MemStorage::new_with_conf_state(conf_state(vec![1, 2, 3], vec![]));
+    s.wl()
+        .apply_snapshot(snap(20, 4, &[1, 2, 3], "state at 20"))
+        .unwrap();
+    unavailable(s.wl().append(&[ent(22, 4)]));
+    compacted(s.wl().append(&[ent(20, 4), ent(21, 4)]));
+    assert_eq!(
+        s.last_index().unwrap(),
+        20,
+        "a refused append changed the log"
+    );
+
+    s.wl().append(&[ent(21, 5), ent(22, 5)]).unwrap();
+    assert_eq!(s.last_index().unwrap(), 22);
+    assert_eq!(s.term(21).unwrap(), 5);
+    assert_eq!(
+        s.entries(21, 23, NO_LIMIT).unwrap(),
+        vec![ent(21, 5), ent(22, 5)]
+    );
+}
+
+// ---- Storage::snapshot ----
+
+#[test]
+fn snapshot_before_any_snapshot_is_temporarily_unavailable() {
+    let s = storage_with(&ents(1, 3, 1));
+    snapshot_unavailable(s.snapshot(0, 2));
+    // Committed entries are not enough: the storage never builds a snapshot by itself (it does not
+    // hold the state machine's data).
+    s.wl().commit_to(3).unwrap();
+    snapshot_unavailable(s.snapshot(0, 2));
+    snapshot_unavailable(s.snapshot(3, 2));
+    assert_eq!(*s.rl().snapshot_metadata(), SnapshotMetadata::default());
+}
+
+#[test]
+fn snapshot_covering_the_request_index_is_returned() {
+    let s = committed_storage();
+    let made = s
+        .wl()
+        .create_snapshot(7, None, Bytes::from_static(b"state at 7"))
+        .unwrap();
+    for request_index in [0, 1, 6, 7] {
+        assert_eq!(
+            s.snapshot(request_index, 2).unwrap(),
+            made,
+            "request index {request_index}"
+        );
+    }
+    // The data is shared with the storage, not copied.
+    assert_eq!(s.snapshot(0, 2).unwrap().data.as_ptr(), made.data.as_ptr());
+}
+
+#[test]
+fn snapshot_older_than_the_request_index_is_temporarily_unavailable() {
+    let s = committed_storage();
+    s.wl().create_snapshot(7, None, Bytes::new()).unwrap();
+    snapshot_unavailable(s.snapshot(8, 2));
+    snapshot_unavailable(s.snapshot(u64::MAX, 2));
+    // Once the application makes a newer snapshot, the same request succeeds.
+    s.wl().create_snapshot(9, None, Bytes::new()).unwrap();
+    let meta = s.snapshot(8, 2).unwrap().metadata.unwrap();
+    assert_eq!(meta.index, 9);
+}
+
+#[test]
+fn trigger_snap_unavailable_fails_the_next_call_only() {
+    let s = committed_storage();
+    s.wl().create_snapshot(7, None, Bytes::new()).unwrap();
+    s.wl().trigger_snap_unavailable();
+    snapshot_unavailable(s.snapshot(0, 2));
+    assert_eq!(s.snapshot(0, 2).unwrap().metadata.unwrap().index, 7);
+
+    // Triggering twice before a call still fails one call only.
+    s.wl().trigger_snap_unavailable();
+    s.wl().trigger_snap_unavailable();
+    snapshot_unavailable(s.snapshot(0, 2));
+    assert_eq!(s.snapshot(0, 2).unwrap().metadata.unwrap().index, 7);
+}
+
+#[test]
+fn snapshot_after_apply_snapshot_serves_the_received_one() {
+    let s = storage_after_snapshot();
+    assert_eq!(
+        s.snapshot(3, 1).unwrap(),
+        snap(3, 2, &[1, 2, 3], "state at 3")
+    );
+    snapshot_unavailable(s.snapshot(4, 1));
+}
+
+#[test]
+fn conf_state_and_snapshot_metadata_getters() {
+    let s = MemStorage::new_with_conf_state(conf_state(vec![1, 2], vec![3]));
+    assert_eq!(*s.rl().conf_state(), conf_state(vec![1, 2], vec![3]));
+    assert_eq!(*s.rl().snapshot_metadata(), SnapshotMetadata::default());
+    s.wl().set_conf_state(conf_state(vec![1], vec![]));
+    assert_eq!(*s.rl().conf_state(), conf_state(vec![1], vec![]));
 
     let s = storage_after_snapshot();
-    let meta = s.snapshot(0, 2).unwrap().metadata.unwrap();
+    let meta = s.rl().snapshot_metadata().clone();
     assert_eq!((meta.index, meta.term), (3, 2));
+    assert_eq!(meta.conf_state, Some(conf_state(vec![1, 2, 3], vec![])));
 }
 
 // ---- sharing and threads ----

@@ -230,9 +230,42 @@ impl<T: Storage> RaftLog<T> {
         }
     }
 
-    /// The snapshot at `index` is durable.
+    /// The snapshot at `index` is durable (and, with it, everything up to `index` is applied by
+    /// the application's state machine restore, so those entries are never handed out).
     pub fn stable_snapshot(&mut self, index: u64) {
+        let pending = self
+            .unstable
+            .snapshot
+            .as_ref()
+            .and_then(|s| s.metadata.as_ref())
+            .map(|m| m.index);
+        if pending != Some(index) {
+            return;
+        }
         self.unstable.stable_snapshot(index);
+        self.persisted = self.persisted.max(index);
+        self.applying = self.applying.max(index);
+    }
+
+    /// Replaces the log with an incoming snapshot: everything up to its index is committed, the
+    /// entries after it will come from the leader.
+    pub fn restore(&mut self, snapshot: Snapshot) {
+        let index = snapshot.metadata.as_ref().map_or(0, |m| m.index);
+        self.committed = index;
+        // Whatever was durable past the snapshot belongs to a log being replaced.
+        self.persisted = self.persisted.min(index);
+        self.unstable.restore(snapshot);
+    }
+
+    /// The most recent snapshot: the incoming one not yet persisted, or the one storage makes,
+    /// covering at least `request_index`, for node `to`.
+    pub fn snapshot(&self, request_index: u64, to: u64) -> Result<Snapshot> {
+        if let Some(s) = &self.unstable.snapshot {
+            if s.metadata.as_ref().map_or(0, |m| m.index) >= request_index {
+                return Ok(s.clone());
+            }
+        }
+        self.store.snapshot(request_index, to)
     }
 
     /// The highest index that may be handed out for applying.
@@ -242,14 +275,15 @@ impl<T: Storage> RaftLog<T> {
 
     /// Whether committed, persisted entries are waiting to be handed out for applying.
     pub fn has_next_committed_entries(&self) -> bool {
-        self.applying < self.max_appliable_index()
+        // Entries after a snapshot wait until the snapshot itself is persisted and applied.
+        self.unstable.snapshot.is_none() && self.applying < self.max_appliable_index()
     }
 
     /// The next committed entries to apply (at most `max_size` bytes, at least one entry), marking
     /// them as being applied so they are never handed out twice.
     pub fn next_committed_entries(&mut self, max_size: u64) -> Result<Vec<Entry>> {
         let high = self.max_appliable_index();
-        if self.applying >= high {
+        if self.applying >= high || self.unstable.snapshot.is_some() {
             return Ok(Vec::new());
         }
         let low = self.applying + 1;
@@ -320,7 +354,7 @@ impl<T: Storage> RaftLog<T> {
         self.unstable.not_in_progress()
     }
 
-    /// The pending incoming snapshot, if any.
+    /// The pending incoming snapshot, if any (handed out or not).
     pub fn unstable_snapshot(&self) -> Option<&Snapshot> {
         self.unstable.snapshot.as_ref()
     }

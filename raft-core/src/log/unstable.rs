@@ -16,6 +16,8 @@ pub struct Unstable {
     pub offset: u64,
     /// How many leading entries have already been handed out for persistence.
     pub in_progress: usize,
+    /// Whether `snapshot` has already been handed out for persistence.
+    pub snapshot_in_progress: bool,
 }
 
 /// Above this many spare slots the entry buffer is released once it empties, so a burst of proposals
@@ -61,9 +63,17 @@ impl Unstable {
         &self.entries[self.in_progress.min(self.entries.len())..]
     }
 
-    /// Marks every entry handed out for persistence.
+    /// The snapshot, if it has not been handed out for persistence yet.
+    pub fn snapshot_not_in_progress(&self) -> Option<&Snapshot> {
+        self.snapshot
+            .as_ref()
+            .filter(|_| !self.snapshot_in_progress)
+    }
+
+    /// Marks every entry, and the snapshot, handed out for persistence.
     pub fn mark_all_in_progress(&mut self) {
         self.in_progress = self.entries.len();
+        self.snapshot_in_progress = self.snapshot.is_some();
     }
 
     /// The entries are durable up to `index`, which had `term` when it was written: drop them.
@@ -103,6 +113,7 @@ impl Unstable {
             == Some(index)
         {
             self.snapshot = None;
+            self.snapshot_in_progress = false;
         }
     }
 
@@ -113,6 +124,7 @@ impl Unstable {
         self.offset = index + 1;
         self.in_progress = 0;
         self.snapshot = Some(snapshot);
+        self.snapshot_in_progress = false;
     }
 
     /// Appends `entries` (contiguous, non-empty), replacing whatever this tail holds at and after the

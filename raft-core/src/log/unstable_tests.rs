@@ -34,6 +34,7 @@ fn unstable(offset: u64, entries: Vec<Entry>, snapshot: Option<Snapshot>) -> Uns
         entries,
         offset,
         in_progress: 0,
+        snapshot_in_progress: false,
     }
 }
 

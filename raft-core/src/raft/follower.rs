@@ -10,6 +10,11 @@ impl<T: Storage> Raft<T> {
     /// Accepts an append from the leader if our log holds the entry before its entries (§5.3), and
     /// answers with what matched or with a rejection hint for fast backtracking.
     pub(super) fn handle_append_entries(&mut self, m: &Message) -> Result<()> {
+        if self.pending_request_snapshot != 0 {
+            // Waiting for a snapshot: remind the leader instead of appending (raft-rs).
+            self.send_request_snapshot();
+            return Ok(());
+        }
         let committed = self.raft_log.committed;
         if m.index < committed {
             // Everything up to our commit index matches the leader's log already (Log Matching):
@@ -72,6 +77,10 @@ impl<T: Storage> Raft<T> {
     /// Learns the commit index from a heartbeat (validation has checked it is within our log).
     pub(super) fn handle_heartbeat(&mut self, m: &Message) {
         self.raft_log.commit_to(m.commit);
+        if self.pending_request_snapshot != 0 {
+            self.send_request_snapshot();
+            return;
+        }
         let commit = self.raft_log.committed;
         self.send(Message {
             msg_type: MessageType::MsgHeartbeatResponse as i32,

@@ -97,6 +97,7 @@ impl<T: Storage> Raft<T> {
         match msg_type {
             MessageType::MsgAppendResponse => self.handle_append_response(&m),
             MessageType::MsgHeartbeatResponse => self.handle_heartbeat_response(&m),
+            MessageType::MsgSnapStatus => self.handle_snapshot_status(&m),
             MessageType::MsgUnreachable => {
                 if let Some(pr) = self.prs.get_mut(m.from) {
                     if pr.state == ProgressState::Replicate {

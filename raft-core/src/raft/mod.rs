@@ -9,6 +9,7 @@ mod follower;
 mod leader;
 mod membership;
 mod replication;
+mod snapshot;
 mod validate;
 
 pub use election::CAMPAIGN_TRANSFER;
@@ -103,6 +104,8 @@ pub struct Raft<T: Storage> {
     /// index reaches it.
     pub(crate) pending_conf_index: u64,
     pub(crate) step_down_on_removal: bool,
+    /// The index this follower asked the leader to cover with a snapshot (0: none asked).
+    pub(crate) pending_request_snapshot: u64,
     pub(crate) disable_conf_change_validation: bool,
 
     pub(crate) logger: Logger,
@@ -120,7 +123,8 @@ impl<T: Storage> Raft<T> {
             term: 0,
             vote: INVALID_ID,
             raft_log,
-            prs: ProgressTracker::new(config.max_inflight_msgs),
+            prs: ProgressTracker::new(config.max_inflight_msgs)
+                .with_max_inflight_bytes(config.max_inflight_bytes),
             state: StateRole::Follower,
             leader_id: INVALID_ID,
             msgs: Vec::new(),
@@ -146,6 +150,7 @@ impl<T: Storage> Raft<T> {
             append_due: Vec::new(),
             pending_conf_index: 0,
             step_down_on_removal: config.step_down_on_removal,
+            pending_request_snapshot: 0,
             disable_conf_change_validation: config.disable_conf_change_validation,
             logger,
         };
@@ -409,6 +414,11 @@ impl<T: Storage> Raft<T> {
                 self.handle_heartbeat(&m);
                 Ok(())
             }
+            MessageType::MsgSnapshot => {
+                self.become_follower(m.term, m.from);
+                self.handle_snapshot(&m);
+                Ok(())
+            }
             MessageType::MsgRequestVoteResponse | MessageType::MsgRequestPreVoteResponse => {
                 self.handle_vote_response(&m, msg_type);
                 Ok(())
@@ -432,6 +442,12 @@ impl<T: Storage> Raft<T> {
                 self.election_elapsed = 0;
                 self.leader_id = m.from;
                 self.handle_heartbeat(&m);
+                Ok(())
+            }
+            MessageType::MsgSnapshot => {
+                self.election_elapsed = 0;
+                self.leader_id = m.from;
+                self.handle_snapshot(&m);
                 Ok(())
             }
             _ => {

@@ -2,8 +2,10 @@
 //! index.
 
 use super::{Raft, StateRole};
+use crate::error::Error;
 use crate::storage::Storage;
 use crate::tracker::ProgressState;
+use crate::StorageError;
 use raft_proto::eraftpb::{Message, MessageType};
 use slog::{debug, warn};
 
@@ -46,6 +48,7 @@ impl<T: Storage> Raft<T> {
             id != self.id
                 && !pr.is_paused()
                 && (pr.next_idx <= last_index
+                    || pr.pending_request_snapshot != 0
                     || self.commit_news_for(id)
                     || self.append_due.contains(&id))
         })
@@ -61,11 +64,15 @@ impl<T: Storage> Raft<T> {
             return false;
         }
         let next_idx = pr.next_idx;
+        if pr.pending_request_snapshot != 0 || next_idx < self.raft_log.first_index() {
+            // What it needs next was compacted away, or it asked: only a snapshot will do.
+            return self.send_snapshot(to);
+        }
         let prev_index = next_idx - 1;
         let entries = match self.raft_log.entries(next_idx, self.max_msg_size) {
             Ok(entries) => entries,
+            Err(Error::Store(StorageError::Compacted)) => return self.send_snapshot(to),
             Err(e) => {
-                // Compacted entries need a snapshot, which this node does not send yet.
                 warn!(self.logger, "cannot read entries for a follower"; "to" => to,
                     "next" => next_idx, "error" => %e);
                 return false;
@@ -76,6 +83,7 @@ impl<T: Storage> Raft<T> {
         }
         let log_term = match self.raft_log.term(prev_index) {
             Ok(term) => term,
+            Err(Error::Store(StorageError::Compacted)) => return self.send_snapshot(to),
             Err(e) => {
                 warn!(self.logger, "cannot read the term before a follower's next entry";
                     "to" => to, "index" => prev_index, "error" => %e);
@@ -83,6 +91,7 @@ impl<T: Storage> Raft<T> {
             }
         };
         let committed = self.raft_log.committed;
+        let bytes: u64 = entries.iter().map(raft_proto::payload_size).sum();
         let Some(pr) = self.prs.get_mut(to) else {
             return false;
         };
@@ -90,7 +99,7 @@ impl<T: Storage> Raft<T> {
             match pr.state {
                 ProgressState::Replicate => {
                     pr.optimistic_update(last.index);
-                    pr.ins.add(last.index);
+                    pr.ins.add(last.index, bytes);
                 }
                 ProgressState::Probe => pr.pause(),
                 ProgressState::Snapshot => return false,
@@ -134,6 +143,7 @@ impl<T: Storage> Raft<T> {
 
     pub(super) fn handle_append_response(&mut self, m: &Message) {
         let last_index = self.raft_log.last_index();
+        let first_index = self.raft_log.first_index();
         let Some(pr) = self.prs.get_mut(m.from) else {
             return;
         };
@@ -154,6 +164,16 @@ impl<T: Storage> Raft<T> {
             let Some(pr) = self.prs.get_mut(m.from) else {
                 return;
             };
+            if m.request_snapshot != 0 {
+                // raft-rs `request_snapshot`: the follower wants a snapshot covering this index.
+                if pr.maybe_request_snapshot(m.index, m.request_snapshot) {
+                    if pr.state == ProgressState::Replicate {
+                        pr.become_probe();
+                    }
+                    self.appends_pending = true;
+                }
+                return;
+            }
             if pr.maybe_decr_to(m.index, next_probe) {
                 if pr.state == ProgressState::Replicate {
                     pr.become_probe();
@@ -169,7 +189,14 @@ impl<T: Storage> Raft<T> {
         match pr.state {
             ProgressState::Probe => pr.become_replicate(),
             ProgressState::Replicate => pr.ins.free_to(m.index),
-            ProgressState::Snapshot => {}
+            ProgressState::Snapshot => {
+                if pr.snapshot_caught_up(first_index) {
+                    // It applied the snapshot, or caught up by appends meanwhile: entries can
+                    // flow again (etcd-io/etcd#10308).
+                    pr.become_probe();
+                    pr.become_replicate();
+                }
+            }
         }
         self.appends_pending = true;
         self.maybe_commit();
@@ -187,7 +214,7 @@ impl<T: Storage> Raft<T> {
         if pr.state == ProgressState::Replicate && pr.ins.full() {
             pr.ins.free_first_one();
         }
-        if pr.matched < last_index {
+        if pr.matched < last_index || pr.pending_request_snapshot != 0 {
             // Lagging: send an append even if it carries nothing new (raft-rs and etcd do the same),
             // so an append or acknowledgement lost while replicating is noticed and repaired.
             if !self.append_due.contains(&m.from) {

@@ -77,9 +77,26 @@ impl<T: Storage> Raft<T> {
             {
                 reject("acknowledges an index beyond the leader's last index")
             }
-            MessageType::MsgSnapshot if m.snapshot.is_none() => {
-                reject("snapshot message without a snapshot")
-            }
+            MessageType::MsgSnapshot => match m.snapshot.as_ref().and_then(|s| s.metadata.as_ref())
+            {
+                None => reject("snapshot message without a snapshot or its metadata"),
+                Some(meta) if meta.index == 0 || meta.term == 0 => {
+                    reject("a snapshot must cover at least one entry of a real term")
+                }
+                Some(meta) if meta.index == u64::MAX => reject("the snapshot index overflows"),
+                Some(meta)
+                    if meta
+                        .conf_state
+                        .as_ref()
+                        .is_none_or(|cs| cs.voters.is_empty()) =>
+                {
+                    reject("the snapshot has no membership: a group at a snapshot has voters")
+                }
+                Some(meta) if meta.term > m.term => {
+                    reject("the snapshot's term is above the message term")
+                }
+                Some(_) => Ok(()),
+            },
             _ => Ok(()),
         }
     }

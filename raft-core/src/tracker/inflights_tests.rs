@@ -7,7 +7,7 @@ use std::collections::VecDeque;
 fn add_all(ins: &mut Inflights, indexes: impl IntoIterator<Item = u64>) {
     for i in indexes {
         assert!(
-            ins.add(i),
+            ins.add(i, 0),
             "add({i}) refused with {} of {} in flight",
             ins.count(),
             ins.capacity()
@@ -21,11 +21,11 @@ fn add_until_full_then_refuse() {
     assert_eq!(ins.capacity(), 10);
     for i in 0..10u64 {
         assert!(!ins.full(), "full after only {i} messages");
-        assert!(ins.add(i + 1));
+        assert!(ins.add(i + 1, 0));
         assert_eq!(ins.count(), i as usize + 1);
     }
     assert!(ins.full());
-    assert!(!ins.add(11), "a full window must refuse");
+    assert!(!ins.add(11, 0), "a full window must refuse");
     assert_eq!(ins.count(), 10, "a refused add records nothing");
 }
 
@@ -96,7 +96,7 @@ fn ring_wraps_around_many_times_past_its_capacity() {
         for round in 0..3000u64 {
             // Add a varying number of messages, up to the window.
             for _ in 0..(round % 4 + 1) {
-                let accepted = ins.add(next);
+                let accepted = ins.add(next, 0);
                 assert_eq!(
                     accepted,
                     model.len() < capacity,
@@ -148,7 +148,7 @@ fn growth_reaches_a_capacity_that_is_not_a_power_of_two() {
         let mut ins = Inflights::new(capacity);
         add_all(&mut ins, 1..=capacity as u64);
         assert!(ins.full(), "capacity {capacity}");
-        assert!(!ins.add(capacity as u64 + 1));
+        assert!(!ins.add(capacity as u64 + 1, 0));
         ins.free_to(capacity as u64);
         assert_eq!(ins.count(), 0);
     }
@@ -161,7 +161,7 @@ fn a_window_smaller_than_four_accepts_up_to_its_capacity() {
         add_all(&mut ins, 1..=capacity as u64);
         assert!(ins.full(), "capacity {capacity}");
         assert!(
-            !ins.add(capacity as u64 + 1),
+            !ins.add(capacity as u64 + 1, 0),
             "capacity {capacity}: add past the window"
         );
     }
@@ -171,7 +171,7 @@ fn a_window_smaller_than_four_accepts_up_to_its_capacity() {
 fn a_zero_capacity_window_is_always_full() {
     let mut ins = Inflights::new(0);
     assert!(ins.full());
-    assert!(!ins.add(1));
+    assert!(!ins.add(1, 0));
     assert_eq!(ins.count(), 0);
 }
 

@@ -62,6 +62,7 @@ pub struct ProgressTracker {
     progress: Vec<(u64, Progress)>,
     votes: Vec<(u64, bool)>,
     max_inflight: usize,
+    max_inflight_bytes: u64,
 }
 
 struct MatchIndexes<'a>(&'a [(u64, Progress)]);
@@ -80,8 +81,16 @@ impl ProgressTracker {
     pub fn new(max_inflight: usize) -> ProgressTracker {
         ProgressTracker {
             max_inflight,
+            max_inflight_bytes: crate::storage::NO_LIMIT,
             ..Default::default()
         }
+    }
+
+    /// Also limits each follower's window to `max_bytes` of payload in flight (for progress
+    /// created from now on).
+    pub fn with_max_inflight_bytes(mut self, max_bytes: u64) -> ProgressTracker {
+        self.max_inflight_bytes = max_bytes;
+        self
     }
 
     /// Replaces the configuration and rebuilds progress: members kept keep their progress, new ones
@@ -106,6 +115,7 @@ impl ProgressTracker {
                 // A new member counts as recently active, so that a leader under check-quorum does
                 // not step down before the newcomer had a chance to answer.
                 let mut pr = Progress::new(next_idx, self.max_inflight);
+                pr.ins.set_max_bytes(self.max_inflight_bytes);
                 pr.recent_active = true;
                 pr
             });

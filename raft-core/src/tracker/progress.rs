@@ -39,6 +39,9 @@ pub struct Progress {
     pub probe_sent: bool,
     /// The index of the snapshot being sent (snapshot state only).
     pub pending_snapshot: u64,
+    /// The follower asked for a snapshot covering at least this index (raft-rs `request_snapshot`);
+    /// 0 when it did not. The next send to it is a snapshot.
+    pub pending_request_snapshot: u64,
     /// The follower was heard from since the last check-quorum round.
     pub recent_active: bool,
     /// The follower's own commit index, as last reported.
@@ -60,6 +63,7 @@ impl Progress {
             state: ProgressState::Probe,
             probe_sent: false,
             pending_snapshot: 0,
+            pending_request_snapshot: 0,
             recent_active: false,
             committed_index: 0,
             commit_sent: 0,
@@ -75,6 +79,7 @@ impl Progress {
         self.committed_index = 0;
         self.commit_sent = 0;
         self.recent_active = false;
+        self.pending_request_snapshot = 0;
         self.reset_state(ProgressState::Probe);
     }
 
@@ -148,6 +153,29 @@ impl Progress {
             .max(self.matched + 1);
         self.probe_sent = false;
         true
+    }
+
+    /// Handles the follower's request for a snapshot covering `request_index`, carried by a
+    /// rejection of `rejected` (its commit index). Returns false when the request is stale: while
+    /// replicating, it rejects less than what is known to match (raft-rs applies the same rule, so
+    /// mixed clusters agree). A request already pending is kept.
+    pub fn maybe_request_snapshot(&mut self, rejected: u64, request_index: u64) -> bool {
+        if self.state == ProgressState::Replicate && rejected < self.matched {
+            return false;
+        }
+        if self.pending_request_snapshot == 0 {
+            self.pending_request_snapshot = request_index;
+        }
+        self.probe_sent = false;
+        true
+    }
+
+    /// Whether the follower has caught up with the leader's log through appends while a snapshot
+    /// was in flight: everything it lacks can be sent as entries again (`first_index` is the
+    /// leader's first readable index), so the snapshot is no longer needed (etcd-io/etcd#10308).
+    pub fn snapshot_caught_up(&self, first_index: u64) -> bool {
+        self.state == ProgressState::Snapshot
+            && (self.matched >= self.pending_snapshot || self.matched + 1 >= first_index)
     }
 
     /// Whether the leader must hold back appends to this follower.

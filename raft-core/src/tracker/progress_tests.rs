@@ -25,7 +25,7 @@ fn new_progress_probes_from_next_with_nothing_matched() {
 #[test]
 fn become_probe_from_replicate_restarts_after_matched() {
     let mut pr = progress(ProgressState::Replicate, 1, 5);
-    pr.ins.add(4);
+    pr.ins.add(4, 0);
     pr.become_probe();
     assert_eq!(pr.state, ProgressState::Probe);
     assert_eq!(pr.next_idx, 2, "probe from matched + 1");
@@ -206,13 +206,13 @@ fn is_paused_in_each_state() {
     pr.pause();
     assert!(!pr.is_paused(), "replicate ignores the probe flag");
     for i in 1..=3 {
-        pr.ins.add(i);
+        pr.ins.add(i, 0);
         assert!(
             !pr.is_paused(),
             "replicate, {i} of 4 in flight: window not full"
         );
     }
-    pr.ins.add(4);
+    pr.ins.add(4, 0);
     assert!(pr.is_paused(), "replicate, window full");
     pr.ins.free_to(1);
     assert!(!pr.is_paused(), "replicate, a slot was freed");
@@ -236,7 +236,7 @@ fn optimistic_update_moves_next_only() {
 #[test]
 fn reset_starts_probing_over() {
     let mut pr = progress(ProgressState::Replicate, 5, 9);
-    pr.ins.add(8);
+    pr.ins.add(8, 0);
     pr.recent_active = true;
     pr.update_committed(4);
     pr.commit_sent = 4;
