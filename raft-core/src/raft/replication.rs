@@ -46,7 +46,8 @@ impl<T: Storage> Raft<T> {
         let last_index = self.raft_log.last_index();
         self.prs.iter().any(|(id, pr)| {
             id != self.id
-                && !pr.is_paused()
+                && (!pr.is_paused()
+                    || (pr.state == ProgressState::Replicate && self.commit_news_for(id)))
                 && (pr.next_idx <= last_index
                     || pr.pending_request_snapshot != 0
                     || self.commit_news_for(id)
@@ -61,6 +62,12 @@ impl<T: Storage> Raft<T> {
             return false;
         };
         if pr.is_paused() {
+            if allow_empty
+                && pr.state == ProgressState::Replicate
+                && pr.commit_sent < self.raft_log.committed
+            {
+                return self.send_commit_only(to);
+            }
             return false;
         }
         let next_idx = pr.next_idx;
@@ -112,6 +119,34 @@ impl<T: Storage> Raft<T> {
             index: prev_index,
             log_term,
             entries,
+            commit: committed,
+            ..Default::default()
+        });
+        true
+    }
+
+    /// Tells a replicating follower whose window is full the new commit index, in an empty append
+    /// that takes no window slot, so commits keep flowing while its acknowledgements are on the way
+    /// (etcd-io/etcd#14633). Unlike etcd it names the follower's matched entry as the previous
+    /// one, which the follower is known to hold, so even a reordered delivery is never rejected;
+    /// the follower commits only up to that entry, the rule of etcd-io/raft#138.
+    fn send_commit_only(&mut self, to: u64) -> bool {
+        let Some(matched) = self.prs.get(to).map(|pr| pr.matched) else {
+            return false;
+        };
+        let log_term = match self.raft_log.term(matched) {
+            Ok(term) if matched >= self.raft_log.first_index().saturating_sub(1) => term,
+            _ => return false,
+        };
+        let committed = self.raft_log.committed;
+        if let Some(pr) = self.prs.get_mut(to) {
+            pr.commit_sent = committed;
+        }
+        self.send(Message {
+            msg_type: MessageType::MsgAppend as i32,
+            to,
+            index: matched,
+            log_term,
             commit: committed,
             ..Default::default()
         });

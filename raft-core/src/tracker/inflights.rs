@@ -16,6 +16,10 @@ pub struct Inflights {
     buffer: Vec<(u64, u64)>,
 }
 
+/// An emptied window keeps a buffer of up to this many slots (steady replication reuses it) and
+/// releases a larger one.
+const KEEP_EMPTY_BUFFER: usize = 32;
+
 impl Default for Inflights {
     fn default() -> Self {
         Inflights::new(0)
@@ -100,6 +104,10 @@ impl Inflights {
         if self.count == 0 {
             self.start = 0;
             self.bytes = 0;
+            if self.buffer.len() > KEEP_EMPTY_BUFFER {
+                // A burst grew the buffer; give it back now that nothing is in flight.
+                self.buffer = Vec::new();
+            }
         }
     }
 

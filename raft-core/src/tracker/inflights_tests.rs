@@ -207,3 +207,54 @@ fn reset_empties_the_window_and_releases_the_buffer() {
     ins.free_to(23);
     assert_eq!(ins.count(), 4);
 }
+
+#[test]
+fn a_byte_limit_fills_the_window_before_the_count_does() {
+    let mut ins = Inflights::new(10);
+    ins.set_max_bytes(100);
+    assert!(ins.add(1, 60));
+    assert!(!ins.full(), "60 of 100 bytes in flight");
+    assert!(
+        ins.add(2, 60),
+        "a message may take the window past the limit"
+    );
+    assert_eq!(ins.bytes(), 120);
+    assert!(ins.full(), "120 bytes reach the 100-byte limit");
+    assert!(!ins.add(3, 1), "a full window refuses");
+    ins.free_to(1);
+    assert_eq!(ins.bytes(), 60);
+    assert!(!ins.full());
+    ins.free_first_one();
+    assert_eq!((ins.count(), ins.bytes()), (0, 0));
+}
+
+#[test]
+fn one_oversized_message_is_always_allowed() {
+    let mut ins = Inflights::new(10);
+    ins.set_max_bytes(10);
+    assert!(ins.add(1, 1_000), "an empty window takes any message");
+    assert!(ins.full());
+}
+
+#[test]
+fn an_emptied_window_releases_a_large_buffer_and_keeps_a_small_one() {
+    let mut ins = Inflights::new(1024);
+    for i in 1..=8 {
+        ins.add(i, 0);
+    }
+    ins.free_to(8);
+    assert!(
+        ins.buffer.capacity() > 0,
+        "a small buffer is kept for reuse"
+    );
+    for i in 9..=500 {
+        ins.add(i, 0);
+    }
+    assert!(ins.buffer.len() >= 492);
+    ins.free_to(500);
+    assert_eq!(
+        ins.buffer.capacity(),
+        0,
+        "a burst's buffer is given back once empty"
+    );
+}
