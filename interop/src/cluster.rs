@@ -1,7 +1,10 @@
 //! [`MixedCluster`]: the nodes, the synchronous network between them (delivery to quiescence, cut
-//! links, ignored message types), ticking, and the recorded traffic ([`Delivered`], [`Refusal`]).
+//! links, ignored message types), ticking, membership (proposing conf changes, adding nodes), and
+//! the recorded traffic ([`Delivered`], [`Refusal`]).
 
-use crate::{describe_log, Envelope, Lib, MixedNode, NodeConfig, StateRole};
+use crate::{
+    describe_log, ConfChangeForm, ConfRecord, Envelope, Lib, MixedNode, NodeConfig, StateRole,
+};
 use raft_core::eraftpb as ours;
 use std::collections::{BTreeMap, HashSet, VecDeque};
 
@@ -57,6 +60,8 @@ pub struct MixedCluster {
     pub delivered: Vec<Delivered>,
     /// Every message a receiver refused with an error.
     pub refusals: Vec<Refusal>,
+    /// The voters every node starts from (`1..=n` of [`MixedCluster::new`]), also those added later.
+    bootstrap_voters: Vec<u64>,
 }
 
 impl MixedCluster {
@@ -75,7 +80,35 @@ impl MixedCluster {
             ignored: HashSet::new(),
             delivered: Vec::new(),
             refusals: Vec::new(),
+            bootstrap_voters: voters,
         }
+    }
+
+    /// Starts node `id` of `lib`, configured with `config`, the way the initial members started:
+    /// with the bootstrap voters as its membership and an empty log. It is not a member until a
+    /// conf change adding it is applied; it catches up from the leader by appends (from index 1,
+    /// which neither library compacts here), applying every conf change of the log in turn.
+    pub fn add_node(&mut self, id: u64, lib: Lib, config: NodeConfig) {
+        assert!(
+            !self.nodes.contains_key(&id),
+            "node {id} is already in the cluster"
+        );
+        let node = MixedNode::start(id, lib, &self.bootstrap_voters, &config);
+        self.nodes.insert(id, node);
+    }
+
+    /// Proposes the conf change `changes` (compact text form, see
+    /// [`MixedNode::propose_conf_change`]) at node `id` as `form`, and runs to quiescence. Returns
+    /// the proposal's result.
+    pub fn propose_conf_change(
+        &mut self,
+        id: u64,
+        changes: &str,
+        form: ConfChangeForm,
+    ) -> Result<(), String> {
+        let result = self.node_mut(id).propose_conf_change(changes, form);
+        self.stabilize();
+        result
     }
 
     /// The node with `id`.
@@ -159,7 +192,9 @@ impl MixedCluster {
             for node in self.nodes.values_mut() {
                 queue.extend(node.handle_ready());
             }
-            if queue.is_empty() {
+            // A Ready may produce no message and still leave work (a raft-rs leader appends its
+            // auto-leave entry in `advance_apply`, to be persisted in the next Ready).
+            if queue.is_empty() && !self.nodes.values().any(MixedNode::has_ready) {
                 break;
             }
         }
@@ -271,6 +306,65 @@ impl MixedCluster {
         }
     }
 
+    /// Panics, showing every conf log, unless nodes `ids` switched to identical configurations at
+    /// identical indexes ([`MixedNode::conf_log`]), refused no conf change, and the configuration
+    /// each stored is the last one it switched to.
+    pub fn assert_conf_logs_identical(&self, ids: &[u64]) {
+        let Some((&first, rest)) = ids.split_first() else {
+            return;
+        };
+        let describe = |ids: &[u64]| {
+            ids.iter()
+                .map(|&id| {
+                    format!(
+                        "node {id} ({:?}):\n{}",
+                        self.lib(id),
+                        describe_conf_log(&self.node(id).conf_log)
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join("\n")
+        };
+        for &id in ids {
+            let node = self.node(id);
+            assert!(
+                node.conf_refusals.is_empty(),
+                "node {id} ({:?}) refused to apply conf changes: {:?}",
+                node.lib(),
+                node.conf_refusals
+            );
+            if let Some(last) = node.conf_log.last() {
+                let stored = node.stored_conf();
+                assert_eq!(
+                    (
+                        &stored.voters,
+                        &stored.learners,
+                        &stored.voters_outgoing,
+                        &stored.learners_next,
+                        stored.auto_leave
+                    ),
+                    (
+                        &last.voters,
+                        &last.learners,
+                        &last.voters_outgoing,
+                        &last.learners_next,
+                        last.auto_leave
+                    ),
+                    "node {id} ({:?}) stored another configuration than the last one it applied",
+                    node.lib()
+                );
+            }
+        }
+        let reference = &self.node(first).conf_log;
+        for &id in rest {
+            assert!(
+                &self.node(id).conf_log == reference,
+                "conf logs differ between node {first} and node {id}:\n{}",
+                describe(ids)
+            );
+        }
+    }
+
     /// The delivered messages of `msg_type`, in order.
     pub fn delivered_of(&self, msg_type: ours::MessageType) -> Vec<&Delivered> {
         self.delivered
@@ -294,4 +388,15 @@ impl MixedCluster {
             .collect::<Vec<_>>()
             .join("\n")
     }
+}
+
+/// One configuration per line (for failure messages).
+pub fn describe_conf_log(log: &[ConfRecord]) -> String {
+    if log.is_empty() {
+        return "  <no conf change applied>".to_string();
+    }
+    log.iter()
+        .map(|c| format!("  {c}"))
+        .collect::<Vec<_>>()
+        .join("\n")
 }

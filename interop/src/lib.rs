@@ -9,7 +9,13 @@
 //!
 //! [`MixedCluster`] is driven like `rafttest::Network`: delivery is synchronous and FIFO and runs to
 //! quiescence; each node's `Ready` is handled the way its own library documents (for raft-rs, the
-//! ordering of its `examples/five_mem_node`); committed normal entries are recorded per node. Links
+//! ordering of its `examples/five_mem_node`); committed normal entries are recorded per node, and
+//! committed conf change entries are decoded with the node's own library, applied with its
+//! `apply_conf_change`, the returned `ConfState` stored in its storage and recorded in
+//! [`MixedNode::conf_log`]. Conf changes are proposed from the compact text form
+//! ([`MixedCluster::propose_conf_change`]), and nodes of either library join a running group
+//! ([`MixedCluster::add_node`]) from the bootstrap membership and an empty log, catching up by
+//! appends (no snapshots: neither side compacts its log). Links
 //! can be cut ([`MixedCluster::cut`], [`MixedCluster::isolate`]) and healed
 //! ([`MixedCluster::recover`]). Election timeouts are pinned per node ([`NodeConfig`]) so a test
 //! knows which node times out first; raft-rs draws its timeouts from a thread-local generator, so a
@@ -26,8 +32,8 @@ mod config;
 mod convert;
 mod node;
 
-pub use cluster::{Delivered, MixedCluster, Refusal};
+pub use cluster::{describe_conf_log, Delivered, MixedCluster, Refusal};
 pub use config::{Lib, NodeConfig, ELECTION_TICK, HEARTBEAT_TICK};
 pub use convert::{describe_log, EntrySummary, Envelope};
-pub use node::{MixedNode, Raw};
+pub use node::{ConfChangeForm, ConfRecord, MixedNode, Raw};
 pub use raft_core::StateRole;

@@ -1,12 +1,120 @@
 //! One node of a mixed cluster, running either library: its accessors, its inputs (tick, campaign,
-//! propose, step), and its Ready handling in the order its own library documents.
+//! propose, propose a conf change, step), and its Ready handling in the order its own library
+//! documents, including the application of committed conf changes.
 
 use crate::{EntrySummary, Envelope, Lib, NodeConfig, StateRole};
+use prost::Message as _;
+use protobuf::{Message as _, ProtobufEnum as _};
 use raft::eraftpb as theirs;
 use raft::Storage as _;
 use raft_core::eraftpb as ours;
 use raft_core::Storage as _;
 use std::panic::{catch_unwind, AssertUnwindSafe};
+
+/// How a conf change is proposed: as a v1 `ConfChange` (exactly one change, entry type
+/// `EntryConfChange`) or as a `ConfChangeV2` with a transition (entry type `EntryConfChangeV2`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConfChangeForm {
+    /// A v1 `ConfChange`: the text must hold exactly one change.
+    V1,
+    /// A `ConfChangeV2` with this transition. Two or more changes, or a transition other than
+    /// `Auto`, enter a joint configuration; no change at all (with `Auto`) is the leave-joint change.
+    V2(ours::ConfChangeTransition),
+}
+
+/// The configuration a node switched to when it applied a conf change entry: the `ConfState` its
+/// library's `apply_conf_change` returned (and the harness stored), with every id list sorted
+/// (raft-rs lists ids in hash-set order).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfRecord {
+    /// The index of the conf change entry.
+    pub index: u64,
+    /// The voters (of the incoming configuration when joint).
+    pub voters: Vec<u64>,
+    /// The learners.
+    pub learners: Vec<u64>,
+    /// The voters of the outgoing configuration (empty unless joint).
+    pub voters_outgoing: Vec<u64>,
+    /// Voters of the outgoing configuration that become learners when the joint one is left.
+    pub learners_next: Vec<u64>,
+    /// Whether the joint configuration is left automatically.
+    pub auto_leave: bool,
+}
+
+impl ConfRecord {
+    fn new(
+        index: u64,
+        mut voters: Vec<u64>,
+        mut learners: Vec<u64>,
+        mut voters_outgoing: Vec<u64>,
+        mut learners_next: Vec<u64>,
+        auto_leave: bool,
+    ) -> ConfRecord {
+        for ids in [
+            &mut voters,
+            &mut learners,
+            &mut voters_outgoing,
+            &mut learners_next,
+        ] {
+            ids.sort_unstable();
+        }
+        ConfRecord {
+            index,
+            voters,
+            learners,
+            voters_outgoing,
+            learners_next,
+            auto_leave,
+        }
+    }
+
+    fn of_ours(index: u64, cs: &ours::ConfState) -> ConfRecord {
+        ConfRecord::new(
+            index,
+            cs.voters.clone(),
+            cs.learners.clone(),
+            cs.voters_outgoing.clone(),
+            cs.learners_next.clone(),
+            cs.auto_leave,
+        )
+    }
+
+    fn of_theirs(index: u64, cs: &theirs::ConfState) -> ConfRecord {
+        ConfRecord::new(
+            index,
+            cs.voters.clone(),
+            cs.learners.clone(),
+            cs.voters_outgoing.clone(),
+            cs.learners_next.clone(),
+            cs.auto_leave,
+        )
+    }
+}
+
+impl std::fmt::Display for ConfRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "@{} voters={:?}", self.index, self.voters)?;
+        if !self.voters_outgoing.is_empty() {
+            write!(f, "&&{:?}", self.voters_outgoing)?;
+        }
+        write!(f, " learners={:?}", self.learners)?;
+        if !self.learners_next.is_empty() {
+            write!(f, " learners_next={:?}", self.learners_next)?;
+        }
+        if self.auto_leave {
+            write!(f, " auto_leave")?;
+        }
+        Ok(())
+    }
+}
+
+/// What applying a batch of committed entries produced.
+#[derive(Default)]
+struct Applied {
+    entries: Vec<EntrySummary>,
+    confs: Vec<ConfRecord>,
+    conf_refusals: Vec<(u64, String)>,
+}
 
 /// One node's library-specific half: the `RawNode` and the storage it shares with the application.
 pub enum Raw {
@@ -39,6 +147,11 @@ pub struct MixedNode {
     /// The read states (`(index, request context)`) its Readys carried (raft-rs nodes only; ours
     /// have no read-index support yet).
     pub read_states: Vec<(u64, Vec<u8>)>,
+    /// Every configuration it switched to by applying a conf change entry, in log order.
+    pub conf_log: Vec<ConfRecord>,
+    /// Conf change entries its library refused to apply (`(index, error)`); the configuration
+    /// stayed as it was.
+    pub conf_refusals: Vec<(u64, String)>,
 }
 
 /// The logger both libraries write to: stderr if `INTEROP_LOG` is set, otherwise nowhere.
@@ -107,6 +220,8 @@ impl MixedNode {
             applied: Vec::new(),
             applied_index: 0,
             read_states: Vec::new(),
+            conf_log: Vec::new(),
+            conf_refusals: Vec::new(),
         }
     }
 
@@ -247,6 +362,116 @@ impl MixedNode {
         }
     }
 
+    /// Proposes the conf change `changes`, written in the compact text form ("v4", "r3 v5", "l6":
+    /// add voter, remove, add learner; "" with `V2(Auto)` is the leave-joint change), as `form`.
+    /// The node's own library builds and encodes the change. A follower forwards it to its
+    /// leader. The error, if any, as text (also for text that does not parse, or a v1 form that
+    /// does not hold exactly one change).
+    pub fn propose_conf_change(
+        &mut self,
+        changes: &str,
+        form: ConfChangeForm,
+    ) -> Result<(), String> {
+        let singles = raft_proto::conf_changes_from_string(changes)?;
+        if form == ConfChangeForm::V1 && singles.len() != 1 {
+            return Err(format!(
+                "a v1 ConfChange holds exactly one change, not {:?}",
+                changes
+            ));
+        }
+        let id = self.id;
+        match &mut self.raw {
+            Raw::Ours { raw, .. } => {
+                let result = match form {
+                    ConfChangeForm::V1 => raw.propose_conf_change(
+                        vec![],
+                        ours::ConfChange {
+                            change_type: singles[0].change_type,
+                            node_id: singles[0].node_id,
+                            ..Default::default()
+                        },
+                    ),
+                    ConfChangeForm::V2(transition) => raw.propose_conf_change(
+                        vec![],
+                        ours::ConfChangeV2 {
+                            transition: transition as i32,
+                            changes: singles,
+                            ..Default::default()
+                        },
+                    ),
+                };
+                result.map_err(|e| e.to_string())
+            }
+            Raw::RaftRs { raw, .. } => {
+                let theirs_singles: Vec<theirs::ConfChangeSingle> = singles
+                    .iter()
+                    .map(|s| {
+                        let mut single = theirs::ConfChangeSingle::default();
+                        single.set_change_type(change_type_of(s.change_type));
+                        single.node_id = s.node_id;
+                        single
+                    })
+                    .collect();
+                let what = format!("proposing the conf change {changes:?}");
+                guard(id, Lib::RaftRs, &what, || match form {
+                    ConfChangeForm::V1 => {
+                        let mut cc = theirs::ConfChange::default();
+                        cc.set_change_type(theirs_singles[0].get_change_type());
+                        cc.node_id = theirs_singles[0].node_id;
+                        raw.propose_conf_change(vec![], cc)
+                    }
+                    ConfChangeForm::V2(transition) => {
+                        let mut cc = theirs::ConfChangeV2::default();
+                        cc.set_transition(
+                            theirs::ConfChangeTransition::from_i32(transition as i32)
+                                .expect("the transition values agree"),
+                        );
+                        cc.set_changes(theirs_singles.into());
+                        raw.propose_conf_change(vec![], cc)
+                    }
+                })
+                .map_err(|e| e.to_string())
+            }
+        }
+    }
+
+    /// Whether the node has a Ready to handle.
+    pub fn has_ready(&self) -> bool {
+        match &self.raw {
+            Raw::Ours { raw, .. } => raw.has_ready(),
+            Raw::RaftRs { raw, .. } => raw.has_ready(),
+        }
+    }
+
+    /// The node's current configuration, as its library's tracker reports it (ids sorted; the
+    /// index is the node's applied index).
+    pub fn conf(&self) -> ConfRecord {
+        match &self.raw {
+            Raw::Ours { raw, .. } => {
+                ConfRecord::of_ours(raw.raft.raft_log.applied, &raw.raft.prs.conf_state())
+            }
+            Raw::RaftRs { raw, .. } => ConfRecord::of_theirs(
+                raw.raft.raft_log.applied,
+                &raw.raft.prs().conf().to_conf_state(),
+            ),
+        }
+    }
+
+    /// The configuration persisted in the node's storage (what a restart would use; ids sorted;
+    /// the index is the storage's commit index).
+    pub fn stored_conf(&self) -> ConfRecord {
+        match &self.raw {
+            Raw::Ours { storage, .. } => {
+                let state = storage.initial_state().expect("our initial state");
+                ConfRecord::of_ours(state.hard_state.commit, &state.conf_state)
+            }
+            Raw::RaftRs { storage, .. } => {
+                let state = storage.initial_state().expect("raft-rs initial state");
+                ConfRecord::of_theirs(state.hard_state.commit, &state.conf_state)
+            }
+        }
+    }
+
     /// Decodes `env` with this node's library and steps it. A decode failure panics (the wire
     /// formats disagree); a refusal is returned as text.
     pub(crate) fn step(&mut self, env: &Envelope) -> Result<(), String> {
@@ -269,6 +494,10 @@ impl MixedNode {
         }
     }
 
+    /// The order of our `Ready` documentation: messages; entries + hard state; persisted
+    /// messages; committed entries (conf changes applied with `apply_conf_change` and the new
+    /// `ConfState` stored); `advance`; then the LightReady's commit index, messages and committed
+    /// entries, and `advance_apply` (where a leader with auto-leave proposes the leave).
     fn handle_ready_ours(&mut self) -> Vec<Envelope> {
         let Raw::Ours { raw, storage } = &mut self.raw else {
             unreachable!("called for our nodes only")
@@ -291,30 +520,23 @@ impl MixedNode {
             }
         }
         out.extend(rd.take_persisted_messages());
-        let mut committed: Vec<EntrySummary> = rd
-            .take_committed_entries()
-            .iter()
-            .map(EntrySummary::of_ours)
-            .collect();
+        let mut applied = Applied::default();
+        apply_ours(raw, storage, &rd.take_committed_entries(), &mut applied);
         let mut light = raw.advance(rd).expect("our advance");
         if let Some(commit) = light.commit_index() {
             storage.wl().mut_hard_state().commit = commit;
         }
         out.extend(light.take_messages());
-        committed.extend(
-            light
-                .take_committed_entries()
-                .iter()
-                .map(EntrySummary::of_ours),
-        );
+        apply_ours(raw, storage, &light.take_committed_entries(), &mut applied);
         raw.advance_apply();
-        self.apply(committed);
+        self.record(applied);
         out.iter().map(Envelope::from_ours).collect()
     }
 
-    /// The order of raft-rs's `examples/five_mem_node`: messages, snapshot, committed entries,
-    /// entries + hard state, persisted messages, advance, then the LightReady's commit index,
-    /// messages and committed entries, and `advance_apply`.
+    /// The order of raft-rs's `examples/five_mem_node`: messages, snapshot, committed entries
+    /// (conf changes applied with `apply_conf_change` and the new `ConfState` stored), entries +
+    /// hard state, persisted messages, advance, then the LightReady's commit index, messages and
+    /// committed entries, and `advance_apply` (where a leader with auto-leave appends the leave).
     fn handle_ready_raft_rs(&mut self) -> Vec<Envelope> {
         let id = self.id;
         let Raw::RaftRs { raw, storage } = &mut self.raw else {
@@ -323,7 +545,7 @@ impl MixedNode {
         if !raw.has_ready() {
             return Vec::new();
         }
-        let (out, committed, read_states) = guard(id, Lib::RaftRs, "handling a Ready", || {
+        let (out, applied, read_states) = guard(id, Lib::RaftRs, "handling a Ready", || {
             let mut rd = raw.ready();
             let mut out = rd.take_messages();
             let read_states: Vec<(u64, Vec<u8>)> = rd
@@ -337,11 +559,8 @@ impl MixedNode {
                     .apply_snapshot(rd.snapshot().clone())
                     .expect("raft-rs apply snapshot");
             }
-            let mut committed: Vec<EntrySummary> = rd
-                .take_committed_entries()
-                .iter()
-                .map(EntrySummary::of_theirs)
-                .collect();
+            let mut applied = Applied::default();
+            apply_theirs(raw, storage, &rd.take_committed_entries(), &mut applied);
             storage
                 .wl()
                 .append(rd.entries())
@@ -355,22 +574,18 @@ impl MixedNode {
                 storage.wl().mut_hard_state().set_commit(commit);
             }
             out.extend(light.take_messages());
-            committed.extend(
-                light
-                    .take_committed_entries()
-                    .iter()
-                    .map(EntrySummary::of_theirs),
-            );
+            apply_theirs(raw, storage, &light.take_committed_entries(), &mut applied);
             raw.advance_apply();
-            (out, committed, read_states)
+            (out, applied, read_states)
         });
         self.read_states.extend(read_states);
-        self.apply(committed);
+        self.record(applied);
         out.iter().map(Envelope::from_raft_rs).collect()
     }
 
-    fn apply(&mut self, entries: Vec<EntrySummary>) {
-        for e in entries {
+    /// Records what applying committed entries produced, checking they came in log order.
+    fn record(&mut self, applied: Applied) {
+        for e in applied.entries {
             assert_eq!(
                 e.index,
                 self.applied_index + 1,
@@ -383,7 +598,73 @@ impl MixedNode {
                 self.applied.push(e);
             }
         }
+        self.conf_log.extend(applied.confs);
+        self.conf_refusals.extend(applied.conf_refusals);
     }
+}
+
+/// Applies our committed `entries`: a conf change entry is decoded with prost, applied with
+/// `RawNode::apply_conf_change`, and the `ConfState` it returns is stored in `storage`.
+fn apply_ours(
+    raw: &mut raft_core::RawNode<storage_mem::MemStorage>,
+    storage: &storage_mem::MemStorage,
+    entries: &[ours::Entry],
+    applied: &mut Applied,
+) {
+    for e in entries {
+        applied.entries.push(EntrySummary::of_ours(e));
+        let result = match ours::EntryType::try_from(e.entry_type) {
+            Ok(ours::EntryType::EntryConfChange) => ours::ConfChange::decode(&e.data[..])
+                .map_err(|err| format!("the ConfChange does not decode: {err}"))
+                .and_then(|cc| raw.apply_conf_change(&cc).map_err(|err| err.to_string())),
+            Ok(ours::EntryType::EntryConfChangeV2) => ours::ConfChangeV2::decode(&e.data[..])
+                .map_err(|err| format!("the ConfChangeV2 does not decode: {err}"))
+                .and_then(|cc| raw.apply_conf_change(&cc).map_err(|err| err.to_string())),
+            _ => continue,
+        };
+        match result {
+            Ok(cs) => {
+                applied.confs.push(ConfRecord::of_ours(e.index, &cs));
+                storage.wl().set_conf_state(cs);
+            }
+            Err(err) => applied.conf_refusals.push((e.index, err)),
+        }
+    }
+}
+
+/// Applies raft-rs's committed `entries`: a conf change entry is decoded with rust-protobuf,
+/// applied with `RawNode::apply_conf_change`, and the `ConfState` it returns is stored in
+/// `storage` (`wl().set_conf_state`), as raft-rs's `examples/five_mem_node` does.
+fn apply_theirs(
+    raw: &mut raft::RawNode<raft::storage::MemStorage>,
+    storage: &raft::storage::MemStorage,
+    entries: &[theirs::Entry],
+    applied: &mut Applied,
+) {
+    for e in entries {
+        applied.entries.push(EntrySummary::of_theirs(e));
+        let result = match e.get_entry_type() {
+            theirs::EntryType::EntryConfChange => theirs::ConfChange::parse_from_bytes(&e.data)
+                .map_err(|err| format!("the ConfChange does not decode: {err}"))
+                .and_then(|cc| raw.apply_conf_change(&cc).map_err(|err| err.to_string())),
+            theirs::EntryType::EntryConfChangeV2 => theirs::ConfChangeV2::parse_from_bytes(&e.data)
+                .map_err(|err| format!("the ConfChangeV2 does not decode: {err}"))
+                .and_then(|cc| raw.apply_conf_change(&cc).map_err(|err| err.to_string())),
+            theirs::EntryType::EntryNormal => continue,
+        };
+        match result {
+            Ok(cs) => {
+                applied.confs.push(ConfRecord::of_theirs(e.index, &cs));
+                storage.wl().set_conf_state(cs);
+            }
+            Err(err) => applied.conf_refusals.push((e.index, err)),
+        }
+    }
+}
+
+/// raft-rs's change type for our wire value (the values come from our parser, so they are known).
+fn change_type_of(value: i32) -> theirs::ConfChangeType {
+    theirs::ConfChangeType::from_i32(value).expect("the change type values agree")
 }
 
 /// Runs `f`; if it panics, panics again naming the node and what it was doing.

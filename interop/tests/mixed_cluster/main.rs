@@ -10,6 +10,7 @@ mod forwarding;
 mod heartbeat_commit;
 mod leaders;
 mod leadership_changes;
+mod membership;
 mod pending;
 mod pre_vote;
 mod rejection_hints;
