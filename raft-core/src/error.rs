@@ -79,6 +79,10 @@ pub enum Error {
     /// would not be applicable when its entry is applied); the configuration is unchanged.
     #[error("conf change refused: {0}")]
     ConfChange(String),
+    /// A read request was dropped: no leader is known, or this node leads but is no longer a
+    /// voter. The application may retry (reads have no effect, so retrying is always safe).
+    #[error("read index request dropped")]
+    ReadIndexDropped,
     /// A snapshot request was not sent (this node leads, knows no leader, already waits for a
     /// snapshot, or its last entry is not of the current term). The application may retry later.
     #[error("snapshot request dropped")]

@@ -118,6 +118,8 @@ pub mod log;
 pub mod quorum;
 pub mod raft;
 pub mod raw_node;
+pub mod read_only;
+pub mod status;
 pub mod storage;
 pub mod tracker;
 
@@ -126,4 +128,6 @@ pub use error::{Error, Result, StorageError};
 pub use raft::{Raft, SoftState, StateRole, INVALID_ID};
 pub use raft_proto::eraftpb;
 pub use raw_node::{describe_ready, LightReady, RawNode, Ready, SnapshotStatus};
+pub use read_only::ReadState;
+pub use status::{BasicStatus, Status};
 pub use storage::{RaftState, Storage, NO_LIMIT};

@@ -7,7 +7,10 @@
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::raft::{is_local_msg, is_response_msg, Raft, SoftState};
+use crate::read_only::ReadState;
+use crate::status::{BasicStatus, Status};
 use crate::storage::Storage;
+use bytes::Bytes;
 use raft_proto::eraftpb::{ConfState, Entry, HardState, Message, MessageType, Snapshot};
 use raft_proto::ConfChangeI;
 use slog::{warn, Logger};
@@ -30,6 +33,8 @@ pub struct Ready {
     committed_entries: Vec<Entry>,
     messages: Vec<Message>,
     persisted_messages: Vec<Message>,
+    read_states: Vec<ReadState>,
+    dropped_read_requests: Vec<Bytes>,
     must_sync: bool,
     /// The index of the last committed entry handed out in this Ready (0 if none); recorded apart
     /// from `committed_entries` because the application may take those.
@@ -99,6 +104,24 @@ impl Ready {
         std::mem::take(&mut self.persisted_messages)
     }
 
+    /// Confirmed reads: serve each from the state machine once it has applied up to its index.
+    pub fn read_states(&self) -> &[ReadState] {
+        &self.read_states
+    }
+
+    /// Takes the confirmed reads.
+    pub fn take_read_states(&mut self) -> Vec<ReadState> {
+        std::mem::take(&mut self.read_states)
+    }
+
+    /// Contexts of this node's own `read_index` requests that were dropped because it lost
+    /// leadership before confirming them. Retry them (a read has no effect, so retrying is safe).
+    /// Requests a follower forwarded are not reported here: the leader cannot tell the follower,
+    /// so the application retries those after a timeout of its own.
+    pub fn dropped_read_requests(&self) -> &[Bytes] {
+        &self.dropped_read_requests
+    }
+
     /// Whether the entries and hard state must be written durably (fsync) before the persisted
     /// messages go out. False when only the commit index changed.
     pub fn must_sync(&self) -> bool {
@@ -142,6 +165,20 @@ pub fn describe_ready(rd: &Ready) -> String {
     list(
         "PersistedMessages",
         rd.persisted_messages.iter().map(describe_message).collect(),
+    );
+    list(
+        "ReadStates",
+        rd.read_states
+            .iter()
+            .map(|rs| format!("index:{} ctx:{:?}", rs.index, rs.request_ctx))
+            .collect(),
+    );
+    list(
+        "DroppedReads",
+        rd.dropped_read_requests
+            .iter()
+            .map(|ctx| format!("ctx:{ctx:?}"))
+            .collect(),
     );
     if lines.is_empty() {
         return "<empty Ready>".to_string();
@@ -339,6 +376,59 @@ impl<T: Storage> RawNode<T> {
         });
     }
 
+    /// Requests a linearizable read point (thesis §6.4). When the leader has confirmed it, a
+    /// [`ReadState`] with this `context` and the commit index comes in a Ready's
+    /// [`read_states`](Ready::read_states); the application serves the read once it has applied up
+    /// to that index. On a follower the request is forwarded to the leader. Fails with
+    /// `Error::ReadIndexDropped` when no leader is known.
+    ///
+    /// With `ReadOnlyOption::Safe` the leader confirms it still leads by a heartbeat round
+    /// acknowledged by a quorum; with `LeaseBased` it relies on its check-quorum lease. Either way
+    /// it first waits until it has committed an entry of its own term. A request in progress when
+    /// leadership changes is dropped: see [`Ready::dropped_read_requests`].
+    pub fn read_index(&mut self, context: Vec<u8>) -> Result<()> {
+        self.raft.step(Message {
+            msg_type: MessageType::MsgReadIndex as i32,
+            from: self.raft.id,
+            entries: vec![Entry {
+                data: context.into(),
+                ..Default::default()
+            }],
+            ..Default::default()
+        })
+    }
+
+    /// Asks the leader to hand leadership to `transferee` (thesis §3.10). The leader brings it up
+    /// to date, tells it to campaign at once, and refuses proposals until the transfer ends or an
+    /// election timeout passes. A transfer to a learner, to the leader itself or to a node outside
+    /// the configuration is ignored; a new transfer replaces a pending one. On a follower the
+    /// request is forwarded to the leader.
+    pub fn transfer_leader(&mut self, transferee: u64) {
+        let _ = self.raft.step(Message {
+            msg_type: MessageType::MsgTransferLeader as i32,
+            from: transferee,
+            ..Default::default()
+        });
+    }
+
+    /// Forgets the current leader (etcd's `ForgetLeader`, a local call, never a message): under
+    /// PreVote and CheckQuorum this follower then grants pre-votes at once instead of honouring
+    /// the old leader's lease. Useful when the application knows the leader is gone. Refused (false)
+    /// under lease-based reads and on a node that is not a follower with a known leader.
+    pub fn forget_leader(&mut self) -> bool {
+        self.raft.forget_leader()
+    }
+
+    /// The node's state, with every peer's progress when it leads.
+    pub fn status(&self) -> Status {
+        Status::new(&self.raft)
+    }
+
+    /// The node's state without the progress map: no allocation.
+    pub fn basic_status(&self) -> BasicStatus {
+        BasicStatus::new(&self.raft)
+    }
+
     /// Reports how sending a snapshot to `id` ended (the application's transport knows). Until
     /// then the leader sends that follower nothing but heartbeats.
     pub fn report_snapshot(&mut self, id: u64, status: SnapshotStatus) {
@@ -368,6 +458,8 @@ impl<T: Storage> RawNode<T> {
             || !raft.raft_log.unstable_entries().is_empty()
             || raft.raft_log.unstable.snapshot_not_in_progress().is_some()
             || raft.raft_log.has_next_committed_entries()
+            || !raft.read_states.is_empty()
+            || !raft.dropped_reads.is_empty()
     }
 
     /// Takes the next batch of work. Call [`RawNode::advance`] once it is handled.
@@ -418,6 +510,8 @@ impl<T: Storage> RawNode<T> {
         self.raft.reduce_uncommitted_size(&rd.committed_entries);
         rd.messages = std::mem::take(&mut self.raft.msgs);
         rd.persisted_messages = std::mem::take(&mut self.raft.msgs_after_append);
+        rd.read_states = std::mem::take(&mut self.raft.read_states);
+        rd.dropped_read_requests = std::mem::take(&mut self.raft.dropped_reads);
         self.records.push_back(ReadyRecord {
             number: rd.number,
             snapshot_index,

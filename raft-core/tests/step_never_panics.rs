@@ -96,7 +96,9 @@ impl Peer {
 
         let id = self.id();
         for m in &out {
-            if m.from != id || m.to == INVALID_ID {
+            // A forwarded transfer request names the transferee as its sender (raft-rs).
+            let transfer = m.msg_type == MessageType::MsgTransferLeader as i32;
+            if (m.from != id && !transfer) || m.to == INVALID_ID {
                 return Err(format!(
                     "node {id} emitted a message with a wrong sender or no recipient: {}",
                     describe_message(m)

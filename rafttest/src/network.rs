@@ -6,7 +6,7 @@
 
 use raft_core::eraftpb::{ConfState, Entry, EntryType, Message, MessageType, Snapshot};
 use raft_core::raft::decode_conf_change;
-use raft_core::{Config, RawNode, Result, SnapshotStatus, StateRole};
+use raft_core::{Config, RawNode, ReadState, Result, SnapshotStatus, StateRole};
 use raft_proto::prost::Message as _;
 use rand::rngs::Xoshiro256PlusPlus;
 use rand::{RngExt, SeedableRng};
@@ -25,6 +25,11 @@ pub struct Node {
     pub applied_index: u64,
     /// Every conf change it applied: the entry's index and the configuration that resulted.
     pub conf_log: Vec<(u64, ConfState)>,
+    /// Every confirmed read handed to it, in order (with the applied index at the time it came, so
+    /// tests can check the read was served at or after its index).
+    pub read_states: Vec<ReadState>,
+    /// Contexts of its own read requests dropped on a leadership change.
+    pub dropped_reads: Vec<bytes::Bytes>,
     /// How many snapshots from a leader it restored (its state machine was replaced each time).
     pub snapshots_restored: u64,
     /// The indexes of conf change entries whose change could not be applied (only possible with
@@ -55,6 +60,9 @@ impl Node {
         }
         let mut rd = self.raw.ready()?;
         let mut out = rd.take_messages();
+        self.read_states.extend(rd.take_read_states());
+        self.dropped_reads
+            .extend(rd.dropped_read_requests().iter().cloned());
         if !rd.snapshot().is_empty() {
             self.restore(rd.snapshot())?;
         }
@@ -216,6 +224,8 @@ impl Network {
             applied: Vec::new(),
             applied_index,
             conf_log: Vec::new(),
+            read_states: Vec::new(),
+            dropped_reads: Vec::new(),
             snapshots_restored: 0,
             refused_conf_changes: Vec::new(),
         }
@@ -254,6 +264,8 @@ impl Network {
         let mut node = Network::start_node(config, old.storage);
         node.applied = old.applied;
         node.conf_log = old.conf_log;
+        node.read_states = old.read_states;
+        node.dropped_reads = old.dropped_reads;
         node.snapshots_restored = old.snapshots_restored;
         node.refused_conf_changes = old.refused_conf_changes;
         node.applied_index = node.raw.raft.raft_log.applied;

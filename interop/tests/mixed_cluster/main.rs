@@ -11,7 +11,7 @@ mod heartbeat_commit;
 mod leaders;
 mod leadership_changes;
 mod membership;
-mod pending;
 mod pre_vote;
+mod reads_and_transfer;
 mod rejection_hints;
 mod support;

@@ -49,6 +49,11 @@ impl<T: Storage> Raft<T> {
             if self.state != StateRole::Leader {
                 return;
             }
+            if let Some(transferee) = self.lead_transferee {
+                // It did not win within an election timeout: accept proposals again.
+                info!(self.logger, "leadership transfer timed out"; "to" => transferee);
+                self.abort_leader_transfer();
+            }
         }
         if self.heartbeat_elapsed >= self.heartbeat_timeout {
             self.heartbeat_elapsed = 0;
@@ -79,7 +84,22 @@ impl<T: Storage> Raft<T> {
                 self.check_quorum_active();
                 return Ok(());
             }
-            MessageType::MsgPropose => return self.propose_entries(m.entries),
+            MessageType::MsgPropose => {
+                if let Some(transferee) = self.lead_transferee {
+                    debug!(self.logger, "dropping proposal: leadership transfer in progress";
+                        "to" => transferee);
+                    return Err(Error::ProposalDropped);
+                }
+                return self.propose_entries(m.entries);
+            }
+            MessageType::MsgReadIndex => {
+                if !self.prs.is_voter(self.id) {
+                    // A leader kept on after its removal cannot confirm anything by a quorum.
+                    return Err(Error::ReadIndexDropped);
+                }
+                self.leader_read_index(m);
+                return Ok(());
+            }
             _ => {}
         }
         if self.prs.get(m.from).is_none() {
@@ -98,6 +118,7 @@ impl<T: Storage> Raft<T> {
             MessageType::MsgAppendResponse => self.handle_append_response(&m),
             MessageType::MsgHeartbeatResponse => self.handle_heartbeat_response(&m),
             MessageType::MsgSnapStatus => self.handle_snapshot_status(&m),
+            MessageType::MsgTransferLeader => self.handle_transfer_leader(&m),
             MessageType::MsgUnreachable => {
                 if let Some(pr) = self.prs.get_mut(m.from) {
                     if pr.state == ProgressState::Replicate {

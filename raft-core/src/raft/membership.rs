@@ -94,6 +94,13 @@ impl<T: Storage> Raft<T> {
         if self.state != StateRole::Leader {
             return cs;
         }
+        if let Some(transferee) = self.lead_transferee {
+            if !self.prs.is_voter(transferee) {
+                info!(self.logger, "the transferee left the voters: transfer aborted";
+                    "to" => transferee);
+                self.abort_leader_transfer();
+            }
+        }
         if !self.prs.is_voter(self.id) {
             if self.step_down_on_removal {
                 info!(self.logger, "no longer a voter: stepping down"; "term" => self.term);

@@ -8,8 +8,10 @@ mod election;
 mod follower;
 mod leader;
 mod membership;
+mod read;
 mod replication;
 mod snapshot;
+mod transfer;
 mod validate;
 
 pub use election::CAMPAIGN_TRANSFER;
@@ -19,6 +21,7 @@ pub use validate::{is_local_msg, is_response_msg};
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::log::RaftLog;
+use crate::read_only::{ReadOnly, ReadState};
 use crate::storage::Storage;
 use crate::tracker::ProgressTracker;
 use raft_proto::eraftpb::{HardState, Message, MessageType};
@@ -104,6 +107,14 @@ pub struct Raft<T: Storage> {
     /// index reaches it.
     pub(crate) pending_conf_index: u64,
     pub(crate) step_down_on_removal: bool,
+    /// Read requests waiting for confirmation (leader only).
+    pub read_only: ReadOnly,
+    /// Confirmed reads for the application, taken by the next Ready.
+    pub read_states: Vec<ReadState>,
+    /// Contexts of this node's own read requests dropped because leadership was lost.
+    pub dropped_reads: Vec<bytes::Bytes>,
+    /// The follower leadership is being transferred to, if any (leader only).
+    pub lead_transferee: Option<u64>,
     /// The index this follower asked the leader to cover with a snapshot (0: none asked).
     pub(crate) pending_request_snapshot: u64,
     pub(crate) disable_conf_change_validation: bool,
@@ -151,6 +162,10 @@ impl<T: Storage> Raft<T> {
             pending_conf_index: 0,
             step_down_on_removal: config.step_down_on_removal,
             pending_request_snapshot: 0,
+            read_only: ReadOnly::new(config.read_only_option),
+            read_states: Vec::new(),
+            dropped_reads: Vec::new(),
+            lead_transferee: None,
             disable_conf_change_validation: config.disable_conf_change_validation,
             logger,
         };
@@ -226,6 +241,8 @@ impl<T: Storage> Raft<T> {
     }
 
     fn reset(&mut self, term: u64) {
+        self.drop_pending_reads();
+        self.abort_leader_transfer();
         if self.term != term {
             self.term = term;
             self.vote = INVALID_ID;
@@ -273,8 +290,11 @@ impl<T: Storage> Raft<T> {
     /// Emits a message. Requests and responses of elections carry an explicit term; everything else
     /// gets the current term, except forwarded proposals and reads, which travel with term 0.
     pub(crate) fn send(&mut self, mut m: Message) {
-        m.from = self.id;
         let msg_type = m.msg_type();
+        // A forwarded transfer request names the transferee as its sender (raft-rs).
+        if msg_type != MessageType::MsgTransferLeader || m.from == INVALID_ID {
+            m.from = self.id;
+        }
         match msg_type {
             MessageType::MsgRequestVote
             | MessageType::MsgRequestPreVote
@@ -313,8 +333,15 @@ impl<T: Storage> Raft<T> {
             MessageType::try_from(m.msg_type).map_err(|_| Error::UnknownMessageType(m.msg_type))?;
         self.validate(&m, msg_type)?;
         debug!(self.logger, "step"; "msg" => %raft_proto::describe_message(&m));
-        if m.term == 0 {
-            // Local messages and forwarded proposals and reads.
+        if m.term == 0
+            || matches!(
+                msg_type,
+                MessageType::MsgPropose | MessageType::MsgReadIndex
+            )
+        {
+            // Local messages, and proposals and reads: those travel without a term (etcd and
+            // raft-rs send them so), and one that carries a term anyway is no evidence of a new
+            // term, so it deposes no one on its way.
         } else if m.term > self.term {
             if !self.step_higher_term(&m, msg_type) {
                 return Ok(());
@@ -423,6 +450,7 @@ impl<T: Storage> Raft<T> {
                 self.handle_vote_response(&m, msg_type);
                 Ok(())
             }
+            MessageType::MsgReadIndex => self.drop_read_request(&m),
             _ => {
                 debug!(self.logger, "candidate ignored message"; "msg" => ?msg_type, "from" => m.from);
                 Ok(())
@@ -448,6 +476,25 @@ impl<T: Storage> Raft<T> {
                 self.election_elapsed = 0;
                 self.leader_id = m.from;
                 self.handle_snapshot(&m);
+                Ok(())
+            }
+            MessageType::MsgReadIndex => self.forward_read_index(m),
+            MessageType::MsgReadIndexResp => {
+                self.handle_read_index_resp(&m);
+                Ok(())
+            }
+            MessageType::MsgTransferLeader => {
+                if self.leader_id == INVALID_ID {
+                    info!(self.logger, "no leader: dropping transfer request"; "term" => self.term);
+                    return Ok(());
+                }
+                let mut m = m;
+                m.to = self.leader_id;
+                self.send(m);
+                Ok(())
+            }
+            MessageType::MsgTimeoutNow => {
+                self.handle_timeout_now(&m);
                 Ok(())
             }
             _ => {

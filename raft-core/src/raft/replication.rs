@@ -153,15 +153,22 @@ impl<T: Storage> Raft<T> {
         true
     }
 
-    /// Sends a heartbeat to every follower.
+    /// Sends a heartbeat to every follower, carrying the newest pending read round so a round
+    /// whose heartbeats or responses were lost is confirmed by the next one.
     pub(crate) fn bcast_heartbeat(&mut self) {
+        let ctx = self.read_only.last_pending_ctx().unwrap_or_default();
+        self.bcast_heartbeat_with_ctx(ctx);
+    }
+
+    /// Sends a heartbeat with `ctx` to every follower.
+    pub(crate) fn bcast_heartbeat_with_ctx(&mut self, ctx: bytes::Bytes) {
         let ids: Vec<u64> = self.prs.ids().filter(|id| *id != self.id).collect();
         for to in ids {
-            self.send_heartbeat(to);
+            self.send_heartbeat(to, ctx.clone());
         }
     }
 
-    fn send_heartbeat(&mut self, to: u64) {
+    fn send_heartbeat(&mut self, to: u64, context: bytes::Bytes) {
         // Never tell a follower to commit past what it is known to hold: raft-rs followers panic on
         // a commit index beyond their log (INTEROP.md).
         let commit = self
@@ -172,6 +179,7 @@ impl<T: Storage> Raft<T> {
             msg_type: MessageType::MsgHeartbeat as i32,
             to,
             commit,
+            context,
             ..Default::default()
         });
     }
@@ -235,6 +243,10 @@ impl<T: Storage> Raft<T> {
         }
         self.appends_pending = true;
         self.maybe_commit();
+        if self.lead_transferee == Some(m.from) {
+            // The transferee may have just caught up.
+            self.maybe_send_timeout_now(m.from);
+        }
     }
 
     pub(super) fn handle_heartbeat_response(&mut self, m: &Message) {
@@ -259,6 +271,7 @@ impl<T: Storage> Raft<T> {
         } else if pr.commit_sent < self.raft_log.committed {
             self.appends_pending = true;
         }
+        self.ack_read_round(m);
     }
 
     /// Advances the commit index to what a quorum has matched, if that entry is of this term.
@@ -268,6 +281,7 @@ impl<T: Storage> Raft<T> {
         let moved = self.raft_log.maybe_commit(index, self.term);
         if moved {
             self.appends_pending = true;
+            self.release_reads_waiting_for_commit();
         }
         moved
     }

@@ -77,6 +77,9 @@ impl<T: Storage> Raft<T> {
             {
                 reject("acknowledges an index beyond the leader's last index")
             }
+            MessageType::MsgReadIndex | MessageType::MsgReadIndexResp if m.entries.len() != 1 => {
+                reject("a read request or response carries exactly one entry (its context)")
+            }
             MessageType::MsgSnapshot => match m.snapshot.as_ref().and_then(|s| s.metadata.as_ref())
             {
                 None => reject("snapshot message without a snapshot or its metadata"),

@@ -1,0 +1,170 @@
+//! Linearizable reads (thesis §6.4): `read_index` on the leader (confirmed by a heartbeat round,
+//! or by the lease), forwarded by followers, and answered with a [`ReadState`].
+
+use super::{Raft, StateRole, INVALID_ID};
+use crate::config::ReadOnlyOption;
+use crate::error::{Error, Result};
+use crate::quorum::VoteResult;
+use crate::read_only::ReadState;
+use crate::storage::Storage;
+use raft_proto::eraftpb::{Message, MessageType};
+use slog::{debug, info};
+
+impl<T: Storage> Raft<T> {
+    /// Whether the commit index is at an entry of this leader's term: only then is it known to
+    /// cover everything any earlier leader committed (thesis §6.4 step 1).
+    pub(super) fn committed_in_current_term(&self) -> bool {
+        self.raft_log
+            .term(self.raft_log.committed)
+            .is_ok_and(|t| t == self.term)
+    }
+
+    /// A leader receives a read request, its own or forwarded by a follower.
+    pub(super) fn leader_read_index(&mut self, m: Message) {
+        if self.prs.is_singleton(self.id) {
+            // A single voter confirms its leadership by itself.
+            let committed = self.raft_log.committed;
+            self.answer_read(m, committed);
+            return;
+        }
+        if !self.committed_in_current_term() {
+            debug!(self.logger, "read request waits for the leader's first commit in its term";
+                "from" => m.from);
+            self.read_only.waiting_for_commit.push(m);
+            return;
+        }
+        self.start_read(m);
+    }
+
+    fn start_read(&mut self, m: Message) {
+        let committed = self.raft_log.committed;
+        match self.read_only.option {
+            ReadOnlyOption::Safe => {
+                let ctx = self.read_only.add_request(committed, m, self.id);
+                self.bcast_heartbeat_with_ctx(ctx);
+            }
+            // The lease (check-quorum) guarantees no other leader exists yet; validated in Config.
+            ReadOnlyOption::LeaseBased => self.answer_read(m, committed),
+        }
+    }
+
+    /// Starts the reads that waited for the leader's first commit in its term.
+    pub(super) fn release_reads_waiting_for_commit(&mut self) {
+        if self.read_only.waiting_for_commit.is_empty() || !self.committed_in_current_term() {
+            return;
+        }
+        for m in std::mem::take(&mut self.read_only.waiting_for_commit) {
+            self.start_read(m);
+        }
+    }
+
+    /// A heartbeat response acknowledging a read round: once a quorum of voters acknowledged it,
+    /// that round's requests and every earlier one are answered.
+    pub(super) fn ack_read_round(&mut self, m: &Message) {
+        if self.read_only.option != ReadOnlyOption::Safe || m.context.is_empty() {
+            return;
+        }
+        let Some(acks) = self.read_only.recv_ack(m.from, &m.context) else {
+            return;
+        };
+        let won = self
+            .prs
+            .conf()
+            .voters
+            .vote_result(|id| acks.binary_search(&id).is_ok().then_some(true))
+            == VoteResult::Won;
+        if !won {
+            return;
+        }
+        for read in self.read_only.advance(&m.context) {
+            self.answer_read(read.req, read.index);
+        }
+    }
+
+    /// Answers a confirmed read at `index`: a `ReadState` for this node's own request, a
+    /// `MsgReadIndexResp` for a follower's.
+    fn answer_read(&mut self, req: Message, index: u64) {
+        let ctx = req
+            .entries
+            .first()
+            .map(|e| e.data.clone())
+            .unwrap_or_default();
+        if req.from == INVALID_ID || req.from == self.id {
+            self.read_states.push(ReadState {
+                index,
+                request_ctx: ctx,
+            });
+            return;
+        }
+        self.send(Message {
+            msg_type: MessageType::MsgReadIndexResp as i32,
+            to: req.from,
+            index,
+            entries: req.entries,
+            ..Default::default()
+        });
+    }
+
+    /// A follower forwards a read request to its leader.
+    pub(super) fn forward_read_index(&mut self, mut m: Message) -> Result<()> {
+        if self.leader_id == INVALID_ID {
+            return self.drop_read_request(&m);
+        }
+        m.to = self.leader_id;
+        m.term = 0;
+        self.send(m);
+        Ok(())
+    }
+
+    /// Drops a read request that cannot be served or forwarded: an error for this node's own
+    /// request (the caller retries), silently for one from the network (its sender times out).
+    pub(super) fn drop_read_request(&self, m: &Message) -> Result<()> {
+        info!(self.logger, "no leader: dropping read request"; "term" => self.term,
+            "from" => m.from);
+        if m.from == self.id {
+            Err(Error::ReadIndexDropped)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// A follower receives the leader's answer to a request it forwarded.
+    pub(super) fn handle_read_index_resp(&mut self, m: &Message) {
+        let ctx = m
+            .entries
+            .first()
+            .map(|e| e.data.clone())
+            .unwrap_or_default();
+        self.read_states.push(ReadState {
+            index: m.index,
+            request_ctx: ctx,
+        });
+    }
+
+    /// Forgets every pending read when leadership is lost. The node's own requests are reported
+    /// back (`Ready::dropped_read_requests`) so the application can retry them; requests forwarded
+    /// by followers are dropped, and those followers retry after their own timeout.
+    pub(super) fn drop_pending_reads(&mut self) {
+        if self.read_only.pending_count() == 0 {
+            return;
+        }
+        let id = self.id;
+        for req in self.read_only.clear() {
+            if req.from == INVALID_ID || req.from == id {
+                let ctx = req
+                    .entries
+                    .first()
+                    .map(|e| e.data.clone())
+                    .unwrap_or_default();
+                self.dropped_reads.push(ctx);
+            }
+        }
+        debug!(self.logger, "dropped pending reads on losing leadership";
+            "state" => ?self.state);
+    }
+
+    /// Whether this node can answer reads by itself right now (a leader). Followers forward.
+    pub fn is_leader(&self) -> bool {
+        self.state == StateRole::Leader
+    }
+}
