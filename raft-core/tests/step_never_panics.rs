@@ -1058,7 +1058,7 @@ macro_rules! role_properties {
             use super::*;
 
             proptest! {
-                #![proptest_config(ProptestConfig { cases: SINGLE_CASES, ..ProptestConfig::default() })]
+                #![proptest_config(ProptestConfig { cases: SINGLE_CASES, failure_persistence: None, ..ProptestConfig::default() })]
 
                 #[test]
                 fn any_single_message_is_refused_cleanly_or_handled_safely(
@@ -1070,7 +1070,7 @@ macro_rules! role_properties {
             }
 
             proptest! {
-                #![proptest_config(ProptestConfig { cases: SEQUENCE_CASES, ..ProptestConfig::default() })]
+                #![proptest_config(ProptestConfig { cases: SEQUENCE_CASES, failure_persistence: None, ..ProptestConfig::default() })]
 
                 #[test]
                 fn message_sequences_with_ticks_proposals_and_readys_keep_invariants(
