@@ -109,6 +109,52 @@
 //! # Ok(())
 //! # }
 //! ```
+//!
+//! # Linearizable reads
+//!
+//! [`RawNode::read_index`] asks for a read point without writing to the log (thesis §6.4). The
+//! leader records its commit index, confirms it still leads (a heartbeat round acknowledged by a
+//! quorum with `ReadOnlyOption::Safe`, or its check-quorum lease with `LeaseBased`), and hands back
+//! a [`ReadState`] carrying the request's context. The application serves the read once its state
+//! machine has applied up to `ReadState::index`. A follower forwards the request and gets the
+//! leader's answer the same way. A request in flight when leadership changes is dropped: the
+//! leader's own appear in [`Ready::dropped_read_requests`], and the application retries those and,
+//! after a timeout, any forwarded one (a read has no effect, so retrying is always safe).
+//!
+//! ```
+//! use raft_core::{Config, RawNode};
+//! use storage_mem::MemStorage;
+//!
+//! # fn main() -> Result<(), raft_core::Error> {
+//! let logger = slog::Logger::root(slog::Discard, slog::o!());
+//! let storage = MemStorage::bootstrap([1], [])?;
+//! let mut node = RawNode::new(&Config::new(1), storage.clone(), &logger)?;
+//! node.campaign()?;
+//! node.propose(vec![], b"x=1".to_vec())?;
+//! node.read_index(b"read x".to_vec())?;
+//! let (mut applied, mut pending_reads) = (0, Vec::new());
+//! while node.has_ready() {
+//!     let mut rd = node.ready()?;
+//!     storage.wl().append(rd.entries())?;
+//!     if let Some(hs) = rd.hard_state() {
+//!         storage.wl().set_hardstate(*hs);
+//!     }
+//!     pending_reads.extend(rd.take_read_states());
+//!     let mut committed = rd.take_committed_entries();
+//!     let mut light = node.advance_append(rd)?;
+//!     committed.extend(light.take_committed_entries());
+//!     if let Some(last) = committed.last() {
+//!         applied = last.index; // apply to the state machine here
+//!     }
+//!     node.advance_apply();
+//! }
+//! // Serve each read once the state machine has caught up with its index.
+//! let read = pending_reads.pop().expect("a single voter confirms its reads at once");
+//! assert_eq!(&read.request_ctx[..], b"read x");
+//! assert!(applied >= read.index, "the state machine has reached the read point");
+//! # Ok(())
+//! # }
+//! ```
 #![cfg_attr(not(test), warn(missing_docs))]
 
 pub mod confchange;

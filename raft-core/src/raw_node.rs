@@ -19,10 +19,12 @@ use std::collections::VecDeque;
 /// A batch of work for the application: state to persist, messages to send, entries to apply.
 ///
 /// Handle it in this order: send [`messages`](Ready::messages); persist the
-/// [`snapshot`](Ready::snapshot), [`entries`](Ready::entries) and [`hard_state`](Ready::hard_state)
-/// (durably when [`must_sync`](Ready::must_sync)); then send
-/// [`persisted_messages`](Ready::persisted_messages); apply
-/// [`committed_entries`](Ready::committed_entries); finally call [`RawNode::advance`].
+/// [`snapshot`](Ready::snapshot) (and restore the state machine from it), the
+/// [`entries`](Ready::entries) and the [`hard_state`](Ready::hard_state) (durably when
+/// [`must_sync`](Ready::must_sync)); then send [`persisted_messages`](Ready::persisted_messages);
+/// apply [`committed_entries`](Ready::committed_entries) (calling [`RawNode::apply_conf_change`]
+/// for conf change entries); serve [`read_states`](Ready::read_states) once applied up to their
+/// index; finally call [`RawNode::advance`].
 #[derive(Debug, Default, PartialEq)]
 pub struct Ready {
     number: u64,
@@ -552,6 +554,21 @@ impl<T: Storage> RawNode<T> {
         self.raft.flush_appends();
         light.messages = std::mem::take(&mut self.raft.msgs);
         Ok(light)
+    }
+
+    /// Hands a Ready over without waiting for its persistence (raft-rs `advance_append_async`): the
+    /// application persists it in the background, in Ready order, and reports durability later
+    /// with [`RawNode::on_persist_ready`]`(number)`; it applies the committed entries in the
+    /// background too and reports them with [`RawNode::advance_apply_to`]. Until then the Ready's
+    /// persisted messages must not be sent, and nothing it carried counts as durable (the leader
+    /// does not count its own entries towards commit).
+    ///
+    /// Further Readys may be taken meanwhile ([`RawNode::ready`] pipelines them); each carries only
+    /// what is new since the previous one.
+    pub fn advance_append_async(&mut self, rd: Ready) {
+        // Everything the Ready hands out was recorded when it was built; only its number matters
+        // for `on_persist_ready`, and the caller keeps that.
+        drop(rd);
     }
 
     /// Every Ready up to and including number `number` was persisted. Entries that a newer leader
