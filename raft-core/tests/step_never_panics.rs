@@ -96,8 +96,14 @@ impl Peer {
 
         let id = self.id();
         for m in &out {
-            // A forwarded transfer request names the transferee as its sender (raft-rs).
-            let transfer = m.msg_type == MessageType::MsgTransferLeader as i32;
+            // Forwarded requests keep their sender (raft-rs): a transfer names the transferee.
+            let transfer = [
+                MessageType::MsgTransferLeader,
+                MessageType::MsgReadIndex,
+                MessageType::MsgPropose,
+            ]
+            .iter()
+            .any(|t| m.msg_type == *t as i32);
             if (m.from != id && !transfer) || m.to == INVALID_ID {
                 return Err(format!(
                     "node {id} emitted a message with a wrong sender or no recipient: {}",

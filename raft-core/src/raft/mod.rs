@@ -291,8 +291,13 @@ impl<T: Storage> Raft<T> {
     /// gets the current term, except forwarded proposals and reads, which travel with term 0.
     pub(crate) fn send(&mut self, mut m: Message) {
         let msg_type = m.msg_type();
-        // A forwarded transfer request names the transferee as its sender (raft-rs).
-        if msg_type != MessageType::MsgTransferLeader || m.from == INVALID_ID {
+        // A forwarded request keeps its sender (raft-rs): a transfer names the transferee, and a
+        // read must be answered to the node that asked, even if it went through another follower.
+        let forwarded = matches!(
+            msg_type,
+            MessageType::MsgTransferLeader | MessageType::MsgReadIndex | MessageType::MsgPropose
+        );
+        if !forwarded || m.from == INVALID_ID {
             m.from = self.id;
         }
         match msg_type {

@@ -225,7 +225,14 @@ impl<T: Storage> Raft<T> {
             }
             return;
         }
-        if !pr.maybe_update(m.index.min(last_index)) {
+        let index = m.index.min(last_index);
+        let updated = pr.maybe_update(index);
+        // An answer at the matched index still tells a paused prober (or a follower that took a
+        // snapshot) where it stands, so replication resumes now instead of a heartbeat later
+        // (etcd-io/raft `stepLeader`).
+        let resumes = pr.matched == index
+            && (pr.state == ProgressState::Probe || pr.snapshot_caught_up(first_index));
+        if !updated && !resumes {
             // A duplicate or stale acknowledgement.
             return;
         }
