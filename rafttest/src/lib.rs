@@ -3,6 +3,8 @@
 //! integration tests and the `raft-sim` demo.
 
 pub mod demo;
+pub mod interaction;
 pub mod network;
+pub mod sim;
 
 pub use network::{Network, Node};

@@ -1,0 +1,195 @@
+//! The invariant checker: Raft's safety properties (thesis §3.6.3, Figure 3.2), evaluated after
+//! every event of a simulation.
+
+use super::node::SimNode;
+use bytes::Bytes;
+use raft_core::StateRole;
+use std::collections::BTreeMap;
+
+/// What the checker has learned so far.
+#[derive(Debug, Default)]
+pub struct Checker {
+    /// The leader of each term seen.
+    leaders: BTreeMap<u64, u64>,
+    /// The term of every entry known to be committed, by index.
+    committed: BTreeMap<u64, u64>,
+    /// What was applied at each index, by any node: (term, data).
+    applied: BTreeMap<u64, (u64, Bytes)>,
+    /// Per node: (life, commit, applied) last seen, for monotonicity within a life.
+    cursors: BTreeMap<u64, (u64, u64, u64)>,
+    /// Per node: the term it led last checked (to run the completeness check once per term).
+    led: BTreeMap<u64, u64>,
+    /// The largest commit index any node knew.
+    max_commit: u64,
+}
+
+impl Checker {
+    /// The largest commit index known anywhere: every read started now must be answered at an
+    /// index at least this high.
+    pub fn max_commit(&self) -> u64 {
+        self.max_commit
+    }
+
+    /// How many terms had a leader.
+    pub fn terms_with_leader(&self) -> u64 {
+        self.leaders.len() as u64
+    }
+
+    /// Records an entry applied by `node` and checks state machine safety.
+    pub fn on_apply(
+        &mut self,
+        node: u64,
+        index: u64,
+        term: u64,
+        data: &Bytes,
+    ) -> Result<(), String> {
+        match self.applied.get(&index) {
+            Some((t, d)) if (*t, d) != (term, data) => Err(format!(
+                "state machine safety: node {node} applied term {term} at index {index}, where \
+                 another node applied term {t}"
+            )),
+            Some(_) => Ok(()),
+            None => {
+                self.applied.insert(index, (term, data.clone()));
+                Ok(())
+            }
+        }
+    }
+
+    /// Checks every property over the current state of the nodes. `lives` counts restarts per
+    /// node, so monotonicity is checked within one life.
+    pub fn check(
+        &mut self,
+        nodes: &BTreeMap<u64, SimNode>,
+        lives: &BTreeMap<u64, u64>,
+    ) -> Result<(), String> {
+        for (id, node) in nodes {
+            let Some(raw) = node.raw.as_ref() else {
+                continue;
+            };
+            let raft = &raw.raft;
+            // Election safety: at most one leader per term.
+            if raft.state == StateRole::Leader {
+                let leader = *self.leaders.entry(raft.term).or_insert(*id);
+                if leader != *id {
+                    return Err(format!(
+                        "election safety: nodes {leader} and {id} both led term {}",
+                        raft.term
+                    ));
+                }
+            }
+            // Monotonic commit and applied within a life.
+            let life = lives.get(id).copied().unwrap_or(0);
+            let (commit, applied) = (raft.raft_log.committed, node.sm.applied_index);
+            let mut checked_up_to = 0;
+            if let Some(&(l, c, a)) = self.cursors.get(id) {
+                if l == life {
+                    if commit < c || applied < a {
+                        return Err(format!(
+                            "monotonicity: node {id} went from commit {c} applied {a} to \
+                             commit {commit} applied {applied}"
+                        ));
+                    }
+                    checked_up_to = c;
+                }
+            }
+            self.cursors.insert(*id, (life, commit, applied));
+            if applied > commit {
+                return Err(format!(
+                    "node {id} applied {applied} beyond its commit index {commit}"
+                ));
+            }
+            // Committed entries: their terms never change (log matching over the committed
+            // prefix, and no committed entry is ever lost or replaced).
+            let first = raft.raft_log.first_index();
+            for index in (checked_up_to + 1).max(first)..=commit {
+                let Ok(term) = raft.raft_log.term(index) else {
+                    continue;
+                };
+                if term == 0 {
+                    continue;
+                }
+                match self.committed.insert(index, term) {
+                    Some(t) if t != term => {
+                        return Err(format!(
+                            "committed entry lost: index {index} was committed at term {t}, node \
+                             {id} holds term {term} there"
+                        ))
+                    }
+                    _ => {}
+                }
+            }
+            self.max_commit = self.max_commit.max(commit);
+            // Leader completeness: a leader holds every committed entry (checked once per term).
+            if raft.state == StateRole::Leader && self.led.get(id) != Some(&raft.term) {
+                self.led.insert(*id, raft.term);
+                let last = raft.raft_log.last_index();
+                if let Some((&max, _)) = self.committed.iter().next_back() {
+                    if last < max {
+                        return Err(format!(
+                            "leader completeness: node {id} leads term {} with last index \
+                             {last}, below committed index {max}",
+                            raft.term
+                        ));
+                    }
+                }
+                for (&index, &term) in self.committed.range(first..) {
+                    if let Ok(t) = raft.raft_log.term(index) {
+                        if t != term {
+                            return Err(format!(
+                                "leader completeness: node {id} leads term {} holding term {t} \
+                                 at committed index {index} (term {term})",
+                                raft.term
+                            ));
+                        }
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Log matching (§5.3) between every pair of running nodes: if two logs hold an entry with
+    /// the same index and term, they are identical up to it. Costlier, so run periodically.
+    pub fn check_log_matching(&self, nodes: &BTreeMap<u64, SimNode>) -> Result<(), String> {
+        let up: Vec<(u64, &SimNode)> = nodes
+            .iter()
+            .filter(|(_, n)| n.is_up())
+            .map(|(id, n)| (*id, n))
+            .collect();
+        for (i, (a, na)) in up.iter().enumerate() {
+            for (b, nb) in &up[i + 1..] {
+                let (la, lb) = (
+                    &na.raw.as_ref().expect("up").raft.raft_log,
+                    &nb.raw.as_ref().expect("up").raft.raft_log,
+                );
+                let low = la.first_index().max(lb.first_index());
+                let high = la.last_index().min(lb.last_index());
+                // Find the highest index where both agree, then everything below must agree.
+                let mut agree = None;
+                for index in (low..=high).rev() {
+                    if let (Ok(x), Ok(y)) = (la.term(index), lb.term(index)) {
+                        if x == y && x != 0 {
+                            agree = Some(index);
+                            break;
+                        }
+                    }
+                }
+                let Some(top) = agree else {
+                    continue;
+                };
+                for index in low..=top {
+                    if let (Ok(x), Ok(y)) = (la.term(index), lb.term(index)) {
+                        if x != y {
+                            return Err(format!(
+                                "log matching: nodes {a} and {b} agree at index {top} but hold \
+                                 terms {x} and {y} at index {index}"
+                            ));
+                        }
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}

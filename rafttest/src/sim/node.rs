@@ -1,0 +1,238 @@
+//! One simulated node: a `RawNode` over durable `MemStorage`, with the application's pipeline
+//! modelled explicitly. Readys are taken, then persisted later (a slow disk), and committed entries
+//! are applied later still, so a crash can strike between any two steps and lose exactly what was
+//! not yet durable.
+
+use bytes::Bytes;
+use raft_core::eraftpb::{ConfState, Entry, EntryType, HardState, Message, Snapshot};
+use raft_core::raft::decode_conf_change;
+use raft_core::{Config, RawNode, ReadState};
+use std::collections::{BTreeMap, VecDeque};
+use storage_mem::MemStorage;
+
+/// A Ready taken from the node whose contents are not yet durable.
+#[derive(Debug)]
+pub(crate) struct Unpersisted {
+    pub number: u64,
+    pub snapshot: Option<Snapshot>,
+    pub entries: Vec<Entry>,
+    pub hard_state: Option<HardState>,
+    /// Messages that may only leave once this Ready is durable.
+    pub persisted_msgs: Vec<Message>,
+}
+
+/// The replicated state machine: a small key-value map. Writes are `key:u8` + `value:u64`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StateMachine {
+    /// The index of the last entry applied (or restored from a snapshot).
+    pub applied_index: u64,
+    /// The membership as of `applied_index`.
+    pub conf_state: ConfState,
+    /// The current value of each key.
+    pub kv: BTreeMap<u8, u64>,
+}
+
+impl StateMachine {
+    /// The encoding stored as snapshot data: index, then (key, value) pairs.
+    pub fn encode(&self) -> Bytes {
+        let mut out = Vec::with_capacity(8 + self.kv.len() * 9);
+        out.extend_from_slice(&self.applied_index.to_be_bytes());
+        for (k, v) in &self.kv {
+            out.push(*k);
+            out.extend_from_slice(&v.to_be_bytes());
+        }
+        Bytes::from(out)
+    }
+
+    /// The state machine a snapshot carries.
+    pub fn decode(snapshot: &Snapshot) -> Option<StateMachine> {
+        let data = &snapshot.data[..];
+        let meta = snapshot.metadata.as_ref()?;
+        let (index, mut rest) = data.split_first_chunk::<8>()?;
+        let mut kv = BTreeMap::new();
+        while let Some((k, tail)) = rest.split_first() {
+            let (v, tail) = tail.split_first_chunk::<8>()?;
+            kv.insert(*k, u64::from_be_bytes(*v));
+            rest = tail;
+        }
+        if u64::from_be_bytes(*index) != meta.index {
+            return None;
+        }
+        Some(StateMachine {
+            applied_index: meta.index,
+            conf_state: meta.conf_state.clone().unwrap_or_default(),
+            kv,
+        })
+    }
+}
+
+/// A write as proposed: key and a value unique in the run.
+pub fn encode_write(key: u8, value: u64) -> Vec<u8> {
+    let mut data = Vec::with_capacity(9);
+    data.push(key);
+    data.extend_from_slice(&value.to_be_bytes());
+    data
+}
+
+/// The (key, value) of a write entry's data.
+pub fn decode_write(data: &[u8]) -> Option<(u8, u64)> {
+    let (key, rest) = data.split_first()?;
+    let value = rest.try_into().ok().map(u64::from_be_bytes)?;
+    Some((*key, value))
+}
+
+/// A simulated node.
+pub struct SimNode {
+    /// Its id.
+    pub id: u64,
+    /// The node, while it is up.
+    pub raw: Option<RawNode<MemStorage>>,
+    /// Durable storage: survives crashes.
+    pub storage: MemStorage,
+    /// Its configuration (restarts reuse it with `applied` set).
+    pub config: Config,
+    pub(crate) unpersisted: VecDeque<Unpersisted>,
+    /// Committed entries handed out and not yet applied.
+    pub(crate) to_apply: VecDeque<Entry>,
+    /// The state machine (volatile: rebuilt from the snapshot and the log after a crash).
+    pub sm: StateMachine,
+    /// Read states received and not yet served.
+    pub(crate) reads: Vec<ReadState>,
+    /// How often this node's clock ticks relative to the others (clock skew).
+    pub tick_weight: f64,
+    /// How often its disk completes a write relative to the others (slow disks).
+    pub disk_weight: f64,
+}
+
+impl SimNode {
+    /// Whether it is running.
+    pub fn is_up(&self) -> bool {
+        self.raw.is_some()
+    }
+
+    /// Starts (or restarts) the node from its durable storage: the state machine restarts from the
+    /// storage's snapshot and the log after it is applied again.
+    pub fn start(&mut self, logger: &slog::Logger) -> raft_core::Result<()> {
+        let snapshot = self.storage.rl().snapshot_metadata().clone();
+        let sm = if snapshot.index > 0 {
+            let snap = {
+                use raft_core::Storage;
+                self.storage.snapshot(snapshot.index, self.id)?
+            };
+            StateMachine::decode(&snap).ok_or(raft_core::Error::Invariant(
+                "a snapshot's data does not decode",
+            ))?
+        } else {
+            StateMachine {
+                conf_state: self.storage.rl().conf_state().clone(),
+                ..Default::default()
+            }
+        };
+        let mut config = self.config.clone();
+        config.applied = sm.applied_index;
+        self.raw = Some(RawNode::new(&config, self.storage.clone(), logger)?);
+        self.sm = sm;
+        self.unpersisted.clear();
+        self.to_apply.clear();
+        self.reads.clear();
+        Ok(())
+    }
+
+    /// Crashes the node: everything not durable is lost.
+    pub fn crash(&mut self) {
+        self.raw = None;
+        self.unpersisted.clear();
+        self.to_apply.clear();
+        self.reads.clear();
+        self.sm = StateMachine::default();
+    }
+
+    /// Persists the oldest Ready taken: writes it to storage, reports it durable. Returns the
+    /// messages that may now be sent.
+    pub(crate) fn persist_one(&mut self) -> raft_core::Result<Vec<Message>> {
+        let Some(raw) = self.raw.as_mut() else {
+            return Ok(Vec::new());
+        };
+        let Some(u) = self.unpersisted.pop_front() else {
+            return Ok(Vec::new());
+        };
+        {
+            let mut store = self.storage.wl();
+            if let Some(snapshot) = &u.snapshot {
+                store.apply_snapshot(snapshot.clone())?;
+            }
+            store.append(&u.entries)?;
+            if let Some(hs) = u.hard_state {
+                store.set_hardstate(hs);
+            }
+        }
+        if let Some(snapshot) = &u.snapshot {
+            // The state machine is replaced by the snapshot's; queued older entries are moot.
+            let sm = StateMachine::decode(snapshot).ok_or(raft_core::Error::Invariant(
+                "a snapshot's data does not decode",
+            ))?;
+            self.to_apply.retain(|e| e.index > sm.applied_index);
+            if sm.applied_index > self.sm.applied_index {
+                self.sm = sm;
+            }
+        }
+        raw.on_persist_ready(u.number);
+        Ok(u.persisted_msgs)
+    }
+
+    /// Applies up to `max` committed entries; returns each applied normal write as
+    /// (index, term, key, value) for the checker.
+    pub(crate) fn apply_some(&mut self, max: usize) -> raft_core::Result<Vec<(u64, u64, Bytes)>> {
+        let Some(raw) = self.raw.as_mut() else {
+            return Ok(Vec::new());
+        };
+        let mut applied = Vec::new();
+        for _ in 0..max {
+            let Some(e) = self.to_apply.pop_front() else {
+                break;
+            };
+            if e.index <= self.sm.applied_index {
+                continue;
+            }
+            if e.index != self.sm.applied_index + 1 {
+                return Err(raft_core::Error::Invariant(
+                    "committed entries were handed out with a gap",
+                ));
+            }
+            self.sm.applied_index = e.index;
+            if let Some(cc) = decode_conf_change(&e) {
+                let cc = cc.map_err(|_| raft_core::Error::Invariant("conf change decode"))?;
+                // Refused changes are skipped by every node alike.
+                if let Ok(cs) = raw.apply_conf_change(&cc) {
+                    self.sm.conf_state = cs;
+                }
+            } else if e.entry_type == EntryType::EntryNormal as i32 && !e.data.is_empty() {
+                if let Some((k, v)) = decode_write(&e.data) {
+                    self.sm.kv.insert(k, v);
+                }
+            }
+            applied.push((e.index, e.term, e.data.clone()));
+        }
+        raw.advance_apply_to(self.sm.applied_index);
+        Ok(applied)
+    }
+
+    /// Snapshots the state machine into storage and compacts the log behind it, keeping `keep`
+    /// entries. Only possible when the state machine is not ahead of the durable commit index.
+    pub(crate) fn compact(&mut self, keep: u64) -> raft_core::Result<bool> {
+        let index = self.sm.applied_index;
+        let mut store = self.storage.wl();
+        if index == 0
+            || index > store.hard_state().commit
+            || index <= store.snapshot_metadata().index
+        {
+            return Ok(false);
+        }
+        store.create_snapshot(index, Some(self.sm.conf_state.clone()), self.sm.encode())?;
+        store.compact((index + 1).saturating_sub(keep).max(1))?;
+        // A restart resumes from this snapshot (`Config::applied` = its index), so the stored
+        // membership must be the one as of that index: the contract of `initial_state`.
+        store.set_conf_state(self.sm.conf_state.clone());
+        Ok(true)
+    }
+}
