@@ -1,7 +1,7 @@
 //! Read-only requests (thesis §6.4): the leader's bookkeeping of `read_index` requests waiting for
 //! a heartbeat round to confirm that it still leads, and the [`ReadState`] handed to the application.
 //!
-//! Each confirmation round is named by a sequence number that the leader generates and sends as the
+//! Each confirmation round is named by a sequence number that the leader generates and sends in the
 //! heartbeat context, never by the application's request context. Two requests with the same
 //! context (a retry, a duplicate) are therefore two different rounds, and a heartbeat response
 //! from an old round can only release requests registered before that round began: the stale-read
@@ -56,9 +56,9 @@ impl ReadOnly {
         }
     }
 
-    /// Registers a request at commit index `index` in a new round; returns the round's context,
-    /// to be sent with the heartbeats that confirm it.
-    pub(crate) fn add_request(&mut self, index: u64, req: Message, self_id: u64) -> Bytes {
+    /// Registers a request at commit index `index` in a new round; returns the round's number,
+    /// to be sent in the context of the heartbeats that confirm it.
+    pub(crate) fn add_request(&mut self, index: u64, req: Message, self_id: u64) -> u64 {
         self.last_seq += 1;
         let seq = self.last_seq;
         self.pending.push_back(PendingRead {
@@ -67,13 +67,12 @@ impl ReadOnly {
             index,
             acks: vec![self_id],
         });
-        encode_seq(seq)
+        seq
     }
 
-    /// Records that `from` acknowledged the round named by `ctx`. Returns the round's acks if the
-    /// round is still pending, so the caller can check for a quorum.
-    pub(crate) fn recv_ack(&mut self, from: u64, ctx: &[u8]) -> Option<&[u64]> {
-        let seq = decode_seq(ctx)?;
+    /// Records that `from` acknowledged round `seq`. Returns the round's acks if the round is
+    /// still pending, so the caller can check for a quorum.
+    pub(crate) fn recv_ack(&mut self, from: u64, seq: u64) -> Option<&[u64]> {
         let read = self.pending.iter_mut().find(|r| r.seq == seq)?;
         if let Err(pos) = read.acks.binary_search(&from) {
             read.acks.insert(pos, from);
@@ -81,12 +80,9 @@ impl ReadOnly {
         Some(&read.acks)
     }
 
-    /// Releases the round named by `ctx` and every earlier one (a quorum confirming leadership now
-    /// confirms it for every request that arrived before).
-    pub(crate) fn advance(&mut self, ctx: &[u8]) -> Vec<PendingRead> {
-        let Some(seq) = decode_seq(ctx) else {
-            return Vec::new();
-        };
+    /// Releases round `seq` and every earlier one (a quorum confirming leadership now confirms it
+    /// for every request that arrived before).
+    pub(crate) fn advance(&mut self, seq: u64) -> Vec<PendingRead> {
         if !self.pending.iter().any(|r| r.seq == seq) {
             return Vec::new();
         }
@@ -97,9 +93,14 @@ impl ReadOnly {
         released
     }
 
-    /// The context of the newest pending round, if any.
-    pub fn last_pending_ctx(&self) -> Option<Bytes> {
-        self.pending.back().map(|r| encode_seq(r.seq))
+    /// The number of the newest pending round (0 when none is pending).
+    pub fn last_pending_seq(&self) -> u64 {
+        self.pending.back().map_or(0, |r| r.seq)
+    }
+
+    /// The pending rounds, oldest first: (number, acknowledging voters).
+    pub(crate) fn rounds(&self) -> impl DoubleEndedIterator<Item = (u64, &[u64])> {
+        self.pending.iter().map(|r| (r.seq, &r.acks[..]))
     }
 
     /// How many requests wait for confirmation (or for the leader's first commit).
@@ -115,22 +116,28 @@ impl ReadOnly {
     }
 }
 
-/// The heartbeat context of round `seq`: a marker byte and the big-endian sequence number, so it
-/// cannot be mistaken for an application context or for the empty context of plain heartbeats.
-fn encode_seq(seq: u64) -> Bytes {
-    let mut ctx = Vec::with_capacity(9);
-    ctx.push(READ_ROUND_MARKER);
+/// The context a leader puts in its heartbeats: a marker byte, the newest pending read round (0 for
+/// none) and the leader's tick when it sent the heartbeat, both big-endian. Followers echo it, so a
+/// response tells which read round it confirms and how fresh the follower's acknowledgement of
+/// this leader is (for the lease). It cannot be mistaken for an application context: applications
+/// never see it.
+pub(crate) fn encode_heartbeat_ctx(seq: u64, sent_tick: u64) -> Bytes {
+    let mut ctx = Vec::with_capacity(HEARTBEAT_CTX_LEN);
+    ctx.push(HEARTBEAT_CTX_MARKER);
     ctx.extend_from_slice(&seq.to_be_bytes());
+    ctx.extend_from_slice(&sent_tick.to_be_bytes());
     Bytes::from(ctx)
 }
 
-fn decode_seq(ctx: &[u8]) -> Option<u64> {
-    match ctx {
-        [READ_ROUND_MARKER, rest @ ..] if rest.len() == 8 => {
-            Some(u64::from_be_bytes(rest.try_into().ok()?))
-        }
-        _ => None,
+/// The (read round, sent tick) of a heartbeat context, or `None` for anything else.
+pub(crate) fn decode_heartbeat_ctx(ctx: &[u8]) -> Option<(u64, u64)> {
+    if ctx.len() != HEARTBEAT_CTX_LEN || ctx[0] != HEARTBEAT_CTX_MARKER {
+        return None;
     }
+    let seq = u64::from_be_bytes(ctx[1..9].try_into().ok()?);
+    let sent = u64::from_be_bytes(ctx[9..17].try_into().ok()?);
+    Some((seq, sent))
 }
 
-const READ_ROUND_MARKER: u8 = 0xA5;
+const HEARTBEAT_CTX_MARKER: u8 = 0xA5;
+const HEARTBEAT_CTX_LEN: usize = 17;

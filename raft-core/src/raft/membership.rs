@@ -112,8 +112,10 @@ impl<T: Storage> Raft<T> {
             }
             return cs;
         }
-        // The new quorum may already hold a larger index (a removed voter was the one lagging).
+        // The new quorum may already hold a larger index (a removed voter was the one lagging),
+        // and may already have confirmed pending reads.
         self.maybe_commit();
+        self.recheck_read_rounds();
         // Probe the newcomers now rather than a heartbeat later: with next at the last index,
         // their first append carries the last entry, usually this very conf change.
         let newcomers: Vec<u64> = self.prs.ids().filter(|id| !before.contains(id)).collect();

@@ -78,6 +78,9 @@ pub struct Raft<T: Storage> {
     /// (append responses, votes, vote requests of a candidate).
     pub msgs_after_append: Vec<Message>,
 
+    /// This node's clock: 1 plus the ticks since it started (so 0 can mean "never"); the leader's
+    /// clock for heartbeat contexts and its lease.
+    pub(crate) ticks: u64,
     pub(crate) election_elapsed: usize,
     pub(crate) heartbeat_elapsed: usize,
     pub(crate) election_timeout: usize,
@@ -140,6 +143,7 @@ impl<T: Storage> Raft<T> {
             leader_id: INVALID_ID,
             msgs: Vec::new(),
             msgs_after_append: Vec::new(),
+            ticks: 1,
             election_elapsed: 0,
             heartbeat_elapsed: 0,
             election_timeout: config.election_tick,
@@ -325,6 +329,7 @@ impl<T: Storage> Raft<T> {
     /// Advances the logical clock by one tick: followers and candidates count towards an election,
     /// leaders towards heartbeats and the check-quorum round.
     pub fn tick(&mut self) {
+        self.ticks += 1;
         match self.state {
             StateRole::Leader => self.tick_heartbeat(),
             _ => self.tick_election(),

@@ -38,14 +38,33 @@ impl<T: Storage> Raft<T> {
 
     fn start_read(&mut self, m: Message) {
         let committed = self.raft_log.committed;
-        match self.read_only.option {
-            ReadOnlyOption::Safe => {
-                let ctx = self.read_only.add_request(committed, m, self.id);
-                self.bcast_heartbeat_with_ctx(ctx);
-            }
-            // The lease (check-quorum) guarantees no other leader exists yet; validated in Config.
-            ReadOnlyOption::LeaseBased => self.answer_read(m, committed),
+        if self.read_only.option == ReadOnlyOption::LeaseBased && self.lease_valid() {
+            self.answer_read(m, committed);
+            return;
         }
+        // Safe reads, and lease reads while the lease cannot be vouched for: a round of
+        // heartbeats acknowledged by a quorum confirms leadership.
+        let seq = self.read_only.add_request(committed, m, self.id);
+        self.bcast_heartbeat_for_round(seq);
+    }
+
+    /// Whether this leader's lease holds now: a quorum of voters acknowledged a heartbeat sent
+    /// less than an election timeout ago (minus a tick of rounding), so none of them has voted for
+    /// anyone else since; and no leadership transfer is under way (the transferee's campaign
+    /// passes leases). Rests on clocks running at the same rate, as every lease does.
+    fn lease_valid(&self) -> bool {
+        if self.lead_transferee.is_some() {
+            return false;
+        }
+        let now = self.ticks;
+        let timeout = self.election_timeout as u64;
+        self.prs.conf().voters.vote_result(|id| {
+            if id == self.id {
+                return Some(true);
+            }
+            let sent = self.prs.get(id)?.heartbeat_acked_at;
+            (sent > 0 && now + 1 < sent.saturating_add(timeout)).then_some(true)
+        }) == VoteResult::Won
     }
 
     /// Starts the reads that waited for the leader's first commit in its term.
@@ -61,23 +80,51 @@ impl<T: Storage> Raft<T> {
     /// A heartbeat response acknowledging a read round: once a quorum of voters acknowledged it,
     /// that round's requests and every earlier one are answered.
     pub(super) fn ack_read_round(&mut self, m: &Message) {
-        if self.read_only.option != ReadOnlyOption::Safe || m.context.is_empty() {
-            return;
-        }
-        let Some(acks) = self.read_only.recv_ack(m.from, &m.context) else {
+        let Some((seq, sent)) = crate::read_only::decode_heartbeat_ctx(&m.context) else {
             return;
         };
-        let won = self
-            .prs
+        if sent > self.ticks {
+            return; // not a heartbeat this leader sent
+        }
+        if let Some(pr) = self.prs.get_mut(m.from) {
+            pr.heartbeat_acked_at = pr.heartbeat_acked_at.max(sent);
+        }
+        if seq == 0 {
+            return;
+        }
+        let Some(acks) = self.read_only.recv_ack(m.from, seq).map(<[u64]>::to_vec) else {
+            return;
+        };
+        if self.quorum_of(&acks) {
+            self.release_reads_up_to(seq);
+        }
+    }
+
+    fn quorum_of(&self, acks: &[u64]) -> bool {
+        self.prs
             .conf()
             .voters
             .vote_result(|id| acks.binary_search(&id).is_ok().then_some(true))
-            == VoteResult::Won;
-        if !won {
-            return;
-        }
-        for read in self.read_only.advance(&m.context) {
+            == VoteResult::Won
+    }
+
+    fn release_reads_up_to(&mut self, seq: u64) {
+        for read in self.read_only.advance(seq) {
             self.answer_read(read.req, read.index);
+        }
+    }
+
+    /// Re-checks pending read rounds after a configuration change: acknowledgements that were
+    /// not a quorum of the old voters may be one of the new (a removal can leave the leader alone).
+    pub(super) fn recheck_read_rounds(&mut self) {
+        let confirmed = self
+            .read_only
+            .rounds()
+            .rev()
+            .find(|(_, acks)| self.quorum_of(acks))
+            .map(|(seq, _)| seq);
+        if let Some(seq) = confirmed {
+            self.release_reads_up_to(seq);
         }
     }
 

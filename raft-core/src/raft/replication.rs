@@ -156,12 +156,14 @@ impl<T: Storage> Raft<T> {
     /// Sends a heartbeat to every follower, carrying the newest pending read round so a round
     /// whose heartbeats or responses were lost is confirmed by the next one.
     pub(crate) fn bcast_heartbeat(&mut self) {
-        let ctx = self.read_only.last_pending_ctx().unwrap_or_default();
-        self.bcast_heartbeat_with_ctx(ctx);
+        let seq = self.read_only.last_pending_seq();
+        self.bcast_heartbeat_for_round(seq);
     }
 
-    /// Sends a heartbeat with `ctx` to every follower.
-    pub(crate) fn bcast_heartbeat_with_ctx(&mut self, ctx: bytes::Bytes) {
+    /// Sends every follower a heartbeat whose context names read round `seq` (0: none) and this
+    /// leader's current tick (see `read_only::encode_heartbeat_ctx`).
+    pub(crate) fn bcast_heartbeat_for_round(&mut self, seq: u64) {
+        let ctx = crate::read_only::encode_heartbeat_ctx(seq, self.ticks);
         let ids: Vec<u64> = self.prs.ids().filter(|id| *id != self.id).collect();
         for to in ids {
             self.send_heartbeat(to, ctx.clone());

@@ -44,6 +44,10 @@ pub struct Progress {
     pub pending_request_snapshot: u64,
     /// The follower was heard from since the last check-quorum round.
     pub recent_active: bool,
+    /// The leader's tick at which it sent the newest heartbeat this follower acknowledged in this
+    /// term: the follower refuses other candidates for an election timeout after receiving it,
+    /// which is what a leader lease rests on.
+    pub heartbeat_acked_at: u64,
     /// The follower's own commit index, as last reported.
     pub committed_index: u64,
     /// The highest commit index this leader has sent to the follower in an append.
@@ -65,6 +69,7 @@ impl Progress {
             pending_snapshot: 0,
             pending_request_snapshot: 0,
             recent_active: false,
+            heartbeat_acked_at: 0,
             committed_index: 0,
             commit_sent: 0,
             is_learner: false,
@@ -78,6 +83,7 @@ impl Progress {
         self.next_idx = next_idx;
         self.committed_index = 0;
         self.commit_sent = 0;
+        self.heartbeat_acked_at = 0;
         self.recent_active = false;
         self.pending_request_snapshot = 0;
         self.reset_state(ProgressState::Probe);
