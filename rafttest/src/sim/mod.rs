@@ -114,6 +114,8 @@ pub struct SimReport {
     pub final_leader: (u64, u64),
     /// Ticks the healed cluster needed to commit a new write on every member.
     pub recovery_ticks: u64,
+    /// A hash of every event of the run: equal for equal runs (determinism checks).
+    pub fingerprint: u64,
 }
 
 /// A failed run: what broke, where, and how to replay it.
@@ -217,7 +219,10 @@ impl Sim {
             next_value: 0,
             event: 0,
             history: VecDeque::new(),
-            report: SimReport::default(),
+            report: SimReport {
+                fingerprint: 0xcbf2_9ce4_8422_2325,
+                ..Default::default()
+            },
             logger,
             faults: true,
             chaos: 0.0,
@@ -289,6 +294,11 @@ impl Sim {
     }
 
     fn log(&mut self, line: String) {
+        // FNV-1a over every event line: two runs with equal fingerprints did the same things.
+        for byte in line.bytes() {
+            self.report.fingerprint = (self.report.fingerprint ^ u64::from(byte))
+                .wrapping_mul(0x0000_0100_0000_01b3);
+        }
         if self.opts.verbose {
             println!("[{:>6}] {line}", self.event);
         }

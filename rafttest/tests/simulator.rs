@@ -1,0 +1,104 @@
+//! The deterministic simulator as a test: many seeds under every fault the simulator knows, at
+//! several cluster sizes and settings, must pass every safety check after every event and recover
+//! after healing; the same seed must give the same run. A long soak is
+//! `cargo test -p rafttest --release --test simulator -- --ignored`.
+
+use rafttest::sim::{run, SimOptions};
+
+fn run_seeds(seeds: std::ops::Range<u64>, opts: SimOptions) -> u64 {
+    let mut applied = 0;
+    for seed in seeds {
+        let opts = SimOptions {
+            seed,
+            ..opts.clone()
+        };
+        match run(&opts) {
+            Ok(report) => applied += report.writes_committed,
+            Err(failure) => panic!("seed {seed}: {failure}"),
+        }
+    }
+    applied
+}
+
+#[test]
+fn five_nodes_under_every_fault_stay_safe_and_recover() {
+    let applied = run_seeds(
+        1..41,
+        SimOptions {
+            events: 20_000,
+            ..Default::default()
+        },
+    );
+    assert!(applied > 0, "the runs must make progress, or they test nothing");
+}
+
+#[test]
+fn three_and_seven_nodes_stay_safe_and_recover() {
+    for nodes in [3, 7] {
+        run_seeds(
+            100..110,
+            SimOptions {
+                nodes,
+                events: 20_000,
+                ..Default::default()
+            },
+        );
+    }
+}
+
+#[test]
+fn without_pre_vote_or_check_quorum_and_under_heavy_loss_stay_safe() {
+    run_seeds(
+        200..210,
+        SimOptions {
+            pre_vote: false,
+            check_quorum: false,
+            events: 20_000,
+            ..Default::default()
+        },
+    );
+    run_seeds(
+        300..310,
+        SimOptions {
+            loss: 0.3,
+            duplication: 0.2,
+            reordering: 0.5,
+            events: 20_000,
+            ..Default::default()
+        },
+    );
+}
+
+#[test]
+fn the_same_seed_gives_the_same_run() {
+    let opts = SimOptions {
+        seed: 42,
+        events: 5_000,
+        ..Default::default()
+    };
+    let (a, b) = (run(&opts).unwrap(), run(&opts).unwrap());
+    assert_eq!(a.fingerprint, b.fingerprint, "same seed, same events");
+    assert_eq!(a.counts, b.counts);
+    let other = run(&SimOptions { seed: 43, ..opts }).unwrap();
+    assert_ne!(a.fingerprint, other.fingerprint, "another seed, another run");
+}
+
+#[test]
+#[ignore = "soak: minutes in release mode"]
+fn soak_many_seeds() {
+    let seeds: u64 = std::env::var("SOAK_SEEDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(2_000);
+    for (nodes, pre_vote) in [(5, true), (3, true), (7, false)] {
+        run_seeds(
+            1..seeds + 1,
+            SimOptions {
+                nodes,
+                pre_vote,
+                events: 50_000,
+                ..Default::default()
+            },
+        );
+    }
+}
