@@ -1,9 +1,7 @@
 //! Test harness for the Raft core: an in-process network of nodes that delivers messages in one
 //! thread, with faults (dropped links, isolated nodes, ignored message types), used by the
-//! integration tests and the `raft-sim` demo.
+//! integration tests, and the deterministic simulator ([`sim`]) that `raft-sim` runs.
 
-pub mod demo;
-pub mod interaction;
 pub mod network;
 pub mod sim;
 
