@@ -155,6 +155,7 @@
 //! # Ok(())
 //! # }
 //! ```
+#![doc = include_str!("../docs/async.md")]
 #![cfg_attr(not(test), warn(missing_docs))]
 
 pub mod confchange;

@@ -542,8 +542,12 @@ impl<T: Storage> RawNode<T> {
             committed_entries,
             ..Default::default()
         };
-        let committed = self.raft.raft_log.committed;
-        if committed != self.prev_hard_state.commit {
+        // Report only a commit index the stored log can hold: entries stepped in since the Ready
+        // may already be committed but are not durable here yet, and a stored commit beyond the
+        // stored log could not be restarted from. The rest comes in a later Ready's hard state.
+        let log = &self.raft.raft_log;
+        let committed = log.committed.min(log.persisted);
+        if committed > self.prev_hard_state.commit {
             light.commit_index = Some(committed);
             self.prev_hard_state.commit = committed;
         }

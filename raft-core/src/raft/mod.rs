@@ -184,13 +184,22 @@ impl<T: Storage> Raft<T> {
         }
         if config.applied > 0 {
             if config.applied > r.raft_log.committed {
-                return Err(Error::ConfigInvalid {
-                    field: "applied",
-                    rule: format!(
-                        "must not be beyond the persisted commit index ({} > {})",
-                        config.applied, r.raft_log.committed
-                    ),
-                });
+                // Entries are handed out for applying only once committed and durable here, so
+                // an applied index within the stored log is committed: the application applied
+                // them before the hard state that says so was written (an asynchronous apply).
+                if config.applied > r.raft_log.last_index() {
+                    return Err(Error::ConfigInvalid {
+                        field: "applied",
+                        rule: format!(
+                            "must not be beyond the stored log ({} > last index {})",
+                            config.applied,
+                            r.raft_log.last_index()
+                        ),
+                    });
+                }
+                info!(r.logger, "raising the commit index to the applied index";
+                    "commit" => r.raft_log.committed, "applied" => config.applied);
+                r.raft_log.commit_to(config.applied);
             }
             r.raft_log.applied_to(config.applied);
         }
