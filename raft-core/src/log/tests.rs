@@ -380,3 +380,52 @@ fn find_conflict_by_term_on_a_compacted_log_stops_at_or_below_the_snapshot() {
     );
     assert!(term.is_none_or(|t| t <= 1), "hint term {term:?} is above 1");
 }
+
+/// The hint by the definition: walk down from min(index, last) while the term is above `term`.
+fn conflict_by_term_reference(
+    log: &RaftLog<TestStorage>,
+    index: u64,
+    term: u64,
+) -> (u64, Option<u64>) {
+    let mut i = index.min(log.last_index());
+    loop {
+        match log.term(i) {
+            Ok(t) if t > term && i > 0 => i -= 1,
+            Ok(t) => return (i, Some(t)),
+            Err(_) => return (i, None),
+        }
+    }
+}
+
+#[test]
+fn find_conflict_by_term_agrees_with_a_walk_down_the_log() {
+    // Logs with runs of terms, with and without a snapshot, split between storage and the
+    // unstable tail; every (index, term) probe, including far beyond the log.
+    let terms = [1, 1, 2, 2, 2, 5, 5, 6, 9, 9, 9, 9, 12];
+    for snap in [0u64, 3, 7] {
+        for split in [0usize, 4, terms.len()] {
+            let all: Vec<Entry> = terms
+                .iter()
+                .enumerate()
+                .map(|(i, t)| ent(i as u64 + 1, *t))
+                .filter(|e| e.index > snap)
+                .collect();
+            let cut = split.min(all.len());
+            let snap_term = if snap == 0 {
+                0
+            } else {
+                terms[snap as usize - 1]
+            };
+            let log = new_log(snap, snap_term, all[..cut].to_vec(), &all[cut..]);
+            for index in [0, 1, 2, 5, 8, 13, 14, 1_000, u64::MAX] {
+                for term in 0..=13 {
+                    assert_eq!(
+                        log.find_conflict_by_term(index, term),
+                        conflict_by_term_reference(&log, index, term),
+                        "snapshot {snap}, split {split}: find_conflict_by_term({index}, {term})"
+                    );
+                }
+            }
+        }
+    }
+}
