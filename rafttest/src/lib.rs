@@ -2,6 +2,7 @@
 //! thread, with faults (dropped links, isolated nodes, ignored message types), used by the
 //! integration tests, and the deterministic simulator ([`sim`]) that `raft-sim` runs.
 
+pub mod interaction;
 pub mod network;
 pub mod sim;
 

@@ -238,6 +238,11 @@ impl<T: Storage> Raft<T> {
             // A duplicate or stale acknowledgement.
             return;
         }
+        if pr.pending_request_snapshot != 0 && pr.matched >= pr.pending_request_snapshot {
+            // The follower holds what it asked a snapshot for (it installed one): the request is
+            // met, whether or not the application reported the snapshot yet.
+            pr.pending_request_snapshot = 0;
+        }
         match pr.state {
             ProgressState::Probe => pr.become_replicate(),
             ProgressState::Replicate => pr.ins.free_to(m.index),

@@ -42,6 +42,15 @@
 //! returned as `Err`, which fails the test. After every command the environment checks election
 //! safety (at most one leader per term, over the whole run, §5.2) and state machine safety (no two
 //! nodes apply different entries at one index, §5.4.3).
+//!
+//! Nodes use an election timeout of 3 ticks and a heartbeat interval of 1 tick unless told
+//! otherwise; each Ready is persisted and applied at once (`advance`), and a node's state machine
+//! is the list of entries with data it applied, which is also what its snapshots carry. Messages
+//! are delivered only by `deliver-msgs` and `stabilize`; in particular the application's report on
+//! a sent snapshot is a command of its own (`report-snapshot`).
+//!
+//! A transcript runs through [`InteractionEnv::handle`]; Rust tests can drive the same commands
+//! with [`InteractionEnv::run`].
 
 mod delivery;
 mod inspect;
@@ -388,9 +397,7 @@ where
             .parse()
             .map(Some)
             .map_err(|e| format!("argument {name}={value}: {e}")),
-        _ => Err(format!(
-            "argument {name} takes one value, got {values:?}"
-        )),
+        _ => Err(format!("argument {name} takes one value, got {values:?}")),
     }
 }
 

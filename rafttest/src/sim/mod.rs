@@ -2,7 +2,7 @@
 //! random generator through every fault a real deployment meets (message loss, duplication and
 //! reordering, symmetric and one-way partitions, crashes that lose whatever was not yet durable,
 //! slow disks, clock skew) while clients write, read (ReadIndex), transfer leadership and change
-//! the membership. After every event a [`Checker`](checker::Checker) verifies Raft's safety
+//! the membership. After every event a [`checker::Checker`] verifies Raft's safety
 //! properties; at the end, with every fault healed, the cluster must elect a leader and commit a
 //! new write within a bound (liveness). The same options give the same run, bit for bit.
 //!
@@ -296,8 +296,8 @@ impl Sim {
     fn log(&mut self, line: String) {
         // FNV-1a over every event line: two runs with equal fingerprints did the same things.
         for byte in line.bytes() {
-            self.report.fingerprint = (self.report.fingerprint ^ u64::from(byte))
-                .wrapping_mul(0x0000_0100_0000_01b3);
+            self.report.fingerprint =
+                (self.report.fingerprint ^ u64::from(byte)).wrapping_mul(0x0000_0100_0000_01b3);
         }
         if self.opts.verbose {
             println!("[{:>6}] {line}", self.event);
