@@ -29,7 +29,10 @@ fn five_nodes_under_every_fault_stay_safe_and_recover() {
             ..Default::default()
         },
     );
-    assert!(applied > 0, "the runs must make progress, or they test nothing");
+    assert!(
+        applied > 0,
+        "the runs must make progress, or they test nothing"
+    );
 }
 
 #[test]
@@ -80,7 +83,10 @@ fn the_same_seed_gives_the_same_run() {
     assert_eq!(a.fingerprint, b.fingerprint, "same seed, same events");
     assert_eq!(a.counts, b.counts);
     let other = run(&SimOptions { seed: 43, ..opts }).unwrap();
-    assert_ne!(a.fingerprint, other.fingerprint, "another seed, another run");
+    assert_ne!(
+        a.fingerprint, other.fingerprint,
+        "another seed, another run"
+    );
 }
 
 #[test]

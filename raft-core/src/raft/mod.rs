@@ -118,6 +118,9 @@ pub struct Raft<T: Storage> {
     pub dropped_reads: Vec<bytes::Bytes>,
     /// The follower leadership is being transferred to, if any (leader only).
     pub lead_transferee: Option<u64>,
+    /// This leader sent `MsgTimeoutNow` in its term: the transferee may campaign past the
+    /// followers' leases at any later time, so the lease is void for the rest of the term.
+    pub(crate) timeout_now_sent: bool,
     /// The index this follower asked the leader to cover with a snapshot (0: none asked).
     pub(crate) pending_request_snapshot: u64,
     pub(crate) disable_conf_change_validation: bool,
@@ -170,6 +173,7 @@ impl<T: Storage> Raft<T> {
             read_states: Vec::new(),
             dropped_reads: Vec::new(),
             lead_transferee: None,
+            timeout_now_sent: false,
             disable_conf_change_validation: config.disable_conf_change_validation,
             logger,
         };
@@ -256,6 +260,7 @@ impl<T: Storage> Raft<T> {
     fn reset(&mut self, term: u64) {
         self.drop_pending_reads();
         self.abort_leader_transfer();
+        self.timeout_now_sent = false;
         if self.term != term {
             self.term = term;
             self.vote = INVALID_ID;

@@ -50,10 +50,12 @@ impl<T: Storage> Raft<T> {
 
     /// Whether this leader's lease holds now: a quorum of voters acknowledged a heartbeat sent
     /// less than an election timeout ago (minus a tick of rounding), so none of them has voted for
-    /// anyone else since; and no leadership transfer is under way (the transferee's campaign
+    /// anyone else since; and no `MsgTimeoutNow` went out in this term (the transferee's campaign
     /// passes leases). Rests on clocks running at the same rate, as every lease does.
     fn lease_valid(&self) -> bool {
-        if self.lead_transferee.is_some() {
+        if self.lead_transferee.is_some() || self.timeout_now_sent {
+            // A transferee told to campaign may do so past the leases at any time, even after
+            // the transfer was abandoned here: fresh acknowledgements prove nothing any more.
             return false;
         }
         let now = self.ticks;

@@ -50,6 +50,7 @@ impl<T: Storage> Raft<T> {
         if matched == last_index {
             info!(self.logger, "transferee is up to date: telling it to campaign";
                 "to" => transferee);
+            self.timeout_now_sent = true;
             self.send(Message {
                 msg_type: MessageType::MsgTimeoutNow as i32,
                 to: transferee,

@@ -1,5 +1,5 @@
 //! The basic paths of a linearizable read (thesis §6.4): Safe reads on the leader and on a follower,
-//! lease-based reads, and a single-voter leader.
+//! lease-based reads while the lease holds, and a single-voter leader.
 
 use raft_core::eraftpb::MessageType;
 use rafttest::Network;
@@ -26,11 +26,16 @@ fn safe_read_on_leader_is_answered_at_its_commit_index_after_a_quorum_heartbeat_
         [2, 3],
         "the read round must be broadcast to every follower"
     );
-    let ctx = single_round_ctx(&out);
+    let ctx = single_heartbeat_ctx(&out);
     assert_ne!(
         ctx.as_ref(),
         b"leader-read",
         "the heartbeat context must be the leader's round, not the request context"
+    );
+    assert_ne!(
+        round_of(&ctx),
+        0,
+        "the heartbeats must name the read's round"
     );
 
     net.send(out);
@@ -95,27 +100,29 @@ fn safe_read_on_follower_is_forwarded_and_answered_with_the_leaders_commit_index
     assert_eq!(net.node(3).applied_data(), [b"a".to_vec(), b"b".to_vec()]);
 }
 
-// etcd ReadOnlyLeaseBased: the leader relies on its check-quorum lease and answers at once.
+// Thesis §6.4.1: while a quorum acknowledged a heartbeat sent less than an election timeout ago,
+// the leader answers a lease-based read at once, without a heartbeat round.
 #[test]
-fn lease_based_read_on_leader_is_answered_without_a_heartbeat_round() {
+fn lease_based_read_on_leader_is_answered_without_a_heartbeat_round_while_the_lease_holds() {
     let mut net = elected_with(3, lease_cfg);
     let w = put(&mut net, 1, b"a");
+    establish_lease(&mut net, 1);
     let mark = net.delivered.len();
     request_read(&mut net, 1, b"lease");
     let out = net.node_mut(1).handle_ready().expect("ready");
     assert_eq!(
         read_states(&net, 1),
         [rs(w, b"lease")],
-        "a lease-based read is answered in the leader's next Ready"
+        "a lease-based read is answered in the leader's next Ready while the lease holds"
     );
     assert!(
         of_type(&out, MessageType::MsgHeartbeat).is_empty(),
-        "a lease-based read must not start a heartbeat round: {out:?}"
+        "a lease-based read must not start a heartbeat round while the lease holds: {out:?}"
     );
     net.send(out);
     assert!(
-        !delivered_since(&net, mark).iter().any(is_read_heartbeat),
-        "a lease-based read must not start a heartbeat round"
+        of_type(delivered_since(&net, mark), MessageType::MsgHeartbeat).is_empty(),
+        "a lease-based read must not start a heartbeat round while the lease holds"
     );
     assert_eq!(read_states(&net, 1).len(), 1);
 }
@@ -124,13 +131,14 @@ fn lease_based_read_on_leader_is_answered_without_a_heartbeat_round() {
 fn lease_based_read_on_follower_is_forwarded_and_answered_without_a_heartbeat_round() {
     let mut net = elected_with(3, lease_cfg);
     let w = put(&mut net, 1, b"a");
+    establish_lease(&mut net, 1);
     let mark = net.delivered.len();
     request_read(&mut net, 2, b"lease-f");
     net.stabilize();
     let traffic = delivered_since(&net, mark);
     assert!(
         of_type(traffic, MessageType::MsgHeartbeat).is_empty(),
-        "a lease-based read must not start a heartbeat round: {traffic:?}"
+        "a lease-based read must not start a heartbeat round while the lease holds: {traffic:?}"
     );
     let resp = of_type(traffic, MessageType::MsgReadIndexResp);
     assert_eq!(resp.len(), 1, "the leader should answer once: {traffic:?}");

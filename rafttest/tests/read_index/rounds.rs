@@ -75,18 +75,18 @@ fn duplicated_ack_of_an_old_round_does_not_release_a_newer_read_with_the_same_co
 fn heartbeat_context_is_leader_generated_and_increases_per_request() {
     let mut net = elected(3);
     // The last context looks like a round context itself: the leader must still use its own.
-    let contexts: [&[u8]; 4] = [b"a", b"a", b"", &round_ctx(7)];
+    let contexts: [&[u8]; 4] = [b"a", b"a", b"", &round_ctx(7, 1)];
     let mut rounds = Vec::new();
     for ctx in contexts {
         request_read(&mut net, 1, ctx);
         let out = net.node_mut(1).handle_ready().expect("ready");
-        let round = single_round_ctx(&out);
+        let hb_ctx = single_heartbeat_ctx(&out);
         assert_ne!(
-            round.as_ref(),
+            hb_ctx.as_ref(),
             ctx,
             "the heartbeat context must not be the request context"
         );
-        rounds.push(round_of(&round));
+        rounds.push(single_round(&out));
         net.send(out);
     }
     assert!(
@@ -121,7 +121,7 @@ fn acks_with_unknown_or_garbage_contexts_are_ignored() {
     let w = put(&mut net, 1, b"a");
     let held = read_holding_acks(&mut net, 1, b"user-ctx");
     let genuine = held[0].context.clone();
-    let seq = round_of(&genuine);
+    let (seq, sent) = decode_ctx(&genuine);
     let mut too_long = genuine.to_vec();
     too_long.push(0);
     let mut wrong_marker = genuine.to_vec();
@@ -131,12 +131,18 @@ fn acks_with_unknown_or_garbage_contexts_are_ignored() {
         Bytes::new(),
         Bytes::from_static(&[0xA5]),
         genuine.slice(..8),
+        // The round alone, without the sent tick (the earlier 9-byte encoding).
+        genuine.slice(..9),
+        genuine.slice(..16),
         too_long.into(),
         wrong_marker.into(),
-        round_ctx(seq + 1),
-        round_ctx(seq + 1000),
-        round_ctx(0),
-        round_ctx(u64::MAX),
+        round_ctx(seq + 1, sent),
+        round_ctx(seq + 1000, sent),
+        round_ctx(0, sent),
+        round_ctx(u64::MAX, sent),
+        // The right round, but "sent" at ticks the leader has not reached: not its heartbeat.
+        round_ctx(seq, sent + 1000),
+        round_ctx(seq, u64::MAX),
     ];
     for ctx in forged {
         let acks: Vec<Message> = held
@@ -244,18 +250,18 @@ fn lost_round_is_retried_by_the_next_heartbeat(lost: MessageType) {
         "the round's {lost:?}s should have been dropped"
     );
     let round = if lost == MessageType::MsgHeartbeat {
-        single_round_ctx(&dropped)
+        single_round(&dropped)
     } else {
-        single_round_ctx(delivered_since(&net, mark))
+        single_round(delivered_since(&net, mark))
     };
     assert_no_read_state(&net, 1, "every message of the round was lost");
 
     let mark = net.delivered.len();
     net.tick(1);
     assert_eq!(
-        single_round_ctx(delivered_since(&net, mark)),
+        single_round(delivered_since(&net, mark)),
         round,
-        "the regular heartbeat should carry the pending round's context"
+        "the regular heartbeat should name the pending round"
     );
     assert_eq!(read_states(&net, 1), [rs(w, b"retry")]);
 }
@@ -271,7 +277,7 @@ fn lost_read_heartbeats_are_retried_by_the_next_regular_heartbeat() {
 }
 
 #[test]
-fn regular_heartbeats_carry_no_read_context_when_no_read_is_pending() {
+fn regular_heartbeats_carry_round_0_when_no_read_is_pending() {
     let mut net = elected(3);
     request_read(&mut net, 1, b"r");
     net.stabilize();
@@ -279,13 +285,44 @@ fn regular_heartbeats_carry_no_read_context_when_no_read_is_pending() {
     let mark = net.delivered.len();
     net.tick(1);
     let traffic = delivered_since(&net, mark);
-    assert!(
-        !of_type(traffic, MessageType::MsgHeartbeat).is_empty(),
-        "the leader should have sent heartbeats"
+    let hbs = of_type(traffic, MessageType::MsgHeartbeat);
+    assert_eq!(
+        hbs.len(),
+        2,
+        "the leader should have sent heartbeats: {traffic:?}"
     );
-    assert!(
-        !traffic.iter().any(is_read_heartbeat),
-        "no read is pending, yet a heartbeat carried a read context: {traffic:?}"
-    );
+    for m in hbs {
+        assert_eq!(
+            round_of(&m.context),
+            0,
+            "no read is pending, yet a heartbeat named a read round: {m:?}"
+        );
+    }
     assert_eq!(read_states(&net, 1).len(), 1, "no read state appears twice");
+}
+
+// The leader's clock travels in every heartbeat context and comes back in the responses: it is
+// what the lease is measured by (thesis §6.4.1), so it must advance with every tick of the leader.
+#[test]
+fn every_heartbeat_carries_the_leaders_tick_and_responses_echo_it() {
+    let mut net = elected(3);
+    let mut sent = Vec::new();
+    for _ in 0..3 {
+        let mark = net.delivered.len();
+        net.tick(1);
+        let traffic = delivered_since(&net, mark).to_vec();
+        let ctx = single_heartbeat_ctx(&traffic);
+        assert_eq!(round_of(&ctx), 0, "no read is pending");
+        let resps = of_type(&traffic, MessageType::MsgHeartbeatResponse);
+        assert_eq!(resps.len(), 2, "both followers should answer: {traffic:?}");
+        for r in resps {
+            assert_eq!(r.context, ctx, "node {} did not echo the context", r.from);
+        }
+        sent.push(sent_tick_of(&ctx));
+    }
+    assert!(sent[0] > 0, "tick 0 means \"never\" and must not be sent");
+    assert!(
+        sent.windows(2).all(|w| w[1] == w[0] + 1),
+        "the leader's tick should advance by one per tick: {sent:?}"
+    );
 }

@@ -152,9 +152,10 @@ pub(crate) fn is_append_resp_to(m: &Message, to: u64) -> bool {
     m.msg_type() == MessageType::MsgAppendResponse && m.to == to
 }
 
-/// Whether `m` is a heartbeat carrying a read-round context.
+/// Whether `m` is a heartbeat of a read round: its context names a pending round (not 0). Every
+/// heartbeat carries a leader-generated context (round 0 when no read is pending).
 pub(crate) fn is_read_heartbeat(m: &Message) -> bool {
-    m.msg_type() == MessageType::MsgHeartbeat && !m.context.is_empty()
+    m.msg_type() == MessageType::MsgHeartbeat && round_of(&m.context) != 0
 }
 
 /// The messages among `msgs` of `msg_type`.
@@ -167,40 +168,95 @@ pub(crate) fn delivered_since(net: &Network, since: usize) -> &[Message] {
     &net.delivered[since..]
 }
 
-/// The round number a read-round heartbeat context names: the leader-generated encoding is a
-/// marker byte 0xA5 followed by the big-endian sequence number. Fails if `ctx` is not one.
-pub(crate) fn round_of(ctx: &[u8]) -> u64 {
+/// Splits a leader-generated heartbeat context into (read round, sent tick): a marker byte 0xA5,
+/// the newest pending read round (0 when none is pending) and the leader's tick when it sent the
+/// heartbeat, both big-endian u64. Fails if `ctx` is not one.
+pub(crate) fn decode_ctx(ctx: &[u8]) -> (u64, u64) {
     match ctx {
-        [0xA5, rest @ ..] if rest.len() == 8 => {
-            u64::from_be_bytes(rest.try_into().expect("eight bytes"))
-        }
-        _ => panic!("heartbeat context {ctx:?} is not a leader-generated read round"),
+        [0xA5, rest @ ..] if rest.len() == 16 => (
+            u64::from_be_bytes(rest[..8].try_into().expect("eight bytes")),
+            u64::from_be_bytes(rest[8..].try_into().expect("eight bytes")),
+        ),
+        _ => panic!("heartbeat context {ctx:?} is not a leader-generated heartbeat context"),
     }
 }
 
-/// The context of a read round with number `seq` (the encoding [`round_of`] decodes).
-pub(crate) fn round_ctx(seq: u64) -> Bytes {
+/// The read round a heartbeat context names (0: none pending); fails if it is not one.
+pub(crate) fn round_of(ctx: &[u8]) -> u64 {
+    decode_ctx(ctx).0
+}
+
+/// The leader's tick at which the heartbeat with context `ctx` was sent; fails if it is not one.
+pub(crate) fn sent_tick_of(ctx: &[u8]) -> u64 {
+    decode_ctx(ctx).1
+}
+
+/// The heartbeat context naming read round `seq` sent at the leader's tick `sent` (the encoding
+/// [`decode_ctx`] decodes).
+pub(crate) fn round_ctx(seq: u64, sent: u64) -> Bytes {
     let mut ctx = vec![0xA5];
     ctx.extend_from_slice(&seq.to_be_bytes());
+    ctx.extend_from_slice(&sent.to_be_bytes());
     ctx.into()
 }
 
-/// The one context shared by all read-round heartbeats among `msgs`; fails if there are none or
-/// they disagree.
-pub(crate) fn single_round_ctx(msgs: &[Message]) -> Bytes {
-    let hbs: Vec<&Message> = msgs.iter().filter(|m| is_read_heartbeat(m)).collect();
+/// The one read round named by all read-round heartbeats among `msgs`; fails if there are none or
+/// they name different rounds.
+pub(crate) fn single_round(msgs: &[Message]) -> u64 {
+    let rounds: Vec<u64> = msgs
+        .iter()
+        .filter(|m| is_read_heartbeat(m))
+        .map(|m| round_of(&m.context))
+        .collect();
     assert!(
-        !hbs.is_empty(),
-        "no heartbeat with a read context was sent: {msgs:?}"
+        !rounds.is_empty(),
+        "no heartbeat of a read round was sent: {msgs:?}"
     );
+    assert!(
+        rounds.iter().all(|r| *r == rounds[0]),
+        "the read-round heartbeats name different rounds: {rounds:?}"
+    );
+    rounds[0]
+}
+
+/// The context shared by the heartbeats among `msgs` (one broadcast); fails if there are none or
+/// they disagree.
+pub(crate) fn single_heartbeat_ctx(msgs: &[Message]) -> Bytes {
+    let hbs = of_type(msgs, MessageType::MsgHeartbeat);
+    assert!(!hbs.is_empty(), "no heartbeat was sent: {msgs:?}");
     let ctx = hbs[0].context.clone();
     for m in &hbs {
         assert_eq!(
             m.context, ctx,
-            "heartbeats of one read round carry different contexts"
+            "heartbeats of one broadcast carry different contexts"
         );
     }
     ctx
+}
+
+/// Establishes the lease of `leader` (LeaseBased, with no lease yet): a lease read there must start
+/// a heartbeat round, which every follower acknowledges; the read is answered and its read state is
+/// then forgotten so that callers see only their own. Returns the leader's tick at which the
+/// round's heartbeats were sent (the lease runs from there).
+pub(crate) fn establish_lease(net: &mut Network, leader: u64) -> u64 {
+    request_read(net, leader, b"establish-lease");
+    let out = net.node_mut(leader).handle_ready().expect("ready");
+    assert_no_read_state(
+        net,
+        leader,
+        "a leader without a lease must confirm a lease read by a heartbeat round",
+    );
+    single_round(&out);
+    let sent = sent_tick_of(&single_heartbeat_ctx(&out));
+    net.send(out);
+    let got = std::mem::take(&mut net.node_mut(leader).read_states);
+    assert_eq!(
+        got.len(),
+        1,
+        "the read that establishes the lease was not answered once its round was acknowledged: \
+         {got:?}"
+    );
+    sent
 }
 
 /// A `ReadState` at `index` for the request context `ctx`.
