@@ -3,7 +3,7 @@
 //! after healing; the same seed must give the same run. A long soak is
 //! `cargo test -p rafttest --release --test simulator -- --ignored`.
 
-use rafttest::sim::{run, SimOptions};
+use rafttest::sim::{run, PlantedBug, SimOptions};
 
 fn run_seeds(seeds: std::ops::Range<u64>, opts: SimOptions) -> u64 {
     let mut applied = 0;
@@ -69,6 +69,82 @@ fn without_pre_vote_or_check_quorum_and_under_heavy_loss_stay_safe() {
             events: 20_000,
             ..Default::default()
         },
+    );
+}
+
+// The CI seed budget of issue #7: 500 seeds at each of 3, 4 and 5 nodes, 2,000 events each, with
+// every fault on.
+#[test]
+fn five_hundred_seeds_at_three_four_and_five_nodes() {
+    for nodes in [3, 4, 5] {
+        run_seeds(
+            1_000..1_500,
+            SimOptions {
+                nodes,
+                events: 2_000,
+                ..Default::default()
+            },
+        );
+    }
+}
+
+/// Runs seeds with `bug` planted until the checker reports a safety violation; returns it.
+fn caught(bug: PlantedBug, opts: SimOptions) -> String {
+    for seed in 1..=300 {
+        let opts = SimOptions {
+            seed,
+            planted_bug: Some(bug),
+            ..opts.clone()
+        };
+        if let Err(failure) = run(&opts) {
+            return failure.reason;
+        }
+    }
+    panic!("the checker never caught {bug:?} in 300 seeds");
+}
+
+#[test]
+fn the_checker_catches_a_node_that_forgets_its_vote_on_restart() {
+    let reason = caught(
+        PlantedBug::ForgetVoteOnRestart,
+        SimOptions {
+            nodes: 3,
+            pre_vote: false,
+            events: 20_000,
+            ..Default::default()
+        },
+    );
+    assert!(
+        is_safety(&reason),
+        "a safety property must fail, not {reason}"
+    );
+}
+
+fn is_safety(reason: &str) -> bool {
+    [
+        "election safety",
+        "committed entry lost",
+        "leader completeness",
+        "state machine safety",
+        "log matching",
+        "linearizability",
+    ]
+    .iter()
+    .any(|p| reason.starts_with(p))
+}
+
+#[test]
+fn the_checker_catches_acknowledgements_sent_before_persisting() {
+    let reason = caught(
+        PlantedBug::AckBeforePersist,
+        SimOptions {
+            events: 20_000,
+            ..Default::default()
+        },
+    );
+    assert!(
+        is_safety(&reason),
+        "a safety property must fail, not {reason}"
     );
 }
 

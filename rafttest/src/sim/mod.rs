@@ -21,6 +21,18 @@ use rand::{RngExt, SeedableRng};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use storage_mem::MemStorage;
 
+/// A bug planted in the simulated application, to show that the checker catches what it claims
+/// to (a test-only hook: the core is untouched, the application around it misbehaves).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PlantedBug {
+    /// A restarted node's storage has lost the term and vote it persisted: it may vote again in a
+    /// term it already voted in.
+    ForgetVoteOnRestart,
+    /// The application sends the messages that must wait for persistence (acknowledgements,
+    /// votes) as soon as it takes the Ready: a crash then loses state others rely on.
+    AckBeforePersist,
+}
+
 /// What to simulate.
 #[derive(Debug, Clone)]
 pub struct SimOptions {
@@ -50,6 +62,8 @@ pub struct SimOptions {
     pub verbose: bool,
     /// Stop after this event (for replays); 0 means run them all.
     pub stop_after: u64,
+    /// A bug to plant in the application (tests of the checker only).
+    pub planted_bug: Option<PlantedBug>,
 }
 
 impl Default for SimOptions {
@@ -68,6 +82,7 @@ impl Default for SimOptions {
             check_quorum: true,
             verbose: false,
             stop_after: 0,
+            planted_bug: None,
         }
     }
 }
@@ -488,12 +503,19 @@ impl Sim {
         let committed = rd.take_committed_entries();
         let read_states = rd.take_read_states();
         raw.advance_append_async(rd);
+        let mut unpersisted = unpersisted;
+        let early = if self.opts.planted_bug == Some(PlantedBug::AckBeforePersist) {
+            std::mem::take(&mut unpersisted.persisted_msgs)
+        } else {
+            Vec::new()
+        };
         node.unpersisted.push_back(unpersisted);
         node.to_apply.extend(committed);
         node.reads.extend(read_states);
         self.count("ready");
         self.log(format!("node {id} took a Ready ({} messages)", msgs.len()));
         self.send(msgs);
+        self.send(early);
         Ok(())
     }
 
@@ -702,6 +724,12 @@ impl Sim {
     fn restart(&mut self, id: u64) -> Result<(), String> {
         let logger = self.logger.clone();
         let node = self.nodes.get_mut(&id).expect("known id");
+        if self.opts.planted_bug == Some(PlantedBug::ForgetVoteOnRestart) {
+            let mut store = node.storage.wl();
+            let hs = store.mut_hard_state();
+            hs.vote = 0;
+            hs.term = 0;
+        }
         node.start(&logger)
             .map_err(|e| format!("node {id}: restart failed: {e}"))?;
         self.count("restart");
