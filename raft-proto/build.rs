@@ -6,6 +6,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let descriptors = protox::compile(["proto/eraftpb.proto"], ["proto"])?;
     let mut config = prost_build::Config::new();
     config.bytes(["."]);
+    // A snapshot rides in few messages but would make every `Message` 150 bytes larger (and
+    // slower to move) if held inline.
+    config.boxed(".eraftpb.Message.snapshot");
     config.compile_fds(descriptors)?;
     Ok(())
 }

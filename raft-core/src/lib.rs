@@ -66,6 +66,13 @@
 //! §4.3), which the leader leaves on its own unless the transition is `Explicit`. The leader
 //! refuses a change that could not be applied, and any change while another is not applied yet.
 //!
+//! A node that joins later must never start from an empty membership and replay the log's conf
+//! changes on it: it would apply "add me" to nothing and believe it forms the whole group.
+//! `MemStorage::bootstrap` records the initial membership as a snapshot at index 1, so the log
+//! starts at 2 and a joiner with an empty storage is always sent a snapshot (carrying the
+//! membership) first; a custom `Storage` should do the same, or start joiners from the bootstrap
+//! membership.
+//!
 //! ```
 //! use raft_core::eraftpb::{ConfChange, ConfChangeType, ConfChangeV2};
 //! use raft_core::{raft::decode_conf_change, Config, Error, RawNode, Storage};

@@ -651,16 +651,18 @@ impl MsgT {
         m.reject_hint = self.reject_hint.resolve(p, &m);
         m.request_snapshot = self.request_snapshot.resolve(p, &m);
         m.entries = self.entries.resolve(p, &m);
-        m.snapshot = self.snapshot.as_ref().map(|s| Snapshot {
-            data: s.data.clone().into(),
-            metadata: s
-                .metadata
-                .as_ref()
-                .map(|(index, term, conf_state)| SnapshotMetadata {
-                    conf_state: conf_state.clone(),
-                    index: index.resolve(p, &m),
-                    term: term.resolve(p, &m),
-                }),
+        m.snapshot = self.snapshot.as_ref().map(|s| {
+            Box::new(Snapshot {
+                data: s.data.clone().into(),
+                metadata: s
+                    .metadata
+                    .as_ref()
+                    .map(|(index, term, conf_state)| SnapshotMetadata {
+                        conf_state: conf_state.clone(),
+                        index: index.resolve(p, &m),
+                        term: term.resolve(p, &m),
+                    }),
+            })
         });
         m
     }

@@ -103,7 +103,7 @@ pub fn describe_message(m: &Message) -> String {
         let _ = write!(out, " Entries:[{}]", entries.join(", "));
     }
     // A snapshot field that is set but empty carries nothing worth a transcript line.
-    if let Some(s) = m.snapshot.as_ref().filter(|s| **s != Snapshot::default()) {
+    if let Some(s) = m.snapshot.as_deref().filter(|s| **s != Snapshot::default()) {
         let _ = write!(out, " Snapshot: {}", describe_snapshot(s));
     }
     if m.request_snapshot != 0 {

@@ -106,7 +106,7 @@ fn describe_snapshot_message() {
         to: 2,
         from: 1,
         term: 3,
-        snapshot: Some(snap.clone()),
+        snapshot: Some(Box::new(snap.clone())),
         ..Default::default()
     };
     assert_eq!(
@@ -121,7 +121,7 @@ fn describe_snapshot_message() {
     );
     // A snapshot field that is set but empty is not shown.
     let m = Message {
-        snapshot: Some(Snapshot::default()),
+        snapshot: Some(Box::new(Snapshot::default())),
         ..m
     };
     assert_eq!(describe_message(&m), "1->2 MsgSnapshot Term:3 Log:0/0");

@@ -178,7 +178,7 @@ fn golden_every_message_field() {
             context: Bytes::from_static(b"c"),
         }],
         commit: 8,
-        snapshot: Some(Snapshot {
+        snapshot: Some(Box::new(Snapshot {
             data: Bytes::from_static(b"s"),
             metadata: Some(SnapshotMetadata {
                 conf_state: Some(ConfState {
@@ -191,7 +191,7 @@ fn golden_every_message_field() {
                 index: 7,
                 term: 2,
             }),
-        }),
+        })),
         reject: true,
         reject_hint: 6,
         context: Bytes::from_static(b"ctx"),

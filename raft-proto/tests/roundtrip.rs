@@ -62,7 +62,7 @@ fn round_trip_message_with_every_field() {
         index: 4,
         entries: (5..10).map(full_entry).collect(),
         commit: 6,
-        snapshot: Some(full_snapshot()),
+        snapshot: Some(Box::new(full_snapshot())),
         reject: true,
         reject_hint: 7,
         context: Bytes::from_static(b"read-index ctx"),

@@ -465,12 +465,28 @@ impl MemStorage {
     /// learner); see [`raft_core::confchange::bootstrap`]. Every initial member starts from the
     /// same call. On restart, reopen the storage instead: the membership it holds then is the one
     /// the application stored after applying conf changes.
+    ///
+    /// The membership is recorded as a snapshot at index 1, term 1 (with empty data, the empty
+    /// state machine), so the log proper starts at index 2 and never holds entry 1. A node that
+    /// joins the group later with an empty storage therefore always receives a snapshot first,
+    /// which carries the membership it must replay later conf changes on. Starting a joiner from
+    /// an empty membership and letting it replay the log instead would be unsafe: it would apply
+    /// "add me" to nothing and believe it forms the whole group.
     pub fn bootstrap(
         voters: impl IntoIterator<Item = u64>,
         learners: impl IntoIterator<Item = u64>,
     ) -> Result<MemStorage> {
         let cs = raft_core::confchange::bootstrap(voters, learners)?;
-        Ok(MemStorage::new_with_conf_state(cs))
+        let storage = MemStorage::new();
+        storage.wl().apply_snapshot(Snapshot {
+            data: Default::default(),
+            metadata: Some(SnapshotMetadata {
+                conf_state: Some(cs),
+                index: 1,
+                term: 1,
+            }),
+        })?;
+        Ok(storage)
     }
 
     /// Sets the membership of a storage that has none yet.

@@ -92,7 +92,7 @@ fn our_full_message(msg_type: MessageType) -> ours::Message {
             ),
         ],
         commit: 127,
-        snapshot: Some(our_snapshot()),
+        snapshot: Some(Box::new(our_snapshot())),
         reject: true,
         reject_hint: 99,
         context: b"message-context".to_vec().into(),

@@ -58,11 +58,9 @@ impl<T: Storage> RaftLog<T> {
     }
 
     /// The index of the last entry.
+    #[inline]
     pub fn last_index(&self) -> u64 {
-        match self.unstable.maybe_last_index() {
-            Some(index) => index,
-            None => self.store.last_index().unwrap_or(0),
-        }
+        self.unstable.last_index()
     }
 
     /// The term of the entry at `index`, 0 when `index` is outside `[first_index - 1, last_index]`.
@@ -105,10 +103,7 @@ impl<T: Storage> RaftLog<T> {
     /// The index and term of the last entry, failing if storage cannot say (unlike
     /// [`RaftLog::last_index`] and [`RaftLog::last_term`], which fall back to 0 for logging).
     pub fn last_index_and_term(&self) -> Result<(u64, u64)> {
-        let last_index = match self.unstable.maybe_last_index() {
-            Some(index) => index,
-            None => self.store.last_index()?,
-        };
+        let last_index = self.last_index();
         Ok((last_index, self.term(last_index)?))
     }
 

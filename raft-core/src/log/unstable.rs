@@ -48,6 +48,21 @@ impl Unstable {
         }
     }
 
+    /// The last index of the whole log: this tail's last entry or snapshot, else the entry just
+    /// before `offset`, which is the last stable entry (the offset always follows the stable log:
+    /// it starts at storage's last index + 1 and moves only as entries are stabilised or the
+    /// tail is replaced). Saves asking storage, which may take a lock, on every call.
+    #[inline]
+    pub fn last_index(&self) -> u64 {
+        match self.entries.len() {
+            0 => match &self.snapshot {
+                Some(s) => s.metadata.as_ref().map_or(0, |m| m.index),
+                None => self.offset.saturating_sub(1),
+            },
+            n => self.offset + n as u64 - 1,
+        }
+    }
+
     /// The term of the entry at `index`, if this tail knows it.
     pub fn maybe_term(&self, index: u64) -> Option<u64> {
         if index < self.offset {

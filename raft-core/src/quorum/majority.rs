@@ -9,7 +9,7 @@ pub struct MajorityConfig {
 }
 
 /// Configurations up to this size compute the committed index without a heap allocation.
-const STACK_VOTERS: usize = 7;
+const STACK_VOTERS: usize = 16;
 
 impl MajorityConfig {
     /// A configuration of the given voters (duplicates are removed).

@@ -25,7 +25,8 @@ pub(crate) enum CampaignType {
 impl<T: Storage> Raft<T> {
     pub(super) fn tick_election(&mut self) {
         self.election_elapsed += 1;
-        if self.promotable() && self.election_elapsed >= self.randomized_election_timeout {
+        // The cheap comparison first: an idle tick must not touch the voter list.
+        if self.election_elapsed >= self.randomized_election_timeout && self.promotable() {
             self.election_elapsed = 0;
             self.hup(false);
         }

@@ -335,7 +335,27 @@ impl<T: Storage> Raft<T> {
             MessageType::MsgAppendResponse
             | MessageType::MsgRequestVoteResponse
             | MessageType::MsgRequestPreVoteResponse
-            | MessageType::MsgRequestVote => self.msgs_after_append.push(m),
+            | MessageType::MsgRequestVote => {
+                // Acknowledgements are cumulative: one that directly follows another to the same
+                // leader in the same term supersedes it, so a follower that handled several
+                // appends since the last Ready sends a single acknowledgement.
+                if msg_type == MessageType::MsgAppendResponse && !m.reject {
+                    if let Some(last) = self.msgs_after_append.last_mut() {
+                        if last.msg_type == m.msg_type
+                            && !last.reject
+                            && last.to == m.to
+                            && last.term == m.term
+                            && last.request_snapshot == 0
+                            && m.request_snapshot == 0
+                        {
+                            last.index = last.index.max(m.index);
+                            last.commit = last.commit.max(m.commit);
+                            return;
+                        }
+                    }
+                }
+                self.msgs_after_append.push(m)
+            }
             _ => self.msgs.push(m),
         }
     }

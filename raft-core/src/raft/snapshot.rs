@@ -55,7 +55,7 @@ impl<T: Storage> Raft<T> {
         self.send(Message {
             msg_type: MessageType::MsgSnapshot as i32,
             to,
-            snapshot: Some(snapshot),
+            snapshot: Some(Box::new(snapshot)),
             ..Default::default()
         });
         true
@@ -93,7 +93,7 @@ impl<T: Storage> Raft<T> {
             .metadata
             .as_ref()
             .map_or((0, 0), |meta| (meta.index, meta.term));
-        let restored = self.restore(snapshot);
+        let restored = self.restore(*snapshot);
         let answer = if restored {
             info!(self.logger, "restored from a snapshot"; "index" => index, "term" => term,
                 "from" => m.from);

@@ -137,6 +137,7 @@ impl ProgressTracker {
     }
 
     /// Whether `id` is a voter.
+    #[inline]
     pub fn is_voter(&self, id: u64) -> bool {
         self.conf.voters.contains(id)
     }
@@ -149,12 +150,14 @@ impl ProgressTracker {
     }
 
     /// The progress of `id`.
+    #[inline]
     pub fn get(&self, id: u64) -> Option<&Progress> {
         let pos = self.progress.binary_search_by_key(&id, |(i, _)| *i).ok()?;
         Some(&self.progress[pos].1)
     }
 
     /// The progress of `id`, mutably.
+    #[inline]
     pub fn get_mut(&mut self, id: u64) -> Option<&mut Progress> {
         let pos = self.progress.binary_search_by_key(&id, |(i, _)| *i).ok()?;
         Some(&mut self.progress[pos].1)

@@ -48,6 +48,14 @@ impl StateMachine {
     pub fn decode(snapshot: &Snapshot) -> Option<StateMachine> {
         let data = &snapshot.data[..];
         let meta = snapshot.metadata.as_ref()?;
+        if data.is_empty() {
+            // The bootstrap snapshot: the empty state machine.
+            return Some(StateMachine {
+                applied_index: meta.index,
+                conf_state: meta.conf_state.clone().unwrap_or_default(),
+                kv: BTreeMap::new(),
+            });
+        }
         let (index, mut rest) = data.split_first_chunk::<8>()?;
         let mut kv = BTreeMap::new();
         while let Some((k, tail)) = rest.split_first() {

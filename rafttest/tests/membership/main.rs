@@ -9,6 +9,7 @@
 //! configuration, its payloads and its commit index.
 
 mod add_remove;
+mod bootstrap;
 mod faults;
 mod joint;
 mod leader_removal;

@@ -239,7 +239,7 @@ fn malformed_snapshot_messages_are_refused_and_change_nothing() {
         let mut r = follower(5, 3);
         let before = observe(&r);
         let m = Message {
-            snapshot: snap,
+            snapshot: snap.map(Box::new),
             ..crate::common::msg(MessageType::MsgSnapshot, 1, 2, 2)
         };
         let result = r.step(m);

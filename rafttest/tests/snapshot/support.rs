@@ -38,7 +38,7 @@ pub(crate) fn snapshot(index: u64, term: u64, cs: ConfState, data: &[u8]) -> Sna
 /// A MsgSnapshot from `from` to `to` in `term` carrying `snap`.
 pub(crate) fn snapshot_msg(from: u64, to: u64, term: u64, snap: Snapshot) -> Message {
     Message {
-        snapshot: Some(snap),
+        snapshot: Some(Box::new(snap)),
         ..msg(MessageType::MsgSnapshot, from, to, term)
     }
 }
