@@ -33,7 +33,10 @@ fn a_joiner_with_an_empty_storage_learns_the_membership_from_the_bootstrap_snaps
         node_id: 4,
         ..Default::default()
     };
-    net.node_mut(1).raw.propose_conf_change(vec![], add).unwrap();
+    net.node_mut(1)
+        .raw
+        .propose_conf_change(vec![], add)
+        .unwrap();
     net.stabilize();
     for _ in 0..3 {
         net.tick(1);
