@@ -1,0 +1,598 @@
+//! `bench-compare`: runs the workloads of `shared/bench/WORKLOADS.md` (W1 replicate, W2 follower
+//! append, W2b heartbeat responses, W3 idle groups, W4 elections, and the W1 data-movement floor)
+//! against this library and against raft-rs 0.7 in one run, alternating the two libraries round
+//! after round, and prints each library's median, the ratio and the issue's target.
+//!
+//! `cargo run -p bench-compare --release [-- --quick]`; `--help` lists the flags. See README.md.
+
+mod common;
+mod ours;
+mod raftrs;
+mod workloads;
+
+use common::Lib;
+use ours::Ours;
+use raftrs::RaftRs;
+use std::collections::BTreeMap;
+use std::io::Write as _;
+use std::process::ExitCode;
+use workloads::{Figure, Outcome, ReplicateParams};
+
+/// Every workload the harness knows, by its `--only` key.
+const WORKLOADS: [&str; 7] = ["w1", "w1ba", "floor", "w2", "w2b", "w3", "w4"];
+
+/// The sizes and choices of one harness run.
+#[derive(Debug, Clone)]
+struct Options {
+    rounds: u32,
+    /// W1: proposals, batch size, payload bytes.
+    n: u64,
+    batch: u64,
+    payload: usize,
+    /// W2 / W2b: messages and chunk size.
+    w2_n: u64,
+    w2b_n: u64,
+    chunk: u64,
+    /// W3: groups and tick rounds.
+    groups: usize,
+    tick_rounds: u32,
+    /// W4: clusters.
+    clusters: u64,
+    /// The workloads to run (keys of [`WORKLOADS`]).
+    only: Vec<String>,
+    /// Run our library / raft-rs (both unless `--lib` picks one, for profiling).
+    run_ours: bool,
+    run_theirs: bool,
+}
+
+impl Options {
+    fn default_run() -> Options {
+        Options {
+            rounds: 5,
+            n: 1_000_000,
+            batch: 64,
+            payload: 128,
+            w2_n: 500_000,
+            w2b_n: 1_000_000,
+            chunk: 64,
+            groups: 10_000,
+            tick_rounds: 100,
+            clusters: 1000,
+            only: WORKLOADS.iter().map(|s| s.to_string()).collect(),
+            run_ours: true,
+            run_theirs: true,
+        }
+    }
+
+    fn quick() -> Options {
+        Options {
+            rounds: 3,
+            n: 100_000,
+            w2_n: 100_000,
+            w2b_n: 200_000,
+            clusters: 500,
+            ..Options::default_run()
+        }
+    }
+
+    fn runs(&self, key: &str) -> bool {
+        self.only.iter().any(|k| k == key)
+    }
+}
+
+const HELP: &str = "\
+bench-compare: the workloads of shared/bench/WORKLOADS.md, this library vs raft-rs 0.7, same run.
+
+USAGE: cargo run -p bench-compare --release -- [FLAGS]
+
+  --quick              short run: 3 rounds, W1 100k proposals, W2 100k, W2b 200k, W4 500 clusters
+  --rounds R           rounds of (ours, raft-rs) per workload; medians are reported [5]
+  --n N                W1 proposals [1000000]
+  --batch B            W1 proposals per batch [64]
+  --payload P          payload bytes (W1, W2) [128]
+  --w2-n N             W2 MsgAppends stepped [500000]
+  --w2b-n N            W2b heartbeat responses stepped [1000000]
+  --chunk K            W2/W2b messages per Ready [64]
+  --groups G           W3 idle groups [10000]
+  --tick-rounds R      W3 tick passes over all groups [100]
+  --clusters C         W4 elections [1000]
+  --only LIST          comma-separated subset of: w1 (replicate), w1ba (replicate, batch_append
+                       = true), floor (W1's data-movement floor), w2, w2b, w3, w4 [all]
+  --lib ours|raftrs    run one library only (for profiling one side; no ratios then)
+  --help               this text
+
+Flags given after --quick override its sizes. Each median is printed as a line
+`RESULT lib=<ours|raftrs|floor> name=<workload>[.<metric>] value=<number> unit=<unit>`,
+followed by a table. W3 runs in a child process per measurement (this binary with --w3-child),
+so that memory freed by earlier workloads cannot hide a run's growth.";
+
+fn parse_args(args: &[String]) -> Result<Options, String> {
+    let mut opts = if args.iter().any(|a| a == "--quick") {
+        Options::quick()
+    } else {
+        Options::default_run()
+    };
+    let mut it = args.iter();
+    while let Some(flag) = it.next() {
+        if flag == "--quick" {
+            continue;
+        }
+        let mut value = || {
+            it.next()
+                .ok_or_else(|| format!("{flag} needs a value"))
+                .cloned()
+        };
+        fn num<T: std::str::FromStr>(flag: &str, v: String) -> Result<T, String> {
+            v.replace('_', "")
+                .parse()
+                .map_err(|_| format!("{flag}: not a number: {v}"))
+        }
+        match flag.as_str() {
+            "--rounds" => opts.rounds = num(flag, value()?)?,
+            "--n" => opts.n = num(flag, value()?)?,
+            "--batch" => opts.batch = num(flag, value()?)?,
+            "--payload" => opts.payload = num(flag, value()?)?,
+            "--w2-n" => opts.w2_n = num(flag, value()?)?,
+            "--w2b-n" => opts.w2b_n = num(flag, value()?)?,
+            "--chunk" => opts.chunk = num(flag, value()?)?,
+            "--groups" => opts.groups = num(flag, value()?)?,
+            "--tick-rounds" => opts.tick_rounds = num(flag, value()?)?,
+            "--clusters" => opts.clusters = num(flag, value()?)?,
+            "--only" => {
+                let list = value()?;
+                opts.only = list.split(',').map(|s| s.trim().to_lowercase()).collect();
+                if let Some(bad) = opts.only.iter().find(|k| !WORKLOADS.contains(&k.as_str())) {
+                    return Err(format!("--only: unknown workload {bad}"));
+                }
+            }
+            "--lib" => match value()?.as_str() {
+                "ours" => (opts.run_ours, opts.run_theirs) = (true, false),
+                "raftrs" | "raft-rs" => (opts.run_ours, opts.run_theirs) = (false, true),
+                "both" => (opts.run_ours, opts.run_theirs) = (true, true),
+                other => return Err(format!("--lib: ours, raftrs or both, not {other}")),
+            },
+            other => return Err(format!("unknown flag {other} (see --help)")),
+        }
+    }
+    if opts.rounds == 0 || opts.n == 0 || opts.batch == 0 || opts.chunk == 0 {
+        return Err("--rounds, --n, --batch and --chunk must be positive".into());
+    }
+    if opts.w2_n == 0 || opts.w2b_n == 0 || opts.groups == 0 || opts.clusters == 0 {
+        return Err("--w2-n, --w2b-n, --groups and --clusters must be positive".into());
+    }
+    Ok(opts)
+}
+
+/// Every run's figures: (lib, figure name) -> (unit, values in run order).
+#[derive(Default)]
+struct Results {
+    run_ours: bool,
+    run_theirs: bool,
+    values: BTreeMap<(String, String), (&'static str, Vec<f64>)>,
+    diagnostics: BTreeMap<(String, String), String>,
+}
+
+impl Results {
+    fn record(&mut self, lib: &str, workload: &str, outcome: Outcome) {
+        for Figure { name, value, unit } in outcome.figures {
+            let slot = self
+                .values
+                .entry((lib.to_string(), name))
+                .or_insert((unit, Vec::new()));
+            slot.1.push(value);
+        }
+        if !outcome.diagnostics.is_empty() {
+            self.diagnostics
+                .insert((workload.to_string(), lib.to_string()), outcome.diagnostics);
+        }
+    }
+
+    fn values(&self, lib: &str, name: &str) -> Option<(&[f64], &'static str)> {
+        let (unit, values) = self.values.get(&(lib.to_string(), name.to_string()))?;
+        Some((values, unit))
+    }
+
+    /// The median of `lib`'s figure `name` over the rounds, and its unit.
+    fn median(&self, lib: &str, name: &str) -> Option<(f64, &'static str)> {
+        self.values(lib, name).map(|(v, unit)| (median(v), unit))
+    }
+
+    /// The median over the rounds of the ratio `ours / other` of figure `name`, each ratio taken
+    /// within one round (the two runs were made back to back, so machine drift between rounds
+    /// cancels out); the ratio of the medians if the rounds do not pair up.
+    fn paired_ratio(&self, other: &str, name: &str) -> Option<f64> {
+        let (ours, _) = self.values(Ours::NAME, name)?;
+        let (theirs, _) = self.values(other, name)?;
+        if ours.len() == theirs.len() {
+            let ratios: Vec<f64> = ours.iter().zip(theirs).map(|(a, b)| a / b).collect();
+            Some(median(&ratios))
+        } else {
+            Some(median(ours) / median(theirs))
+        }
+    }
+}
+
+fn median(values: &[f64]) -> f64 {
+    let mut v = values.to_vec();
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    }
+}
+
+/// Runs one workload for one library (in this process, or for W3 in a child) and prints its
+/// figures as a progress line on stderr.
+fn run_one(
+    results: &mut Results,
+    round: u32,
+    lib: &str,
+    workload: &str,
+    f: impl FnOnce() -> Outcome,
+) {
+    let outcome = f();
+    let figs: Vec<String> = outcome
+        .figures
+        .iter()
+        .map(|f| format!("{}={} {}", f.name, fmt_value(f.value), f.unit))
+        .collect();
+    eprintln!("  round {round} {workload:<5} {lib:<6} {}", figs.join("  "));
+    results.record(lib, workload, outcome);
+}
+
+/// Runs W3 for library `lib` in a fresh child process and reads back its figures.
+fn idle_groups_in_child(lib: &str, groups: usize, rounds: u32) -> Outcome {
+    let exe = std::env::current_exe().expect("path of this binary");
+    let out = std::process::Command::new(exe)
+        .args(["--w3-child", lib, &groups.to_string(), &rounds.to_string()])
+        .output()
+        .expect("run the W3 child process");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "W3 child for {lib} failed: {}\n{stdout}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut outcome = Outcome {
+        figures: Vec::new(),
+        diagnostics: String::new(),
+    };
+    for line in stdout.lines() {
+        if let Some(rest) = line.strip_prefix("RESULT ") {
+            let field = |key: &str| {
+                rest.split_whitespace()
+                    .find_map(|kv| kv.strip_prefix(key))
+                    .unwrap_or_default()
+                    .to_string()
+            };
+            let unit = match field("unit=").as_str() {
+                "bytes/group" => "bytes/group",
+                "us" => "us",
+                _ => "ns",
+            };
+            let value = field("value=").parse().expect("a RESULT value");
+            outcome
+                .figures
+                .push(Figure::new(field("name="), value, unit));
+        } else if let Some(d) = line.strip_prefix("DIAG ") {
+            outcome.diagnostics = d.to_string();
+        }
+    }
+    assert_eq!(outcome.figures.len(), 3, "W3 child output: {stdout}");
+    outcome
+}
+
+/// The child side of W3: run it for one library and print its RESULT and DIAG lines.
+fn w3_child(args: &[String]) -> ExitCode {
+    let (Some(lib), Some(g), Some(r)) = (args.first(), args.get(1), args.get(2)) else {
+        eprintln!("--w3-child LIB GROUPS ROUNDS");
+        return ExitCode::FAILURE;
+    };
+    let (Ok(g), Ok(r)) = (g.parse::<usize>(), r.parse::<u32>()) else {
+        eprintln!("--w3-child: GROUPS and ROUNDS must be numbers");
+        return ExitCode::FAILURE;
+    };
+    let outcome = match lib.as_str() {
+        Ours::NAME => workloads::idle_groups::<Ours>(g, r),
+        RaftRs::NAME => workloads::idle_groups::<RaftRs>(g, r),
+        _ => {
+            eprintln!("--w3-child: unknown library {lib}");
+            return ExitCode::FAILURE;
+        }
+    };
+    for f in &outcome.figures {
+        println!(
+            "RESULT lib={lib} name={} value={} unit={}",
+            f.name, f.value, f.unit
+        );
+    }
+    println!("DIAG {}", outcome.diagnostics);
+    ExitCode::SUCCESS
+}
+
+/// Runs `ours` then `theirs` for one workload in one round (only one of them with `--lib`).
+fn pair<O, T>(results: &mut Results, round: u32, workload: &str, ours: O, theirs: T)
+where
+    O: FnOnce() -> Outcome,
+    T: FnOnce() -> Outcome,
+{
+    if results.run_ours {
+        run_one(results, round, Ours::NAME, workload, ours);
+    }
+    if results.run_theirs {
+        run_one(results, round, RaftRs::NAME, workload, theirs);
+    }
+}
+
+fn run_all(opts: &Options) -> Results {
+    let mut results = Results {
+        run_ours: opts.run_ours,
+        run_theirs: opts.run_theirs,
+        ..Results::default()
+    };
+    let w1 = |batch_append| ReplicateParams {
+        n: opts.n,
+        b: opts.batch,
+        p: opts.payload,
+        batch_append,
+    };
+    for round in 1..=opts.rounds {
+        if opts.runs("w1") {
+            pair(
+                &mut results,
+                round,
+                "w1",
+                || workloads::replicate::<Ours>(w1(false), "replicate"),
+                || workloads::replicate::<RaftRs>(w1(false), "replicate"),
+            );
+        }
+        if opts.runs("floor") {
+            run_one(&mut results, round, "floor", "floor", || {
+                workloads::floor(opts.n, opts.batch, opts.payload)
+            });
+        }
+        if opts.runs("w1ba") {
+            let name = "replicate-batch-append";
+            pair(
+                &mut results,
+                round,
+                "w1ba",
+                || workloads::replicate::<Ours>(w1(true), name),
+                || workloads::replicate::<RaftRs>(w1(true), name),
+            );
+        }
+        if opts.runs("w2") {
+            pair(
+                &mut results,
+                round,
+                "w2",
+                || workloads::follower_append::<Ours>(opts.w2_n, opts.chunk, opts.payload),
+                || workloads::follower_append::<RaftRs>(opts.w2_n, opts.chunk, opts.payload),
+            );
+        }
+        if opts.runs("w2b") {
+            pair(
+                &mut results,
+                round,
+                "w2b",
+                || workloads::heartbeat_responses::<Ours>(opts.w2b_n, opts.chunk),
+                || workloads::heartbeat_responses::<RaftRs>(opts.w2b_n, opts.chunk),
+            );
+        }
+        if opts.runs("w3") {
+            pair(
+                &mut results,
+                round,
+                "w3",
+                || idle_groups_in_child(Ours::NAME, opts.groups, opts.tick_rounds),
+                || idle_groups_in_child(RaftRs::NAME, opts.groups, opts.tick_rounds),
+            );
+        }
+        if opts.runs("w4") {
+            pair(
+                &mut results,
+                round,
+                "w4",
+                || workloads::elections::<Ours>(opts.clusters),
+                || workloads::elections::<RaftRs>(opts.clusters),
+            );
+        }
+    }
+    results
+}
+
+/// A number for humans: thousands separated, at most a few significant decimals.
+fn fmt_value(v: f64) -> String {
+    if v.abs() >= 1000.0 {
+        let s = format!("{:.0}", v);
+        let (sign, digits) = s.strip_prefix('-').map_or(("", s.as_str()), |d| ("-", d));
+        let mut out = String::new();
+        for (i, c) in digits.chars().enumerate() {
+            if i > 0 && (digits.len() - i) % 3 == 0 {
+                out.push(',');
+            }
+            out.push(c);
+        }
+        format!("{sign}{out}")
+    } else if v.abs() >= 100.0 {
+        format!("{v:.0}")
+    } else if v.abs() >= 10.0 {
+        format!("{v:.1}")
+    } else {
+        format!("{v:.2}")
+    }
+}
+
+/// One row of the table: a figure of ours against raft-rs's (or the floor's), and the issue's
+/// target for `ours / other` (`>=` or `<=` a factor), if any.
+struct Row {
+    label: &'static str,
+    name: &'static str,
+    other_lib: &'static str,
+    target: Option<(&'static str, f64)>,
+}
+
+const ROWS: [Row; 11] = [
+    Row {
+        label: "W1 replicate (batch_append=false)",
+        name: "replicate",
+        other_lib: RaftRs::NAME,
+        target: Some((">=", 3.0)),
+    },
+    Row {
+        label: "W1 replicate (batch_append=true)",
+        name: "replicate-batch-append",
+        other_lib: RaftRs::NAME,
+        target: Some((">=", 1.5)),
+    },
+    Row {
+        label: "W1 replicate vs data-movement floor",
+        name: "replicate",
+        other_lib: "floor",
+        target: Some((">=", 0.8)),
+    },
+    Row {
+        label: "W1 loop time (batch_append=false)",
+        name: "replicate.total_time",
+        other_lib: RaftRs::NAME,
+        target: None,
+    },
+    Row {
+        label: "W1 loop time (batch_append=true)",
+        name: "replicate-batch-append.total_time",
+        other_lib: RaftRs::NAME,
+        target: None,
+    },
+    Row {
+        label: "W2 step-heartbeat (follower append)",
+        name: "step-heartbeat",
+        other_lib: RaftRs::NAME,
+        target: Some(("<=", 0.5)),
+    },
+    Row {
+        label: "W2b step-hb-resp (leader)",
+        name: "step-hb-resp",
+        other_lib: RaftRs::NAME,
+        target: Some(("<=", 0.7)),
+    },
+    Row {
+        label: "W3 idle-groups memory",
+        name: "idle-groups",
+        other_lib: RaftRs::NAME,
+        target: Some(("<=", 0.5)),
+    },
+    Row {
+        label: "W3 idle-groups tick pass",
+        name: "idle-groups.tick_round",
+        other_lib: RaftRs::NAME,
+        target: Some(("<=", 1.0)),
+    },
+    Row {
+        label: "W3 idle-groups tick per group",
+        name: "idle-groups.tick_per_group",
+        other_lib: RaftRs::NAME,
+        target: Some(("<=", 1.0)),
+    },
+    Row {
+        label: "W4 election",
+        name: "election",
+        other_lib: RaftRs::NAME,
+        target: Some((">=", 1.5)),
+    },
+];
+
+fn report(results: &Results, opts: &Options) {
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out);
+    let _ = writeln!(out, "# medians of {} rounds", opts.rounds);
+    for ((lib, name), (unit, values)) in &results.values {
+        let _ = writeln!(
+            out,
+            "RESULT lib={lib} name={name} value={:.3} unit={unit}",
+            median(values)
+        );
+    }
+    let _ = writeln!(out);
+    let _ = writeln!(
+        out,
+        "| workload | unit | ours | raft-rs (or floor) | ours/other (median of per-round ratios) | target | met |"
+    );
+    let _ = writeln!(out, "|---|---|---:|---:|---:|---|---|");
+    for row in &ROWS {
+        let (Some((ours, unit)), Some((other, _)), Some(ratio)) = (
+            results.median(Ours::NAME, row.name),
+            results.median(row.other_lib, row.name),
+            results.paired_ratio(row.other_lib, row.name),
+        ) else {
+            continue;
+        };
+        let (target, met) = match row.target {
+            Some((op, x)) => {
+                let met = if op == ">=" { ratio >= x } else { ratio <= x };
+                (format!("{op} {x}x"), if met { "yes" } else { "NO" })
+            }
+            None => (String::new(), ""),
+        };
+        let other_label = if row.other_lib == "floor" {
+            format!("{} (floor)", fmt_value(other))
+        } else {
+            fmt_value(other)
+        };
+        let _ = writeln!(
+            out,
+            "| {} | {unit} | {} | {other_label} | {ratio:.2} | {target} | {met} |",
+            row.label,
+            fmt_value(ours),
+        );
+    }
+    let _ = writeln!(out);
+    let _ = writeln!(out, "Diagnostics (last round):");
+    for ((workload, lib), d) in &results.diagnostics {
+        let _ = writeln!(out, "  {workload:<5} {lib:<6} {d}");
+    }
+    let _ = writeln!(out);
+    let _ = writeln!(
+        out,
+        "Sizes: W1 N={} B={} P={}; W2 N={}; W2b N={}; K={}; W3 G={} rounds={}; W4 C={}",
+        opts.n,
+        opts.batch,
+        opts.payload,
+        opts.w2_n,
+        opts.w2b_n,
+        opts.chunk,
+        opts.groups,
+        opts.tick_rounds,
+        opts.clusters
+    );
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("--w3-child") {
+        return w3_child(&args[1..]);
+    }
+    if args.iter().any(|a| a == "--help" || a == "-h") {
+        println!("{HELP}");
+        return ExitCode::SUCCESS;
+    }
+    let opts = match parse_args(&args) {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("bench-compare: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    if cfg!(debug_assertions) {
+        eprintln!("warning: a debug build; run with --release for meaningful figures");
+    }
+    eprintln!(
+        "bench-compare: {} rounds of {}; ours vs raft-rs 0.7, alternating",
+        opts.rounds,
+        opts.only.join(",")
+    );
+    let results = run_all(&opts);
+    report(&results, &opts);
+    ExitCode::SUCCESS
+}

@@ -1,0 +1,268 @@
+//! The commands the server understands, checked for name and arity before they reach the node.
+//!
+//! Errors use Redis's wording, so clients and tests written against Redis see the same text:
+//! `ERR unknown command 'x', with args beginning with: ...` and
+//! `ERR wrong number of arguments for 'get' command`.
+
+use crate::kv::Op;
+use crate::resp::Reply;
+
+/// A parsed, well-formed command.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    /// `PING [message]`: answered by the connection itself.
+    Ping(Option<Vec<u8>>),
+    /// `ECHO message`: answered by the connection itself.
+    Echo(Vec<u8>),
+    /// `QUIT`: `+OK`, then the server closes the connection.
+    Quit,
+    /// A linearizable read.
+    Read(ReadCommand),
+    /// A write, replicated through the log.
+    Write(Op),
+    /// `INFO [section ...]`: the node's role, term, leader, indexes and keyspace size.
+    Info,
+    /// `RAFT.ADDNODE id addr`: adds a voter reachable at `addr`.
+    AddNode {
+        /// The new member's id.
+        id: u64,
+        /// Its address (`host:port`).
+        addr: String,
+    },
+    /// `RAFT.REMOVENODE id`: removes a member.
+    RemoveNode(u64),
+    /// `RAFT.TRANSFER id`: asks the leader to hand leadership to `id`.
+    Transfer(u64),
+    /// `RAFT.STATUS`: the node's Raft state, with every member's progress on the leader.
+    Status,
+}
+
+/// A command that only reads the key space.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReadCommand {
+    /// `GET key`.
+    Get(Vec<u8>),
+    /// `EXISTS key [key ...]`.
+    Exists(Vec<Vec<u8>>),
+    /// `MGET key [key ...]`.
+    MGet(Vec<Vec<u8>>),
+    /// `DBSIZE`.
+    DbSize,
+}
+
+/// How many arguments (after the name) a command takes.
+enum Arity {
+    Exactly(usize),
+    AtLeast(usize),
+    Between(usize, usize),
+}
+
+impl Arity {
+    fn allows(&self, n: usize) -> bool {
+        match *self {
+            Arity::Exactly(k) => n == k,
+            Arity::AtLeast(k) => n >= k,
+            Arity::Between(lo, hi) => (lo..=hi).contains(&n),
+        }
+    }
+}
+
+/// Parses a command's arguments (name first). Returns the error reply to send when the command
+/// is unknown or malformed.
+pub fn parse(mut args: Vec<Vec<u8>>) -> Result<Command, Reply> {
+    if args.is_empty() {
+        return Err(Reply::err("empty command"));
+    }
+    let raw_name = args.remove(0);
+    let name = String::from_utf8_lossy(&raw_name).to_ascii_lowercase();
+    let arity = match name.as_str() {
+        "ping" => Arity::Between(0, 1),
+        "echo" | "get" | "incr" | "raft.removenode" | "raft.transfer" => Arity::Exactly(1),
+        "quit" | "info" => Arity::AtLeast(0),
+        "set" | "mset" => Arity::AtLeast(2),
+        "del" | "exists" | "mget" => Arity::AtLeast(1),
+        "dbsize" | "raft.status" => Arity::Exactly(0),
+        "raft.addnode" => Arity::Exactly(2),
+        _ => return Err(unknown_command(&raw_name, &args)),
+    };
+    let given = args.len();
+    if !arity.allows(given) || (name == "mset" && !given.is_multiple_of(2)) {
+        return Err(Reply::err(format!(
+            "wrong number of arguments for '{name}' command"
+        )));
+    }
+    let mut rest = args.into_iter();
+    let mut next = || rest.next().unwrap_or_default();
+    Ok(match name.as_str() {
+        "ping" => Command::Ping(if given == 1 { Some(next()) } else { None }),
+        "echo" => Command::Echo(next()),
+        "quit" => Command::Quit,
+        "get" => Command::Read(ReadCommand::Get(next())),
+        "exists" => Command::Read(ReadCommand::Exists(rest.collect())),
+        "mget" => Command::Read(ReadCommand::MGet(rest.collect())),
+        "dbsize" => Command::Read(ReadCommand::DbSize),
+        "set" => {
+            if given != 2 {
+                // SET's options (EX, NX, ...) are not supported.
+                return Err(Reply::err("syntax error"));
+            }
+            Command::Write(Op::Set(next(), next()))
+        }
+        "del" => Command::Write(Op::Del(rest.collect())),
+        "incr" => Command::Write(Op::Incr(next())),
+        "mset" => {
+            let flat: Vec<Vec<u8>> = rest.collect();
+            let pairs = flat
+                .chunks_exact(2)
+                .map(|pair| (pair[0].clone(), pair[1].clone()))
+                .collect();
+            Command::Write(Op::MSet(pairs))
+        }
+        "info" => Command::Info,
+        "raft.addnode" => {
+            let id = node_id(&next())?;
+            let addr = String::from_utf8(next())
+                .ok()
+                .filter(|a| a.parse::<std::net::SocketAddr>().is_ok())
+                .ok_or_else(|| Reply::err("invalid address: expected ip:port"))?;
+            Command::AddNode { id, addr }
+        }
+        "raft.removenode" => Command::RemoveNode(node_id(&next())?),
+        "raft.transfer" => Command::Transfer(node_id(&next())?),
+        "raft.status" => Command::Status,
+        _ => unreachable!("every name with an arity is handled above"),
+    })
+}
+
+fn node_id(arg: &[u8]) -> Result<u64, Reply> {
+    std::str::from_utf8(arg)
+        .ok()
+        .and_then(|s| s.parse::<u64>().ok())
+        .filter(|&id| id != 0)
+        .ok_or_else(|| Reply::err("invalid node id: expected a positive integer"))
+}
+
+/// Redis's reply to an unknown command: the name and the first arguments, each cut to 128 bytes.
+fn unknown_command(name: &[u8], args: &[Vec<u8>]) -> Reply {
+    let quote = |arg: &[u8]| String::from_utf8_lossy(&arg[..arg.len().min(128)]).into_owned();
+    let mut listed = String::new();
+    for arg in args {
+        if listed.len() >= 128 {
+            break;
+        }
+        listed.push_str(&format!("'{}' ", quote(arg)));
+    }
+    Reply::err(format!(
+        "unknown command '{}', with args beginning with: {listed}",
+        quote(name)
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_words(words: &[&str]) -> Result<Command, Reply> {
+        parse(words.iter().map(|w| w.as_bytes().to_vec()).collect())
+    }
+
+    #[test]
+    fn names_are_case_insensitive() {
+        assert_eq!(
+            parse_words(&["gEt", "k"]),
+            Ok(Command::Read(ReadCommand::Get(b"k".to_vec())))
+        );
+        assert_eq!(parse_words(&["Raft.Status"]), Ok(Command::Status));
+    }
+
+    #[test]
+    fn ping_takes_an_optional_message() {
+        assert_eq!(parse_words(&["PING"]), Ok(Command::Ping(None)));
+        assert_eq!(
+            parse_words(&["PING", "hi"]),
+            Ok(Command::Ping(Some(b"hi".to_vec())))
+        );
+        assert_eq!(
+            parse_words(&["PING", "a", "b"]),
+            Err(Reply::err("wrong number of arguments for 'ping' command"))
+        );
+    }
+
+    #[test]
+    fn wrong_arity_names_the_command_in_lower_case() {
+        for (words, name) in [
+            (&["GET"][..], "get"),
+            (&["SET", "k"][..], "set"),
+            (&["MSET", "a", "1", "b"][..], "mset"),
+            (&["DBSIZE", "x"][..], "dbsize"),
+            (&["RAFT.ADDNODE", "4"][..], "raft.addnode"),
+        ] {
+            assert_eq!(
+                parse_words(words),
+                Err(Reply::err(format!(
+                    "wrong number of arguments for '{name}' command"
+                ))),
+                "{words:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn unknown_commands_quote_name_and_arguments() {
+        assert_eq!(
+            parse_words(&["FLUSHALL", "ASYNC"]),
+            Err(Reply::Error(
+                "ERR unknown command 'FLUSHALL', with args beginning with: 'ASYNC' ".to_string()
+            ))
+        );
+        assert_eq!(
+            parse_words(&["nope"]),
+            Err(Reply::Error(
+                "ERR unknown command 'nope', with args beginning with: ".to_string()
+            ))
+        );
+    }
+
+    #[test]
+    fn writes_become_ops() {
+        assert_eq!(
+            parse_words(&["MSET", "a", "1", "b", "2"]),
+            Ok(Command::Write(Op::MSet(vec![
+                (b"a".to_vec(), b"1".to_vec()),
+                (b"b".to_vec(), b"2".to_vec())
+            ])))
+        );
+        assert_eq!(
+            parse_words(&["SET", "k", "v", "NX"]),
+            Err(Reply::err("syntax error")),
+            "SET options are not supported"
+        );
+    }
+
+    #[test]
+    fn admin_commands_check_ids_and_addresses() {
+        assert_eq!(
+            parse_words(&["RAFT.ADDNODE", "4", "127.0.0.1:7004"]),
+            Ok(Command::AddNode {
+                id: 4,
+                addr: "127.0.0.1:7004".to_string()
+            })
+        );
+        assert_eq!(
+            parse_words(&["RAFT.ADDNODE", "0", "127.0.0.1:7004"]),
+            Err(Reply::err("invalid node id: expected a positive integer"))
+        );
+        assert_eq!(
+            parse_words(&["RAFT.ADDNODE", "4", "nowhere"]),
+            Err(Reply::err("invalid address: expected ip:port"))
+        );
+        assert_eq!(
+            parse_words(&["RAFT.TRANSFER", "2"]),
+            Ok(Command::Transfer(2))
+        );
+        assert_eq!(
+            parse_words(&["RAFT.REMOVENODE", "x"]),
+            Err(Reply::err("invalid node id: expected a positive integer"))
+        );
+    }
+}

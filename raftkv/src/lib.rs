@@ -1,0 +1,40 @@
+//! raftkv: a replicated key-value server on the Raft core, speaking the Redis protocol (RESP2).
+//!
+//! One node per process. Each node listens on one TCP address for Redis clients (`redis-cli`,
+//! `redis-benchmark`) and for its peers, and keeps its Raft state in a data directory (a
+//! write-ahead log, the hard state and the latest snapshot, fsync'd). The pieces:
+//!
+//! - [`node`]: the Ready loop: one thread owns the `RawNode`, the storage and the state machine;
+//!   writes become proposals (forwarded to the leader by Raft, or redirected), reads go through
+//!   ReadIndex, a write is acknowledged once applied on the node that took it.
+//! - [`storage`]: [`storage::DiskStorage`], the durable `raft_core::Storage`.
+//! - [`transport`]: peer messages as length-prefixed protobuf frames over TCP.
+//! - [`server`]: the listener; RESP clients and peers share the port.
+//! - [`resp`] and [`command`]: the protocol and the command table.
+//! - [`kv`]: the replicated state machine and its snapshot encoding.
+//! - [`cli`] and [`cluster`]: the `raftkv` binary's command line and `raftkv cluster`.
+
+pub mod cli;
+pub mod cluster;
+pub mod command;
+pub mod kv;
+pub mod node;
+pub mod resp;
+pub mod server;
+pub mod storage;
+pub mod transport;
+
+use std::net::TcpListener;
+use std::sync::mpsc;
+
+use node::{Node, NodeConfig, NodeError};
+
+/// Runs a node until the process ends: opens or bootstraps its storage, listens on its address,
+/// and runs the Ready loop on the calling thread.
+pub fn run_node(config: NodeConfig, logger: slog::Logger) -> Result<(), NodeError> {
+    let listener = TcpListener::bind(&config.addr)?;
+    let (events_tx, events_rx) = mpsc::channel();
+    let node = Node::new(config, events_tx.clone(), logger.clone())?;
+    server::spawn_listener(listener, events_tx, logger)?;
+    node.run(events_rx)
+}

@@ -1,0 +1,48 @@
+//! The `raftkv` binary: `raftkv node ...` runs one node, `raftkv cluster ...` a local cluster.
+
+use std::process::ExitCode;
+
+use raftkv::cli::{self, Cli};
+use slog::Drain;
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match cli::parse(&args) {
+        Ok(Cli::Help) => {
+            print!("{}", cli::USAGE);
+            ExitCode::SUCCESS
+        }
+        Ok(Cli::Node(node)) => {
+            let decorator = slog_term::PlainSyncDecorator::new(std::io::stderr());
+            let drain = slog_term::FullFormat::new(decorator).build().fuse();
+            let drain = slog::LevelFilter::new(drain, node.log_level).fuse();
+            let logger = slog::Logger::root(drain, slog::o!("node" => node.config.id));
+            if node.exit_on_stdin_close {
+                std::thread::spawn(|| {
+                    // Ends at end of file (or on an error): the parent is gone.
+                    let _ = std::io::copy(&mut std::io::stdin(), &mut std::io::sink());
+                    std::process::exit(0);
+                });
+            }
+            match raftkv::run_node(node.config, logger.clone()) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    raftkv::node::log_fatal(&logger, &e);
+                    eprintln!("raftkv: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Ok(Cli::Cluster(cluster)) => match raftkv::cluster::run(&cluster) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("raftkv cluster: {e}");
+                ExitCode::FAILURE
+            }
+        },
+        Err(message) => {
+            eprintln!("raftkv: {message}\n\n{}", cli::USAGE);
+            ExitCode::from(2)
+        }
+    }
+}

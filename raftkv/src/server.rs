@@ -1,0 +1,211 @@
+//! The listener: one TCP port per node for Redis clients and peers alike.
+//!
+//! Each accepted connection gets a thread. Its first byte tells what it is: a NUL byte starts a
+//! peer's handshake ([`crate::transport`]); anything else is a Redis client. A client's commands
+//! are parsed as they arrive, pipelined ones included: the connection hands every complete
+//! command in its buffer to the node, then writes the replies in order.
+//!
+//! Redis runs a connection's commands one after another, so a pipelined `GET` sees the `SET`
+//! before it. Raft alone does not give that: the `GET`'s read index may be taken before the `SET`
+//! commits (legal for concurrent operations, but not what a Redis client expects). So a
+//! connection keeps only commands of one kind in flight at a time: a run of reads goes to the node
+//! together (one ReadIndex covers them), as does a run of writes (Raft keeps their order), but a
+//! read waits for the writes before it to be answered, a write for the reads before it, and any
+//! other command for everything before it.
+
+use std::io::{self, BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::mpsc::{self, Receiver, Sender};
+use std::thread::{self, JoinHandle};
+
+use slog::{debug, warn, Logger};
+
+use crate::command::{self, Command};
+use crate::node::{Event, Request};
+use crate::resp::{self, Reply};
+use crate::transport;
+
+/// Write the replies gathered so far once they pass this many bytes.
+const FLUSH_BYTES: usize = 64 * 1024;
+
+/// Accepts connections on `listener` on a thread of its own, for as long as the process lives.
+pub fn spawn_listener(
+    listener: TcpListener,
+    events: Sender<Event>,
+    logger: Logger,
+) -> io::Result<JoinHandle<()>> {
+    thread::Builder::new()
+        .name("listener".to_string())
+        .spawn(move || {
+            for stream in listener.incoming() {
+                match stream {
+                    Ok(stream) => {
+                        let (events, conn_logger) = (events.clone(), logger.clone());
+                        let spawned = thread::Builder::new()
+                            .name("conn".to_string())
+                            .spawn(move || handle_connection(stream, &events, &conn_logger));
+                        if let Err(e) = spawned {
+                            warn!(logger, "cannot start a connection thread"; "error" => %e);
+                        }
+                    }
+                    Err(e) => debug!(logger, "accept failed"; "error" => %e),
+                }
+            }
+        })
+}
+
+fn handle_connection(stream: TcpStream, events: &Sender<Event>, logger: &Logger) {
+    let _ = stream.set_nodelay(true);
+    let Ok(read_half) = stream.try_clone() else {
+        return;
+    };
+    let mut reader = BufReader::with_capacity(64 * 1024, read_half);
+    let first = match reader.fill_buf() {
+        Ok([]) | Err(_) => return,
+        Ok(buf) => buf[0],
+    };
+    if first == transport::PEER_MAGIC[0] {
+        transport::serve_peer(reader, events, logger);
+    } else if let Err(e) = serve_client(reader, stream, events) {
+        debug!(logger, "client connection ended"; "error" => %e);
+    }
+}
+
+/// A reply known at once, or one the node will send.
+enum Pending {
+    Now(Reply),
+    Later(Receiver<Reply>),
+}
+
+/// What may be in flight together on one connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Read,
+    Write,
+    /// Anything else (INFO, admin commands): alone.
+    Barrier,
+}
+
+fn kind_of(command: &Command) -> Kind {
+    match command {
+        Command::Read(_) => Kind::Read,
+        Command::Write(_) => Kind::Write,
+        _ => Kind::Barrier,
+    }
+}
+
+/// The replies of one connection, in command order, and what kind of command is in flight.
+struct Replies {
+    pending: Vec<Pending>,
+    in_flight: Option<Kind>,
+    out: Vec<u8>,
+}
+
+impl Replies {
+    /// Waits for every pending reply and encodes them all, in order.
+    fn resolve(&mut self, writer: &mut TcpStream) -> io::Result<()> {
+        for p in self.pending.drain(..) {
+            let reply = match p {
+                Pending::Now(reply) => reply,
+                Pending::Later(rx) => rx.recv().unwrap_or_else(|_| Reply::err("the node stopped")),
+            };
+            reply.encode(&mut self.out);
+            if self.out.len() >= FLUSH_BYTES {
+                writer.write_all(&self.out)?;
+                self.out.clear();
+            }
+        }
+        self.in_flight = None;
+        Ok(())
+    }
+
+    /// Hands `command` to the node, first waiting for what is in flight if it is of another kind.
+    fn dispatch(
+        &mut self,
+        command: Command,
+        events: &Sender<Event>,
+        writer: &mut TcpStream,
+    ) -> io::Result<()> {
+        let kind = kind_of(&command);
+        if self
+            .in_flight
+            .is_some_and(|k| k != kind || k == Kind::Barrier)
+        {
+            self.resolve(writer)?;
+        }
+        self.pending.push(dispatch(command, events));
+        self.in_flight = Some(kind);
+        Ok(())
+    }
+}
+
+fn serve_client(
+    mut reader: impl Read,
+    mut writer: TcpStream,
+    events: &Sender<Event>,
+) -> io::Result<()> {
+    let mut input = Vec::new();
+    let mut chunk = vec![0u8; 64 * 1024];
+    let mut replies = Replies {
+        pending: Vec::new(),
+        in_flight: None,
+        out: Vec::new(),
+    };
+    loop {
+        let n = reader.read(&mut chunk)?;
+        if n == 0 {
+            return Ok(());
+        }
+        input.extend_from_slice(&chunk[..n]);
+        let mut used = 0;
+        let mut close = false;
+        loop {
+            let now = |reply| Pending::Now(reply);
+            match resp::parse_command(&input[used..]) {
+                Ok(Some((args, n))) => {
+                    used += n;
+                    if args.is_empty() {
+                        continue;
+                    }
+                    match command::parse(args) {
+                        Ok(Command::Ping(None)) => {
+                            replies.pending.push(now(Reply::Status("PONG".to_string())))
+                        }
+                        Ok(Command::Ping(Some(message)) | Command::Echo(message)) => {
+                            replies.pending.push(now(Reply::Bulk(message)))
+                        }
+                        Ok(Command::Quit) => {
+                            replies.pending.push(now(Reply::ok()));
+                            close = true;
+                            break;
+                        }
+                        Ok(command) => replies.dispatch(command, events, &mut writer)?,
+                        Err(reply) => replies.pending.push(now(reply)),
+                    }
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    let reply = Reply::err(format!("Protocol error: {e}"));
+                    replies.pending.push(now(reply));
+                    close = true;
+                    break;
+                }
+            }
+        }
+        input.drain(..used);
+        replies.resolve(&mut writer)?;
+        writer.write_all(&replies.out)?;
+        replies.out.clear();
+        if close {
+            return writer.shutdown(std::net::Shutdown::Both);
+        }
+    }
+}
+
+fn dispatch(command: Command, events: &Sender<Event>) -> Pending {
+    let (reply, rx) = mpsc::channel();
+    match events.send(Event::Client(Request { command, reply })) {
+        Ok(()) => Pending::Later(rx),
+        Err(_) => Pending::Now(Reply::err("the node stopped")),
+    }
+}
