@@ -5,5 +5,6 @@
 pub mod interaction;
 pub mod network;
 pub mod sim;
+pub mod threaded;
 
 pub use network::{Network, Node};

@@ -160,7 +160,10 @@ impl Router {
                 let seq = st.seq;
                 st.seq += 1;
                 st.stats.delayed += 1;
-                let earliest = st.in_flight.peek().is_none_or(|Reverse(f)| deliver_at < f.deliver_at);
+                let earliest = st
+                    .in_flight
+                    .peek()
+                    .is_none_or(|Reverse(f)| deliver_at < f.deliver_at);
                 st.in_flight.push(Reverse(InFlight {
                     deliver_at,
                     seq,
