@@ -305,6 +305,10 @@ impl<T: Storage> RawNode<T> {
             context,
             ..Default::default()
         };
+        if self.raft.state == crate::raft::StateRole::Leader {
+            // The common case, without building and dispatching a message.
+            return self.raft.propose_one(entry);
+        }
         self.raft.step(Message {
             msg_type: MessageType::MsgPropose as i32,
             from: self.raft.id,

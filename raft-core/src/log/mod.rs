@@ -168,11 +168,23 @@ impl<T: Storage> RaftLog<T> {
         committed: u64,
         entries: &[Entry],
     ) -> Result<Option<u64>> {
+        self.maybe_append_owned(index, term, committed, entries.to_vec())
+    }
+
+    /// [`RaftLog::maybe_append`] taking the entries by value, so they are moved into the log
+    /// rather than copied (the follower's hot path: the message is consumed anyway).
+    pub fn maybe_append_owned(
+        &mut self,
+        index: u64,
+        term: u64,
+        committed: u64,
+        mut entries: Vec<Entry>,
+    ) -> Result<Option<u64>> {
         if !self.match_term(index, term) {
             return Ok(None);
         }
         let last_new_index = index + entries.len() as u64;
-        let conflict = self.find_conflict(entries);
+        let conflict = self.find_conflict(&entries);
         if conflict != 0 {
             if conflict <= self.committed {
                 return Err(Error::Invariant(
@@ -180,7 +192,8 @@ impl<T: Storage> RaftLog<T> {
                 ));
             }
             let start = (conflict - (index + 1)) as usize;
-            self.append(&entries[start..]);
+            entries.drain(..start);
+            self.append_owned(entries);
         }
         self.commit_to(committed.min(last_new_index));
         Ok(Some(last_new_index))
@@ -189,6 +202,11 @@ impl<T: Storage> RaftLog<T> {
     /// Appends `entries` to the unstable tail, truncating anything at or after the first new index.
     /// Returns the new last index. The caller guarantees the first new index is above `committed`.
     pub fn append(&mut self, entries: &[Entry]) -> u64 {
+        self.append_owned(entries.to_vec())
+    }
+
+    /// [`RaftLog::append`] taking the entries by value (moved, not copied).
+    pub fn append_owned(&mut self, entries: Vec<Entry>) -> u64 {
         let Some(first) = entries.first() else {
             return self.last_index();
         };
@@ -200,7 +218,7 @@ impl<T: Storage> RaftLog<T> {
             // Durable entries are being replaced: they no longer count as persisted.
             self.persisted = first.index - 1;
         }
-        self.unstable.truncate_and_append(entries);
+        self.unstable.truncate_and_append_owned(entries);
         self.last_index()
     }
 

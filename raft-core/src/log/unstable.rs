@@ -145,6 +145,18 @@ impl Unstable {
     /// Appends `entries` (contiguous, non-empty), replacing whatever this tail holds at and after the
     /// first new index. The caller guarantees the first index is at most `last index + 1`.
     pub fn truncate_and_append(&mut self, entries: &[Entry]) {
+        self.truncate_and_append_owned(entries.to_vec());
+    }
+
+    /// Appends one entry that directly follows the last one (a leader's proposal).
+    #[inline]
+    pub fn push(&mut self, entry: Entry) {
+        debug_assert_eq!(entry.index, self.offset + self.entries.len() as u64);
+        self.entries.push(entry);
+    }
+
+    /// [`Unstable::truncate_and_append`] taking the entries by value (moved, not copied).
+    pub fn truncate_and_append_owned(&mut self, mut entries: Vec<Entry>) {
         let Some(first) = entries.first() else {
             return;
         };
@@ -162,7 +174,12 @@ impl Unstable {
             self.entries.truncate(keep);
             self.in_progress = self.in_progress.min(keep);
         }
-        self.entries.extend_from_slice(entries);
+        if self.entries.is_empty() {
+            // Take the caller's buffer as is: no copy at all.
+            self.entries = entries;
+        } else {
+            self.entries.append(&mut entries);
+        }
     }
 
     /// The entries in `[low, high)`; the caller has checked the range lies within this tail.

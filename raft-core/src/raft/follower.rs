@@ -9,7 +9,7 @@ use slog::{debug, info};
 impl<T: Storage> Raft<T> {
     /// Accepts an append from the leader if our log holds the entry before its entries (§5.3), and
     /// answers with what matched or with a rejection hint for fast backtracking.
-    pub(super) fn handle_append_entries(&mut self, m: &Message) -> Result<()> {
+    pub(super) fn handle_append_entries(&mut self, m: Message) -> Result<()> {
         if self.pending_request_snapshot != 0 {
             // Waiting for a snapshot: remind the leader instead of appending (raft-rs).
             self.send_request_snapshot();
@@ -28,9 +28,10 @@ impl<T: Storage> Raft<T> {
             });
             return Ok(());
         }
+        let (index, log_term, commit) = (m.index, m.log_term, m.commit);
         match self
             .raft_log
-            .maybe_append(m.index, m.log_term, m.commit, &m.entries)
+            .maybe_append_owned(index, log_term, commit, m.entries)
         {
             Ok(Some(last_new_index)) => {
                 let commit = self.raft_log.committed;

@@ -177,6 +177,35 @@ impl<T: Storage> Raft<T> {
         Ok(())
     }
 
+    /// A leader's own proposal of one entry, without building a message: the same checks as a
+    /// `MsgPropose` (transfer, membership, conf change validation, uncommitted size), then the entry
+    /// is moved into the log.
+    pub(crate) fn propose_one(&mut self, mut entry: Entry) -> Result<()> {
+        if self.lead_transferee.is_some() || !self.prs.is_voter(self.id) {
+            return Err(Error::ProposalDropped);
+        }
+        if super::decode_conf_change(&entry).is_some() {
+            return self.propose_entries(vec![entry]);
+        }
+        if !self.increase_uncommitted_size(std::slice::from_ref(&entry)) {
+            debug!(self.logger, "dropping proposal: the uncommitted size limit is reached";
+                "uncommitted" => self.uncommitted_size, "limit" => self.max_uncommitted_size);
+            return Err(Error::ProposalDropped);
+        }
+        entry.term = self.term;
+        entry.index = self.raft_log.last_index() + 1;
+        if self.raft_log.unstable.snapshot.is_none()
+            && entry.index
+                == self.raft_log.unstable.offset + self.raft_log.unstable.entries.len() as u64
+        {
+            self.raft_log.unstable.push(entry);
+        } else {
+            self.raft_log.append_owned(vec![entry]);
+        }
+        self.appends_pending = true;
+        Ok(())
+    }
+
     /// Accounts for proposed payloads; false when they would pass `max_uncommitted_size`. A proposal
     /// is always accepted when nothing is uncommitted, so one oversized entry cannot block forever.
     fn increase_uncommitted_size(&mut self, entries: &[Entry]) -> bool {

@@ -478,7 +478,7 @@ impl<T: Storage> Raft<T> {
             }
             MessageType::MsgAppend => {
                 self.become_follower(m.term, m.from);
-                self.handle_append_entries(&m)
+                self.handle_append_entries(m)
             }
             MessageType::MsgHeartbeat => {
                 self.become_follower(m.term, m.from);
@@ -508,7 +508,7 @@ impl<T: Storage> Raft<T> {
             MessageType::MsgAppend => {
                 self.election_elapsed = 0;
                 self.leader_id = m.from;
-                self.handle_append_entries(&m)
+                self.handle_append_entries(m)
             }
             MessageType::MsgHeartbeat => {
                 self.election_elapsed = 0;
