@@ -72,11 +72,9 @@ impl<T: Storage> RaftLog<T> {
         if index < dummy_index || index > self.last_index() {
             return Ok(0);
         }
-        match self.store.term(index) {
-            Ok(term) => Ok(term),
-            Err(Error::Store(StorageError::Unavailable)) => Ok(0),
-            Err(e) => Err(e),
-        }
+        // Inside the log an unreadable term is an error, never 0: a 0 would make a vote or an
+        // append be judged against a term the log does not have.
+        self.store.term(index)
     }
 
     /// The term of the last entry.
@@ -94,10 +92,15 @@ impl<T: Storage> RaftLog<T> {
     /// `[first_index - 1, last_index]` never matches: its term is unknown, not 0, so an append that
     /// claims to follow it cannot leave a gap in the log.
     pub fn match_term(&self, index: u64, term: u64) -> bool {
+        self.try_match_term(index, term).unwrap_or(false)
+    }
+
+    /// [`RaftLog::match_term`], failing instead of answering "no" when storage cannot be read.
+    pub fn try_match_term(&self, index: u64, term: u64) -> Result<bool> {
         if index > self.last_index() || index < self.first_index().saturating_sub(1) {
-            return false;
+            return Ok(false);
         }
-        self.term(index).is_ok_and(|t| t == term)
+        Ok(self.term(index)? == term)
     }
 
     /// The index and term of the last entry, failing if storage cannot say (unlike
@@ -117,10 +120,18 @@ impl<T: Storage> RaftLog<T> {
     /// The index of the first entry of `entries` that is missing or conflicts with ours, or 0 when all
     /// of them are already here with the same terms.
     pub fn find_conflict(&self, entries: &[Entry]) -> u64 {
-        entries
-            .iter()
-            .find(|e| !self.match_term(e.index, e.term))
-            .map_or(0, |e| e.index)
+        self.try_find_conflict(entries)
+            .unwrap_or_else(|_| entries.first().map_or(0, |e| e.index))
+    }
+
+    /// [`RaftLog::find_conflict`], failing when storage cannot be read.
+    pub fn try_find_conflict(&self, entries: &[Entry]) -> Result<u64> {
+        for e in entries {
+            if !self.try_match_term(e.index, e.term)? {
+                return Ok(e.index);
+            }
+        }
+        Ok(0)
     }
 
     /// The largest index `<= index` whose term is `<= term`, with that term if it could be read.
@@ -180,11 +191,12 @@ impl<T: Storage> RaftLog<T> {
         committed: u64,
         mut entries: Vec<Entry>,
     ) -> Result<Option<u64>> {
-        if !self.match_term(index, term) {
+        // A storage failure is reported, not mistaken for a mismatch (nothing changes).
+        if !self.try_match_term(index, term)? {
             return Ok(None);
         }
         let last_new_index = index + entries.len() as u64;
-        let conflict = self.find_conflict(&entries);
+        let conflict = self.try_find_conflict(&entries)?;
         if conflict != 0 {
             if conflict <= self.committed {
                 return Err(Error::Invariant(

@@ -377,6 +377,16 @@ impl<T: Storage> Raft<T> {
             MessageType::try_from(m.msg_type).map_err(|_| Error::UnknownMessageType(m.msg_type))?;
         self.validate(&m, msg_type)?;
         debug!(self.logger, "step"; "msg" => %raft_proto::describe_message(&m));
+        if m.term > self.term
+            && matches!(
+                msg_type,
+                MessageType::MsgRequestVote | MessageType::MsgRequestPreVote
+            )
+        {
+            // The vote will be judged on our last entry: if storage cannot say what it is, fail
+            // now, before the higher term is adopted, so a refused step changes nothing.
+            self.raft_log.last_index_and_term()?;
+        }
         if m.term == 0
             || matches!(
                 msg_type,
@@ -506,9 +516,15 @@ impl<T: Storage> Raft<T> {
         match msg_type {
             MessageType::MsgPropose => self.forward_proposal(m),
             MessageType::MsgAppend => {
+                let before = (self.election_elapsed, self.leader_id);
                 self.election_elapsed = 0;
                 self.leader_id = m.from;
-                self.handle_append_entries(m)
+                let result = self.handle_append_entries(m);
+                if result.is_err() {
+                    // A refused step changes nothing, not even the leader heard from.
+                    (self.election_elapsed, self.leader_id) = before;
+                }
+                result
             }
             MessageType::MsgHeartbeat => {
                 self.election_elapsed = 0;

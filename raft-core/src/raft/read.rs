@@ -81,20 +81,8 @@ impl<T: Storage> Raft<T> {
 
     /// A heartbeat response acknowledging a read round: once a quorum of voters acknowledged it,
     /// that round's requests and every earlier one are answered.
-    pub(super) fn ack_read_round(&mut self, m: &Message) {
-        let Some((seq, sent)) = crate::read_only::decode_heartbeat_ctx(&m.context) else {
-            return;
-        };
-        if sent > self.ticks {
-            return; // not a heartbeat this leader sent
-        }
-        if let Some(pr) = self.prs.get_mut(m.from) {
-            pr.heartbeat_acked_at = pr.heartbeat_acked_at.max(sent);
-        }
-        if seq == 0 {
-            return;
-        }
-        let Some(acks) = self.read_only.recv_ack(m.from, seq).map(<[u64]>::to_vec) else {
+    pub(super) fn ack_read_round(&mut self, from: u64, seq: u64) {
+        let Some(acks) = self.read_only.recv_ack(from, seq).map(<[u64]>::to_vec) else {
             return;
         };
         if self.quorum_of(&acks) {

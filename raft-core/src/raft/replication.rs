@@ -265,9 +265,16 @@ impl<T: Storage> Raft<T> {
 
     pub(super) fn handle_heartbeat_response(&mut self, m: &Message) {
         let last_index = self.raft_log.last_index();
+        // The echoed context: the read round it confirms and when the heartbeat was sent (a
+        // context this leader could not have sent, from its future, is ignored).
+        let round = crate::read_only::decode_heartbeat_ctx(&m.context)
+            .filter(|(_, sent)| *sent <= self.ticks);
         let Some(pr) = self.prs.get_mut(m.from) else {
             return;
         };
+        if let Some((_, sent)) = round {
+            pr.heartbeat_acked_at = pr.heartbeat_acked_at.max(sent);
+        }
         pr.update_committed(m.commit);
         pr.recent_active = true;
         pr.resume();
@@ -285,7 +292,9 @@ impl<T: Storage> Raft<T> {
         } else if pr.commit_sent < self.raft_log.committed {
             self.appends_pending = true;
         }
-        self.ack_read_round(m);
+        if let Some((seq, _)) = round.filter(|(seq, _)| *seq != 0) {
+            self.ack_read_round(m.from, seq);
+        }
     }
 
     /// Advances the commit index to what a quorum has matched, if that entry is of this term.

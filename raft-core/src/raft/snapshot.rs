@@ -125,7 +125,16 @@ impl<T: Storage> Raft<T> {
             return false;
         };
         let (index, term) = (meta.index, meta.term);
-        if index < self.raft_log.committed {
+        let committed = self.raft_log.committed;
+        if index < committed {
+            return false;
+        }
+        if index == committed
+            && (self.pending_request_snapshot == 0 || !self.raft_log.match_term(index, term))
+        {
+            // Nothing new: the log already holds everything up to the commit index, and a snapshot
+            // contradicting a committed entry must never replace it (etcd ignores any snapshot at
+            // or below the commit index). Only a snapshot the node asked for is taken at it.
             return false;
         }
         if self.state != StateRole::Follower {

@@ -33,6 +33,10 @@ pub fn is_response_msg(msg_type: MessageType) -> bool {
     )
 }
 
+/// The largest log index a message may name. No real log comes near it, and the room above it keeps
+/// every `index + 1` of the core from overflowing, whatever a peer claims.
+pub const MAX_INDEX: u64 = u64::MAX / 2;
+
 /// Message types that may travel without a term (local messages, forwarded proposals and reads).
 fn may_lack_term(msg_type: MessageType) -> bool {
     is_local_msg(msg_type)
@@ -86,7 +90,9 @@ impl<T: Storage> Raft<T> {
                 Some(meta) if meta.index == 0 || meta.term == 0 => {
                     reject("a snapshot must cover at least one entry of a real term")
                 }
-                Some(meta) if meta.index == u64::MAX => reject("the snapshot index overflows"),
+                Some(meta) if meta.index > MAX_INDEX => {
+                    reject("the snapshot index overflows the index space (above u64::MAX / 2)")
+                }
                 Some(meta)
                     if meta
                         .conf_state
@@ -109,8 +115,8 @@ impl<T: Storage> Raft<T> {
             return Err("the previous entry's term is above the message term");
         }
         let count = m.entries.len() as u64;
-        if m.index.checked_add(count).is_none_or(|end| end == u64::MAX) {
-            return Err("entry indexes overflow");
+        if m.index.checked_add(count).is_none_or(|end| end > MAX_INDEX) {
+            return Err("entry indexes overflow the index space (above u64::MAX / 2)");
         }
         let mut prev_term = m.log_term;
         for (i, e) in m.entries.iter().enumerate() {
