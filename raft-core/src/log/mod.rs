@@ -306,7 +306,7 @@ impl<T: Storage> RaftLog<T> {
     pub fn snapshot(&self, request_index: u64, to: u64) -> Result<Snapshot> {
         if let Some(s) = &self.unstable.snapshot {
             if s.metadata.as_ref().map_or(0, |m| m.index) >= request_index {
-                return Ok(s.clone());
+                return Ok((**s).clone());
             }
         }
         self.store.snapshot(request_index, to)
@@ -400,7 +400,7 @@ impl<T: Storage> RaftLog<T> {
 
     /// The pending incoming snapshot, if any (handed out or not).
     pub fn unstable_snapshot(&self) -> Option<&Snapshot> {
-        self.unstable.snapshot.as_ref()
+        self.unstable.snapshot.as_deref()
     }
 }
 

@@ -8,8 +8,8 @@ use raft_proto::eraftpb::{Entry, Snapshot};
 /// application in a `Ready` and are being persisted; the rest have not been handed out yet.
 #[derive(Debug, Default, Clone)]
 pub struct Unstable {
-    /// An incoming snapshot not yet persisted.
-    pub snapshot: Option<Snapshot>,
+    /// An incoming snapshot not yet persisted (boxed: rare, and large inline in every node).
+    pub snapshot: Option<Box<Snapshot>>,
     /// The unpersisted entries.
     pub entries: Vec<Entry>,
     /// The index of `entries[0]` (or where the next entry would go when `entries` is empty).
@@ -81,7 +81,7 @@ impl Unstable {
     /// The snapshot, if it has not been handed out for persistence yet.
     pub fn snapshot_not_in_progress(&self) -> Option<&Snapshot> {
         self.snapshot
-            .as_ref()
+            .as_deref()
             .filter(|_| !self.snapshot_in_progress)
     }
 
@@ -138,7 +138,7 @@ impl Unstable {
         self.entries.clear();
         self.offset = index + 1;
         self.in_progress = 0;
-        self.snapshot = Some(snapshot);
+        self.snapshot = Some(Box::new(snapshot));
         self.snapshot_in_progress = false;
     }
 

@@ -30,7 +30,7 @@ fn snap(index: u64, term: u64) -> Snapshot {
 /// An unstable tail holding `entries` (which start at `offset`) and optionally a snapshot.
 fn unstable(offset: u64, entries: Vec<Entry>, snapshot: Option<Snapshot>) -> Unstable {
     Unstable {
-        snapshot,
+        snapshot: snapshot.map(Box::new),
         entries,
         offset,
         in_progress: 0,
