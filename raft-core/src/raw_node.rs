@@ -362,7 +362,7 @@ impl<T: Storage> RawNode<T> {
                 "msg" => ?msg_type, "from" => m.from);
             return Err(Error::StepLocalMsg(msg_type));
         }
-        if is_response_msg(msg_type) && self.raft.prs.get(m.from).is_none() {
+        if is_response_msg(msg_type) && !self.raft.prs.is_member(m.from) {
             warn!(self.raft.logger(), "refused a response from a node outside the configuration";
                 "msg" => ?msg_type, "from" => m.from);
             return Err(Error::StepPeerNotFound {

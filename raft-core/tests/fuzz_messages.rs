@@ -985,7 +985,7 @@ const ROLES: [Role; 5] = [
 
 fn role_of(p: &Peer) -> Option<Role> {
     let r = &p.raw.raft;
-    let is_learner = r.prs.get(r.id).is_some_and(|pr| pr.is_learner);
+    let is_learner = r.prs.conf().learners.contains(&r.id);
     match r.state {
         StateRole::Candidate => Some(Role::Candidate),
         StateRole::PreCandidate => Some(Role::PreCandidate),

@@ -1192,7 +1192,7 @@ fn fixtures_reach_the_intended_roles_with_multi_term_logs() {
 
         let p = build(Role::Learner, flags);
         let r = &p.raw.raft;
-        assert!(!r.promotable() && r.prs.get(4).is_some_and(|pr| pr.is_learner));
+        assert!(!r.promotable() && r.prs.conf().learners.contains(&4));
         assert_eq!(
             (r.state, r.leader_id),
             (StateRole::Follower, 1),

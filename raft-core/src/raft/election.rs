@@ -68,6 +68,7 @@ impl<T: Storage> Raft<T> {
 
     fn become_pre_candidate(&mut self) {
         // A pre-candidate keeps its term and vote: it only asks whether it could win.
+        self.prs.stop_tracking();
         self.state = StateRole::PreCandidate;
         self.prs.reset_votes();
         self.leader_id = INVALID_ID;
@@ -76,6 +77,7 @@ impl<T: Storage> Raft<T> {
 
     fn become_candidate(&mut self) {
         let term = self.term + 1;
+        self.prs.stop_tracking();
         self.reset(term);
         self.vote = self.id;
         self.state = StateRole::Candidate;

@@ -17,6 +17,8 @@ impl<T: Storage> Raft<T> {
             "follower cannot become leader"
         );
         let term = self.term;
+        let next_idx = self.raft_log.last_index() + 1;
+        self.prs.start_tracking(next_idx);
         self.reset(term);
         self.leader_id = self.id;
         self.state = StateRole::Leader;

@@ -299,6 +299,7 @@ impl<T: Storage> Raft<T> {
 
     /// Becomes a follower of `leader_id` in `term`.
     pub fn become_follower(&mut self, term: u64, leader_id: u64) {
+        self.prs.stop_tracking();
         self.reset(term);
         self.leader_id = leader_id;
         self.state = StateRole::Follower;

@@ -63,6 +63,8 @@ pub struct ProgressTracker {
     votes: Vec<(u64, bool)>,
     max_inflight: usize,
     max_inflight_bytes: u64,
+    /// Progress is not kept (the node does not lead): the configuration alone is.
+    untracked: bool,
 }
 
 struct MatchIndexes<'a>(&'a [(u64, Progress)]);
@@ -96,6 +98,10 @@ impl ProgressTracker {
     /// Replaces the configuration and rebuilds progress: members kept keep their progress, new ones
     /// start probing from `next_idx`.
     pub fn apply_conf(&mut self, conf: Configuration, next_idx: u64) {
+        if self.untracked {
+            self.conf = conf;
+            return;
+        }
         let mut ids = conf.voters.ids();
         ids.extend(conf.learners.iter().copied());
         ids.extend(conf.learners_next.iter().copied());
@@ -124,6 +130,31 @@ impl ProgressTracker {
         }
         self.progress = progress;
         self.conf = conf;
+    }
+
+    /// Stops keeping each member's progress and frees it: only a leader needs progress, and most
+    /// groups of a multi-raft process are followers (their memory is what scales).
+    pub fn stop_tracking(&mut self) {
+        self.untracked = true;
+        self.progress = Vec::new();
+    }
+
+    /// Keeps each member's progress again (a node becoming leader): every member starts to be
+    /// probed from `next_idx`.
+    pub fn start_tracking(&mut self, next_idx: u64) {
+        if !self.untracked {
+            return;
+        }
+        self.untracked = false;
+        let conf = std::mem::take(&mut self.conf);
+        self.apply_conf(conf, next_idx);
+    }
+
+    /// Whether `id` belongs to the configuration in any role (voter of either half, learner).
+    pub fn is_member(&self, id: u64) -> bool {
+        self.conf.voters.contains(id)
+            || self.conf.learners.contains(&id)
+            || self.conf.learners_next.contains(&id)
     }
 
     /// The current configuration.
