@@ -65,16 +65,38 @@ impl<T: Storage> RaftLog<T> {
 
     /// The term of the entry at `index`, 0 when `index` is outside `[first_index - 1, last_index]`.
     pub fn term(&self, index: u64) -> Result<u64> {
+        Ok(self.stored_term(index)?.unwrap_or(0))
+    }
+
+    /// The term at `index`, `None` outside `[first_index - 1, last_index]`. Asks storage once at
+    /// most (its `Compacted` answer says "below the snapshot point"), and not at all for the
+    /// unstable tail: this sits on the append and vote paths.
+    fn stored_term(&self, index: u64) -> Result<Option<u64>> {
         if let Some(term) = self.unstable.maybe_term(index) {
-            return Ok(term);
+            return Ok(Some(term));
         }
-        let dummy_index = self.first_index().saturating_sub(1);
-        if index < dummy_index || index > self.last_index() {
-            return Ok(0);
+        if index > self.last_index() {
+            return Ok(None);
+        }
+        if let Some(first) = self.unstable.maybe_first_index() {
+            // Below an incoming snapshot: storage may still hold the entries it replaces.
+            if index < first.saturating_sub(1) {
+                return Ok(None);
+            }
         }
         // Inside the log an unreadable term is an error, never 0: a 0 would make a vote or an
         // append be judged against a term the log does not have.
-        self.store.term(index)
+        match self.store.term(index) {
+            Ok(term) => Ok(Some(term)),
+            // Truly below the snapshot point (checked only on this rare path), or a storage
+            // failing for an index it holds, which must surface.
+            Err(Error::Store(StorageError::Compacted))
+                if index < self.store.first_index()?.saturating_sub(1) =>
+            {
+                Ok(None)
+            }
+            Err(e) => Err(e),
+        }
     }
 
     /// The term of the last entry.
@@ -97,10 +119,7 @@ impl<T: Storage> RaftLog<T> {
 
     /// [`RaftLog::match_term`], failing instead of answering "no" when storage cannot be read.
     pub fn try_match_term(&self, index: u64, term: u64) -> Result<bool> {
-        if index > self.last_index() || index < self.first_index().saturating_sub(1) {
-            return Ok(false);
-        }
-        Ok(self.term(index)? == term)
+        Ok(self.stored_term(index)? == Some(term))
     }
 
     /// The index and term of the last entry, failing if storage cannot say (unlike
@@ -331,11 +350,8 @@ impl<T: Storage> RaftLog<T> {
             return Ok(Vec::new());
         }
         let low = self.applying + 1;
-        if low < self.first_index() {
-            // Entries not yet applied were compacted away: skipping them silently would corrupt the
-            // application's state machine.
-            return Err(Error::Store(StorageError::Compacted));
-        }
+        // Entries not yet applied that were compacted away fail with `Compacted` in `slice`:
+        // skipping them silently would corrupt the application's state machine.
         let entries = self.slice(low, high + 1, max_size)?;
         if let Some(last) = entries.last() {
             self.applying = last.index;
@@ -358,7 +374,13 @@ impl<T: Storage> RaftLog<T> {
         if low >= high {
             return Ok(Vec::new());
         }
-        if low < self.first_index() {
+        // Below the first index is `Compacted`: an incoming snapshot says so here, and storage
+        // answers so for its own range (the `Storage::entries` contract), which spares a lock.
+        if self
+            .unstable
+            .maybe_first_index()
+            .is_some_and(|first| low < first)
+        {
             return Err(Error::Store(StorageError::Compacted));
         }
         if high > self.last_index() + 1 {
