@@ -129,13 +129,26 @@ pub struct MemStorageCore {
     snapshot_index: u64,
     /// The term of the entry at `snapshot_index` (0 for a new storage).
     snapshot_term: u64,
-    /// The metadata of the latest snapshot (created or applied); index 0 means there is none.
-    snapshot_metadata: SnapshotMetadata,
-    /// The application data of the latest snapshot.
-    snapshot_data: Bytes,
+    /// The latest snapshot (created or applied), if any: boxed, since most storages of a
+    /// multi-raft process hold one rarely and it is large inline.
+    latest: Option<Box<LatestSnapshot>>,
     /// Test hook: the next `Storage::snapshot` call returns `SnapshotTemporarilyUnavailable`.
     trigger_snap_unavailable: bool,
 }
+
+/// The metadata and data of a storage's latest snapshot.
+#[derive(Debug, Clone, Default)]
+struct LatestSnapshot {
+    metadata: SnapshotMetadata,
+    data: Bytes,
+}
+
+/// What `snapshot_metadata` answers when there is no snapshot.
+static NO_SNAPSHOT: SnapshotMetadata = SnapshotMetadata {
+    conf_state: None,
+    index: 0,
+    term: 0,
+};
 
 impl MemStorageCore {
     /// Replaces the persisted hard state (term, vote, commit).
@@ -171,7 +184,7 @@ impl MemStorageCore {
     /// term 0, no membership). The snapshot point (where the log starts) is at or below this index:
     /// it is `Storage::first_index() - 1`.
     pub fn snapshot_metadata(&self) -> &SnapshotMetadata {
-        &self.snapshot_metadata
+        self.latest.as_ref().map_or(&NO_SNAPSHOT, |l| &l.metadata)
     }
 
     /// Sets the commit index of the hard state to `index` (the term and vote are left alone).
@@ -260,7 +273,7 @@ impl MemStorageCore {
                 "MemStorage::compact: the entries to discard are not all committed",
             ));
         }
-        if point > self.snapshot_metadata.index {
+        if point > self.snapshot_metadata().index {
             return Err(Error::Invariant(
                 "MemStorage::compact: the entries to discard are not all covered by a snapshot \
                  (call create_snapshot first)",
@@ -300,7 +313,7 @@ impl MemStorageCore {
                 "MemStorage::create_snapshot: index 0 covers no entry",
             ));
         }
-        if index < self.snapshot_metadata.index {
+        if index < self.snapshot_metadata().index {
             return Err(StorageError::SnapshotOutOfDate.into());
         }
         if index > self.last_index() {
@@ -317,12 +330,12 @@ impl MemStorageCore {
         } else {
             self.entries[self.offset(index)].term
         };
-        self.snapshot_metadata = SnapshotMetadata {
+        let metadata = SnapshotMetadata {
             conf_state: Some(conf_state.unwrap_or_else(|| self.raft_state.conf_state.clone())),
             index,
             term,
         };
-        self.snapshot_data = data;
+        self.latest = Some(Box::new(LatestSnapshot { metadata, data }));
         Ok(self.latest_snapshot())
     }
 
@@ -354,7 +367,7 @@ impl MemStorageCore {
                 "MemStorage::apply_snapshot: the snapshot has no membership",
             ));
         };
-        if meta.index <= self.snapshot_metadata.index
+        if meta.index <= self.snapshot_metadata().index
             || meta.index < self.raft_state.hard_state.commit
         {
             return Err(StorageError::SnapshotOutOfDate.into());
@@ -380,8 +393,10 @@ impl MemStorageCore {
         }
         hs.commit = meta.index;
         self.raft_state.conf_state = conf_state;
-        self.snapshot_metadata = meta;
-        self.snapshot_data = data;
+        self.latest = Some(Box::new(LatestSnapshot {
+            metadata: meta,
+            data,
+        }));
         Ok(())
     }
 
@@ -395,14 +410,19 @@ impl MemStorageCore {
     /// The latest snapshot as a `Snapshot` (the data is shared, not copied).
     fn latest_snapshot(&self) -> Snapshot {
         Snapshot {
-            data: self.snapshot_data.clone(),
-            metadata: Some(self.snapshot_metadata.clone()),
+            data: self
+                .latest
+                .as_ref()
+                .map(|l| l.data.clone())
+                .unwrap_or_default(),
+            metadata: Some(self.snapshot_metadata().clone()),
         }
     }
 
     /// What `Storage::snapshot(request_index, _)` answers, the test hook aside.
     fn snapshot_for(&self, request_index: u64) -> Result<Snapshot> {
-        if self.snapshot_metadata.index == 0 || self.snapshot_metadata.index < request_index {
+        let index = self.snapshot_metadata().index;
+        if index == 0 || index < request_index {
             return Err(StorageError::SnapshotTemporarilyUnavailable.into());
         }
         Ok(self.latest_snapshot())
