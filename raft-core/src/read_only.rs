@@ -40,11 +40,19 @@ pub(crate) struct PendingRead {
 pub struct ReadOnly {
     /// How reads are confirmed.
     pub option: ReadOnlyOption,
-    pub(crate) pending: VecDeque<PendingRead>,
+    /// The last round number handed out: never reused in the node's life.
+    last_seq: u64,
+    /// The queues, allocated on the first request (most nodes of a multi-raft process never
+    /// serve a read as leader) and freed when emptied by a loss of leadership.
+    queues: Option<Box<Queues>>,
+}
+
+#[derive(Debug, Clone, Default)]
+struct Queues {
+    pending: VecDeque<PendingRead>,
     /// Requests that arrived before the leader committed an entry of its term; they are started
     /// once it has (the commit index before that may be stale, thesis §6.4 step 1).
-    pub(crate) waiting_for_commit: Vec<Message>,
-    last_seq: u64,
+    waiting_for_commit: Vec<Message>,
 }
 
 impl ReadOnly {
@@ -56,12 +64,16 @@ impl ReadOnly {
         }
     }
 
+    fn queues(&mut self) -> &mut Queues {
+        self.queues.get_or_insert_with(Box::default)
+    }
+
     /// Registers a request at commit index `index` in a new round; returns the round's number,
     /// to be sent in the context of the heartbeats that confirm it.
     pub(crate) fn add_request(&mut self, index: u64, req: Message, self_id: u64) -> u64 {
         self.last_seq += 1;
         let seq = self.last_seq;
-        self.pending.push_back(PendingRead {
+        self.queues().pending.push_back(PendingRead {
             seq,
             req,
             index,
@@ -70,10 +82,31 @@ impl ReadOnly {
         seq
     }
 
+    /// Keeps a request until the leader has committed an entry of its term.
+    pub(crate) fn wait_for_commit(&mut self, req: Message) {
+        self.queues().waiting_for_commit.push(req);
+    }
+
+    /// Whether requests wait for the leader's first commit in its term.
+    pub(crate) fn has_waiting(&self) -> bool {
+        self.queues
+            .as_ref()
+            .is_some_and(|q| !q.waiting_for_commit.is_empty())
+    }
+
+    /// Takes the requests that waited for the leader's first commit in its term.
+    pub(crate) fn take_waiting(&mut self) -> Vec<Message> {
+        self.queues
+            .as_mut()
+            .map(|q| std::mem::take(&mut q.waiting_for_commit))
+            .unwrap_or_default()
+    }
+
     /// Records that `from` acknowledged round `seq`. Returns the round's acks if the round is
     /// still pending, so the caller can check for a quorum.
     pub(crate) fn recv_ack(&mut self, from: u64, seq: u64) -> Option<&[u64]> {
-        let read = self.pending.iter_mut().find(|r| r.seq == seq)?;
+        let queues = self.queues.as_mut()?;
+        let read = queues.pending.iter_mut().find(|r| r.seq == seq)?;
         if let Err(pos) = read.acks.binary_search(&from) {
             read.acks.insert(pos, from);
         }
@@ -83,35 +116,53 @@ impl ReadOnly {
     /// Releases round `seq` and every earlier one (a quorum confirming leadership now confirms it
     /// for every request that arrived before).
     pub(crate) fn advance(&mut self, seq: u64) -> Vec<PendingRead> {
-        if !self.pending.iter().any(|r| r.seq == seq) {
+        let Some(queues) = self.queues.as_mut() else {
+            return Vec::new();
+        };
+        if !queues.pending.iter().any(|r| r.seq == seq) {
             return Vec::new();
         }
         let mut released = Vec::new();
-        while self.pending.front().is_some_and(|r| r.seq <= seq) {
-            released.extend(self.pending.pop_front());
+        while queues.pending.front().is_some_and(|r| r.seq <= seq) {
+            released.extend(queues.pending.pop_front());
         }
         released
     }
 
     /// The number of the newest pending round (0 when none is pending).
     pub fn last_pending_seq(&self) -> u64 {
-        self.pending.back().map_or(0, |r| r.seq)
+        self.queues
+            .as_ref()
+            .and_then(|q| q.pending.back())
+            .map_or(0, |r| r.seq)
     }
 
     /// The pending rounds, oldest first: (number, acknowledging voters).
     pub(crate) fn rounds(&self) -> impl DoubleEndedIterator<Item = (u64, &[u64])> {
-        self.pending.iter().map(|r| (r.seq, &r.acks[..]))
+        self.queues
+            .iter()
+            .flat_map(|q| q.pending.iter())
+            .map(|r| (r.seq, &r.acks[..]))
     }
 
     /// How many requests wait for confirmation (or for the leader's first commit).
     pub fn pending_count(&self) -> usize {
-        self.pending.len() + self.waiting_for_commit.len()
+        self.queues
+            .as_ref()
+            .map_or(0, |q| q.pending.len() + q.waiting_for_commit.len())
     }
 
-    /// Forgets every pending request (leadership is lost); returns them.
+    /// Forgets every pending request (leadership is lost) and frees the queues; returns them.
     pub(crate) fn clear(&mut self) -> Vec<Message> {
-        let mut dropped: Vec<Message> = self.pending.drain(..).map(|r| r.req).collect();
-        dropped.append(&mut self.waiting_for_commit);
+        let Some(queues) = self.queues.take() else {
+            return Vec::new();
+        };
+        let Queues {
+            pending,
+            mut waiting_for_commit,
+        } = *queues;
+        let mut dropped: Vec<Message> = pending.into_iter().map(|r| r.req).collect();
+        dropped.append(&mut waiting_for_commit);
         dropped
     }
 }

@@ -30,7 +30,7 @@ impl<T: Storage> Raft<T> {
         if !self.committed_in_current_term() {
             debug!(self.logger, "read request waits for the leader's first commit in its term";
                 "from" => m.from);
-            self.read_only.waiting_for_commit.push(m);
+            self.read_only.wait_for_commit(m);
             return;
         }
         self.start_read(m);
@@ -71,10 +71,10 @@ impl<T: Storage> Raft<T> {
 
     /// Starts the reads that waited for the leader's first commit in its term.
     pub(super) fn release_reads_waiting_for_commit(&mut self) {
-        if self.read_only.waiting_for_commit.is_empty() || !self.committed_in_current_term() {
+        if !self.read_only.has_waiting() || !self.committed_in_current_term() {
             return;
         }
-        for m in std::mem::take(&mut self.read_only.waiting_for_commit) {
+        for m in self.read_only.take_waiting() {
             self.start_read(m);
         }
     }
