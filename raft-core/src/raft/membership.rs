@@ -123,9 +123,7 @@ impl<T: Storage> Raft<T> {
             if let Some(pr) = self.prs.get_mut(id) {
                 pr.next_idx = last_index.max(1);
             }
-            if !self.append_due.contains(&id) {
-                self.append_due.push(id);
-            }
+            self.mark_append_due(id);
             self.appends_pending = true;
         }
         cs

@@ -101,10 +101,6 @@ pub struct Raft<T: Storage> {
     pub(crate) max_committed_size_per_ready: u64,
     /// Set when the leader has something to send in its next flush (new entries, a moved commit).
     pub(crate) appends_pending: bool,
-    /// Followers that must get an append at the next flush even if it carries no entries: a
-    /// heartbeat response showed they lag, and an append (possibly empty) makes them either
-    /// acknowledge what they have or reject, which recovers appends lost in replicate state.
-    pub(crate) append_due: Vec<u64>,
     /// The index of the last conf change this leader appended (or, right after election, the last
     /// index of its log, which may hold one): no other conf change is accepted until the applied
     /// index reaches it.
@@ -165,7 +161,6 @@ impl<T: Storage> Raft<T> {
             skip_bcast_commit: config.skip_bcast_commit,
             max_committed_size_per_ready: config.max_committed_size_per_ready,
             appends_pending: false,
-            append_due: Vec::new(),
             pending_conf_index: 0,
             step_down_on_removal: config.step_down_on_removal,
             pending_request_snapshot: 0,
@@ -272,7 +267,6 @@ impl<T: Storage> Raft<T> {
         self.prs.reset_votes();
         self.uncommitted_size = 0;
         self.appends_pending = false;
-        self.append_due.clear();
         let next_idx = self.raft_log.last_index() + 1;
         let (id, persisted, committed) =
             (self.id, self.raft_log.persisted, self.raft_log.committed);

@@ -19,10 +19,13 @@ impl<T: Storage> Raft<T> {
             return;
         }
         self.appends_pending = false;
-        let due = std::mem::take(&mut self.append_due);
         let ids: Vec<u64> = self.prs.ids().filter(|id| *id != self.id).collect();
         for to in ids {
-            let mut allow_empty = self.commit_news_for(to) || due.contains(&to);
+            let due = self
+                .prs
+                .get_mut(to)
+                .is_some_and(|pr| std::mem::take(&mut pr.append_due));
+            let mut allow_empty = self.commit_news_for(to) || due;
             while self.maybe_send_append(to, allow_empty) {
                 allow_empty = false;
             }
@@ -51,7 +54,7 @@ impl<T: Storage> Raft<T> {
                 && (pr.next_idx <= last_index
                     || pr.pending_request_snapshot != 0
                     || self.commit_news_for(id)
-                    || self.append_due.contains(&id))
+                    || pr.append_due)
         })
     }
 
@@ -151,6 +154,14 @@ impl<T: Storage> Raft<T> {
             ..Default::default()
         });
         true
+    }
+
+    /// Makes sure `id` gets an append at the next flush, even an empty one.
+    pub(crate) fn mark_append_due(&mut self, id: u64) {
+        if let Some(pr) = self.prs.get_mut(id) {
+            pr.append_due = true;
+        }
+        self.appends_pending = true;
     }
 
     /// Sends a heartbeat to every follower, carrying the newest pending read round so a round
@@ -285,9 +296,7 @@ impl<T: Storage> Raft<T> {
         if pr.matched < last_index || pr.pending_request_snapshot != 0 {
             // Lagging: send an append even if it carries nothing new (raft-rs and etcd do the same),
             // so an append or acknowledgement lost while replicating is noticed and repaired.
-            if !self.append_due.contains(&m.from) {
-                self.append_due.push(m.from);
-            }
+            pr.append_due = true;
             self.appends_pending = true;
         } else if pr.commit_sent < self.raft_log.committed {
             self.appends_pending = true;

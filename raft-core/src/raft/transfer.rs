@@ -57,9 +57,7 @@ impl<T: Storage> Raft<T> {
                 ..Default::default()
             });
         } else {
-            if !self.append_due.contains(&transferee) {
-                self.append_due.push(transferee);
-            }
+            self.mark_append_due(transferee);
             self.appends_pending = true;
         }
     }

@@ -54,6 +54,9 @@ pub struct Progress {
     pub commit_sent: u64,
     /// Whether the follower is a learner (replicated to, never counted).
     pub is_learner: bool,
+    /// The follower must get an append at the leader's next flush even if it carries no entries
+    /// (a heartbeat response showed it lags, it is new, or it is a transfer's target lagging).
+    pub append_due: bool,
     /// The appends in flight to this follower.
     pub ins: Inflights,
 }
@@ -73,6 +76,7 @@ impl Progress {
             committed_index: 0,
             commit_sent: 0,
             is_learner: false,
+            append_due: false,
             ins: Inflights::new(max_inflight),
         }
     }
@@ -84,6 +88,7 @@ impl Progress {
         self.committed_index = 0;
         self.commit_sent = 0;
         self.heartbeat_acked_at = 0;
+        self.append_due = false;
         self.recent_active = false;
         self.pending_request_snapshot = 0;
         self.reset_state(ProgressState::Probe);
