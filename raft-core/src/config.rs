@@ -145,6 +145,13 @@ impl Config {
         if self.id == 0 {
             return Err(invalid("id", "must not be 0 (0 means \"no node\")"));
         }
+        let max_ticks = u32::MAX as usize;
+        if self.election_tick > max_ticks || self.max_election_tick() > max_ticks {
+            return Err(invalid(
+                "election_tick",
+                format!("must keep max_election_tick within {max_ticks} ticks"),
+            ));
+        }
         if self.heartbeat_tick == 0 {
             return Err(invalid("heartbeat_tick", "must be greater than 0"));
         }

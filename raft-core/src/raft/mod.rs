@@ -32,6 +32,11 @@ use slog::{debug, info, o, Logger};
 /// "No node": the value of `leader_id` and `vote` when there is none.
 pub const INVALID_ID: u64 = 0;
 
+/// A tick count from the config, which `Config::validate` keeps within u32.
+fn ticks_u32(ticks: usize) -> u32 {
+    u32::try_from(ticks).unwrap_or(u32::MAX)
+}
+
 /// The role a node plays in its current term.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum StateRole {
@@ -81,13 +86,13 @@ pub struct Raft<T: Storage> {
     /// This node's clock: 1 plus the ticks since it started (so 0 can mean "never"); the leader's
     /// clock for heartbeat contexts and its lease.
     pub(crate) ticks: u64,
-    pub(crate) election_elapsed: usize,
-    pub(crate) heartbeat_elapsed: usize,
-    pub(crate) election_timeout: usize,
-    pub(crate) heartbeat_timeout: usize,
-    pub(crate) randomized_election_timeout: usize,
-    min_election_timeout: usize,
-    max_election_timeout: usize,
+    pub(crate) election_elapsed: u32,
+    pub(crate) heartbeat_elapsed: u32,
+    pub(crate) election_timeout: u32,
+    pub(crate) heartbeat_timeout: u32,
+    pub(crate) randomized_election_timeout: u32,
+    min_election_timeout: u32,
+    max_election_timeout: u32,
     rng: Xoshiro256PlusPlus,
 
     pub(crate) check_quorum: bool,
@@ -145,11 +150,12 @@ impl<T: Storage> Raft<T> {
             ticks: 1,
             election_elapsed: 0,
             heartbeat_elapsed: 0,
-            election_timeout: config.election_tick,
-            heartbeat_timeout: config.heartbeat_tick,
-            randomized_election_timeout: config.min_election_tick(),
-            min_election_timeout: config.min_election_tick(),
-            max_election_timeout: config.max_election_tick(),
+            // Ticks fit in u32 (validated): the timers share one cache line with the clock.
+            election_timeout: ticks_u32(config.election_tick),
+            heartbeat_timeout: ticks_u32(config.heartbeat_tick),
+            randomized_election_timeout: ticks_u32(config.min_election_tick()),
+            min_election_timeout: ticks_u32(config.min_election_tick()),
+            max_election_timeout: ticks_u32(config.max_election_tick()),
             rng: Xoshiro256PlusPlus::seed_from_u64(config.effective_seed()),
             check_quorum: config.check_quorum,
             pre_vote: config.pre_vote,
@@ -288,7 +294,7 @@ impl<T: Storage> Raft<T> {
 
     /// The current randomised election timeout, in ticks.
     pub fn randomized_election_timeout(&self) -> usize {
-        self.randomized_election_timeout
+        self.randomized_election_timeout as usize
     }
 
     /// Becomes a follower of `leader_id` in `term`.
