@@ -464,8 +464,7 @@ impl<T: Storage> RawNode<T> {
             || !raft.raft_log.unstable_entries().is_empty()
             || raft.raft_log.unstable.snapshot_not_in_progress().is_some()
             || raft.raft_log.has_next_committed_entries()
-            || !raft.read_states.is_empty()
-            || !raft.dropped_reads.is_empty()
+            || raft.read_only.has_output()
     }
 
     /// Takes the next batch of work. Call [`RawNode::advance`] once it is handled.
@@ -516,8 +515,7 @@ impl<T: Storage> RawNode<T> {
         self.raft.reduce_uncommitted_size(&rd.committed_entries);
         rd.messages = std::mem::take(&mut self.raft.msgs);
         rd.persisted_messages = std::mem::take(&mut self.raft.msgs_after_append);
-        rd.read_states = std::mem::take(&mut self.raft.read_states);
-        rd.dropped_read_requests = std::mem::take(&mut self.raft.dropped_reads);
+        (rd.read_states, rd.dropped_read_requests) = self.raft.read_only.take_output();
         self.records.push_back(ReadyRecord {
             number: rd.number,
             snapshot_index,

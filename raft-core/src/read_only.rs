@@ -53,6 +53,19 @@ struct Queues {
     /// Requests that arrived before the leader committed an entry of its term; they are started
     /// once it has (the commit index before that may be stale, thesis §6.4 step 1).
     waiting_for_commit: Vec<Message>,
+    /// Confirmed reads for the application, taken by the next Ready.
+    confirmed: Vec<ReadState>,
+    /// Contexts of this node's own requests dropped on losing leadership, for the next Ready.
+    dropped: Vec<Bytes>,
+}
+
+impl Queues {
+    fn is_empty(&self) -> bool {
+        self.pending.is_empty()
+            && self.waiting_for_commit.is_empty()
+            && self.confirmed.is_empty()
+            && self.dropped.is_empty()
+    }
 }
 
 impl ReadOnly {
@@ -152,18 +165,57 @@ impl ReadOnly {
             .map_or(0, |q| q.pending.len() + q.waiting_for_commit.len())
     }
 
-    /// Forgets every pending request (leadership is lost) and frees the queues; returns them.
+    /// Forgets every pending request (leadership is lost); returns them.
     pub(crate) fn clear(&mut self) -> Vec<Message> {
-        let Some(queues) = self.queues.take() else {
+        let Some(queues) = self.queues.as_mut() else {
             return Vec::new();
         };
-        let Queues {
-            pending,
-            mut waiting_for_commit,
-        } = *queues;
-        let mut dropped: Vec<Message> = pending.into_iter().map(|r| r.req).collect();
-        dropped.append(&mut waiting_for_commit);
+        let mut dropped: Vec<Message> = queues.pending.drain(..).map(|r| r.req).collect();
+        dropped.append(&mut queues.waiting_for_commit);
+        self.shrink();
         dropped
+    }
+
+    /// Hands a confirmed read to the application (through the next Ready).
+    pub(crate) fn push_confirmed(&mut self, rs: ReadState) {
+        self.queues().confirmed.push(rs);
+    }
+
+    /// Reports a dropped request of this node's own to the application (next Ready).
+    pub(crate) fn push_dropped(&mut self, ctx: Bytes) {
+        self.queues().dropped.push(ctx);
+    }
+
+    /// The confirmed reads not yet handed out.
+    pub fn confirmed(&self) -> &[ReadState] {
+        self.queues.as_ref().map_or(&[], |q| &q.confirmed)
+    }
+
+    /// Whether confirmed reads or dropped requests wait for the next Ready.
+    pub(crate) fn has_output(&self) -> bool {
+        self.queues
+            .as_ref()
+            .is_some_and(|q| !q.confirmed.is_empty() || !q.dropped.is_empty())
+    }
+
+    /// Takes the confirmed reads and the dropped requests for a Ready.
+    pub(crate) fn take_output(&mut self) -> (Vec<ReadState>, Vec<Bytes>) {
+        let Some(queues) = self.queues.as_mut() else {
+            return (Vec::new(), Vec::new());
+        };
+        let out = (
+            std::mem::take(&mut queues.confirmed),
+            std::mem::take(&mut queues.dropped),
+        );
+        self.shrink();
+        out
+    }
+
+    /// Frees the queues once nothing is in them.
+    fn shrink(&mut self) {
+        if self.queues.as_ref().is_some_and(|q| q.is_empty()) {
+            self.queues = None;
+        }
     }
 }
 

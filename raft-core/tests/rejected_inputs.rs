@@ -213,7 +213,7 @@ impl State {
             msgs: r.msgs.clone(),
             msgs_after_append: r.msgs_after_append.clone(),
             progress: r.prs.iter().map(|(id, pr)| (id, pr.clone())).collect(),
-            read_states: r.read_states.len(),
+            read_states: r.read_states().len(),
             lead_transferee: r.lead_transferee,
             has_ready: n.raw.has_ready(),
         }

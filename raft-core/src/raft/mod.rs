@@ -113,10 +113,6 @@ pub struct Raft<T: Storage> {
     pub(crate) step_down_on_removal: bool,
     /// Read requests waiting for confirmation (leader only).
     pub read_only: ReadOnly,
-    /// Confirmed reads for the application, taken by the next Ready.
-    pub read_states: Vec<ReadState>,
-    /// Contexts of this node's own read requests dropped because leadership was lost.
-    pub dropped_reads: Vec<bytes::Bytes>,
     /// The follower leadership is being transferred to, if any (leader only).
     pub lead_transferee: Option<u64>,
     /// This leader sent `MsgTimeoutNow` in its term: the transferee may campaign past the
@@ -171,8 +167,6 @@ impl<T: Storage> Raft<T> {
             step_down_on_removal: config.step_down_on_removal,
             pending_request_snapshot: 0,
             read_only: ReadOnly::new(config.read_only_option),
-            read_states: Vec::new(),
-            dropped_reads: Vec::new(),
             lead_transferee: None,
             timeout_now_sent: false,
             disable_conf_change_validation: config.disable_conf_change_validation,
@@ -229,6 +223,11 @@ impl<T: Storage> Raft<T> {
         self.term = hs.term;
         self.vote = hs.vote;
         Ok(())
+    }
+
+    /// Confirmed reads not yet handed out in a Ready.
+    pub fn read_states(&self) -> &[ReadState] {
+        self.read_only.confirmed()
     }
 
     /// The current soft state.

@@ -127,7 +127,7 @@ impl<T: Storage> Raft<T> {
             .map(|e| e.data.clone())
             .unwrap_or_default();
         if req.from == INVALID_ID || req.from == self.id {
-            self.read_states.push(ReadState {
+            self.read_only.push_confirmed(ReadState {
                 index,
                 request_ctx: ctx,
             });
@@ -172,7 +172,7 @@ impl<T: Storage> Raft<T> {
             .first()
             .map(|e| e.data.clone())
             .unwrap_or_default();
-        self.read_states.push(ReadState {
+        self.read_only.push_confirmed(ReadState {
             index: m.index,
             request_ctx: ctx,
         });
@@ -193,7 +193,7 @@ impl<T: Storage> Raft<T> {
                     .first()
                     .map(|e| e.data.clone())
                     .unwrap_or_default();
-                self.dropped_reads.push(ctx);
+                self.read_only.push_dropped(ctx);
             }
         }
         debug!(self.logger, "dropped pending reads on losing leadership";

@@ -91,7 +91,7 @@ fn singleton_leader_answers_even_before_its_empty_entry_is_committed() {
     );
     request_read(&mut net, 1, b"early");
     assert_eq!(
-        net.node(1).raw.raft.read_states,
+        net.node(1).raw.raft.read_states(),
         [rs(commit, b"early")],
         "a single voter answers at once, at its commit index"
     );

@@ -17,7 +17,7 @@ fn assert_untouched(net: &Network, id: u64) {
         raft.msgs,
         raft.msgs_after_append
     );
-    assert!(raft.read_states.is_empty(), "node {id} made a read state");
+    assert!(raft.read_states().is_empty(), "node {id} made a read state");
     assert_eq!(raft.read_only.pending_count(), 0, "node {id} holds a read");
 }
 

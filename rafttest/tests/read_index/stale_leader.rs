@@ -198,7 +198,7 @@ fn lease_based_leader_that_sent_timeout_now_answers_no_stale_read() {
     establish_lease(&mut net, 1);
     request_read(&mut net, 1, b"in-lease");
     assert_eq!(
-        net.node(1).raw.raft.read_states.len(),
+        net.node(1).raw.raft.read_states().len(),
         1,
         "node 1 should hold a lease before the transfer (read answered at once)"
     );
