@@ -10,9 +10,12 @@
 use raft_core::eraftpb::{
     ConfState, Entry, HardState, Message, MessageType, Snapshot, SnapshotMetadata,
 };
-use raft_core::tracker::Progress;
 use raft_core::{Config, Error, RawNode, StateRole};
 use storage_mem::{conf_state, MemStorage};
+
+#[path = "support/node_state.rs"]
+mod node_state;
+use node_state::NodeState;
 
 // ---------------------------------------------------------------------------------------------
 // Fixtures.
@@ -175,48 +178,12 @@ fn candidate() -> Node {
 // "Nothing changed": everything a refused message could touch.
 // ---------------------------------------------------------------------------------------------
 
-#[derive(Debug, PartialEq)]
-struct State {
-    term: u64,
-    vote: u64,
-    role: StateRole,
-    leader_id: u64,
-    log: Vec<(u64, u64)>,
-    committed: u64,
-    persisted: u64,
-    applying: u64,
-    applied: u64,
-    msgs: Vec<Message>,
-    msgs_after_append: Vec<Message>,
-    progress: Vec<(u64, Progress)>,
-    read_states: usize,
-    lead_transferee: Option<u64>,
-    has_ready: bool,
-}
+/// The state a refused message must leave unchanged.
+struct State;
 
 impl State {
-    fn of(n: &Node) -> State {
-        let r = &n.raw.raft;
-        let log = &r.raft_log;
-        State {
-            term: r.term,
-            vote: r.vote,
-            role: r.state,
-            leader_id: r.leader_id,
-            log: (log.first_index()..=log.last_index())
-                .map(|i| (i, log.term(i).expect("term readable")))
-                .collect(),
-            committed: log.committed,
-            persisted: log.persisted,
-            applying: log.applying,
-            applied: log.applied,
-            msgs: r.msgs.clone(),
-            msgs_after_append: r.msgs_after_append.clone(),
-            progress: r.prs.iter().map(|(id, pr)| (id, pr.clone())).collect(),
-            read_states: r.read_states().len(),
-            lead_transferee: r.lead_transferee,
-            has_ready: n.raw.has_ready(),
-        }
+    fn of(n: &Node) -> NodeState {
+        NodeState::of(&n.raw)
     }
 }
 

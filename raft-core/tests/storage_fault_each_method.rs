@@ -7,12 +7,16 @@
 //! once storage does: the failure is switched off, the node goes on, and the cluster commits.
 
 use raft_core::eraftpb::{Entry, HardState, Message, MessageType, Snapshot};
-use raft_core::tracker::{Progress, ProgressState};
+use raft_core::tracker::ProgressState;
 use raft_core::{Config, Error, RaftState, RawNode, StateRole, Storage, StorageError};
 use std::cell::Cell;
 use std::collections::{BTreeMap, BTreeSet};
 use std::rc::Rc;
 use storage_mem::{conf_state, MemStorage};
+
+#[path = "support/node_state.rs"]
+mod node_state;
+use node_state::NodeState;
 
 // ---------------------------------------------------------------------------------------------
 // The faulty storage.
@@ -245,46 +249,26 @@ impl Node {
     }
 }
 
-/// Everything a failed call could have changed.
+/// Everything a failed call could have changed: the node, and what it stored.
 #[derive(Debug, PartialEq)]
 struct State {
-    term: u64,
-    vote: u64,
-    role: StateRole,
-    leader_id: u64,
-    log: Vec<(u64, u64)>,
-    committed: u64,
-    persisted: u64,
-    applying: u64,
-    applied: u64,
-    msgs: Vec<Message>,
-    msgs_after_append: Vec<Message>,
-    progress: Vec<(u64, Progress)>,
-    has_ready: bool,
+    node: NodeState,
     stored_hard_state: HardState,
     stored_last_index: u64,
 }
 
+impl std::ops::Deref for State {
+    type Target = NodeState;
+
+    fn deref(&self) -> &NodeState {
+        &self.node
+    }
+}
+
 impl State {
     fn of(n: &Node) -> State {
-        let r = &n.raw.raft;
-        let log = &r.raft_log;
         State {
-            term: r.term,
-            vote: r.vote,
-            role: r.state,
-            leader_id: r.leader_id,
-            log: (log.first_index()..=log.last_index())
-                .map(|i| (i, log.term(i).expect("term readable")))
-                .collect(),
-            committed: log.committed,
-            persisted: log.persisted,
-            applying: log.applying,
-            applied: log.applied,
-            msgs: r.msgs.clone(),
-            msgs_after_append: r.msgs_after_append.clone(),
-            progress: r.prs.iter().map(|(id, pr)| (id, pr.clone())).collect(),
-            has_ready: n.raw.has_ready(),
+            node: NodeState::of(&n.raw),
             stored_hard_state: *n.mem().rl().hard_state(),
             stored_last_index: n.mem().last_index().expect("memstorage"),
         }
@@ -603,7 +587,7 @@ fn entries_failing_while_a_leader_builds_appends_sends_nothing_and_recovers() {
         // Everything node 3 misses is in the leader's storage, not in its unstable log.
         assert!(c.nodes[&1].raw.raft.raft_log.unstable_entries().is_empty());
         let leader_before = c.nodes[&1].observe();
-        let follower_log = c.nodes[&3].observe().log;
+        let follower_log = c.nodes[&3].observe().log.clone();
         c.node(1).store.fail(Method::Entries, kind);
         let delivered = c.heartbeat_rounds(3);
         let leader = &c.nodes[&1];
@@ -1000,7 +984,7 @@ fn last_index_failing_after_start_never_misplaces_an_entry() {
         for n in c.nodes.values() {
             n.store.fail(Method::LastIndex, kind);
         }
-        let log_before = c.nodes[&1].observe().log;
+        let log_before = c.nodes[&1].observe().log.clone();
         let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             c.elect(1);
             for i in 0..3 {
@@ -1009,7 +993,7 @@ fn last_index_failing_after_start_never_misplaces_an_entry() {
             }
         }));
         assert!(outcome.is_ok(), "{what}: the cluster panicked");
-        let log = c.nodes[&1].observe().log;
+        let log = c.nodes[&1].observe().log.clone();
         assert_eq!(
             &log[..log_before.len()],
             &log_before[..],
