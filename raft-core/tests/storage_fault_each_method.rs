@@ -520,7 +520,8 @@ fn entries_failing_while_handing_out_committed_entries_fails_ready_and_changes_n
     }
 }
 
-/// Newly committed entries are read in `advance`; if that fails the persistence is still
+/// Newly committed entries that the log could not keep in memory (here: past the apply cache's
+/// byte limit) are read from storage in `advance`; if that fails the persistence is still
 /// recorded, and the entries come in the next Ready, once and in order.
 #[test]
 fn entries_failing_in_advance_surfaces_and_the_next_ready_hands_the_entries_out() {
@@ -528,12 +529,14 @@ fn entries_failing_in_advance_surfaces_and_the_next_ready_hands_the_entries_out(
         let what = format!("entries() failing with {kind:?} in advance()");
         let mut c = Cluster::new();
         let n = c.node(2);
+        let mut big = entry(3, 1);
+        big.data = vec![7; raft_core::log::APPLY_CACHE_MAX_BYTES as usize + 1].into();
         let m = Message {
             msg_type: MessageType::MsgAppend as i32,
             from: 1,
             to: 2,
             term: 1,
-            entries: vec![entry(1, 1), entry(2, 1), entry(3, 1)],
+            entries: vec![entry(1, 1), entry(2, 1), big],
             commit: 3,
             ..Default::default()
         };
@@ -565,6 +568,46 @@ fn entries_failing_in_advance_surfaces_and_the_next_ready_hands_the_entries_out(
         n.applied = 3;
         n.raw.advance(rd).expect("advance");
         // Node 2 holds entries from a leader the others never heard of: it leads next.
+        c.elect(2);
+        c.commits_again(&what);
+    }
+}
+
+/// Entries that became durable are kept in memory until applied, so handing them out once they
+/// commit does not read storage at all: a storage whose `entries()` fails does not hold them up.
+#[test]
+fn entries_durable_here_are_handed_out_without_reading_storage() {
+    for kind in KINDS {
+        let what = format!("entries() failing with {kind:?} while durable entries commit");
+        let mut c = Cluster::new();
+        let n = c.node(2);
+        let m = Message {
+            msg_type: MessageType::MsgAppend as i32,
+            from: 1,
+            to: 2,
+            term: 1,
+            entries: vec![entry(1, 1), entry(2, 1), entry(3, 1)],
+            commit: 3,
+            ..Default::default()
+        };
+        n.raw.step(m).expect("append");
+        let rd = n.raw.ready().expect("ready");
+        n.mem().wl().append(rd.entries()).expect("store");
+        n.mem()
+            .wl()
+            .set_hardstate(*rd.hard_state().expect("hard state"));
+        n.store.fail(Method::Entries, kind);
+        let mut light = n.raw.advance(rd).expect("no storage read needed");
+        let handed: Vec<u64> = light
+            .take_committed_entries()
+            .iter()
+            .map(|e| e.index)
+            .collect();
+        assert_eq!(handed, [1, 2, 3], "{what}: advance hands out 1..=3");
+        assert_eq!(n.store.hits.get(), 0, "{what}: entries() was called");
+        n.store.heal();
+        n.applied = 3;
+        n.raw.advance_apply();
         c.elect(2);
         c.commits_again(&what);
     }

@@ -88,7 +88,8 @@ impl Storage for Flaky {
     }
 }
 
-/// Follower 2 of {1, 2, 3} over a flaky storage, with entries 1..=3 of term `term` persisted.
+/// Follower 2 of {1, 2, 3} over a flaky storage, restarted with entries 1..=3 of term `term`
+/// persisted.
 fn follower_with_three_entries(term: u64) -> (RawNode<Flaky>, Flaky, MemStorage) {
     let storage = MemStorage::new_with_conf_state(conf_state(vec![1, 2, 3], vec![]));
     let flaky = Flaky {
@@ -102,6 +103,9 @@ fn follower_with_three_entries(term: u64) -> (RawNode<Flaky>, Flaky, MemStorage)
     let rd = node.ready().unwrap();
     persist(&storage, &rd);
     node.advance(rd).unwrap();
+    // Restart over the same storage, so the entries live only there (a running node keeps
+    // durable entries in memory until applied and would not read them back).
+    let node = RawNode::new(&Config::new(2), flaky.clone(), &logger()).unwrap();
     (node, flaky, storage)
 }
 

@@ -88,7 +88,10 @@
 
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
+mod chunked;
+
 use bytes::Bytes;
+use chunked::ChunkedLog;
 use raft_core::eraftpb::{ConfState, Entry, HardState, Snapshot, SnapshotMetadata};
 use raft_core::{Error, RaftState, Result, Storage, StorageError, NO_LIMIT};
 use raft_proto::prost::Message as _;
@@ -111,6 +114,45 @@ pub fn conf_state(
     }
 }
 
+/// One entry as the log keeps it: an [`Entry`] without its index (implied by its position) and with
+/// its rarely used context boxed, so the log holds 56 bytes per entry instead of 88. A log that
+/// grows by millions of entries spends much of its time faulting in fresh pages; this cuts the
+/// pages by more than a third.
+#[derive(Debug, Clone, Default)]
+struct StoredEntry {
+    term: u64,
+    data: Bytes,
+    context: Option<Box<Bytes>>,
+    entry_type: i32,
+    sync_log: bool,
+}
+
+impl StoredEntry {
+    fn new(e: &Entry) -> StoredEntry {
+        StoredEntry {
+            term: e.term,
+            data: e.data.clone(),
+            context: (!e.context.is_empty()).then(|| Box::new(e.context.clone())),
+            entry_type: e.entry_type,
+            sync_log: e.sync_log,
+        }
+    }
+
+    fn to_entry(&self, index: u64) -> Entry {
+        Entry {
+            entry_type: self.entry_type,
+            term: self.term,
+            index,
+            data: self.data.clone(),
+            sync_log: self.sync_log,
+            context: self.context.as_deref().cloned().unwrap_or_default(),
+        }
+    }
+}
+
+/// Entries per chunk of the log (56 bytes each: 224 KiB).
+const LOG_CHUNK: usize = 4096;
+
 /// The data behind a [`MemStorage`]: the hard state and membership, the log, the point the log
 /// starts after, and the latest snapshot.
 ///
@@ -123,8 +165,8 @@ pub fn conf_state(
 pub struct MemStorageCore {
     /// The persisted hard state and membership, handed out by `initial_state`.
     raft_state: RaftState,
-    /// The entries after the snapshot point: `entries[i].index == snapshot_index + 1 + i`.
-    entries: Vec<Entry>,
+    /// The entries after the snapshot point: `entries[i]` is the entry at `snapshot_index + 1 + i`.
+    entries: ChunkedLog<StoredEntry, LOG_CHUNK>,
     /// The snapshot point: the index of the last entry discarded from the log (0 for a new storage).
     snapshot_index: u64,
     /// The term of the entry at `snapshot_index` (0 for a new storage).
@@ -240,7 +282,9 @@ impl MemStorageCore {
         // In `[0, entries.len()]` by the two checks above.
         let keep = (first_new.index - first) as usize;
         self.entries.truncate(keep);
-        self.entries.extend_from_slice(ents);
+        for e in ents {
+            self.entries.push(StoredEntry::new(e));
+        }
         Ok(())
     }
 
@@ -281,9 +325,14 @@ impl MemStorageCore {
         }
         // `point` is in `[first_index, last_index]` by the checks above.
         let offset = self.offset(point);
-        self.snapshot_term = self.entries[offset].term;
+        let Some(term) = self.entries.get(offset).map(|e| e.term) else {
+            return Err(Error::Invariant(
+                "MemStorage::compact: an entry in range is missing",
+            ));
+        };
+        self.snapshot_term = term;
         self.snapshot_index = point;
-        self.entries.drain(..=offset);
+        self.entries.discard_front(offset + 1);
         Ok(())
     }
 
@@ -328,7 +377,14 @@ impl MemStorageCore {
         let term = if index == self.snapshot_index {
             self.snapshot_term
         } else {
-            self.entries[self.offset(index)].term
+            match self.entries.get(self.offset(index)) {
+                Some(e) => e.term,
+                None => {
+                    return Err(Error::Invariant(
+                        "MemStorage::create_snapshot: an entry in range is missing",
+                    ))
+                }
+            }
         };
         let metadata = SnapshotMetadata {
             conf_state: Some(conf_state.unwrap_or_else(|| self.raft_state.conf_state.clone())),
@@ -566,22 +622,23 @@ impl Storage for MemStorage {
         if low == high {
             return Ok(Vec::new());
         }
-        let range = &core.entries[core.offset(low)..=core.offset(high - 1)];
-        let count = if max_size == NO_LIMIT {
-            range.len()
-        } else {
-            // The first entry is always taken; each later one only if the total still fits.
-            let mut size = range[0].encoded_len() as u64;
-            1 + range[1..]
-                .iter()
-                .take_while(|e| {
-                    size = size.saturating_add(e.encoded_len() as u64);
-                    size <= max_size
-                })
-                .count()
-        };
-        let mut out = Vec::with_capacity(count);
-        out.extend_from_slice(&range[..count]);
+        let range = core
+            .entries
+            .range(core.offset(low), core.offset(high - 1) + 1);
+        let entries = range.zip(low..).map(|(e, index)| e.to_entry(index));
+        if max_size == NO_LIMIT {
+            return Ok(entries.collect());
+        }
+        // The first entry is always taken; each later one only if the total still fits.
+        let mut out = Vec::new();
+        let mut size = 0u64;
+        for e in entries {
+            size = size.saturating_add(e.encoded_len() as u64);
+            if !out.is_empty() && size > max_size {
+                break;
+            }
+            out.push(e);
+        }
         Ok(out)
     }
 
@@ -600,7 +657,12 @@ impl Storage for MemStorage {
         if index > core.last_index() {
             return Err(StorageError::Unavailable.into());
         }
-        Ok(core.entries[core.offset(index)].term)
+        core.entries
+            .get(core.offset(index))
+            .map(|e| e.term)
+            .ok_or(Error::Invariant(
+                "MemStorage::term: an entry in range is missing",
+            ))
     }
 
     /// One past the snapshot point (1 for a new storage).

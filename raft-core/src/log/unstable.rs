@@ -20,9 +20,8 @@ pub struct Unstable {
     pub snapshot_in_progress: bool,
 }
 
-/// Above this many spare slots the entry buffer is released once it empties, so a burst of proposals
-/// does not pin memory for the life of the group (raft-rs keeps it forever).
-const SHRINK_ABOVE: usize = 1024;
+/// Room made for proposals when a leader's tail starts a new buffer.
+const PUSH_RESERVE: usize = 32;
 
 impl Unstable {
     /// An empty unstable log whose next entry will have index `offset`.
@@ -95,27 +94,28 @@ impl Unstable {
     /// Returns false (and keeps everything) when the entry at `index` no longer has `term`, because a
     /// newer leader overwrote it after it was handed out (the ABA case of async storage writes).
     pub fn stable_entries(&mut self, index: u64, term: u64) -> bool {
+        self.take_stable_entries(index, term).is_some()
+    }
+
+    /// [`Unstable::stable_entries`], giving the now durable entries to the caller instead of
+    /// dropping them (`None` in the ABA case). When the whole tail became durable its buffer goes
+    /// with it, so neither side copies an entry.
+    pub fn take_stable_entries(&mut self, index: u64, term: u64) -> Option<Vec<Entry>> {
         if index < self.offset || self.maybe_term(index) != Some(term) {
-            return false;
+            return None;
         }
         let count = (index - self.offset + 1) as usize;
-        if count >= self.entries.len() {
-            self.entries.clear();
-            if self.entries.capacity() > SHRINK_ABOVE {
-                self.entries = Vec::new();
-            }
+        let taken = if count >= self.entries.len() {
+            std::mem::take(&mut self.entries)
         } else {
-            self.entries.drain(..count);
-            // Under steady load the tail never empties; give back a buffer that is mostly spare.
-            if self.entries.capacity() > SHRINK_ABOVE
-                && self.entries.len() < self.entries.capacity() / 4
-            {
-                self.entries.shrink_to(self.entries.len() * 2);
-            }
-        }
+            // The rest gets a buffer of its own size: under steady load the tail never empties,
+            // and a burst must not pin its buffer for the life of the group.
+            let rest = self.entries.split_off(count);
+            std::mem::replace(&mut self.entries, rest)
+        };
         self.offset = index + 1;
         self.in_progress = self.in_progress.saturating_sub(count);
-        true
+        Some(taken)
     }
 
     /// The snapshot at `index` is durable: drop it.
@@ -152,6 +152,11 @@ impl Unstable {
     #[inline]
     pub fn push(&mut self, entry: Entry) {
         debug_assert_eq!(entry.index, self.offset + self.entries.len() as u64);
+        if self.entries.capacity() == 0 {
+            // The buffer left with the last persisted batch: start the next one with room for a
+            // batch of proposals rather than growing through 4, 8, 16...
+            self.entries.reserve(PUSH_RESERVE);
+        }
         self.entries.push(entry);
     }
 

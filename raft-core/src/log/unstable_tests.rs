@@ -171,8 +171,9 @@ fn stable_entries_releases_a_large_buffer_once_empty() {
     assert!(u.stable_entries(2500, 1));
     assert!(u.stable_entries(5000, 1));
     assert!(u.entries.is_empty());
-    assert!(
-        u.entries.capacity() <= SHRINK_ABOVE,
+    assert_eq!(
+        u.entries.capacity(),
+        0,
         "capacity {} kept after every entry was persisted",
         u.entries.capacity()
     );
@@ -182,16 +183,34 @@ fn stable_entries_releases_a_large_buffer_once_empty() {
 }
 
 #[test]
-fn stable_entries_keeps_a_small_buffer_for_reuse() {
+fn take_stable_entries_hands_over_the_buffer() {
+    // A fully persisted tail moves out with its buffer: no entry is copied and the tail pins no
+    // memory afterwards.
     let mut u = Unstable::new(1);
     u.truncate_and_append(&ents(1, 10, 1));
     let cap = u.entries.capacity();
-    assert!(u.stable_entries(10, 1));
+    let ptr = u.entries.as_ptr();
+    let taken = u.take_stable_entries(10, 1).expect("term matches");
+    assert_eq!(ids(&taken), ids(&ents(1, 10, 1)));
     assert_eq!(
-        u.entries.capacity(),
-        cap,
-        "a small buffer is reused, not reallocated"
+        (taken.capacity(), taken.as_ptr()),
+        (cap, ptr),
+        "the buffer itself moved"
     );
+    assert_eq!((u.entries.len(), u.entries.capacity()), (0, 0));
+    assert_eq!(u.offset, 11);
+    // A partly persisted tail hands out the durable prefix and keeps the rest, in order.
+    u.truncate_and_append(&ents(11, 20, 2));
+    let taken = u.take_stable_entries(14, 2).expect("term matches");
+    assert_eq!(ids(&taken), ids(&ents(11, 14, 2)));
+    assert_eq!(ids(&u.entries), ids(&ents(15, 20, 2)));
+    assert_eq!(u.offset, 15);
+    assert_eq!(
+        u.take_stable_entries(20, 1),
+        None,
+        "wrong term: nothing moves"
+    );
+    assert_eq!(u.entries.len(), 6);
 }
 
 #[test]

@@ -418,3 +418,114 @@ fn maybe_append_after_an_index_beyond_the_log_never_matches() {
     assert_eq!(got, None, "an append after an unknown index must not match");
     assert_eq!(contents(&log), before, "the log must be unchanged");
 }
+
+/// The (index, term) of the entries in the apply cache (none when it is not allocated).
+fn cached(log: &RaftLog<TestStorage>) -> Vec<(u64, u64)> {
+    log.apply_cache
+        .as_ref()
+        .map_or_else(Vec::new, |c| ids(&c.entries))
+}
+
+#[test]
+fn durable_entries_are_handed_out_from_memory_without_reading_storage() {
+    let mut log = new_log(0, 0, vec![], &[ent(1, 1), ent(2, 1), ent(3, 1)]);
+    assert!(persist(&mut log, 3, 1));
+    assert_eq!(cached(&log), vec![(1, 1), (2, 1), (3, 1)]);
+    log.commit_to(2);
+    // Storage would fail any read: the entries must come from memory.
+    log.store.broken = true;
+    assert_eq!(
+        ids(&log.next_committed_entries(NO_LIMIT).unwrap()),
+        vec![(1, 1), (2, 1)]
+    );
+    assert_eq!(cached(&log), vec![(3, 1)], "3 is not committed yet");
+    log.commit_to(3);
+    assert_eq!(
+        ids(&log.next_committed_entries(NO_LIMIT).unwrap()),
+        vec![(3, 1)]
+    );
+    assert!(log.apply_cache.is_none(), "an emptied cache is released");
+}
+
+#[test]
+fn a_conflicting_append_replaces_cached_entries() {
+    // 1..=4 of term 1 are durable and cached; only 1..=2 commit before a new leader replaces 3..=4.
+    let mut log = new_log(0, 0, vec![], &[ent(1, 1), ent(2, 1), ent(3, 1), ent(4, 1)]);
+    assert!(persist(&mut log, 4, 1));
+    log.commit_to(2);
+    assert_eq!(
+        ids(&log.next_committed_entries(NO_LIMIT).unwrap()),
+        vec![(1, 1), (2, 1)]
+    );
+    log.append(&[ent(3, 2), ent(4, 2)]);
+    assert!(
+        log.apply_cache.is_none(),
+        "the replaced entries are forgotten"
+    );
+    log.commit_to(4);
+    assert!(
+        log.next_committed_entries(NO_LIMIT).unwrap().is_empty(),
+        "the replacements are not durable yet"
+    );
+    assert!(persist(&mut log, 4, 2));
+    assert_eq!(
+        ids(&log.next_committed_entries(NO_LIMIT).unwrap()),
+        vec![(3, 2), (4, 2)],
+        "the new leader's entries are applied, never the replaced ones"
+    );
+
+    // A conflict inside the cache keeps the prefix before it.
+    let mut log = new_log(0, 0, vec![], &[ent(1, 1), ent(2, 1), ent(3, 1)]);
+    assert!(persist(&mut log, 3, 1));
+    log.append(&[ent(3, 2)]);
+    assert_eq!(cached(&log), vec![(1, 1), (2, 1)]);
+    assert!(persist(&mut log, 3, 2));
+    assert_eq!(cached(&log), vec![(1, 1), (2, 1), (3, 2)]);
+    log.commit_to(3);
+    assert_eq!(
+        ids(&log.next_committed_entries(NO_LIMIT).unwrap()),
+        vec![(1, 1), (2, 1), (3, 2)]
+    );
+}
+
+#[test]
+fn entries_past_the_cache_byte_limit_come_from_storage() {
+    let mut huge = ent(2, 1);
+    huge.data = Bytes::from(vec![1u8; APPLY_CACHE_MAX_BYTES as usize + 1]);
+    let mut log = new_log(0, 0, vec![], &[ent(1, 1)]);
+    assert!(persist(&mut log, 1, 1));
+    log.append(&[huge, ent(3, 1)]);
+    assert!(persist(&mut log, 3, 1));
+    assert_eq!(cached(&log), vec![(1, 1)], "2..=3 would pass the limit");
+    log.commit_to(3);
+    // Without a size limit the rest is read from storage in the same batch.
+    assert_eq!(
+        ids(&log.next_committed_entries(NO_LIMIT).unwrap()),
+        vec![(1, 1), (2, 1), (3, 1)]
+    );
+    // A failing storage read moves nothing: the cached entry is handed out on the retry.
+    let mut log = new_log(0, 0, vec![], &[ent(1, 1)]);
+    assert!(persist(&mut log, 1, 1));
+    log.append(&[Entry {
+        data: Bytes::from(vec![1u8; APPLY_CACHE_MAX_BYTES as usize + 1]),
+        ..ent(2, 1)
+    }]);
+    assert!(persist(&mut log, 2, 1));
+    log.commit_to(2);
+    log.store.broken = true;
+    assert!(log.next_committed_entries(NO_LIMIT).is_err());
+    assert_eq!((log.applying, cached(&log)), (0, vec![(1, 1)]));
+    log.store.broken = false;
+    assert_eq!(
+        ids(&log.next_committed_entries(NO_LIMIT).unwrap()),
+        vec![(1, 1), (2, 1)]
+    );
+}
+
+#[test]
+fn restoring_a_snapshot_forgets_cached_entries() {
+    let mut log = new_log(0, 0, vec![], &[ent(1, 1), ent(2, 1)]);
+    assert!(persist(&mut log, 2, 1));
+    log.restore(snap(5, 2));
+    assert!(log.apply_cache.is_none());
+}
