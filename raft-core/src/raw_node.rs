@@ -14,7 +14,6 @@ use bytes::Bytes;
 use raft_proto::eraftpb::{ConfState, Entry, HardState, Message, MessageType, Snapshot};
 use raft_proto::ConfChangeI;
 use slog::{warn, Logger};
-use std::collections::VecDeque;
 
 /// A batch of work for the application: state to persist, messages to send, entries to apply.
 ///
@@ -256,7 +255,7 @@ pub struct RawNode<T: Storage> {
     /// The number of the last Ready handed out.
     last_number: u64,
     /// Readys handed out and not yet reported persisted, oldest first.
-    records: VecDeque<ReadyRecord>,
+    records: Vec<ReadyRecord>,
     /// The last committed index handed out in a Ready (applied once that Ready is advanced).
     committed_handed_out: u64,
 }
@@ -274,7 +273,7 @@ impl<T: Storage> RawNode<T> {
             prev_soft_state,
             prev_hard_state,
             last_number: 0,
-            records: VecDeque::new(),
+            records: Vec::new(),
             committed_handed_out,
         })
     }
@@ -358,12 +357,12 @@ impl<T: Storage> RawNode<T> {
         let msg_type =
             MessageType::try_from(m.msg_type).map_err(|_| Error::UnknownMessageType(m.msg_type))?;
         if is_local_msg(msg_type) {
-            warn!(self.raft.logger(), "refused a local-only message from the network";
+            warn!(self.raft.log(), "refused a local-only message from the network";
                 "msg" => ?msg_type, "from" => m.from);
             return Err(Error::StepLocalMsg(msg_type));
         }
         if is_response_msg(msg_type) && !self.raft.prs.is_member(m.from) {
-            warn!(self.raft.logger(), "refused a response from a node outside the configuration";
+            warn!(self.raft.log(), "refused a response from a node outside the configuration";
                 "msg" => ?msg_type, "from" => m.from);
             return Err(Error::StepPeerNotFound {
                 msg_type,
@@ -516,7 +515,7 @@ impl<T: Storage> RawNode<T> {
         rd.messages = std::mem::take(&mut self.raft.msgs);
         rd.persisted_messages = std::mem::take(&mut self.raft.msgs_after_append);
         (rd.read_states, rd.dropped_read_requests) = self.raft.read_only.take_output();
-        self.records.push_back(ReadyRecord {
+        self.records.push(ReadyRecord {
             number: rd.number,
             snapshot_index,
             last_entry: rd.entries.last().map(|e| (e.index, e.term)),
@@ -581,14 +580,14 @@ impl<T: Storage> RawNode<T> {
     /// replaced since they were handed out are not marked durable.
     pub fn on_persist_ready(&mut self, number: u64) {
         let mut last_entry = None;
-        while self.records.front().is_some_and(|r| r.number <= number) {
-            if let Some(record) = self.records.pop_front() {
-                if let Some(index) = record.snapshot_index {
-                    // A Ready's snapshot comes before its entries, which follow it in the log.
-                    self.raft.raft_log.stable_snapshot(index);
-                }
-                last_entry = record.last_entry.or(last_entry);
+        // Records are in Ready order, and rarely more than one or two are outstanding.
+        let done = self.records.partition_point(|r| r.number <= number);
+        for record in self.records.drain(..done) {
+            if let Some(index) = record.snapshot_index {
+                // A Ready's snapshot comes before its entries, which follow it in the log.
+                self.raft.raft_log.stable_snapshot(index);
             }
+            last_entry = record.last_entry.or(last_entry);
         }
         if let Some((index, term)) = last_entry {
             self.raft.on_persist_entries(index, term);

@@ -5,8 +5,6 @@
 //! never moves an entry already stored, and discarding a compacted prefix frees whole chunks
 //! instead of shifting the rest of the log down.
 
-use std::collections::VecDeque;
-
 /// A log of `T` in chunks of `CHUNK` slots: the entry at position `i` lives in slot
 /// `(skip + i) % CHUNK` of chunk `(skip + i) / CHUNK`. Every chunk but the last is full. The
 /// first `skip` slots of the first chunk are the discarded front of the log (reset to
@@ -16,14 +14,14 @@ use std::collections::VecDeque;
 /// full size once.
 #[derive(Debug, Clone)]
 pub(crate) struct ChunkedLog<T, const CHUNK: usize> {
-    chunks: VecDeque<Vec<T>>,
+    chunks: Vec<Vec<T>>,
     skip: usize,
 }
 
 impl<T, const CHUNK: usize> Default for ChunkedLog<T, CHUNK> {
     fn default() -> Self {
         ChunkedLog {
-            chunks: VecDeque::new(),
+            chunks: Vec::new(),
             skip: 0,
         }
     }
@@ -32,7 +30,7 @@ impl<T, const CHUNK: usize> Default for ChunkedLog<T, CHUNK> {
 impl<T: Default, const CHUNK: usize> ChunkedLog<T, CHUNK> {
     /// Slots in use, the discarded front included.
     fn slots(&self) -> usize {
-        match self.chunks.back() {
+        match self.chunks.last() {
             None => 0,
             Some(last) => (self.chunks.len() - 1) * CHUNK + last.len(),
         }
@@ -71,7 +69,7 @@ impl<T: Default, const CHUNK: usize> ChunkedLog<T, CHUNK> {
 
     /// Appends one entry after the last.
     pub(crate) fn push(&mut self, value: T) {
-        match self.chunks.back_mut() {
+        match self.chunks.last_mut() {
             Some(last) if last.len() < CHUNK => last.push(value),
             _ => {
                 let mut chunk = if self.chunks.is_empty() {
@@ -80,7 +78,7 @@ impl<T: Default, const CHUNK: usize> ChunkedLog<T, CHUNK> {
                     Vec::with_capacity(CHUNK)
                 };
                 chunk.push(value);
-                self.chunks.push_back(chunk);
+                self.chunks.push(chunk);
             }
         }
     }
@@ -97,7 +95,7 @@ impl<T: Default, const CHUNK: usize> ChunkedLog<T, CHUNK> {
         }
         let keep_chunks = slots.div_ceil(CHUNK);
         self.chunks.truncate(keep_chunks);
-        if let Some(last) = self.chunks.back_mut() {
+        if let Some(last) = self.chunks.last_mut() {
             last.truncate(slots - (keep_chunks - 1) * CHUNK);
         }
     }
@@ -112,7 +110,7 @@ impl<T: Default, const CHUNK: usize> ChunkedLog<T, CHUNK> {
         let whole = skip / CHUNK;
         self.chunks.drain(..whole);
         self.skip = skip % CHUNK;
-        if let Some(first) = self.chunks.front_mut() {
+        if let Some(first) = self.chunks.first_mut() {
             // Release the payloads of the discarded slots; the slots themselves go with the chunk.
             for slot in &mut first[..self.skip] {
                 *slot = T::default();
@@ -205,7 +203,7 @@ mod tests {
             assert_eq!(all(&log), rest, "discard_front({count})");
             assert!(log
                 .chunks
-                .front()
+                .first()
                 .is_none_or(|c| c[..log.skip].iter().all(|v| *v == 0)));
             log.push(100);
             assert_eq!(log.get(log.len() - 1), Some(&100));

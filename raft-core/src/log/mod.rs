@@ -10,7 +10,6 @@ use crate::storage::{Storage, NO_LIMIT};
 use crate::StorageError;
 use raft_proto::eraftpb::{Entry, Snapshot};
 use raft_proto::{entry_size, payload_size};
-use slog::{warn, Logger};
 
 /// The log of one node.
 ///
@@ -32,7 +31,6 @@ pub struct RaftLog<T: Storage> {
     /// Persisted entries kept until they are handed out for applying (allocated only while some
     /// are held; see [`ApplyCache`]).
     apply_cache: Option<Box<ApplyCache>>,
-    logger: Logger,
 }
 
 /// At most this many payload bytes (data plus context) are kept in a log's [`ApplyCache`]: past it,
@@ -64,7 +62,7 @@ fn payload_bytes(entries: &[Entry]) -> u64 {
 impl<T: Storage> RaftLog<T> {
     /// A log over `store`, starting with everything in it persisted and nothing beyond the snapshot
     /// committed or applied.
-    pub fn new(store: T, logger: Logger) -> Result<RaftLog<T>> {
+    pub fn new(store: T) -> Result<RaftLog<T>> {
         let first_index = store.first_index()?;
         let last_index = store.last_index()?;
         Ok(RaftLog {
@@ -75,7 +73,6 @@ impl<T: Storage> RaftLog<T> {
             applying: first_index.saturating_sub(1),
             applied: first_index.saturating_sub(1),
             apply_cache: None,
-            logger,
         })
     }
 
@@ -129,15 +126,10 @@ impl<T: Storage> RaftLog<T> {
         }
     }
 
-    /// The term of the last entry.
+    /// The term of the last entry, 0 if storage cannot say (for logging; decisions use
+    /// [`RaftLog::last_index_and_term`], which returns the error).
     pub fn last_term(&self) -> u64 {
-        match self.term(self.last_index()) {
-            Ok(term) => term,
-            Err(e) => {
-                warn!(self.logger, "cannot read the term of the last entry"; "error" => %e);
-                0
-            }
-        }
+        self.term(self.last_index()).unwrap_or(0)
     }
 
     /// Whether the entry at `index` exists and has `term`. An index outside

@@ -114,10 +114,6 @@ fn ids(entries: &[Entry]) -> Vec<(u64, u64)> {
     entries.iter().map(|e| (e.index, e.term)).collect()
 }
 
-fn logger() -> Logger {
-    Logger::root(slog::Discard, slog::o!())
-}
-
 /// A log whose storage holds the snapshot point (`snap_index`, `snap_term`) and `stored`, with
 /// `unstable` appended after it (not yet persisted).
 fn new_log(
@@ -132,7 +128,7 @@ fn new_log(
         entries: stored,
         broken: false,
     };
-    let mut log = RaftLog::new(store, logger()).expect("new log");
+    let mut log = RaftLog::new(store).expect("new log");
     log.append(unstable);
     log
 }

@@ -35,27 +35,27 @@ impl<T: Storage> Raft<T> {
     /// Starts an election (or a pre-vote round when pre-vote is on and this is not a transfer).
     pub(crate) fn hup(&mut self, transfer: bool) {
         if self.state == StateRole::Leader {
-            debug!(self.logger, "ignoring MsgHup: already leader");
+            debug!(self.log(), "ignoring MsgHup: already leader");
             return;
         }
         if !self.promotable() {
-            warn!(self.logger, "not a voter: cannot campaign");
+            warn!(self.log(), "not a voter: cannot campaign");
             return;
         }
         if self.has_unapplied_conf_change() {
             // It would lead with a configuration about to change (etcd-io/raft `hup`).
-            warn!(self.logger, "committed conf changes are not applied yet: cannot campaign";
+            warn!(self.log(), "committed conf changes are not applied yet: cannot campaign";
                 "applied" => self.raft_log.applied, "committed" => self.raft_log.committed);
             return;
         }
         if self.term == u64::MAX {
             warn!(
-                self.logger,
+                self.log(),
                 "the term cannot grow any further: refusing to campaign"
             );
             return;
         }
-        info!(self.logger, "starting a new election"; "term" => self.term);
+        info!(self.log(), "starting a new election"; "term" => self.term);
         let kind = if transfer {
             CampaignType::Transfer
         } else if self.pre_vote {
@@ -72,7 +72,7 @@ impl<T: Storage> Raft<T> {
         self.state = StateRole::PreCandidate;
         self.prs.reset_votes();
         self.leader_id = INVALID_ID;
-        info!(self.logger, "became pre-candidate"; "term" => self.term);
+        info!(self.log(), "became pre-candidate"; "term" => self.term);
     }
 
     fn become_candidate(&mut self) {
@@ -81,7 +81,7 @@ impl<T: Storage> Raft<T> {
         self.reset(term);
         self.vote = self.id;
         self.state = StateRole::Candidate;
-        info!(self.logger, "became candidate"; "term" => term);
+        info!(self.log(), "became candidate"; "term" => term);
     }
 
     pub(crate) fn campaign(&mut self, kind: CampaignType) {
@@ -102,7 +102,14 @@ impl<T: Storage> Raft<T> {
             }
             return;
         }
-        let (last_index, last_term) = (self.raft_log.last_index(), self.raft_log.last_term());
+        let (last_index, last_term) = match self.raft_log.last_index_and_term() {
+            Ok(last) => last,
+            Err(e) => {
+                // Asking with term 0 only makes this candidacy look less up to date: safe.
+                warn!(self.log(), "cannot read the term of the last entry"; "error" => %e);
+                (self.raft_log.last_index(), 0)
+            }
+        };
         let (commit, commit_term) = self.commit_and_term();
         let context = if kind == CampaignType::Transfer {
             bytes::Bytes::from_static(CAMPAIGN_TRANSFER)
@@ -111,7 +118,7 @@ impl<T: Storage> Raft<T> {
         };
         let voters: Vec<u64> = self.prs.conf().voters.ids();
         for to in voters.into_iter().filter(|v| *v != id) {
-            info!(self.logger, "requesting vote"; "to" => to, "term" => term, "msg" => ?vote_type);
+            info!(self.log(), "requesting vote"; "to" => to, "term" => term, "msg" => ?vote_type);
             self.send(Message {
                 msg_type: vote_type as i32,
                 to,
@@ -141,7 +148,7 @@ impl<T: Storage> Raft<T> {
     fn poll(&mut self, from: u64, vote_type: MessageType, granted: bool) -> VoteResult {
         self.prs.record_vote(from, granted);
         let (yes, no, result) = self.prs.tally_votes();
-        info!(self.logger, "vote tally"; "from" => from, "granted" => granted,
+        info!(self.log(), "vote tally"; "from" => from, "granted" => granted,
             "msg" => ?vote_type, "approvals" => yes, "rejections" => no);
         result
     }
@@ -176,7 +183,7 @@ impl<T: Storage> Raft<T> {
             Err(e) => {
                 // Without our own last entry we cannot judge the candidate: neither grant nor
                 // reject, and report the storage failure.
-                warn!(self.logger, "cannot read our last entry to judge a vote request";
+                warn!(self.log(), "cannot read our last entry to judge a vote request";
                     "from" => m.from, "error" => %e);
                 return Err(e);
             }
@@ -185,7 +192,7 @@ impl<T: Storage> Raft<T> {
         // refused so the higher-priority node wins.
         let priority_ok = m.index > self.raft_log.last_index() || self.priority <= priority_of(m);
         if can_vote && up_to_date && priority_ok {
-            info!(self.logger, "granting vote"; "to" => m.from, "term" => m.term, "msg" => ?msg_type);
+            info!(self.log(), "granting vote"; "to" => m.from, "term" => m.term, "msg" => ?msg_type);
             self.send(Message {
                 msg_type: response_type as i32,
                 to: m.from,
@@ -198,7 +205,7 @@ impl<T: Storage> Raft<T> {
             }
             Ok(())
         } else {
-            info!(self.logger, "rejecting vote"; "to" => m.from, "term" => m.term,
+            info!(self.log(), "rejecting vote"; "to" => m.from, "term" => m.term,
                 "msg" => ?msg_type, "can_vote" => can_vote, "up_to_date" => up_to_date,
                 "priority_ok" => priority_ok);
             if self.term == 0 {
@@ -219,7 +226,7 @@ impl<T: Storage> Raft<T> {
             _ => MessageType::MsgRequestVoteResponse,
         };
         if msg_type != expected {
-            debug!(self.logger, "ignored a vote response of the wrong kind"; "msg" => ?msg_type);
+            debug!(self.log(), "ignored a vote response of the wrong kind"; "msg" => ?msg_type);
             return;
         }
         match self.poll(m.from, msg_type, !m.reject) {

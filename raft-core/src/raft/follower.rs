@@ -50,7 +50,7 @@ impl<T: Storage> Raft<T> {
                 let start = m.index.min(self.raft_log.last_index());
                 let (hint_index, hint_term) =
                     self.raft_log.find_conflict_by_term(start, m.log_term);
-                debug!(self.logger, "rejecting append: log mismatch";
+                debug!(self.log(), "rejecting append: log mismatch";
                     "index" => m.index, "log_term" => m.log_term,
                     "hint_index" => hint_index, "hint_term" => ?hint_term);
                 let commit = self.raft_log.committed;
@@ -95,11 +95,11 @@ impl<T: Storage> Raft<T> {
     /// Forwards a proposal to the leader, or drops it when there is none or forwarding is off.
     pub(super) fn forward_proposal(&mut self, mut m: Message) -> Result<()> {
         if self.leader_id == INVALID_ID {
-            info!(self.logger, "no leader: dropping proposal"; "term" => self.term);
+            info!(self.log(), "no leader: dropping proposal"; "term" => self.term);
             return Err(Error::ProposalDropped);
         }
         if self.disable_proposal_forwarding {
-            info!(self.logger, "proposal forwarding is disabled: dropping proposal";
+            info!(self.log(), "proposal forwarding is disabled: dropping proposal";
                 "leader" => self.leader_id);
             return Err(Error::ProposalDropped);
         }

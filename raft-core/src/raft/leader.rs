@@ -37,7 +37,7 @@ impl<T: Storage> Raft<T> {
         };
         self.raft_log.append(std::slice::from_ref(&empty));
         self.appends_pending = true;
-        info!(self.logger, "became leader"; "term" => term);
+        info!(self.log(), "became leader"; "term" => term);
     }
 
     pub(super) fn tick_heartbeat(&mut self) {
@@ -53,7 +53,7 @@ impl<T: Storage> Raft<T> {
             }
             if let Some(transferee) = self.lead_transferee {
                 // It did not win within an election timeout: accept proposals again.
-                info!(self.logger, "leadership transfer timed out"; "to" => transferee);
+                info!(self.log(), "leadership transfer timed out"; "to" => transferee);
                 self.abort_leader_transfer();
             }
         }
@@ -68,7 +68,7 @@ impl<T: Storage> Raft<T> {
         let id = self.id;
         if !self.prs.quorum_recently_active(id) {
             warn!(
-                self.logger,
+                self.log(),
                 "stepping down: a quorum was not active in the last election timeout"
             );
             let term = self.term;
@@ -88,7 +88,7 @@ impl<T: Storage> Raft<T> {
             }
             MessageType::MsgPropose => {
                 if let Some(transferee) = self.lead_transferee {
-                    debug!(self.logger, "dropping proposal: leadership transfer in progress";
+                    debug!(self.log(), "dropping proposal: leadership transfer in progress";
                         "to" => transferee);
                     return Err(Error::ProposalDropped);
                 }
@@ -105,7 +105,7 @@ impl<T: Storage> Raft<T> {
             _ => {}
         }
         if self.prs.get(m.from).is_none() {
-            debug!(self.logger, "no progress for the sender"; "from" => m.from, "msg" => ?msg_type);
+            debug!(self.log(), "no progress for the sender"; "from" => m.from, "msg" => ?msg_type);
             return match msg_type {
                 MessageType::MsgAppendResponse | MessageType::MsgHeartbeatResponse => {
                     Err(Error::StepPeerNotFound {
@@ -127,10 +127,10 @@ impl<T: Storage> Raft<T> {
                         pr.become_probe();
                     }
                 }
-                debug!(self.logger, "follower unreachable: probing it again"; "to" => m.from);
+                debug!(self.log(), "follower unreachable: probing it again"; "to" => m.from);
             }
             _ => {
-                debug!(self.logger, "leader ignored message"; "msg" => ?msg_type, "from" => m.from);
+                debug!(self.log(), "leader ignored message"; "msg" => ?msg_type, "from" => m.from);
             }
         }
         Ok(())
@@ -150,7 +150,7 @@ impl<T: Storage> Raft<T> {
             // Removed or demoted (a leader kept on by `step_down_on_removal = false`): it must not
             // grow a log it no longer leads for as a member.
             debug!(
-                self.logger,
+                self.log(),
                 "dropping proposal: this leader is no longer a voter"
             );
             return Err(Error::ProposalDropped);
@@ -158,10 +158,10 @@ impl<T: Storage> Raft<T> {
         let conf_change = self
             .check_proposed_conf_changes(&entries)
             .inspect_err(|e| {
-                info!(self.logger, "refused a conf change proposal"; "error" => %e);
+                info!(self.log(), "refused a conf change proposal"; "error" => %e);
             })?;
         if !self.increase_uncommitted_size(&entries) {
-            debug!(self.logger, "dropping proposal: the uncommitted size limit is reached";
+            debug!(self.log(), "dropping proposal: the uncommitted size limit is reached";
                 "uncommitted" => self.uncommitted_size, "limit" => self.max_uncommitted_size);
             return Err(Error::ProposalDropped);
         }
@@ -190,7 +190,7 @@ impl<T: Storage> Raft<T> {
             return self.propose_entries(vec![entry]);
         }
         if !self.increase_uncommitted_size(std::slice::from_ref(&entry)) {
-            debug!(self.logger, "dropping proposal: the uncommitted size limit is reached";
+            debug!(self.log(), "dropping proposal: the uncommitted size limit is reached";
                 "uncommitted" => self.uncommitted_size, "limit" => self.max_uncommitted_size);
             return Err(Error::ProposalDropped);
         }

@@ -90,24 +90,24 @@ impl<T: Storage> Raft<T> {
         let before: Vec<u64> = self.prs.ids().collect();
         self.prs.apply_conf(cfg, last_index + 1);
         let cs = self.prs.conf_state();
-        info!(self.logger, "switched to configuration"; "conf" => %raft_proto::describe_conf_state(&cs));
+        info!(self.log(), "switched to configuration"; "conf" => %raft_proto::describe_conf_state(&cs));
         if self.state != StateRole::Leader {
             return cs;
         }
         if let Some(transferee) = self.lead_transferee {
             if !self.prs.is_voter(transferee) {
-                info!(self.logger, "the transferee left the voters: transfer aborted";
+                info!(self.log(), "the transferee left the voters: transfer aborted";
                     "to" => transferee);
                 self.abort_leader_transfer();
             }
         }
         if !self.prs.is_voter(self.id) {
             if self.step_down_on_removal {
-                info!(self.logger, "no longer a voter: stepping down"; "term" => self.term);
+                info!(self.log(), "no longer a voter: stepping down"; "term" => self.term);
                 let term = self.term;
                 self.become_follower(term, INVALID_ID);
             } else {
-                info!(self.logger, "no longer a voter: leading on without counting itself";
+                info!(self.log(), "no longer a voter: leading on without counting itself";
                     "term" => self.term);
             }
             return cs;
@@ -153,9 +153,9 @@ impl<T: Storage> Raft<T> {
             ..Default::default()
         };
         match self.step(proposal) {
-            Ok(()) => info!(self.logger, "proposed leaving the joint configuration";
+            Ok(()) => info!(self.log(), "proposed leaving the joint configuration";
                 "index" => self.pending_conf_index),
-            Err(e) => debug!(self.logger, "could not propose leaving the joint configuration yet";
+            Err(e) => debug!(self.log(), "could not propose leaving the joint configuration yet";
                 "error" => %e),
         }
     }

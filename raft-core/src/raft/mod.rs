@@ -25,9 +25,10 @@ use crate::read_only::{ReadOnly, ReadState};
 use crate::storage::Storage;
 use crate::tracker::ProgressTracker;
 use raft_proto::eraftpb::{HardState, Message, MessageType};
-use rand::rngs::Xoshiro256PlusPlus;
+use rand::rngs::Xoshiro128PlusPlus;
 use rand::{RngExt, SeedableRng};
 use slog::{debug, info, o, Logger};
+use std::borrow::Cow;
 
 /// "No node": the value of `leader_id` and `vote` when there is none.
 pub const INVALID_ID: u64 = 0;
@@ -62,76 +63,84 @@ pub struct SoftState {
 
 /// The consensus state machine of one node. Drive it through [`RawNode`](crate::RawNode) unless you
 /// need its internals (tests do).
+///
+/// The fields are laid out by hand (`repr(C)`): what every tick reads comes first and together, so
+/// that a tick pass over many idle groups touches one or two cache lines per group, and the small
+/// fields are packed without padding.
+#[repr(C)]
 pub struct Raft<T: Storage> {
+    // Read by every tick.
+    /// This node's clock: 1 plus the ticks since it started (so 0 can mean "never"); the leader's
+    /// clock for heartbeat contexts and its lease.
+    pub(crate) ticks: u64,
+    pub(crate) election_elapsed: u32,
+    pub(crate) randomized_election_timeout: u32,
+    pub(crate) heartbeat_elapsed: u32,
+    pub(crate) heartbeat_timeout: u32,
+    /// This node's role.
+    pub state: StateRole,
+    pub(crate) check_quorum: bool,
+    pub(crate) pre_vote: bool,
+    pub(crate) disable_proposal_forwarding: bool,
+    pub(crate) skip_bcast_commit: bool,
+    /// Set when the leader has something to send in its next flush (new entries, a moved commit).
+    pub(crate) appends_pending: bool,
+    pub(crate) step_down_on_removal: bool,
+    /// This leader sent `MsgTimeoutNow` in its term: the transferee may campaign past the
+    /// followers' leases at any later time, so the lease is void for the rest of the term.
+    pub(crate) timeout_now_sent: bool,
+
+    pub(crate) election_timeout: u32,
+    min_election_timeout: u32,
+    max_election_timeout: u32,
+    pub(crate) disable_conf_change_validation: bool,
+    rng: Xoshiro128PlusPlus,
+
     /// This node's id.
     pub id: u64,
     /// The current term.
     pub term: u64,
     /// Whom this node voted for in the current term, or `INVALID_ID`.
     pub vote: u64,
-    /// The log.
-    pub raft_log: RaftLog<T>,
-    /// Membership and, on a leader, each follower's progress.
-    pub prs: ProgressTracker,
-    /// This node's role.
-    pub state: StateRole,
     /// The leader this node follows, or `INVALID_ID`.
     pub leader_id: u64,
+    pub(crate) priority: i64,
+    pub(crate) max_msg_size: u64,
+    pub(crate) max_uncommitted_size: u64,
+    pub(crate) uncommitted_size: u64,
+    pub(crate) max_committed_size_per_ready: u64,
+    /// The index of the last conf change this leader appended (or, right after election, the last
+    /// index of its log, which may hold one): no other conf change is accepted until the applied
+    /// index reaches it.
+    pub(crate) pending_conf_index: u64,
+    /// The index this follower asked the leader to cover with a snapshot (0: none asked).
+    pub(crate) pending_request_snapshot: u64,
+    /// The follower leadership is being transferred to, if any (leader only).
+    pub lead_transferee: Option<u64>,
+
     /// Messages that may be sent at once.
     pub msgs: Vec<Message>,
     /// Messages that may be sent only after the entries and hard state produced with them are durable
     /// (append responses, votes, vote requests of a candidate).
     pub msgs_after_append: Vec<Message>,
-
-    /// This node's clock: 1 plus the ticks since it started (so 0 can mean "never"); the leader's
-    /// clock for heartbeat contexts and its lease.
-    pub(crate) ticks: u64,
-    pub(crate) election_elapsed: u32,
-    pub(crate) heartbeat_elapsed: u32,
-    pub(crate) election_timeout: u32,
-    pub(crate) heartbeat_timeout: u32,
-    pub(crate) randomized_election_timeout: u32,
-    min_election_timeout: u32,
-    max_election_timeout: u32,
-    rng: Xoshiro256PlusPlus,
-
-    pub(crate) check_quorum: bool,
-    pub(crate) pre_vote: bool,
-    pub(crate) priority: i64,
-    pub(crate) max_msg_size: u64,
-    pub(crate) max_uncommitted_size: u64,
-    pub(crate) uncommitted_size: u64,
-    pub(crate) disable_proposal_forwarding: bool,
-    pub(crate) skip_bcast_commit: bool,
-    pub(crate) max_committed_size_per_ready: u64,
-    /// Set when the leader has something to send in its next flush (new entries, a moved commit).
-    pub(crate) appends_pending: bool,
-    /// The index of the last conf change this leader appended (or, right after election, the last
-    /// index of its log, which may hold one): no other conf change is accepted until the applied
-    /// index reaches it.
-    pub(crate) pending_conf_index: u64,
-    pub(crate) step_down_on_removal: bool,
+    /// The log.
+    pub raft_log: RaftLog<T>,
+    /// Membership and, on a leader, each follower's progress.
+    pub prs: ProgressTracker,
     /// Read requests waiting for confirmation (leader only).
     pub read_only: ReadOnly,
-    /// The follower leadership is being transferred to, if any (leader only).
-    pub lead_transferee: Option<u64>,
-    /// This leader sent `MsgTimeoutNow` in its term: the transferee may campaign past the
-    /// followers' leases at any later time, so the lease is void for the rest of the term.
-    pub(crate) timeout_now_sent: bool,
-    /// The index this follower asked the leader to cover with a snapshot (0: none asked).
-    pub(crate) pending_request_snapshot: u64,
-    pub(crate) disable_conf_change_validation: bool,
 
-    pub(crate) logger: Logger,
+    /// The application's logger; records go through [`Raft::logger`], which adds `raft_id`.
+    logger: Logger,
 }
 
 impl<T: Storage> Raft<T> {
     /// Builds a node from `config` over `store`, restoring the persisted hard state and membership.
     pub fn new(config: &Config, store: T, logger: &Logger) -> Result<Raft<T>> {
         config.validate()?;
-        let logger = logger.new(o!("raft_id" => config.id));
+        let logger = logger.clone();
         let state = store.initial_state()?;
-        let raft_log = RaftLog::new(store, logger.clone())?;
+        let raft_log = RaftLog::new(store)?;
         let mut r = Raft {
             id: config.id,
             term: 0,
@@ -152,7 +161,7 @@ impl<T: Storage> Raft<T> {
             randomized_election_timeout: ticks_u32(config.min_election_tick()),
             min_election_timeout: ticks_u32(config.min_election_tick()),
             max_election_timeout: ticks_u32(config.max_election_tick()),
-            rng: Xoshiro256PlusPlus::seed_from_u64(config.effective_seed()),
+            rng: Xoshiro128PlusPlus::seed_from_u64(config.effective_seed()),
             check_quorum: config.check_quorum,
             pre_vote: config.pre_vote,
             priority: config.priority,
@@ -196,7 +205,7 @@ impl<T: Storage> Raft<T> {
                         ),
                     });
                 }
-                info!(r.logger, "raising the commit index to the applied index";
+                info!(r.log(), "raising the commit index to the applied index";
                     "commit" => r.raft_log.committed, "applied" => config.applied);
                 r.raft_log.commit_to(config.applied);
             }
@@ -204,7 +213,7 @@ impl<T: Storage> Raft<T> {
         }
         let term = r.term;
         r.become_follower(term, INVALID_ID);
-        info!(r.logger, "newRaft";
+        info!(r.log(), "newRaft";
             "term" => r.term, "commit" => r.raft_log.committed, "applied" => r.raft_log.applied,
             "last_index" => r.raft_log.last_index(), "last_term" => r.raft_log.last_term(),
             "voters" => ?r.prs.conf().voters.ids());
@@ -247,9 +256,24 @@ impl<T: Storage> Raft<T> {
         }
     }
 
-    /// The logger of this node.
-    pub fn logger(&self) -> &Logger {
-        &self.logger
+    /// A logger for records about this node: the application's logger with `raft_id` added.
+    ///
+    /// Made per call rather than kept: a child logger holds its key-value list on the heap (about
+    /// 100 bytes), which a process with a million mostly idle groups should not pay for every
+    /// group.
+    pub fn logger(&self) -> Logger {
+        self.logger.new(o!("raft_id" => self.id))
+    }
+
+    /// The target of this node's own `slog` macros: [`Raft::logger`] when the application's drain
+    /// takes records, and the application's logger itself when it takes none (`slog::Discard`),
+    /// so that a node logging into nothing does not build a child logger per record.
+    pub(crate) fn log(&self) -> Cow<'_, Logger> {
+        if slog::Drain::is_enabled(&self.logger, slog::Level::Critical) {
+            Cow::Owned(self.logger())
+        } else {
+            Cow::Borrowed(&self.logger)
+        }
     }
 
     /// Whether this node may campaign (it is a voter).
@@ -302,7 +326,7 @@ impl<T: Storage> Raft<T> {
         self.reset(term);
         self.leader_id = leader_id;
         self.state = StateRole::Follower;
-        info!(self.logger, "became follower"; "term" => term, "leader" => leader_id);
+        info!(self.log(), "became follower"; "term" => term, "leader" => leader_id);
     }
 
     /// Emits a message. Requests and responses of elections carry an explicit term; everything else
@@ -328,7 +352,7 @@ impl<T: Storage> Raft<T> {
             MessageType::MsgPropose | MessageType::MsgReadIndex => {}
             _ => m.term = self.term,
         }
-        debug!(self.logger, "send"; "msg" => %raft_proto::describe_message(&m));
+        debug!(self.log(), "send"; "msg" => %raft_proto::describe_message(&m));
         match msg_type {
             // These promise durable state (a vote, appended entries, this node's own term and
             // vote in a campaign), so they wait until the Ready that carries it is persisted.
@@ -376,7 +400,7 @@ impl<T: Storage> Raft<T> {
         let msg_type =
             MessageType::try_from(m.msg_type).map_err(|_| Error::UnknownMessageType(m.msg_type))?;
         self.validate(&m, msg_type)?;
-        debug!(self.logger, "step"; "msg" => %raft_proto::describe_message(&m));
+        debug!(self.log(), "step"; "msg" => %raft_proto::describe_message(&m));
         if m.term > self.term
             && matches!(
                 msg_type,
@@ -435,7 +459,7 @@ impl<T: Storage> Raft<T> {
             if !forced && in_lease {
                 // A leader was heard from within the election timeout: this candidate cannot be
                 // legitimate, and granting it would disrupt a working leader (thesis §4.2.3).
-                info!(self.logger, "ignored a vote request of a higher term: leader lease still valid";
+                info!(self.log(), "ignored a vote request of a higher term: leader lease still valid";
                     "from" => m.from, "term" => m.term, "msg" => ?msg_type,
                     "remaining_ticks" => self.election_timeout - self.election_elapsed);
                 return false;
@@ -444,7 +468,7 @@ impl<T: Storage> Raft<T> {
         let keeps_term = msg_type == MessageType::MsgRequestPreVote
             || (msg_type == MessageType::MsgRequestPreVoteResponse && !m.reject);
         if !keeps_term {
-            info!(self.logger, "received a message of a higher term";
+            info!(self.log(), "received a message of a higher term";
                 "from" => m.from, "term" => m.term, "msg" => ?msg_type);
             let leader = match msg_type {
                 MessageType::MsgAppend | MessageType::MsgHeartbeat | MessageType::MsgSnapshot => {
@@ -475,7 +499,7 @@ impl<T: Storage> Raft<T> {
             let msg = self.vote_rejection(m.from, MessageType::MsgRequestPreVoteResponse);
             self.send(msg);
         } else {
-            debug!(self.logger, "ignored a message of a lower term";
+            debug!(self.log(), "ignored a message of a lower term";
                 "from" => m.from, "msg_term" => m.term, "msg" => ?msg_type);
         }
     }
@@ -483,7 +507,7 @@ impl<T: Storage> Raft<T> {
     fn step_candidate(&mut self, m: Message, msg_type: MessageType) -> Result<()> {
         match msg_type {
             MessageType::MsgPropose => {
-                info!(self.logger, "no leader: dropping proposal"; "term" => self.term);
+                info!(self.log(), "no leader: dropping proposal"; "term" => self.term);
                 Err(Error::ProposalDropped)
             }
             MessageType::MsgAppend => {
@@ -506,7 +530,7 @@ impl<T: Storage> Raft<T> {
             }
             MessageType::MsgReadIndex => self.drop_read_request(&m),
             _ => {
-                debug!(self.logger, "candidate ignored message"; "msg" => ?msg_type, "from" => m.from);
+                debug!(self.log(), "candidate ignored message"; "msg" => ?msg_type, "from" => m.from);
                 Ok(())
             }
         }
@@ -545,7 +569,7 @@ impl<T: Storage> Raft<T> {
             }
             MessageType::MsgTransferLeader => {
                 if self.leader_id == INVALID_ID {
-                    info!(self.logger, "no leader: dropping transfer request"; "term" => self.term);
+                    info!(self.log(), "no leader: dropping transfer request"; "term" => self.term);
                     return Ok(());
                 }
                 let mut m = m;
@@ -558,7 +582,7 @@ impl<T: Storage> Raft<T> {
                 Ok(())
             }
             _ => {
-                debug!(self.logger, "follower ignored message"; "msg" => ?msg_type, "from" => m.from);
+                debug!(self.log(), "follower ignored message"; "msg" => ?msg_type, "from" => m.from);
                 Ok(())
             }
         }

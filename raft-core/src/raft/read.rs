@@ -28,7 +28,7 @@ impl<T: Storage> Raft<T> {
             return;
         }
         if !self.committed_in_current_term() {
-            debug!(self.logger, "read request waits for the leader's first commit in its term";
+            debug!(self.log(), "read request waits for the leader's first commit in its term";
                 "from" => m.from);
             self.read_only.wait_for_commit(m);
             return;
@@ -156,7 +156,7 @@ impl<T: Storage> Raft<T> {
     /// Drops a read request that cannot be served or forwarded: an error for this node's own
     /// request (the caller retries), silently for one from the network (its sender times out).
     pub(super) fn drop_read_request(&self, m: &Message) -> Result<()> {
-        info!(self.logger, "no leader: dropping read request"; "term" => self.term,
+        info!(self.log(), "no leader: dropping read request"; "term" => self.term,
             "from" => m.from);
         if m.from == self.id {
             Err(Error::ReadIndexDropped)
@@ -196,7 +196,7 @@ impl<T: Storage> Raft<T> {
                 self.read_only.push_dropped(ctx);
             }
         }
-        debug!(self.logger, "dropped pending reads on losing leadership";
+        debug!(self.log(), "dropped pending reads on losing leadership";
             "state" => ?self.state);
     }
 

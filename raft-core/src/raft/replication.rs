@@ -83,7 +83,7 @@ impl<T: Storage> Raft<T> {
             Ok(entries) => entries,
             Err(Error::Store(StorageError::Compacted)) => return self.send_snapshot(to),
             Err(e) => {
-                warn!(self.logger, "cannot read entries for a follower"; "to" => to,
+                warn!(self.log(), "cannot read entries for a follower"; "to" => to,
                     "next" => next_idx, "error" => %e);
                 return false;
             }
@@ -95,7 +95,7 @@ impl<T: Storage> Raft<T> {
             Ok(term) => term,
             Err(Error::Store(StorageError::Compacted)) => return self.send_snapshot(to),
             Err(e) => {
-                warn!(self.logger, "cannot read the term before a follower's next entry";
+                warn!(self.log(), "cannot read the term before a follower's next entry";
                     "to" => to, "index" => prev_index, "error" => %e);
                 return false;
             }
@@ -206,7 +206,7 @@ impl<T: Storage> Raft<T> {
         pr.recent_active = true;
         pr.update_committed(m.commit);
         if m.reject {
-            debug!(self.logger, "append rejected"; "from" => m.from, "index" => m.index,
+            debug!(self.log(), "append rejected"; "from" => m.from, "index" => m.index,
                 "hint" => m.reject_hint, "hint_term" => m.log_term);
             // The hint is the follower's last index whose term is at most the rejected entry's
             // term; looking that term up in our own log lets us skip whole terms at once (raft-rs).
@@ -323,7 +323,7 @@ impl<T: Storage> Raft<T> {
     /// overwrote them), nothing is marked durable.
     pub fn on_persist_entries(&mut self, index: u64, term: u64) {
         if !self.raft_log.stable_entries(index, term) {
-            debug!(self.logger, "persisted entries were replaced meanwhile; not marking them stable";
+            debug!(self.log(), "persisted entries were replaced meanwhile; not marking them stable";
                 "index" => index, "term" => term);
             return;
         }

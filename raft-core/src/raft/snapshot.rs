@@ -21,18 +21,18 @@ impl<T: Storage> Raft<T> {
         };
         if !pr.recent_active {
             // It may be down: a snapshot can be large, wait until it answers (raft-rs, etcd).
-            debug!(self.logger, "not sending a snapshot to a peer not recently active"; "to" => to);
+            debug!(self.log(), "not sending a snapshot to a peer not recently active"; "to" => to);
             return false;
         }
         let request_index = pr.pending_request_snapshot;
         let snapshot = match self.raft_log.snapshot(request_index, to) {
             Ok(snapshot) => snapshot,
             Err(Error::Store(StorageError::SnapshotTemporarilyUnavailable)) => {
-                debug!(self.logger, "snapshot temporarily unavailable; will retry"; "to" => to);
+                debug!(self.log(), "snapshot temporarily unavailable; will retry"; "to" => to);
                 return false;
             }
             Err(e) => {
-                warn!(self.logger, "cannot get a snapshot for a follower"; "to" => to, "error" => %e);
+                warn!(self.log(), "cannot get a snapshot for a follower"; "to" => to, "error" => %e);
                 return false;
             }
         };
@@ -41,7 +41,7 @@ impl<T: Storage> Raft<T> {
             .as_ref()
             .map_or((0, 0), |m| (m.index, m.term));
         if index == 0 || index < request_index {
-            warn!(self.logger, "storage returned an unusable snapshot"; "to" => to,
+            warn!(self.log(), "storage returned an unusable snapshot"; "to" => to,
                 "index" => index, "requested" => request_index);
             return false;
         }
@@ -49,7 +49,7 @@ impl<T: Storage> Raft<T> {
             return false;
         };
         pr.become_snapshot(index);
-        debug!(self.logger, "sending snapshot; appends paused"; "to" => to, "index" => index,
+        debug!(self.log(), "sending snapshot; appends paused"; "to" => to, "index" => index,
             "term" => term, "first_index" => self.raft_log.first_index(),
             "commit" => self.raft_log.committed);
         self.send(Message {
@@ -72,16 +72,18 @@ impl<T: Storage> Raft<T> {
         if m.reject {
             // Probe again from what is known to match; a new snapshot follows if still needed.
             pr.pending_snapshot = 0;
-            pr.become_probe();
-            debug!(self.logger, "snapshot failed; probing again"; "to" => m.from);
-        } else {
-            pr.become_probe();
-            debug!(self.logger, "snapshot sent; probing after it"; "to" => m.from,
-                "next" => pr.next_idx);
         }
+        pr.become_probe();
         // After a success wait for the follower's answer, after a failure for a heartbeat.
         pr.pause();
         pr.pending_request_snapshot = 0;
+        let next = pr.next_idx;
+        if m.reject {
+            debug!(self.log(), "snapshot failed; probing again"; "to" => m.from);
+        } else {
+            debug!(self.log(), "snapshot sent; probing after it"; "to" => m.from,
+                "next" => next);
+        }
     }
 
     /// A follower (or candidate, which became one) receives a snapshot from the leader.
@@ -95,11 +97,11 @@ impl<T: Storage> Raft<T> {
             .map_or((0, 0), |meta| (meta.index, meta.term));
         let restored = self.restore(*snapshot);
         let answer = if restored {
-            info!(self.logger, "restored from a snapshot"; "index" => index, "term" => term,
+            info!(self.log(), "restored from a snapshot"; "index" => index, "term" => term,
                 "from" => m.from);
             self.raft_log.last_index()
         } else {
-            info!(self.logger, "ignored a snapshot"; "index" => index, "term" => term,
+            info!(self.log(), "ignored a snapshot"; "index" => index, "term" => term,
                 "commit" => self.raft_log.committed);
             self.raft_log.committed
         };
@@ -138,12 +140,12 @@ impl<T: Storage> Raft<T> {
             return false;
         }
         if self.state != StateRole::Follower {
-            warn!(self.logger, "only a follower restores a snapshot"; "state" => ?self.state);
+            warn!(self.log(), "only a follower restores a snapshot"; "state" => ?self.state);
             return false;
         }
         if self.pending_request_snapshot == 0 && self.raft_log.match_term(index, term) {
             // The log already holds the snapshot's last entry: everything up to it is committed.
-            info!(self.logger, "fast-forwarded the commit index to the snapshot";
+            info!(self.log(), "fast-forwarded the commit index to the snapshot";
                 "commit" => self.raft_log.committed, "index" => index, "term" => term);
             self.raft_log.commit_to(index);
             return false;
@@ -152,7 +154,7 @@ impl<T: Storage> Raft<T> {
         let conf = match confchange::restore(&meta.conf_state.clone().unwrap_or_default()) {
             Ok(conf) => conf,
             Err(e) => {
-                warn!(self.logger, "refused a snapshot with an impossible membership"; "error" => %e);
+                warn!(self.log(), "refused a snapshot with an impossible membership"; "error" => %e);
                 return false;
             }
         };
@@ -171,7 +173,7 @@ impl<T: Storage> Raft<T> {
     /// pending or already requested, or when the last entry is not of the current term.
     pub fn request_snapshot(&mut self) -> Result<()> {
         let refuse = |reason: &str| {
-            info!(self.logger, "dropping the snapshot request"; "reason" => reason);
+            info!(self.log(), "dropping the snapshot request"; "reason" => reason);
             Err(Error::RequestSnapshotDropped)
         };
         if self.state == StateRole::Leader {

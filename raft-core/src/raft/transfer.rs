@@ -12,28 +12,28 @@ impl<T: Storage> Raft<T> {
     pub(super) fn handle_transfer_leader(&mut self, m: &Message) {
         let transferee = m.from;
         let Some(pr) = self.prs.get(transferee) else {
-            debug!(self.logger, "ignored a transfer to a node outside the configuration";
+            debug!(self.log(), "ignored a transfer to a node outside the configuration";
                 "to" => transferee);
             return;
         };
         if pr.is_learner {
-            debug!(self.logger, "ignored a transfer to a learner"; "to" => transferee);
+            debug!(self.log(), "ignored a transfer to a learner"; "to" => transferee);
             return;
         }
         if let Some(current) = self.lead_transferee {
             if current == transferee {
-                info!(self.logger, "transfer already in progress"; "to" => transferee);
+                info!(self.log(), "transfer already in progress"; "to" => transferee);
                 return;
             }
-            info!(self.logger, "replacing the pending transfer"; "from" => current,
+            info!(self.log(), "replacing the pending transfer"; "from" => current,
                 "to" => transferee);
             self.abort_leader_transfer();
         }
         if transferee == self.id {
-            debug!(self.logger, "already leader: ignored a transfer to self");
+            debug!(self.log(), "already leader: ignored a transfer to self");
             return;
         }
-        info!(self.logger, "transferring leadership"; "to" => transferee, "term" => self.term);
+        info!(self.log(), "transferring leadership"; "to" => transferee, "term" => self.term);
         // The transfer must finish within one election timeout.
         self.election_elapsed = 0;
         self.lead_transferee = Some(transferee);
@@ -48,7 +48,7 @@ impl<T: Storage> Raft<T> {
             return;
         };
         if matched == last_index {
-            info!(self.logger, "transferee is up to date: telling it to campaign";
+            info!(self.log(), "transferee is up to date: telling it to campaign";
                 "to" => transferee);
             self.timeout_now_sent = true;
             self.send(Message {
@@ -70,10 +70,10 @@ impl<T: Storage> Raft<T> {
     /// A follower is told by its leader to campaign now (the transfer's last step).
     pub(super) fn handle_timeout_now(&mut self, m: &Message) {
         if !self.promotable() {
-            info!(self.logger, "ignored MsgTimeoutNow: not a voter"; "from" => m.from);
+            info!(self.log(), "ignored MsgTimeoutNow: not a voter"; "from" => m.from);
             return;
         }
-        info!(self.logger, "received MsgTimeoutNow: campaigning for the transfer";
+        info!(self.log(), "received MsgTimeoutNow: campaigning for the transfer";
             "from" => m.from, "term" => self.term);
         // A transfer campaign skips pre-vote, and its vote requests pass the leader lease.
         self.hup(true);
@@ -90,11 +90,11 @@ impl<T: Storage> Raft<T> {
             return false;
         }
         if self.read_only.option == crate::config::ReadOnlyOption::LeaseBased {
-            info!(self.logger, "refused to forget the leader under lease-based reads";
+            info!(self.log(), "refused to forget the leader under lease-based reads";
                 "leader" => self.leader_id);
             return false;
         }
-        info!(self.logger, "forgetting the leader"; "leader" => self.leader_id, "term" => self.term);
+        info!(self.log(), "forgetting the leader"; "leader" => self.leader_id, "term" => self.term);
         self.leader_id = INVALID_ID;
         true
     }

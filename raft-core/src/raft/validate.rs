@@ -49,7 +49,7 @@ fn may_lack_term(msg_type: MessageType) -> bool {
 impl<T: Storage> Raft<T> {
     pub(super) fn validate(&self, m: &Message, msg_type: MessageType) -> Result<()> {
         let reject = |reason: &'static str| {
-            warn!(self.logger, "rejected message"; "msg" => ?msg_type, "from" => m.from,
+            warn!(self.log(), "rejected message"; "msg" => ?msg_type, "from" => m.from,
                 "term" => m.term, "reason" => reason);
             Err(Error::InvalidMessage {
                 msg_type,
