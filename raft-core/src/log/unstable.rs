@@ -18,10 +18,13 @@ pub struct Unstable {
     pub in_progress: usize,
     /// Whether `snapshot` has already been handed out for persistence.
     pub snapshot_in_progress: bool,
+    /// How many entries the last buffer held when it left with persisted entries: the next buffer
+    /// starts with room for as many, rather than growing through 4, 8, 16... every batch.
+    batch_hint: u32,
 }
 
-/// Room made for proposals when a leader's tail starts a new buffer.
-const PUSH_RESERVE: usize = 32;
+/// The most room a new buffer starts with (see `Unstable::batch_hint`).
+const MAX_BATCH_HINT: usize = 1024;
 
 impl Unstable {
     /// An empty unstable log whose next entry will have index `offset`.
@@ -106,6 +109,7 @@ impl Unstable {
         }
         let count = (index - self.offset + 1) as usize;
         let taken = if count >= self.entries.len() {
+            self.batch_hint = self.entries.len().min(MAX_BATCH_HINT) as u32;
             std::mem::take(&mut self.entries)
         } else {
             // The rest gets a buffer of its own size: under steady load the tail never empties,
@@ -153,9 +157,7 @@ impl Unstable {
     pub fn push(&mut self, entry: Entry) {
         debug_assert_eq!(entry.index, self.offset + self.entries.len() as u64);
         if self.entries.capacity() == 0 {
-            // The buffer left with the last persisted batch: start the next one with room for a
-            // batch of proposals rather than growing through 4, 8, 16...
-            self.entries.reserve(PUSH_RESERVE);
+            self.entries.reserve(self.batch_hint.max(4) as usize);
         }
         self.entries.push(entry);
     }
@@ -179,10 +181,14 @@ impl Unstable {
             self.entries.truncate(keep);
             self.in_progress = self.in_progress.min(keep);
         }
-        if self.entries.is_empty() {
+        if self.entries.is_empty() && entries.capacity() >= self.batch_hint as usize {
             // Take the caller's buffer as is: no copy at all.
             self.entries = entries;
         } else {
+            if self.entries.capacity() == 0 {
+                self.entries
+                    .reserve(entries.len().max(self.batch_hint as usize));
+            }
             self.entries.append(&mut entries);
         }
     }

@@ -35,6 +35,7 @@ fn unstable(offset: u64, entries: Vec<Entry>, snapshot: Option<Snapshot>) -> Uns
         offset,
         in_progress: 0,
         snapshot_in_progress: false,
+        batch_hint: 0,
     }
 }
 
@@ -356,4 +357,47 @@ fn slice_returns_the_requested_range() {
     assert_eq!(ids(u.slice(5, 10)), ids(&ents(5, 9, 1)));
     assert_eq!(ids(u.slice(6, 8)), vec![(6, 1), (7, 1)]);
     assert!(u.slice(7, 7).is_empty());
+}
+
+#[test]
+fn a_new_buffer_starts_with_room_for_the_last_batch() {
+    // A leader's proposals: after a batch of 64 left with its buffer, the next one starts with
+    // room for 64 instead of growing through 4, 8, 16, 32.
+    let mut u = Unstable::new(1);
+    for e in ents(1, 64, 1) {
+        u.push(e);
+    }
+    assert_eq!(u.take_stable_entries(64, 1).map(|t| t.len()), Some(64));
+    u.push(ent(65, 1));
+    assert!(
+        u.entries.capacity() >= 64,
+        "capacity {}",
+        u.entries.capacity()
+    );
+
+    // A follower's appends of one entry each: the first gets a buffer of the batch's size rather
+    // than the message's one-slot buffer.
+    let mut u = Unstable::new(1);
+    for i in 1..=32 {
+        u.truncate_and_append_owned(vec![ent(i, 1)]);
+    }
+    assert!(u.take_stable_entries(32, 1).is_some());
+    u.truncate_and_append_owned(vec![ent(33, 1)]);
+    assert!(
+        u.entries.capacity() >= 32,
+        "capacity {}",
+        u.entries.capacity()
+    );
+    assert_eq!(ids(&u.entries), vec![(33, 1)]);
+
+    // The hint is capped, so one huge batch does not make every later buffer huge.
+    let mut u = Unstable::new(1);
+    u.truncate_and_append_owned(ents(1, 5000, 1));
+    assert!(u.take_stable_entries(5000, 1).is_some());
+    u.push(ent(5001, 1));
+    assert!(
+        u.entries.capacity() <= 2 * MAX_BATCH_HINT,
+        "capacity {}",
+        u.entries.capacity()
+    );
 }

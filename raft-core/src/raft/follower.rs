@@ -35,13 +35,7 @@ impl<T: Storage> Raft<T> {
         {
             Ok(Some(last_new_index)) => {
                 let commit = self.raft_log.committed;
-                self.send(Message {
-                    msg_type: MessageType::MsgAppendResponse as i32,
-                    to: m.from,
-                    index: last_new_index,
-                    commit,
-                    ..Default::default()
-                });
+                self.send_append_ack(m.from, last_new_index, commit);
                 Ok(())
             }
             Ok(None) => {

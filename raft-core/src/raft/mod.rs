@@ -384,6 +384,32 @@ impl<T: Storage> Raft<T> {
         }
     }
 
+    /// Acknowledges entries up to `index` (and commit `commit`) to the leader `to`. Folded into
+    /// the previous acknowledgement when that one directly precedes it (the rule in [`Raft::send`]),
+    /// without building a message at all: a follower stepping many appends between two Readys
+    /// does this once per append.
+    pub(crate) fn send_append_ack(&mut self, to: u64, index: u64, commit: u64) {
+        if let Some(last) = self.msgs_after_append.last_mut() {
+            if last.msg_type == MessageType::MsgAppendResponse as i32
+                && !last.reject
+                && last.to == to
+                && last.term == self.term
+                && last.request_snapshot == 0
+            {
+                last.index = last.index.max(index);
+                last.commit = last.commit.max(commit);
+                return;
+            }
+        }
+        self.send(Message {
+            msg_type: MessageType::MsgAppendResponse as i32,
+            to,
+            index,
+            commit,
+            ..Default::default()
+        });
+    }
+
     /// Advances the logical clock by one tick: followers and candidates count towards an election,
     /// leaders towards heartbeats and the check-quorum round.
     pub fn tick(&mut self) {
