@@ -57,6 +57,14 @@ pub struct Config {
     /// The largest total size in bytes of committed entries in one Ready (at least one entry is always
     /// returned).
     pub max_committed_size_per_ready: u64,
+    /// The most payload bytes (data plus context) of persisted, not yet applied entries kept in
+    /// memory so that they are handed out for applying without being read back from storage
+    /// (`raft_core::log::DEFAULT_APPLY_CACHE_BYTES`, 4 MiB, by default). Entries past it are
+    /// read from storage as usual; 0 turns the cache off. It bounds what a group whose entries
+    /// persist but do not commit (a leader cut off from its quorum, a follower far ahead of the
+    /// commit index) holds beyond its storage; under normal load it holds about one round trip's
+    /// worth of entries.
+    pub max_apply_cache_bytes: u64,
     /// Followers drop proposals instead of forwarding them to the leader.
     pub disable_proposal_forwarding: bool,
     /// The seed of this node's random election timeouts; `None` derives one from `id`.
@@ -92,6 +100,7 @@ impl Default for Config {
             priority: 0,
             max_uncommitted_size: NO_LIMIT,
             max_committed_size_per_ready: NO_LIMIT,
+            max_apply_cache_bytes: crate::log::DEFAULT_APPLY_CACHE_BYTES,
             disable_proposal_forwarding: false,
             seed: None,
             step_down_on_removal: true,

@@ -530,7 +530,7 @@ fn entries_failing_in_advance_surfaces_and_the_next_ready_hands_the_entries_out(
         let mut c = Cluster::new();
         let n = c.node(2);
         let mut big = entry(3, 1);
-        big.data = vec![7; raft_core::log::APPLY_CACHE_MAX_BYTES as usize + 1].into();
+        big.data = vec![7; raft_core::log::DEFAULT_APPLY_CACHE_BYTES as usize + 1].into();
         let m = Message {
             msg_type: MessageType::MsgAppend as i32,
             from: 1,

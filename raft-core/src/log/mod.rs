@@ -31,13 +31,14 @@ pub struct RaftLog<T: Storage> {
     /// Persisted entries kept until they are handed out for applying (allocated only while some
     /// are held; see [`ApplyCache`]).
     apply_cache: Option<Box<ApplyCache>>,
+    /// The most payload bytes `apply_cache` holds.
+    apply_cache_limit: u64,
 }
 
-/// At most this many payload bytes (data plus context) are kept in a log's [`ApplyCache`]: past it,
-/// persisted entries are dropped as before and committed ones are read back from storage. Bounds
-/// the memory a group whose entries persist but do not commit (a leader cut off from its quorum,
-/// a follower far ahead of the commit index) can pin.
-pub const APPLY_CACHE_MAX_BYTES: u64 = 4 << 20;
+/// The default of `Config::max_apply_cache_bytes`: at most this many payload bytes (data plus
+/// context) are kept in a log's [`ApplyCache`]. Past the limit, persisted entries are dropped as
+/// before and committed ones are read back from storage.
+pub const DEFAULT_APPLY_CACHE_BYTES: u64 = 4 << 20;
 
 /// Entries that became durable and are not yet handed out for applying, in index order with no
 /// gaps.
@@ -73,7 +74,14 @@ impl<T: Storage> RaftLog<T> {
             applying: first_index.saturating_sub(1),
             applied: first_index.saturating_sub(1),
             apply_cache: None,
+            apply_cache_limit: DEFAULT_APPLY_CACHE_BYTES,
         })
+    }
+
+    /// Sets the most payload bytes kept in memory for applying (`Config::max_apply_cache_bytes`);
+    /// 0 keeps nothing. Entries already kept stay until handed out.
+    pub fn set_apply_cache_limit(&mut self, bytes: u64) {
+        self.apply_cache_limit = bytes;
     }
 
     /// The first index that can be read (one past the latest snapshot).
@@ -319,18 +327,18 @@ impl<T: Storage> RaftLog<T> {
     }
 
     /// Keeps newly durable entries for applying, if they extend the cache without a gap and fit
-    /// within [`APPLY_CACHE_MAX_BYTES`]; otherwise they are dropped (storage has them).
+    /// within the cache's byte limit; otherwise they are dropped (storage has them).
     fn cache_durable(&mut self, durable: Vec<Entry>) {
         let Some(first) = durable.first().map(|e| e.index) else {
             return;
         };
-        if first <= self.applying {
+        if first <= self.applying || self.apply_cache_limit == 0 {
             return;
         }
         let bytes = payload_bytes(&durable);
         match &mut self.apply_cache {
             None => {
-                if bytes <= APPLY_CACHE_MAX_BYTES {
+                if bytes <= self.apply_cache_limit {
                     self.apply_cache = Some(Box::new(ApplyCache {
                         entries: durable,
                         bytes,
@@ -339,7 +347,7 @@ impl<T: Storage> RaftLog<T> {
             }
             Some(cache) => {
                 let next = cache.entries.last().map_or(first, |e| e.index + 1);
-                if next == first && cache.bytes + bytes <= APPLY_CACHE_MAX_BYTES {
+                if next == first && cache.bytes + bytes <= self.apply_cache_limit {
                     cache.entries.extend(durable);
                     cache.bytes += bytes;
                 }

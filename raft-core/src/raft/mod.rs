@@ -140,7 +140,8 @@ impl<T: Storage> Raft<T> {
         config.validate()?;
         let logger = logger.clone();
         let state = store.initial_state()?;
-        let raft_log = RaftLog::new(store)?;
+        let mut raft_log = RaftLog::new(store)?;
+        raft_log.set_apply_cache_limit(config.max_apply_cache_bytes);
         let mut r = Raft {
             id: config.id,
             term: 0,

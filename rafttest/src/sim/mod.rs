@@ -258,6 +258,14 @@ impl Sim {
                 max_size_per_msg: 4096,
                 max_inflight_msgs: 8,
                 seed: Some(sim.opts.seed.wrapping_mul(7919).wrapping_add(id)),
+                // Nodes differ in how committed entries reach the application: all read back
+                // from storage, a cache that fills after a few entries (so batches mix the cache
+                // and storage), or the default cache.
+                max_apply_cache_bytes: match id % 3 {
+                    0 => 0,
+                    1 => 64,
+                    _ => raft_core::log::DEFAULT_APPLY_CACHE_BYTES,
+                },
                 ..Default::default()
             };
             let mut node = SimNode {

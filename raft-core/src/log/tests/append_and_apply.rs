@@ -491,7 +491,7 @@ fn a_conflicting_append_replaces_cached_entries() {
 #[test]
 fn entries_past_the_cache_byte_limit_come_from_storage() {
     let mut huge = ent(2, 1);
-    huge.data = Bytes::from(vec![1u8; APPLY_CACHE_MAX_BYTES as usize + 1]);
+    huge.data = Bytes::from(vec![1u8; DEFAULT_APPLY_CACHE_BYTES as usize + 1]);
     let mut log = new_log(0, 0, vec![], &[ent(1, 1)]);
     assert!(persist(&mut log, 1, 1));
     log.append(&[huge, ent(3, 1)]);
@@ -507,7 +507,7 @@ fn entries_past_the_cache_byte_limit_come_from_storage() {
     let mut log = new_log(0, 0, vec![], &[ent(1, 1)]);
     assert!(persist(&mut log, 1, 1));
     log.append(&[Entry {
-        data: Bytes::from(vec![1u8; APPLY_CACHE_MAX_BYTES as usize + 1]),
+        data: Bytes::from(vec![1u8; DEFAULT_APPLY_CACHE_BYTES as usize + 1]),
         ..ent(2, 1)
     }]);
     assert!(persist(&mut log, 2, 1));
@@ -528,4 +528,26 @@ fn restoring_a_snapshot_forgets_cached_entries() {
     assert!(persist(&mut log, 2, 1));
     log.restore(snap(5, 2));
     assert!(log.apply_cache.is_none());
+}
+
+#[test]
+fn a_zero_cache_limit_keeps_nothing_and_reads_storage() {
+    let mut log = new_log(0, 0, vec![], &[ent(1, 1), ent(2, 1)]);
+    log.set_apply_cache_limit(0);
+    assert!(persist(&mut log, 2, 1));
+    assert!(
+        log.apply_cache.is_none(),
+        "empty entries are not kept either"
+    );
+    log.commit_to(2);
+    log.store.broken = true;
+    assert!(
+        log.next_committed_entries(NO_LIMIT).is_err(),
+        "the entries come from storage"
+    );
+    log.store.broken = false;
+    assert_eq!(
+        ids(&log.next_committed_entries(NO_LIMIT).unwrap()),
+        vec![(1, 1), (2, 1)]
+    );
 }
