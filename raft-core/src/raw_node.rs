@@ -14,6 +14,7 @@ use bytes::Bytes;
 use raft_proto::eraftpb::{ConfState, Entry, HardState, Message, MessageType, Snapshot};
 use raft_proto::ConfChangeI;
 use slog::{warn, Logger};
+use std::sync::Arc;
 
 /// A batch of work for the application: state to persist, messages to send, entries to apply.
 ///
@@ -30,7 +31,9 @@ pub struct Ready {
     soft_state: Option<SoftState>,
     hard_state: Option<HardState>,
     snapshot: Snapshot,
-    entries: Vec<Entry>,
+    /// Shared with the node's unstable log until they are reported durable (see
+    /// [`Ready::take_entries`]).
+    entries: Option<Arc<Vec<Entry>>>,
     committed_entries: Vec<Entry>,
     messages: Vec<Message>,
     persisted_messages: Vec<Message>,
@@ -65,12 +68,25 @@ impl Ready {
 
     /// Entries to append to stable storage.
     pub fn entries(&self) -> &[Entry] {
-        &self.entries
+        self.entries.as_deref().map_or(&[], Vec::as_slice)
     }
 
-    /// Takes the entries to append.
+    /// Takes the entries to append. The node shares them (it keeps reading them until they are
+    /// reported durable), so this copies them; a caller that persists before advancing can use
+    /// [`Ready::entries`] instead and copy nothing.
     pub fn take_entries(&mut self) -> Vec<Entry> {
-        std::mem::take(&mut self.entries)
+        self.entries
+            .take()
+            .map(|shared| Arc::try_unwrap(shared).unwrap_or_else(|shared| (*shared).clone()))
+            .unwrap_or_default()
+    }
+
+    /// Takes the entries to append without copying them: the node keeps reading the same entries
+    /// until they are reported durable. For persisting in the background (see the asynchronous
+    /// guide): drop the handle once written, before reporting with
+    /// [`RawNode::on_persist_ready`], and the node then takes the entries back without a copy.
+    pub fn take_shared_entries(&mut self) -> Option<Arc<Vec<Entry>>> {
+        self.entries.take()
     }
 
     /// Committed entries to apply to the state machine, in order.
@@ -154,7 +170,7 @@ pub fn describe_ready(rd: &Ready) -> String {
             lines.extend(items.into_iter().map(|item| format!("  {item}")));
         }
     };
-    list("Entries", rd.entries.iter().map(describe_entry).collect());
+    list("Entries", rd.entries().iter().map(describe_entry).collect());
     list(
         "CommittedEntries",
         rd.committed_entries.iter().map(describe_entry).collect(),
@@ -495,7 +511,6 @@ impl<T: Storage> RawNode<T> {
             self.prev_hard_state = hard_state;
         }
         let log = &mut self.raft.raft_log;
-        rd.entries = log.unstable_entries().to_vec();
         let mut snapshot_index = None;
         if let Some(snapshot) = log.unstable.snapshot_not_in_progress() {
             let index = snapshot.metadata.as_ref().map_or(0, |m| m.index);
@@ -505,8 +520,8 @@ impl<T: Storage> RawNode<T> {
             self.committed_handed_out = self.committed_handed_out.max(index);
             rd.last_committed_index = rd.last_committed_index.max(index);
         }
-        log.unstable.mark_all_in_progress();
-        rd.must_sync |= !rd.entries.is_empty() || snapshot_index.is_some();
+        rd.entries = log.unstable.lend();
+        rd.must_sync |= rd.entries.is_some() || snapshot_index.is_some();
         if let Some(last) = rd.committed_entries.last() {
             self.committed_handed_out = last.index;
             rd.last_committed_index = last.index;
@@ -518,7 +533,7 @@ impl<T: Storage> RawNode<T> {
         self.records.push(ReadyRecord {
             number: rd.number,
             snapshot_index,
-            last_entry: rd.entries.last().map(|e| (e.index, e.term)),
+            last_entry: rd.entries().last().map(|e| (e.index, e.term)),
         });
         Ok(rd)
     }
@@ -536,7 +551,11 @@ impl<T: Storage> RawNode<T> {
     /// yet). Returns what became available. If reading newly committed entries from storage fails,
     /// the persistence is still recorded and those entries come in a later Ready.
     pub fn advance_append(&mut self, rd: Ready) -> Result<LightReady> {
-        self.on_persist_ready(rd.number);
+        let number = rd.number;
+        // Drop the Ready first: its entries are then the log's alone, and become durable without
+        // a copy.
+        drop(rd);
+        self.on_persist_ready(number);
         let max_size = self.raft.max_committed_size_per_ready;
         let committed_entries = self.raft.raft_log.next_committed_entries(max_size)?;
         let mut light = LightReady {

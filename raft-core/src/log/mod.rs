@@ -36,8 +36,8 @@ pub struct RaftLog<T: Storage> {
 }
 
 /// The default of `Config::max_apply_cache_bytes`: at most this many payload bytes (data plus
-/// context) are kept in a log's [`ApplyCache`]. Past the limit, persisted entries are dropped as
-/// before and committed ones are read back from storage.
+/// context) of persisted, not yet applied entries are kept in a log's memory. Past the limit,
+/// persisted entries are dropped and committed ones are read back from storage.
 pub const DEFAULT_APPLY_CACHE_BYTES: u64 = 4 << 20;
 
 /// Entries that became durable and are not yet handed out for applying, in index order with no
@@ -537,20 +537,28 @@ impl<T: Storage> RaftLog<T> {
             Vec::new()
         };
         if high > offset {
-            let tail = self.unstable.slice(low.max(offset), high);
-            // Count first, then copy in one go into a buffer of the right size.
-            let mut n = tail.len();
-            if max_size != NO_LIMIT {
-                let mut size: u64 = entries.iter().map(entry_size).sum();
-                for (i, e) in tail.iter().enumerate() {
-                    size = size.saturating_add(entry_size(e));
-                    if (i > 0 || !entries.is_empty()) && size > max_size {
-                        n = i;
-                        break;
+            // Count first, then copy each part in one go.
+            let mut size: u64 = if max_size == NO_LIMIT {
+                0
+            } else {
+                entries.iter().map(entry_size).sum()
+            };
+            for part in self.unstable.slices(low.max(offset), high) {
+                let mut n = part.len();
+                if max_size != NO_LIMIT {
+                    for (i, e) in part.iter().enumerate() {
+                        size = size.saturating_add(entry_size(e));
+                        if (i > 0 || !entries.is_empty()) && size > max_size {
+                            n = i;
+                            break;
+                        }
                     }
                 }
+                entries.extend_from_slice(&part[..n]);
+                if n < part.len() {
+                    break;
+                }
             }
-            entries.extend_from_slice(&tail[..n]);
         }
         Ok(entries)
     }

@@ -1,30 +1,46 @@
 //! [`Unstable`]: the tail of the log that the application has not yet persisted.
 
 use raft_proto::eraftpb::{Entry, Snapshot};
+use std::sync::Arc;
 
 /// Entries (and possibly an incoming snapshot) accepted by the node but not yet reported persisted.
 ///
-/// `entries[i]` has index `offset + i`. The first `in_progress` entries have been handed to the
-/// application in a `Ready` and are being persisted; the rest have not been handed out yet.
+/// The tail holds the entries from `offset` on, in two parts: first those *lent* out, handed to
+/// the application in a `Ready` for persisting and shared with it (so handing them out copies no
+/// entry), then `entries`, which have not been handed out yet.
 #[derive(Debug, Default, Clone)]
 pub struct Unstable {
     /// An incoming snapshot not yet persisted (boxed: rare, and large inline in every node).
     pub snapshot: Option<Box<Snapshot>>,
-    /// The unpersisted entries.
+    /// The entries handed out for persisting, oldest first: allocated only while some are out.
+    lent: Option<Box<Lent>>,
+    /// The entries after the lent ones, not handed out yet.
     pub entries: Vec<Entry>,
-    /// The index of `entries[0]` (or where the next entry would go when `entries` is empty).
+    /// The index of the first entry held, lent or not (or where the next entry would go when the
+    /// tail is empty).
     pub offset: u64,
-    /// How many leading entries have already been handed out for persistence.
-    pub in_progress: usize,
     /// Whether `snapshot` has already been handed out for persistence.
     pub snapshot_in_progress: bool,
-    /// How many entries the last buffer held when it left with persisted entries: the next buffer
-    /// starts with room for as many, rather than growing through 4, 8, 16... every batch.
+    /// How many entries the last buffer held when it was handed out: the next buffer starts with
+    /// room for as many, rather than growing through 4, 8, 16... every batch.
     batch_hint: u32,
+}
+
+/// Lent entries: each chunk is one `Ready`'s entries, shared with that `Ready` until it is
+/// dropped. `len` is the total.
+#[derive(Debug, Default, Clone)]
+struct Lent {
+    chunks: Vec<Arc<Vec<Entry>>>,
+    len: usize,
 }
 
 /// The most room a new buffer starts with (see `Unstable::batch_hint`).
 const MAX_BATCH_HINT: usize = 1024;
+
+/// The entries of a chunk, moved out if nothing else holds the chunk, copied otherwise.
+fn unwrap_chunk(chunk: Arc<Vec<Entry>>) -> Vec<Entry> {
+    Arc::try_unwrap(chunk).unwrap_or_else(|shared| (*shared).clone())
+}
 
 impl Unstable {
     /// An empty unstable log whose next entry will have index `offset`.
@@ -33,6 +49,23 @@ impl Unstable {
             offset,
             ..Default::default()
         }
+    }
+
+    /// How many entries are handed out for persisting and not yet reported durable.
+    #[inline]
+    pub fn in_progress(&self) -> usize {
+        self.lent.as_ref().map_or(0, |l| l.len)
+    }
+
+    /// How many entries the tail holds.
+    #[inline]
+    pub fn len(&self) -> usize {
+        self.in_progress() + self.entries.len()
+    }
+
+    /// Whether the tail holds no entry (it may still hold a snapshot).
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 
     /// The first index, if the unstable log holds a snapshot (one past the snapshot's index).
@@ -44,7 +77,7 @@ impl Unstable {
 
     /// The last index held here (last entry, else the snapshot's index), if any.
     pub fn maybe_last_index(&self) -> Option<u64> {
-        match self.entries.len() {
+        match self.len() {
             0 => self.maybe_first_index().map(|i| i - 1),
             n => Some(self.offset + n as u64 - 1),
         }
@@ -56,13 +89,31 @@ impl Unstable {
     /// tail is replaced). Saves asking storage, which may take a lock, on every call.
     #[inline]
     pub fn last_index(&self) -> u64 {
-        match self.entries.len() {
+        match self.len() {
             0 => match &self.snapshot {
                 Some(s) => s.metadata.as_ref().map_or(0, |m| m.index),
                 None => self.offset.saturating_sub(1),
             },
             n => self.offset + n as u64 - 1,
         }
+    }
+
+    /// The entry at position `pos` of the tail (index `offset + pos`), lent or not.
+    fn get(&self, pos: usize) -> Option<&Entry> {
+        let mut pos = pos;
+        if let Some(lent) = &self.lent {
+            if pos < lent.len {
+                for chunk in &lent.chunks {
+                    if pos < chunk.len() {
+                        return chunk.get(pos);
+                    }
+                    pos -= chunk.len();
+                }
+                return None;
+            }
+            pos -= lent.len;
+        }
+        self.entries.get(pos)
     }
 
     /// The term of the entry at `index`, if this tail knows it.
@@ -72,12 +123,12 @@ impl Unstable {
             return (meta.index == index).then_some(meta.term);
         }
         let pos = usize::try_from(index - self.offset).ok()?;
-        self.entries.get(pos).map(|e| e.term)
+        self.get(pos).map(|e| e.term)
     }
 
     /// The entries not yet handed out for persistence.
     pub fn not_in_progress(&self) -> &[Entry] {
-        &self.entries[self.in_progress.min(self.entries.len())..]
+        &self.entries
     }
 
     /// The snapshot, if it has not been handed out for persistence yet.
@@ -87,10 +138,28 @@ impl Unstable {
             .filter(|_| !self.snapshot_in_progress)
     }
 
-    /// Marks every entry, and the snapshot, handed out for persistence.
-    pub fn mark_all_in_progress(&mut self) {
-        self.in_progress = self.entries.len();
+    /// Hands out every entry not handed out yet (and the snapshot) for persistence. The entries
+    /// are shared, not copied: the returned chunk is the `Ready`'s, and the tail keeps reading
+    /// them until they are reported durable.
+    pub fn lend(&mut self) -> Option<Arc<Vec<Entry>>> {
         self.snapshot_in_progress = self.snapshot.is_some();
+        if self.entries.is_empty() {
+            return None;
+        }
+        let entries = std::mem::take(&mut self.entries);
+        self.batch_hint = entries.len().min(MAX_BATCH_HINT) as u32;
+        let len = entries.len();
+        let chunk = Arc::new(entries);
+        let lent = self.lent.get_or_insert_with(Box::default);
+        lent.chunks.push(chunk.clone());
+        lent.len += len;
+        Some(chunk)
+    }
+
+    /// Marks every entry, and the snapshot, handed out for persistence ([`Unstable::lend`]
+    /// without keeping the chunk).
+    pub fn mark_all_in_progress(&mut self) {
+        let _ = self.lend();
     }
 
     /// The entries are durable up to `index`, which had `term` when it was written: drop them.
@@ -101,24 +170,60 @@ impl Unstable {
     }
 
     /// [`Unstable::stable_entries`], giving the now durable entries to the caller instead of
-    /// dropping them (`None` in the ABA case). When the whole tail became durable its buffer goes
-    /// with it, so neither side copies an entry.
+    /// dropping them (`None` in the ABA case). A lent chunk that its `Ready` no longer holds is
+    /// moved out whole, so neither side copies an entry.
     pub fn take_stable_entries(&mut self, index: u64, term: u64) -> Option<Vec<Entry>> {
         if index < self.offset || self.maybe_term(index) != Some(term) {
             return None;
         }
-        let count = (index - self.offset + 1) as usize;
-        let taken = if count >= self.entries.len() {
-            self.batch_hint = self.entries.len().min(MAX_BATCH_HINT) as u32;
-            std::mem::take(&mut self.entries)
-        } else {
-            // The rest gets a buffer of its own size: under steady load the tail never empties,
-            // and a burst must not pin its buffer for the life of the group.
-            let rest = self.entries.split_off(count);
-            std::mem::replace(&mut self.entries, rest)
+        let mut count = (index - self.offset + 1) as usize;
+        let mut taken: Vec<Entry> = Vec::new();
+        let give = |part: Vec<Entry>, taken: &mut Vec<Entry>| {
+            if taken.is_empty() {
+                *taken = part;
+            } else {
+                taken.extend(part);
+            }
         };
+        if let Some(lent) = &mut self.lent {
+            let mut whole = 0;
+            let mut covered = 0;
+            for chunk in &lent.chunks {
+                if covered + chunk.len() > count {
+                    break;
+                }
+                covered += chunk.len();
+                whole += 1;
+            }
+            for chunk in lent.chunks.drain(..whole) {
+                give(unwrap_chunk(chunk), &mut taken);
+            }
+            lent.len -= covered;
+            count -= covered;
+            if count > 0 && lent.len > 0 {
+                // Durable up to the middle of a chunk: split it.
+                let chunk = Arc::make_mut(&mut lent.chunks[0]);
+                let rest = chunk.split_off(count);
+                give(std::mem::replace(chunk, rest), &mut taken);
+                lent.len -= count;
+                count = 0;
+            }
+            if lent.len == 0 {
+                self.lent = None;
+            }
+        }
+        if count > 0 {
+            // Entries never handed out can only be durable if the application wrote them
+            // without a Ready (tests do); take them all the same.
+            let part = if count >= self.entries.len() {
+                std::mem::take(&mut self.entries)
+            } else {
+                let rest = self.entries.split_off(count);
+                std::mem::replace(&mut self.entries, rest)
+            };
+            give(part, &mut taken);
+        }
         self.offset = index + 1;
-        self.in_progress = self.in_progress.saturating_sub(count);
         Some(taken)
     }
 
@@ -139,9 +244,9 @@ impl Unstable {
     /// Replaces the whole tail with a snapshot.
     pub fn restore(&mut self, snapshot: Snapshot) {
         let index = snapshot.metadata.as_ref().map_or(0, |m| m.index);
+        self.lent = None;
         self.entries.clear();
         self.offset = index + 1;
-        self.in_progress = 0;
         self.snapshot = Some(Box::new(snapshot));
         self.snapshot_in_progress = false;
     }
@@ -155,11 +260,43 @@ impl Unstable {
     /// Appends one entry that directly follows the last one (a leader's proposal).
     #[inline]
     pub fn push(&mut self, entry: Entry) {
-        debug_assert_eq!(entry.index, self.offset + self.entries.len() as u64);
+        debug_assert_eq!(entry.index, self.offset + self.len() as u64);
         if self.entries.capacity() == 0 {
             self.entries.reserve(self.batch_hint.max(4) as usize);
         }
         self.entries.push(entry);
+    }
+
+    /// Keeps the first `keep` entries of the tail (`keep` at most its length).
+    fn truncate(&mut self, keep: usize) {
+        let lent_len = self.in_progress();
+        if keep >= lent_len {
+            self.entries.truncate(keep - lent_len);
+            return;
+        }
+        // Lent entries are replaced: the Readys that carry them keep their own copies, and their
+        // later reports of durability are refused by the term check in `take_stable_entries`.
+        self.entries.clear();
+        if keep == 0 {
+            self.lent = None;
+            return;
+        }
+        if let Some(lent) = &mut self.lent {
+            let mut left = keep;
+            let mut kept = 0;
+            for chunk in &mut lent.chunks {
+                kept += 1;
+                if left <= chunk.len() {
+                    if left < chunk.len() {
+                        Arc::make_mut(chunk).truncate(left);
+                    }
+                    break;
+                }
+                left -= chunk.len();
+            }
+            lent.chunks.truncate(kept);
+            lent.len = keep;
+        }
     }
 
     /// [`Unstable::truncate_and_append`] taking the entries by value (moved, not copied).
@@ -168,18 +305,16 @@ impl Unstable {
             return;
         };
         let after = first.index;
-        let end = self.offset + self.entries.len() as u64;
+        let end = self.offset + self.len() as u64;
         if after == end {
             // The common case: a plain extension.
         } else if after <= self.offset {
             // Everything held here is replaced.
             self.offset = after;
+            self.lent = None;
             self.entries.clear();
-            self.in_progress = 0;
         } else {
-            let keep = (after - self.offset) as usize;
-            self.entries.truncate(keep);
-            self.in_progress = self.in_progress.min(keep);
+            self.truncate((after - self.offset) as usize);
         }
         if self.entries.is_empty() && entries.capacity() >= self.batch_hint as usize {
             // Take the caller's buffer as is: no copy at all.
@@ -193,11 +328,48 @@ impl Unstable {
         }
     }
 
-    /// The entries in `[low, high)`; the caller has checked the range lies within this tail.
-    pub fn slice(&self, low: u64, high: u64) -> &[Entry] {
+    /// The entries in `[low, high)`, as consecutive slices (a lent chunk each, then the entries not
+    /// handed out); the caller has checked the range lies within this tail.
+    pub fn slices(&self, low: u64, high: u64) -> impl Iterator<Item = &[Entry]> + '_ {
         let start = (low - self.offset) as usize;
         let end = (high - self.offset) as usize;
-        &self.entries[start..end]
+        let lent = self
+            .lent
+            .as_ref()
+            .map(|l| l.chunks.as_slice())
+            .unwrap_or(&[]);
+        lent.iter()
+            .map(|c| c.as_slice())
+            .chain(std::iter::once(self.entries.as_slice()))
+            .scan(0usize, move |pos, part| {
+                let (lo, hi) = (*pos, *pos + part.len());
+                *pos = hi;
+                let s = start.clamp(lo, hi) - lo;
+                let e = end.clamp(lo, hi) - lo;
+                Some(&part[s..e])
+            })
+            .filter(|part| !part.is_empty())
+    }
+
+    /// Lends the first `n` entries not handed out yet, as a Ready would (tests).
+    #[cfg(test)]
+    pub(crate) fn lend_first(&mut self, n: usize) -> Option<Arc<Vec<Entry>>> {
+        let rest = self.entries.split_off(n.min(self.entries.len()));
+        let chunk = self.lend();
+        self.entries = rest;
+        chunk
+    }
+
+    /// Every entry held, lent or not, in order (for tests and diagnostics; it copies them).
+    pub fn all_entries(&self) -> Vec<Entry> {
+        let mut all = Vec::with_capacity(self.len());
+        if let Some(lent) = &self.lent {
+            for chunk in &lent.chunks {
+                all.extend_from_slice(chunk);
+            }
+        }
+        all.extend_from_slice(&self.entries);
+        all
     }
 }
 

@@ -33,9 +33,7 @@ fn unstable(offset: u64, entries: Vec<Entry>, snapshot: Option<Snapshot>) -> Uns
         snapshot: snapshot.map(Box::new),
         entries,
         offset,
-        in_progress: 0,
-        snapshot_in_progress: false,
-        batch_hint: 0,
+        ..Default::default()
     }
 }
 
@@ -109,20 +107,20 @@ fn stable_entries_drops_everything_up_to_a_matching_index() {
         u.stable_entries(7, 1),
         "entry (7, 1) is held: must be accepted"
     );
-    assert!(u.entries.is_empty(), "all entries were persisted");
+    assert!(u.is_empty(), "all entries were persisted");
     assert_eq!(u.offset, 8, "offset moves past the persisted entries");
-    assert_eq!(u.in_progress, 0);
+    assert_eq!(u.in_progress(), 0);
     assert_eq!(u.maybe_last_index(), None);
 }
 
 #[test]
 fn stable_entries_keeps_the_part_after_a_partial_persist() {
     let mut u = unstable(5, ents(5, 8, 1), None);
-    u.in_progress = 3; // 5, 6, 7 handed out
+    u.lend_first(3); // 5, 6, 7 handed out
     assert!(u.stable_entries(6, 1));
-    assert_eq!(ids(&u.entries), vec![(7, 1), (8, 1)]);
+    assert_eq!(ids(&u.all_entries()), vec![(7, 1), (8, 1)]);
     assert_eq!(u.offset, 7);
-    assert_eq!(u.in_progress, 1, "entry 7 is still being persisted");
+    assert_eq!(u.in_progress(), 1, "entry 7 is still being persisted");
     assert_eq!(ids(u.not_in_progress()), vec![(8, 1)]);
 }
 
@@ -232,11 +230,11 @@ fn stable_snapshot_drops_only_the_matching_snapshot() {
 #[test]
 fn restore_replaces_everything_with_the_snapshot() {
     let mut u = unstable(5, ents(5, 7, 1), Some(snap(4, 1)));
-    u.in_progress = 2;
+    u.lend_first(2);
     u.restore(snap(6, 2));
-    assert!(u.entries.is_empty());
+    assert!(u.is_empty());
     assert_eq!(u.offset, 7);
-    assert_eq!(u.in_progress, 0);
+    assert_eq!(u.in_progress(), 0);
     assert_eq!(u.maybe_first_index(), Some(7));
     assert_eq!(u.maybe_last_index(), Some(6));
     assert_eq!(u.maybe_term(6), Some(2));
@@ -316,9 +314,9 @@ fn truncate_and_append_adjusts_in_progress() {
     ];
     for (i, (in_progress, append, want)) in cases.into_iter().enumerate() {
         let mut u = unstable(5, ents(5, 8, 1), None);
-        u.in_progress = in_progress;
+        u.lend_first(in_progress);
         u.truncate_and_append(&append);
-        assert_eq!(u.in_progress, want, "case {i}: in_progress");
+        assert_eq!(u.in_progress(), want, "case {i}: in_progress");
         let first_new = append[0].index;
         assert!(
             u.not_in_progress()
@@ -345,28 +343,39 @@ fn not_in_progress_and_mark_all_in_progress() {
         "only the new entry is pending"
     );
     u.mark_all_in_progress();
-    assert_eq!(u.in_progress, 4);
-    // A stale in_progress larger than the entries never makes the slice panic.
-    u.entries.truncate(1);
-    assert!(u.not_in_progress().is_empty());
+    assert_eq!(u.in_progress(), 4);
+    assert_eq!(ids(&u.all_entries()), ids(&ents(5, 8, 1)));
 }
 
 #[test]
 fn slice_returns_the_requested_range() {
-    let u = unstable(5, ents(5, 9, 1), None);
-    assert_eq!(ids(u.slice(5, 10)), ids(&ents(5, 9, 1)));
-    assert_eq!(ids(u.slice(6, 8)), vec![(6, 1), (7, 1)]);
-    assert!(u.slice(7, 7).is_empty());
+    let mut u = unstable(5, ents(5, 9, 1), None);
+    let slice =
+        |u: &Unstable, lo, hi| -> Vec<(u64, u64)> { u.slices(lo, hi).flat_map(ids).collect() };
+    for lent in [0, 1, 2, 5] {
+        // However the tail is split between lent chunks and the rest, a range reads the same.
+        if lent > 0 {
+            u.lend_first(lent - u.in_progress());
+        }
+        assert_eq!(slice(&u, 5, 10), ids(&ents(5, 9, 1)), "lent {lent}");
+        assert_eq!(slice(&u, 6, 8), vec![(6, 1), (7, 1)], "lent {lent}");
+        assert!(slice(&u, 7, 7).is_empty(), "lent {lent}");
+        assert_eq!(slice(&u, 9, 10), vec![(9, 1)], "lent {lent}");
+        for i in 5..=9 {
+            assert_eq!(u.maybe_term(i), Some(1), "lent {lent}: term of {i}");
+        }
+    }
 }
 
 #[test]
 fn a_new_buffer_starts_with_room_for_the_last_batch() {
-    // A leader's proposals: after a batch of 64 left with its buffer, the next one starts with
+    // A leader's proposals: after a batch of 64 was handed out with its buffer, the next one starts with
     // room for 64 instead of growing through 4, 8, 16, 32.
     let mut u = Unstable::new(1);
     for e in ents(1, 64, 1) {
         u.push(e);
     }
+    u.mark_all_in_progress();
     assert_eq!(u.take_stable_entries(64, 1).map(|t| t.len()), Some(64));
     u.push(ent(65, 1));
     assert!(
@@ -381,6 +390,7 @@ fn a_new_buffer_starts_with_room_for_the_last_batch() {
     for i in 1..=32 {
         u.truncate_and_append_owned(vec![ent(i, 1)]);
     }
+    u.mark_all_in_progress();
     assert!(u.take_stable_entries(32, 1).is_some());
     u.truncate_and_append_owned(vec![ent(33, 1)]);
     assert!(
@@ -393,6 +403,7 @@ fn a_new_buffer_starts_with_room_for_the_last_batch() {
     // The hint is capped, so one huge batch does not make every later buffer huge.
     let mut u = Unstable::new(1);
     u.truncate_and_append_owned(ents(1, 5000, 1));
+    u.mark_all_in_progress();
     assert!(u.take_stable_entries(5000, 1).is_some());
     u.push(ent(5001, 1));
     assert!(
@@ -400,4 +411,89 @@ fn a_new_buffer_starts_with_room_for_the_last_batch() {
         "capacity {}",
         u.entries.capacity()
     );
+}
+
+#[test]
+fn a_lent_chunk_moves_out_without_a_copy_once_its_ready_is_gone() {
+    let mut u = Unstable::new(1);
+    u.truncate_and_append(&ents(1, 8, 1));
+    let chunk = u.lend().expect("entries to lend");
+    assert_eq!(ids(&chunk), ids(&ents(1, 8, 1)));
+    assert!(u.not_in_progress().is_empty());
+    assert_eq!((u.in_progress(), u.last_index()), (8, 8));
+    let ptr = chunk.as_ptr();
+    drop(chunk); // the Ready was handled and dropped
+    let taken = u.take_stable_entries(8, 1).expect("term matches");
+    assert_eq!(taken.as_ptr(), ptr, "the lent buffer itself moved out");
+    assert_eq!(ids(&taken), ids(&ents(1, 8, 1)));
+    assert!(u.is_empty());
+}
+
+#[test]
+fn a_lent_chunk_still_held_is_copied_and_both_sides_stay_whole() {
+    let mut u = Unstable::new(1);
+    u.truncate_and_append(&ents(1, 4, 1));
+    let chunk = u.lend().expect("entries to lend");
+    let taken = u.take_stable_entries(2, 1).expect("term matches");
+    assert_eq!(ids(&taken), ids(&ents(1, 2, 1)));
+    assert_eq!(
+        ids(&chunk),
+        ids(&ents(1, 4, 1)),
+        "the Ready's entries are untouched"
+    );
+    assert_eq!(ids(&u.all_entries()), ids(&ents(3, 4, 1)));
+    assert_eq!(u.in_progress(), 2);
+}
+
+#[test]
+fn pipelined_readys_lend_one_chunk_each_and_persist_in_order() {
+    let mut u = Unstable::new(1);
+    u.truncate_and_append(&ents(1, 3, 1));
+    let first = u.lend().expect("first Ready");
+    u.truncate_and_append(&ents(4, 5, 1));
+    let second = u.lend().expect("second Ready");
+    u.truncate_and_append(&ents(6, 6, 1));
+    assert_eq!((u.in_progress(), u.entries.len()), (5, 1));
+    assert_eq!(ids(&u.all_entries()), ids(&ents(1, 6, 1)));
+    for i in 1..=6 {
+        assert_eq!(u.maybe_term(i), Some(1), "term of {i}");
+    }
+    drop((first, second));
+    assert_eq!(
+        ids(&u.take_stable_entries(3, 1).unwrap()),
+        ids(&ents(1, 3, 1))
+    );
+    assert_eq!(u.in_progress(), 2);
+    assert_eq!(
+        ids(&u.take_stable_entries(5, 1).unwrap()),
+        ids(&ents(4, 5, 1))
+    );
+    assert_eq!((u.in_progress(), u.offset), (0, 6));
+    assert_eq!(ids(u.not_in_progress()), vec![(6, 1)]);
+}
+
+#[test]
+fn a_new_leader_replacing_lent_entries_leaves_the_ready_alone_and_refuses_its_report() {
+    let mut u = Unstable::new(1);
+    u.truncate_and_append(&ents(1, 4, 1));
+    let chunk = u.lend().expect("entries to lend");
+    // A newer leader replaces 3..=4 while the Ready is being persisted.
+    u.truncate_and_append(&[ent(3, 2), ent(4, 2)]);
+    assert_eq!(
+        ids(&chunk),
+        ids(&ents(1, 4, 1)),
+        "the Ready keeps what it carried"
+    );
+    assert_eq!(u.in_progress(), 2, "1..=2 are still out");
+    assert_eq!(ids(u.not_in_progress()), vec![(3, 2), (4, 2)]);
+    drop(chunk);
+    assert!(
+        u.take_stable_entries(4, 1).is_none(),
+        "the Ready's (4, 1) is no longer in the log: nothing is durable"
+    );
+    assert_eq!(
+        ids(&u.take_stable_entries(2, 1).unwrap()),
+        ids(&ents(1, 2, 1))
+    );
+    assert_eq!(ids(&u.all_entries()), vec![(3, 2), (4, 2)]);
 }

@@ -197,8 +197,7 @@ impl<T: Storage> Raft<T> {
         entry.term = self.term;
         entry.index = self.raft_log.last_index() + 1;
         if self.raft_log.unstable.snapshot.is_none()
-            && entry.index
-                == self.raft_log.unstable.offset + self.raft_log.unstable.entries.len() as u64
+            && entry.index == self.raft_log.unstable.offset + self.raft_log.unstable.len() as u64
         {
             self.raft_log.unstable.push(entry);
         } else {

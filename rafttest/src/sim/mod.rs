@@ -504,7 +504,7 @@ impl Sim {
         let unpersisted = Unpersisted {
             number: rd.number(),
             snapshot,
-            entries: rd.take_entries(),
+            entries: rd.take_shared_entries(),
             hard_state: rd.hard_state().copied(),
             persisted_msgs: rd.take_persisted_messages(),
         };

@@ -8,6 +8,7 @@ use raft_core::eraftpb::{ConfState, Entry, EntryType, HardState, Message, Snapsh
 use raft_core::raft::decode_conf_change;
 use raft_core::{Config, RawNode, ReadState};
 use std::collections::{BTreeMap, VecDeque};
+use std::sync::Arc;
 use storage_mem::MemStorage;
 
 /// A Ready taken from the node whose contents are not yet durable.
@@ -15,7 +16,8 @@ use storage_mem::MemStorage;
 pub(crate) struct Unpersisted {
     pub number: u64,
     pub snapshot: Option<Snapshot>,
-    pub entries: Vec<Entry>,
+    /// Shared with the node's unstable log (`Ready::take_shared_entries`).
+    pub entries: Option<Arc<Vec<Entry>>>,
     pub hard_state: Option<HardState>,
     /// Messages that may only leave once this Ready is durable.
     pub persisted_msgs: Vec<Message>,
@@ -169,7 +171,9 @@ impl SimNode {
             if let Some(snapshot) = &u.snapshot {
                 store.apply_snapshot(snapshot.clone())?;
             }
-            store.append(&u.entries)?;
+            if let Some(entries) = &u.entries {
+                store.append(entries)?;
+            }
             if let Some(hs) = u.hard_state {
                 store.set_hardstate(hs);
             }
@@ -184,7 +188,16 @@ impl SimNode {
                 self.sm = sm;
             }
         }
-        raw.on_persist_ready(u.number);
+        // Even nodes let go of the written entries before reporting (the node takes them back
+        // without a copy); odd ones still hold them (the node copies what it keeps).
+        let entries = u.entries;
+        if self.id.is_multiple_of(2) {
+            drop(entries);
+            raw.on_persist_ready(u.number);
+        } else {
+            raw.on_persist_ready(u.number);
+            drop(entries);
+        }
         Ok(u.persisted_msgs)
     }
 

@@ -105,7 +105,7 @@ fn check_stale_ack_marks_nothing_durable(new_leader_proposals: usize) {
     );
     let log = &node1.raw.raft.raft_log;
     assert_eq!(
-        ids(&log.unstable.entries),
+        ids(&log.unstable.all_entries()),
         (2..=new_last).map(|i| (i, 2)).collect::<Vec<_>>(),
         "node 2's entries stay unstable until their own write is reported"
     );
@@ -135,7 +135,7 @@ fn check_stale_ack_marks_nothing_durable(new_leader_proposals: usize) {
     g.node(1).persist(overwrite);
     let node1 = g.node(1);
     assert_eq!(node1.persisted(), new_last);
-    assert!(node1.raw.raft.raft_log.unstable.entries.is_empty());
+    assert!(node1.raw.raft.raft_log.unstable.is_empty());
     let stored = node1.storage.entries(2, new_last + 1, NO_LIMIT).unwrap();
     assert_eq!(
         ids(&stored),
@@ -193,7 +193,7 @@ fn one_report_covering_the_stale_and_the_overwriting_ready_marks_only_the_new_en
         ids(&node1.storage.entries(2, 4, NO_LIMIT).unwrap()),
         vec![(2, 2), (3, 2)]
     );
-    assert!(node1.raw.raft.raft_log.unstable.entries.is_empty());
+    assert!(node1.raw.raft.raft_log.unstable.is_empty());
     g.stabilize();
     g.assert_same_state_machines(&[b"y1".to_vec()]);
 }

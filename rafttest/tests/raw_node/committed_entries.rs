@@ -38,6 +38,50 @@ fn follower_hands_out_committed_entries_only_after_persisting_them() {
     assert_eq!(p.node.raft.raft_log.applied, 3);
 }
 
+/// Entries taken shared (`take_shared_entries`) are the ones the node hands out for applying once
+/// durable, whether the writer still holds them when it reports (the node copies) or let them go
+/// first (the node takes the very same buffer back).
+#[test]
+fn shared_entries_come_back_as_committed_entries_whether_held_or_released() {
+    for release_first in [false, true] {
+        let mut p = Peer::fresh(&config(2), &[1, 2, 3]);
+        let entries = vec![ent(1, 1, b"a"), ent(2, 1, b"b"), ent(3, 1, b"c")];
+        p.step(append(1, 2, 1, (0, 0), entries.clone(), 3));
+        let mut rd = p.ready();
+        let shared = rd.take_shared_entries().expect("entries to persist");
+        assert!(rd.entries().is_empty(), "taken out of the Ready");
+        assert_eq!(&shared[..], &entries[..]);
+        p.storage.wl().append(&shared).unwrap();
+        p.storage.wl().set_hardstate(*rd.hard_state().unwrap());
+        let number = rd.number();
+        p.node.advance_append_async(rd);
+        let ptr = shared.as_ptr();
+        let held = if release_first {
+            drop(shared);
+            None
+        } else {
+            Some(shared)
+        };
+        p.node.on_persist_ready(number);
+        let mut rd = p.ready();
+        let committed = rd.take_committed_entries();
+        assert_eq!(committed, entries, "release_first {release_first}");
+        if release_first {
+            assert_eq!(
+                committed.as_ptr(),
+                ptr,
+                "the written buffer itself came back"
+            );
+        } else {
+            let held = held.expect("held");
+            assert_eq!(&held[..], &entries[..], "the writer's handle is untouched");
+            assert_ne!(committed.as_ptr(), held.as_ptr());
+        }
+        p.node.advance(rd).unwrap();
+        assert_eq!(p.node.raft.raft_log.applied, 3);
+    }
+}
+
 #[test]
 fn follower_with_async_persistence_hands_out_committed_entries_after_on_persist_ready() {
     let mut p = Peer::fresh(&config(2), &[1, 2, 3]);

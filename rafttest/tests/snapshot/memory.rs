@@ -69,8 +69,9 @@ fn the_unstable_log_releases_its_buffer_once_persisted() {
     assert_eq!(node.raft.raft_log.applied, BURST as u64 + 1);
 }
 
-/// Asynchronous persistence: more entries arrive while the burst is being written. Once the burst
-/// is reported persisted (`on_persist_ready`), the buffer shrinks to fit what is left.
+/// Asynchronous persistence: more entries arrive while the burst is being written. The burst was
+/// handed out in a chunk of its own; once it is reported persisted (`on_persist_ready`) the unstable
+/// log holds only the tail, in a buffer sized for a batch, not for the burst.
 #[test]
 fn the_unstable_log_shrinks_when_a_persisted_burst_leaves_a_small_tail() {
     let (mut node, storage) = single_voter_leader();
@@ -79,22 +80,31 @@ fn the_unstable_log_shrinks_when_a_persisted_burst_leaves_a_small_tail() {
     }
     let rd = node.ready().unwrap();
     persist_ready(&storage, &rd);
+    let number = rd.number();
     const TAIL: usize = 100;
     for _ in 0..TAIL {
         node.propose(vec![], vec![8; PAYLOAD]).unwrap();
     }
-    let (len_before, cap_before) = unstable_buffer(&node);
-    node.on_persist_ready(rd.number());
-    let (len_after, cap_after) = unstable_buffer(&node);
+    let len_before = node.raft.raft_log.unstable.len();
+    drop(rd);
+    node.on_persist_ready(number);
+    let len_after = node.raft.raft_log.unstable.len();
+    let (tail_len, tail_cap) = unstable_buffer(&node);
     println!(
-        "unstable log with a {TAIL}-entry tail: before on_persist_ready len {len_before} capacity \
-         {cap_before}; after len {len_after} capacity {cap_after}"
+        "unstable log with a {TAIL}-entry tail: before on_persist_ready {len_before} entries; \
+         after {len_after} entries, in a buffer of {tail_cap} slots"
     );
     assert_eq!(len_before, BURST + TAIL);
     assert_eq!(len_after, TAIL, "the tail is still unstable");
+    assert_eq!(tail_len, TAIL);
+    assert_eq!(
+        node.raft.raft_log.unstable.in_progress(),
+        0,
+        "the burst left"
+    );
     assert!(
-        cap_after <= 4 * TAIL,
-        "{cap_after} slots kept for {TAIL} entries (was {cap_before})"
+        tail_cap <= 1024,
+        "{tail_cap} slots kept for {TAIL} entries after a burst of {BURST}"
     );
 }
 
