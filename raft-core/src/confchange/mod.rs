@@ -247,6 +247,17 @@ pub fn restore(cs: &ConfState) -> Result<Configuration> {
         if !cs.learners_next.is_empty() || cs.auto_leave {
             return refuse("a ConfState that is not joint has learners_next or auto_leave set");
         }
+        // The common case (every node start): voters and learners that do not overlap replay into
+        // exactly these sets, so build them directly rather than one change at a time.
+        let voters = MajorityConfig::new(cs.voters.iter().copied());
+        if !cs.learners.iter().any(|id| voters.contains(*id)) {
+            let mut learners = cs.learners.clone();
+            learners.sort_unstable();
+            learners.dedup();
+            cfg.voters.incoming = voters;
+            cfg.learners = learners;
+            return Ok(cfg);
+        }
         let add_learners = cs
             .learners
             .iter()
