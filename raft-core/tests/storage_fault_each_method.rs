@@ -520,6 +520,29 @@ fn entries_failing_while_handing_out_committed_entries_fails_ready_and_changes_n
     }
 }
 
+/// Node `n` (id 2) gets `entries` from leader 1 in term 1, all committed; returns the Ready that
+/// hands them out (with nothing to apply yet), its entries and hard state already persisted.
+fn append_committed_and_persist(n: &mut Node, entries: Vec<Entry>) -> raft_core::Ready {
+    let commit = entries.last().map_or(0, |e| e.index);
+    let m = Message {
+        msg_type: MessageType::MsgAppend as i32,
+        from: 1,
+        to: 2,
+        term: 1,
+        entries,
+        commit,
+        ..Default::default()
+    };
+    n.raw.step(m).expect("append");
+    let rd = n.raw.ready().expect("ready");
+    assert!(rd.committed_entries().is_empty(), "nothing is durable yet");
+    n.mem().wl().append(rd.entries()).expect("store");
+    n.mem()
+        .wl()
+        .set_hardstate(*rd.hard_state().expect("hard state"));
+    rd
+}
+
 /// Newly committed entries that the log could not keep in memory (here: past the apply cache's
 /// byte limit) are read from storage in `advance`; if that fails the persistence is still
 /// recorded, and the entries come in the next Ready, once and in order.
@@ -531,22 +554,7 @@ fn entries_failing_in_advance_surfaces_and_the_next_ready_hands_the_entries_out(
         let n = c.node(2);
         let mut big = entry(3, 1);
         big.data = vec![7; raft_core::log::DEFAULT_APPLY_CACHE_BYTES as usize + 1].into();
-        let m = Message {
-            msg_type: MessageType::MsgAppend as i32,
-            from: 1,
-            to: 2,
-            term: 1,
-            entries: vec![entry(1, 1), entry(2, 1), big],
-            commit: 3,
-            ..Default::default()
-        };
-        n.raw.step(m).expect("append");
-        let rd = n.raw.ready().expect("ready");
-        assert!(rd.committed_entries().is_empty(), "nothing is durable yet");
-        n.mem().wl().append(rd.entries()).expect("store");
-        n.mem()
-            .wl()
-            .set_hardstate(*rd.hard_state().expect("hard state"));
+        let rd = append_committed_and_persist(n, vec![entry(1, 1), entry(2, 1), big]);
         n.store.fail(Method::Entries, kind);
         let result = n.raw.advance(rd).map(|_| ());
         assert_store_error(&result, kind, &what);
@@ -581,21 +589,7 @@ fn entries_durable_here_are_handed_out_without_reading_storage() {
         let what = format!("entries() failing with {kind:?} while durable entries commit");
         let mut c = Cluster::new();
         let n = c.node(2);
-        let m = Message {
-            msg_type: MessageType::MsgAppend as i32,
-            from: 1,
-            to: 2,
-            term: 1,
-            entries: vec![entry(1, 1), entry(2, 1), entry(3, 1)],
-            commit: 3,
-            ..Default::default()
-        };
-        n.raw.step(m).expect("append");
-        let rd = n.raw.ready().expect("ready");
-        n.mem().wl().append(rd.entries()).expect("store");
-        n.mem()
-            .wl()
-            .set_hardstate(*rd.hard_state().expect("hard state"));
+        let rd = append_committed_and_persist(n, vec![entry(1, 1), entry(2, 1), entry(3, 1)]);
         n.store.fail(Method::Entries, kind);
         let mut light = n.raw.advance(rd).expect("no storage read needed");
         let handed: Vec<u64> = light
