@@ -364,20 +364,12 @@ impl<T: Storage> Raft<T> {
                 // Acknowledgements are cumulative: one that directly follows another to the same
                 // leader in the same term supersedes it, so a follower that handled several
                 // appends since the last Ready sends a single acknowledgement.
-                if msg_type == MessageType::MsgAppendResponse && !m.reject {
-                    if let Some(last) = self.msgs_after_append.last_mut() {
-                        if last.msg_type == m.msg_type
-                            && !last.reject
-                            && last.to == m.to
-                            && last.term == m.term
-                            && last.request_snapshot == 0
-                            && m.request_snapshot == 0
-                        {
-                            last.index = last.index.max(m.index);
-                            last.commit = last.commit.max(m.commit);
-                            return;
-                        }
-                    }
+                if msg_type == MessageType::MsgAppendResponse
+                    && !m.reject
+                    && m.request_snapshot == 0
+                    && self.fold_ack(m.to, m.term, m.index, m.commit)
+                {
+                    return;
                 }
                 self.msgs_after_append.push(m)
             }
@@ -390,17 +382,8 @@ impl<T: Storage> Raft<T> {
     /// without building a message at all: a follower stepping many appends between two Readys
     /// does this once per append.
     pub(crate) fn send_append_ack(&mut self, to: u64, index: u64, commit: u64) {
-        if let Some(last) = self.msgs_after_append.last_mut() {
-            if last.msg_type == MessageType::MsgAppendResponse as i32
-                && !last.reject
-                && last.to == to
-                && last.term == self.term
-                && last.request_snapshot == 0
-            {
-                last.index = last.index.max(index);
-                last.commit = last.commit.max(commit);
-                return;
-            }
+        if self.fold_ack(to, self.term, index, commit) {
+            return;
         }
         self.send(Message {
             msg_type: MessageType::MsgAppendResponse as i32,
@@ -409,6 +392,26 @@ impl<T: Storage> Raft<T> {
             commit,
             ..Default::default()
         });
+    }
+
+    /// Folds an acknowledgement of entries up to `index` (to `to`, in `term`) into the last message
+    /// waiting for persistence, if that is an acknowledgement to the same leader in the same term
+    /// (acknowledgements are cumulative). Returns whether it did.
+    fn fold_ack(&mut self, to: u64, term: u64, index: u64, commit: u64) -> bool {
+        match self.msgs_after_append.last_mut() {
+            Some(last)
+                if last.msg_type == MessageType::MsgAppendResponse as i32
+                    && !last.reject
+                    && last.to == to
+                    && last.term == term
+                    && last.request_snapshot == 0 =>
+            {
+                last.index = last.index.max(index);
+                last.commit = last.commit.max(commit);
+                true
+            }
+            _ => false,
+        }
     }
 
     /// Advances the logical clock by one tick: followers and candidates count towards an election,
