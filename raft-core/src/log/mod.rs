@@ -415,8 +415,9 @@ impl<T: Storage> RaftLog<T> {
         taken
     }
 
-    /// The snapshot at `index` is durable (and, with it, everything up to `index` is applied by
-    /// the application's state machine restore, so those entries are never handed out).
+    /// The snapshot at `index` is durable, and with it everything up to `index` is applied (the
+    /// application restores its state machine from the snapshot as it persists it), so those
+    /// entries are never handed out.
     pub fn stable_snapshot(&mut self, index: u64) {
         let pending = self
             .unstable
@@ -430,6 +431,10 @@ impl<T: Storage> RaftLog<T> {
         self.unstable.stable_snapshot(index);
         self.persisted = self.persisted.max(index);
         self.applying = self.applying.max(index);
+        // Persisting a snapshot includes restoring the state machine from it (the Ready
+        // contract), so everything it covers is applied now, whether or not the application
+        // also reports it (etcd-io/raft moves `applied` when the snapshot's Ready is accepted).
+        self.applied = self.applied.max(index);
     }
 
     /// Replaces the log with an incoming snapshot: everything up to its index is committed, the

@@ -165,12 +165,14 @@ impl<T: Storage> Raft<T> {
     /// as yes, the safe answer.
     pub(super) fn has_unapplied_conf_change(&self) -> bool {
         let (applied, committed) = (self.raft_log.applied, self.raft_log.committed);
-        if committed <= applied {
+        // Entries compacted away are covered by a snapshot the state machine holds: applied.
+        let from = (applied + 1).max(self.raft_log.first_index());
+        if committed < from {
             return false;
         }
         match self
             .raft_log
-            .slice(applied + 1, committed + 1, crate::storage::NO_LIMIT)
+            .slice(from, committed + 1, crate::storage::NO_LIMIT)
         {
             Ok(entries) => entries.iter().any(|e| decode_conf_change(e).is_some()),
             Err(_) => true,

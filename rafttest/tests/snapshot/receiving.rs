@@ -474,3 +474,78 @@ fn a_node_being_added_restores_a_snapshot_older_than_its_addition() {
         assert_eq!(net.node(id).applied_index, 8, "node {id}'s applied index");
     }
 }
+
+/// Persisting a snapshot restores the state machine from it, so everything it covers counts as
+/// applied even if the application, applying in the background, never reports it: a follower
+/// whose storage then holds nothing before the snapshot must still be able to campaign. (Found
+/// by the simulator: the node took the compacted, unreadable range `(applied, committed]` for
+/// unapplied conf changes and refused to campaign forever.)
+#[test]
+fn a_persisted_snapshot_counts_as_applied_and_the_node_can_campaign() {
+    let storage = MemStorage::new_with_conf_state(voters_cs(&VOTERS));
+    let mut node = RawNode::new(&config(2), storage.clone(), &logger()).unwrap();
+    node.step(snapshot_msg(
+        1,
+        2,
+        1,
+        snapshot(SNAP_INDEX, 1, voters_cs(&VOTERS), SNAP_DATA),
+    ))
+    .unwrap();
+    let rd = node.ready().unwrap();
+    assert!(!rd.snapshot().is_empty());
+    storage.wl().apply_snapshot(rd.snapshot().clone()).unwrap();
+    if let Some(hs) = rd.hard_state() {
+        storage.wl().set_hardstate(*hs);
+    }
+    let number = rd.number();
+    node.advance_append_async(rd);
+    node.on_persist_ready(number);
+    assert_eq!(
+        (node.raft.raft_log.applied, node.raft.raft_log.committed),
+        (SNAP_INDEX, SNAP_INDEX),
+        "the snapshot's entries are applied once it is persisted"
+    );
+    // The leader goes quiet: after an election timeout the follower campaigns (no
+    // advance_apply_to was ever called).
+    for _ in 0..2 * 10 {
+        node.tick();
+    }
+    assert_ne!(
+        node.raft.state,
+        raft_core::StateRole::Follower,
+        "the follower never campaigned"
+    );
+}
+
+/// An application applying in the background may snapshot and compact its log before it reports
+/// the entries applied. Compacted entries are covered by its snapshot, so they are not "committed
+/// conf changes not applied yet" that would forbid campaigning: the follower still campaigns.
+#[test]
+fn entries_compacted_before_being_reported_applied_do_not_stop_a_campaign() {
+    let storage = storage_with(&VOTERS, &payload_entries(1, 20, 1), 1, 20);
+    let mut node = RawNode::new(&config(2), storage.clone(), &logger()).unwrap();
+    let rd = node.ready().unwrap();
+    assert_eq!(
+        rd.committed_entries().len(),
+        20,
+        "1..=20 handed out for applying"
+    );
+    let number = rd.number();
+    node.advance_append_async(rd);
+    node.on_persist_ready(number);
+    // Applied through 20 in the background, snapshotted at 15, compacted: not reported yet.
+    storage
+        .wl()
+        .create_snapshot(15, None, bytes::Bytes::from_static(b"sm@15"))
+        .unwrap();
+    storage.wl().compact(16).unwrap();
+    assert_eq!(node.raft.raft_log.applied, 0);
+    for _ in 0..2 * 10 {
+        node.tick();
+    }
+    assert_ne!(
+        node.raft.state,
+        raft_core::StateRole::Follower,
+        "the follower never campaigned"
+    );
+}
