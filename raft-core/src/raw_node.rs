@@ -520,7 +520,7 @@ impl<T: Storage> RawNode<T> {
             self.committed_handed_out = self.committed_handed_out.max(index);
             rd.last_committed_index = rd.last_committed_index.max(index);
         }
-        rd.entries = log.unstable.lend();
+        rd.entries = log.unstable.lend(rd.number);
         rd.must_sync |= rd.entries.is_some() || snapshot_index.is_some();
         if let Some(last) = rd.committed_entries.last() {
             self.committed_handed_out = last.index;
@@ -609,7 +609,7 @@ impl<T: Storage> RawNode<T> {
             last_entry = record.last_entry.or(last_entry);
         }
         if let Some((index, term)) = last_entry {
-            self.raft.on_persist_entries(index, term);
+            self.raft.on_persist_ready_entries(index, term, number);
         }
     }
 

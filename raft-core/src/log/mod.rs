@@ -316,7 +316,14 @@ impl<T: Storage> RaftLog<T> {
     /// Entries up to (`index`, `term`) are durable. Returns false when the entry there was replaced
     /// since it was handed out, in which case nothing is marked durable.
     pub fn stable_entries(&mut self, index: u64, term: u64) -> bool {
-        match self.unstable.take_stable_entries(index, term) {
+        self.stable_entries_of(index, term, u64::MAX)
+    }
+
+    /// [`RaftLog::stable_entries`] for the report that the Readys numbered up to `ready` are
+    /// persisted: only entries those Readys handed out count (see
+    /// [`Unstable::take_stable_entries`]).
+    pub fn stable_entries_of(&mut self, index: u64, term: u64, ready: u64) -> bool {
+        match self.unstable.take_stable_entries(index, term, ready) {
             Some(durable) => {
                 self.persisted = self.persisted.max(index);
                 self.cache_durable(durable);

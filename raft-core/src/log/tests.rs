@@ -153,6 +153,12 @@ fn persist(log: &mut RaftLog<TestStorage>, index: u64, term: u64) -> bool {
         log.store.entries.truncate(keep);
         log.store.entries.extend(written);
     }
+    // Hand them out first, as a Ready does: only entries handed out can become durable.
+    let first_pending = log.unstable.offset + log.unstable.in_progress() as u64;
+    if index >= first_pending {
+        log.unstable
+            .lend_first((index - first_pending + 1) as usize);
+    }
     log.stable_entries(index, term)
 }
 

@@ -26,12 +26,20 @@ pub struct Unstable {
     batch_hint: u32,
 }
 
-/// Lent entries: each chunk is one `Ready`'s entries, shared with that `Ready` until it is
-/// dropped. `len` is the total.
+/// Lent entries: each chunk is one `Ready`'s entries (with that Ready's number), shared with the
+/// `Ready` until it is dropped. `len` is the total.
 #[derive(Debug, Default, Clone)]
 struct Lent {
-    chunks: Vec<Arc<Vec<Entry>>>,
+    chunks: Vec<LentChunk>,
     len: usize,
+}
+
+/// The entries one `Ready` carried, and its number: only a report that this Ready (or a later
+/// one) was persisted may mark them durable.
+#[derive(Debug, Clone)]
+struct LentChunk {
+    ready: u64,
+    entries: Arc<Vec<Entry>>,
 }
 
 /// The most room a new buffer starts with (see `Unstable::batch_hint`).
@@ -104,10 +112,10 @@ impl Unstable {
         if let Some(lent) = &self.lent {
             if pos < lent.len {
                 for chunk in &lent.chunks {
-                    if pos < chunk.len() {
-                        return chunk.get(pos);
+                    if pos < chunk.entries.len() {
+                        return chunk.entries.get(pos);
                     }
-                    pos -= chunk.len();
+                    pos -= chunk.entries.len();
                 }
                 return None;
             }
@@ -138,10 +146,11 @@ impl Unstable {
             .filter(|_| !self.snapshot_in_progress)
     }
 
-    /// Hands out every entry not handed out yet (and the snapshot) for persistence. The entries
-    /// are shared, not copied: the returned chunk is the `Ready`'s, and the tail keeps reading
-    /// them until they are reported durable.
-    pub fn lend(&mut self) -> Option<Arc<Vec<Entry>>> {
+    /// Hands out every entry not handed out yet (and the snapshot) for persistence in the Ready
+    /// numbered `ready`. The entries are shared, not copied: the returned chunk is the `Ready`'s,
+    /// and the tail keeps reading them until a report for that Ready (or a later one) says they
+    /// are durable.
+    pub fn lend(&mut self, ready: u64) -> Option<Arc<Vec<Entry>>> {
         self.snapshot_in_progress = self.snapshot.is_some();
         if self.entries.is_empty() {
             return None;
@@ -151,32 +160,54 @@ impl Unstable {
         let len = entries.len();
         let chunk = Arc::new(entries);
         let lent = self.lent.get_or_insert_with(Box::default);
-        lent.chunks.push(chunk.clone());
+        lent.chunks.push(LentChunk {
+            ready,
+            entries: chunk.clone(),
+        });
         lent.len += len;
         Some(chunk)
     }
 
     /// Marks every entry, and the snapshot, handed out for persistence ([`Unstable::lend`]
-    /// without keeping the chunk).
+    /// without keeping the chunk, as Ready number 0: any report may mark them durable).
     pub fn mark_all_in_progress(&mut self) {
-        let _ = self.lend();
+        let _ = self.lend(0);
     }
 
     /// The entries are durable up to `index`, which had `term` when it was written: drop them.
     /// Returns false (and keeps everything) when the entry at `index` no longer has `term`, because a
     /// newer leader overwrote it after it was handed out (the ABA case of async storage writes).
     pub fn stable_entries(&mut self, index: u64, term: u64) -> bool {
-        self.take_stable_entries(index, term).is_some()
+        self.take_stable_entries(index, term, u64::MAX).is_some()
     }
 
-    /// [`Unstable::stable_entries`], giving the now durable entries to the caller instead of
-    /// dropping them (`None` in the ABA case). A lent chunk that its `Ready` no longer holds is
-    /// moved out whole, so neither side copies an entry.
-    pub fn take_stable_entries(&mut self, index: u64, term: u64) -> Option<Vec<Entry>> {
+    /// [`Unstable::stable_entries`] for a report that the Readys numbered up to `ready` were
+    /// persisted, giving the now durable entries to the caller instead of dropping them. `None`,
+    /// and nothing changes, unless the entry at `index` still has `term` *and* was lent by one of
+    /// those Readys: an entry never handed out, or handed out again by a later Ready (after a
+    /// snapshot or a newer leader replaced the log), is not on disk just because an earlier
+    /// Ready's identical entry was written (the write that replaced it may come later). A lent
+    /// chunk that its `Ready` no longer holds is moved out whole, so neither side copies an entry.
+    pub fn take_stable_entries(&mut self, index: u64, term: u64, ready: u64) -> Option<Vec<Entry>> {
         if index < self.offset || self.maybe_term(index) != Some(term) {
             return None;
         }
+        let lent = self.lent.as_mut()?;
         let mut count = (index - self.offset + 1) as usize;
+        if count > lent.len {
+            return None;
+        }
+        // The chunk holding `index` (and so every one before it) must be this report's.
+        let mut covered = 0;
+        for chunk in &lent.chunks {
+            covered += chunk.entries.len();
+            if covered >= count {
+                if chunk.ready > ready {
+                    return None;
+                }
+                break;
+            }
+        }
         let mut taken: Vec<Entry> = Vec::new();
         let give = |part: Vec<Entry>, taken: &mut Vec<Entry>| {
             if taken.is_empty() {
@@ -185,43 +216,29 @@ impl Unstable {
                 taken.extend(part);
             }
         };
-        if let Some(lent) = &mut self.lent {
-            let mut whole = 0;
-            let mut covered = 0;
-            for chunk in &lent.chunks {
-                if covered + chunk.len() > count {
-                    break;
-                }
-                covered += chunk.len();
-                whole += 1;
+        let mut whole = 0;
+        let mut covered = 0;
+        for chunk in &lent.chunks {
+            if covered + chunk.entries.len() > count {
+                break;
             }
-            for chunk in lent.chunks.drain(..whole) {
-                give(unwrap_chunk(chunk), &mut taken);
-            }
-            lent.len -= covered;
-            count -= covered;
-            if count > 0 && lent.len > 0 {
-                // Durable up to the middle of a chunk: split it.
-                let chunk = Arc::make_mut(&mut lent.chunks[0]);
-                let rest = chunk.split_off(count);
-                give(std::mem::replace(chunk, rest), &mut taken);
-                lent.len -= count;
-                count = 0;
-            }
-            if lent.len == 0 {
-                self.lent = None;
-            }
+            covered += chunk.entries.len();
+            whole += 1;
         }
+        for chunk in lent.chunks.drain(..whole) {
+            give(unwrap_chunk(chunk.entries), &mut taken);
+        }
+        lent.len -= covered;
+        count -= covered;
         if count > 0 {
-            // Entries never handed out can only be durable if the application wrote them
-            // without a Ready (tests do); take them all the same.
-            let part = if count >= self.entries.len() {
-                std::mem::take(&mut self.entries)
-            } else {
-                let rest = self.entries.split_off(count);
-                std::mem::replace(&mut self.entries, rest)
-            };
-            give(part, &mut taken);
+            // Durable up to the middle of a chunk: split it.
+            let chunk = Arc::make_mut(&mut lent.chunks[0].entries);
+            let rest = chunk.split_off(count);
+            give(std::mem::replace(chunk, rest), &mut taken);
+            lent.len -= count;
+        }
+        if lent.len == 0 {
+            self.lent = None;
         }
         self.offset = index + 1;
         Some(taken)
@@ -286,13 +303,14 @@ impl Unstable {
             let mut kept = 0;
             for chunk in &mut lent.chunks {
                 kept += 1;
-                if left <= chunk.len() {
-                    if left < chunk.len() {
-                        Arc::make_mut(chunk).truncate(left);
+                let len = chunk.entries.len();
+                if left <= len {
+                    if left < len {
+                        Arc::make_mut(&mut chunk.entries).truncate(left);
                     }
                     break;
                 }
-                left -= chunk.len();
+                left -= len;
             }
             lent.chunks.truncate(kept);
             lent.len = keep;
@@ -339,7 +357,7 @@ impl Unstable {
             .map(|l| l.chunks.as_slice())
             .unwrap_or(&[]);
         lent.iter()
-            .map(|c| c.as_slice())
+            .map(|c| c.entries.as_slice())
             .chain(std::iter::once(self.entries.as_slice()))
             .scan(0usize, move |pos, part| {
                 let (lo, hi) = (*pos, *pos + part.len());
@@ -355,7 +373,7 @@ impl Unstable {
     #[cfg(test)]
     pub(crate) fn lend_first(&mut self, n: usize) -> Option<Arc<Vec<Entry>>> {
         let rest = self.entries.split_off(n.min(self.entries.len()));
-        let chunk = self.lend();
+        let chunk = self.lend(0);
         self.entries = rest;
         chunk
     }
@@ -365,7 +383,7 @@ impl Unstable {
         let mut all = Vec::with_capacity(self.len());
         if let Some(lent) = &self.lent {
             for chunk in &lent.chunks {
-                all.extend_from_slice(chunk);
+                all.extend_from_slice(&chunk.entries);
             }
         }
         all.extend_from_slice(&self.entries);

@@ -167,6 +167,7 @@ fn stable_entries_releases_a_large_buffer_once_empty() {
     let mut u = Unstable::new(1);
     u.truncate_and_append(&ents(1, 5000, 1));
     assert!(u.entries.capacity() >= 5000);
+    u.mark_all_in_progress();
     assert!(u.stable_entries(2500, 1));
     assert!(u.stable_entries(5000, 1));
     assert!(u.entries.is_empty());
@@ -189,7 +190,10 @@ fn take_stable_entries_hands_over_the_buffer() {
     u.truncate_and_append(&ents(1, 10, 1));
     let cap = u.entries.capacity();
     let ptr = u.entries.as_ptr();
-    let taken = u.take_stable_entries(10, 1).expect("term matches");
+    u.mark_all_in_progress();
+    let taken = u
+        .take_stable_entries(10, 1, u64::MAX)
+        .expect("term matches");
     assert_eq!(ids(&taken), ids(&ents(1, 10, 1)));
     assert_eq!(
         (taken.capacity(), taken.as_ptr()),
@@ -200,16 +204,19 @@ fn take_stable_entries_hands_over_the_buffer() {
     assert_eq!(u.offset, 11);
     // A partly persisted tail hands out the durable prefix and keeps the rest, in order.
     u.truncate_and_append(&ents(11, 20, 2));
-    let taken = u.take_stable_entries(14, 2).expect("term matches");
+    u.mark_all_in_progress();
+    let taken = u
+        .take_stable_entries(14, 2, u64::MAX)
+        .expect("term matches");
     assert_eq!(ids(&taken), ids(&ents(11, 14, 2)));
-    assert_eq!(ids(&u.entries), ids(&ents(15, 20, 2)));
+    assert_eq!(ids(&u.all_entries()), ids(&ents(15, 20, 2)));
     assert_eq!(u.offset, 15);
     assert_eq!(
-        u.take_stable_entries(20, 1),
+        u.take_stable_entries(20, 1, u64::MAX),
         None,
         "wrong term: nothing moves"
     );
-    assert_eq!(u.entries.len(), 6);
+    assert_eq!(u.len(), 6);
 }
 
 #[test]
@@ -376,7 +383,10 @@ fn a_new_buffer_starts_with_room_for_the_last_batch() {
         u.push(e);
     }
     u.mark_all_in_progress();
-    assert_eq!(u.take_stable_entries(64, 1).map(|t| t.len()), Some(64));
+    assert_eq!(
+        u.take_stable_entries(64, 1, u64::MAX).map(|t| t.len()),
+        Some(64)
+    );
     u.push(ent(65, 1));
     assert!(
         u.entries.capacity() >= 64,
@@ -391,7 +401,7 @@ fn a_new_buffer_starts_with_room_for_the_last_batch() {
         u.truncate_and_append_owned(vec![ent(i, 1)]);
     }
     u.mark_all_in_progress();
-    assert!(u.take_stable_entries(32, 1).is_some());
+    assert!(u.take_stable_entries(32, 1, u64::MAX).is_some());
     u.truncate_and_append_owned(vec![ent(33, 1)]);
     assert!(
         u.entries.capacity() >= 32,
@@ -404,7 +414,7 @@ fn a_new_buffer_starts_with_room_for_the_last_batch() {
     let mut u = Unstable::new(1);
     u.truncate_and_append_owned(ents(1, 5000, 1));
     u.mark_all_in_progress();
-    assert!(u.take_stable_entries(5000, 1).is_some());
+    assert!(u.take_stable_entries(5000, 1, u64::MAX).is_some());
     u.push(ent(5001, 1));
     assert!(
         u.entries.capacity() <= 2 * MAX_BATCH_HINT,
@@ -417,13 +427,13 @@ fn a_new_buffer_starts_with_room_for_the_last_batch() {
 fn a_lent_chunk_moves_out_without_a_copy_once_its_ready_is_gone() {
     let mut u = Unstable::new(1);
     u.truncate_and_append(&ents(1, 8, 1));
-    let chunk = u.lend().expect("entries to lend");
+    let chunk = u.lend(1).expect("entries to lend");
     assert_eq!(ids(&chunk), ids(&ents(1, 8, 1)));
     assert!(u.not_in_progress().is_empty());
     assert_eq!((u.in_progress(), u.last_index()), (8, 8));
     let ptr = chunk.as_ptr();
     drop(chunk); // the Ready was handled and dropped
-    let taken = u.take_stable_entries(8, 1).expect("term matches");
+    let taken = u.take_stable_entries(8, 1, u64::MAX).expect("term matches");
     assert_eq!(taken.as_ptr(), ptr, "the lent buffer itself moved out");
     assert_eq!(ids(&taken), ids(&ents(1, 8, 1)));
     assert!(u.is_empty());
@@ -433,8 +443,8 @@ fn a_lent_chunk_moves_out_without_a_copy_once_its_ready_is_gone() {
 fn a_lent_chunk_still_held_is_copied_and_both_sides_stay_whole() {
     let mut u = Unstable::new(1);
     u.truncate_and_append(&ents(1, 4, 1));
-    let chunk = u.lend().expect("entries to lend");
-    let taken = u.take_stable_entries(2, 1).expect("term matches");
+    let chunk = u.lend(1).expect("entries to lend");
+    let taken = u.take_stable_entries(2, 1, u64::MAX).expect("term matches");
     assert_eq!(ids(&taken), ids(&ents(1, 2, 1)));
     assert_eq!(
         ids(&chunk),
@@ -449,9 +459,9 @@ fn a_lent_chunk_still_held_is_copied_and_both_sides_stay_whole() {
 fn pipelined_readys_lend_one_chunk_each_and_persist_in_order() {
     let mut u = Unstable::new(1);
     u.truncate_and_append(&ents(1, 3, 1));
-    let first = u.lend().expect("first Ready");
+    let first = u.lend(1).expect("first Ready");
     u.truncate_and_append(&ents(4, 5, 1));
-    let second = u.lend().expect("second Ready");
+    let second = u.lend(1).expect("second Ready");
     u.truncate_and_append(&ents(6, 6, 1));
     assert_eq!((u.in_progress(), u.entries.len()), (5, 1));
     assert_eq!(ids(&u.all_entries()), ids(&ents(1, 6, 1)));
@@ -460,12 +470,12 @@ fn pipelined_readys_lend_one_chunk_each_and_persist_in_order() {
     }
     drop((first, second));
     assert_eq!(
-        ids(&u.take_stable_entries(3, 1).unwrap()),
+        ids(&u.take_stable_entries(3, 1, u64::MAX).unwrap()),
         ids(&ents(1, 3, 1))
     );
     assert_eq!(u.in_progress(), 2);
     assert_eq!(
-        ids(&u.take_stable_entries(5, 1).unwrap()),
+        ids(&u.take_stable_entries(5, 1, u64::MAX).unwrap()),
         ids(&ents(4, 5, 1))
     );
     assert_eq!((u.in_progress(), u.offset), (0, 6));
@@ -476,7 +486,7 @@ fn pipelined_readys_lend_one_chunk_each_and_persist_in_order() {
 fn a_new_leader_replacing_lent_entries_leaves_the_ready_alone_and_refuses_its_report() {
     let mut u = Unstable::new(1);
     u.truncate_and_append(&ents(1, 4, 1));
-    let chunk = u.lend().expect("entries to lend");
+    let chunk = u.lend(1).expect("entries to lend");
     // A newer leader replaces 3..=4 while the Ready is being persisted.
     u.truncate_and_append(&[ent(3, 2), ent(4, 2)]);
     assert_eq!(
@@ -488,12 +498,42 @@ fn a_new_leader_replacing_lent_entries_leaves_the_ready_alone_and_refuses_its_re
     assert_eq!(ids(u.not_in_progress()), vec![(3, 2), (4, 2)]);
     drop(chunk);
     assert!(
-        u.take_stable_entries(4, 1).is_none(),
+        u.take_stable_entries(4, 1, u64::MAX).is_none(),
         "the Ready's (4, 1) is no longer in the log: nothing is durable"
     );
     assert_eq!(
-        ids(&u.take_stable_entries(2, 1).unwrap()),
+        ids(&u.take_stable_entries(2, 1, u64::MAX).unwrap()),
         ids(&ents(1, 2, 1))
     );
     assert_eq!(ids(&u.all_entries()), vec![(3, 2), (4, 2)]);
+}
+
+#[test]
+fn only_entries_handed_out_by_the_reported_readys_become_durable() {
+    // Never handed out: not durable, whatever the report says.
+    let mut u = Unstable::new(1);
+    u.truncate_and_append(&ents(1, 3, 1));
+    assert_eq!(u.take_stable_entries(3, 1, u64::MAX), None);
+    assert_eq!(u.len(), 3);
+    // Ready 1 lends 1..=3; after a snapshot replaced the tail, 4..=5 come back and Ready 3
+    // lends them again with the same terms. A report for Ready 1 (whose copy of those entries a
+    // later snapshot write erases) must not count them, nor may a report for Ready 2.
+    let mut u = Unstable::new(1);
+    u.truncate_and_append(&ents(1, 5, 1));
+    let _ = u.lend(1);
+    u.restore(snap(3, 1));
+    u.truncate_and_append(&ents(4, 5, 1));
+    assert_eq!(u.take_stable_entries(5, 1, 1), None, "not lent at all");
+    let _ = u.lend(3);
+    assert_eq!(
+        u.take_stable_entries(5, 1, 2),
+        None,
+        "lent by a later Ready"
+    );
+    assert_eq!(u.in_progress(), 2);
+    assert_eq!(
+        ids(&u.take_stable_entries(5, 1, 3).unwrap()),
+        vec![(4, 1), (5, 1)],
+        "the Ready that carried them"
+    );
 }

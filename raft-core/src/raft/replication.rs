@@ -322,7 +322,13 @@ impl<T: Storage> Raft<T> {
     /// If those entries were replaced or truncated since they were handed out (a newer leader
     /// overwrote them), nothing is marked durable.
     pub fn on_persist_entries(&mut self, index: u64, term: u64) {
-        if !self.raft_log.stable_entries(index, term) {
+        self.on_persist_ready_entries(index, term, u64::MAX);
+    }
+
+    /// [`Raft::on_persist_entries`] for the report that the Readys numbered up to `ready` are
+    /// persisted: entries handed out by a later Ready do not count.
+    pub(crate) fn on_persist_ready_entries(&mut self, index: u64, term: u64, ready: u64) {
+        if !self.raft_log.stable_entries_of(index, term, ready) {
             debug!(self.log(), "persisted entries were replaced meanwhile; not marking them stable";
                 "index" => index, "term" => term);
             return;
