@@ -21,12 +21,10 @@ impl<T: Storage> Raft<T> {
 
     /// A leader receives a read request, its own or forwarded by a follower.
     pub(super) fn leader_read_index(&mut self, m: Message) {
-        if self.prs.is_singleton(self.id) {
-            // A single voter confirms its leadership by itself.
-            let committed = self.raft_log.committed;
-            self.answer_read(m, committed);
-            return;
-        }
+        // A single voter waits for its first commit too: after a restart its commit index is the
+        // stored one, which may lag entries it committed (and the application applied) before the
+        // crash; only its first commit in the new term covers them again. (etcd answers a single
+        // voter at once; the simulator found the stale read that allows.)
         if !self.committed_in_current_term() {
             debug!(self.log(), "read request waits for the leader's first commit in its term";
                 "from" => m.from);
@@ -38,6 +36,11 @@ impl<T: Storage> Raft<T> {
 
     fn start_read(&mut self, m: Message) {
         let committed = self.raft_log.committed;
+        if self.prs.is_singleton(self.id) {
+            // A single voter confirms its leadership by itself.
+            self.answer_read(m, committed);
+            return;
+        }
         if self.read_only.option == ReadOnlyOption::LeaseBased && self.lease_valid() {
             self.answer_read(m, committed);
             return;
