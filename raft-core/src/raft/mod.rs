@@ -291,6 +291,11 @@ impl<T: Storage> Raft<T> {
             self.vote = INVALID_ID;
         }
         self.leader_id = INVALID_ID;
+        // A snapshot asked of an earlier leader is forgotten (raft-rs does the same): the request
+        // names this node's last index, which a newer leader's log may never reach (the node's
+        // tail can be an uncommitted one the new leader replaces), so waiting on it could stall
+        // the node for good (found by the simulator).
+        self.pending_request_snapshot = 0;
         self.reset_randomized_election_timeout();
         self.election_elapsed = 0;
         self.heartbeat_elapsed = 0;
