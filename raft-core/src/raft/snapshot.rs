@@ -131,9 +131,13 @@ impl<T: Storage> Raft<T> {
         if index < committed {
             return false;
         }
-        if index == committed
-            && (self.pending_request_snapshot == 0 || !self.raft_log.match_term(index, term))
-        {
+        // Only a snapshot covering the index this node asked for answers its request. An older
+        // one (sent before the request, delivered late) must not replace the log: the entries
+        // past it may already be acknowledged, and wiping them would lose what a quorum was
+        // counted on (found by the simulator's progress check).
+        let requested =
+            self.pending_request_snapshot != 0 && index >= self.pending_request_snapshot;
+        if index == committed && (!requested || !self.raft_log.match_term(index, term)) {
             // Nothing new: the log already holds everything up to the commit index, and a snapshot
             // contradicting a committed entry must never replace it (etcd ignores any snapshot at
             // or below the commit index). Only a snapshot the node asked for is taken at it.
@@ -143,7 +147,7 @@ impl<T: Storage> Raft<T> {
             warn!(self.log(), "only a follower restores a snapshot"; "state" => ?self.state);
             return false;
         }
-        if self.pending_request_snapshot == 0 && self.raft_log.match_term(index, term) {
+        if !requested && self.raft_log.match_term(index, term) {
             // The log already holds the snapshot's last entry: everything up to it is committed.
             info!(self.log(), "fast-forwarded the commit index to the snapshot";
                 "commit" => self.raft_log.committed, "index" => index, "term" => term);
