@@ -41,7 +41,7 @@ fn three_and_seven_nodes_stay_safe_and_recover() {
         run_seeds(
             100..110,
             SimOptions {
-                nodes,
+                nodes: Some(nodes),
                 events: 20_000,
                 ..Default::default()
             },
@@ -54,8 +54,8 @@ fn without_pre_vote_or_check_quorum_and_under_heavy_loss_stay_safe() {
     run_seeds(
         200..210,
         SimOptions {
-            pre_vote: false,
-            check_quorum: false,
+            pre_vote: Some(false),
+            check_quorum: Some(false),
             events: 20_000,
             ..Default::default()
         },
@@ -63,9 +63,9 @@ fn without_pre_vote_or_check_quorum_and_under_heavy_loss_stay_safe() {
     run_seeds(
         300..310,
         SimOptions {
-            loss: 0.3,
-            duplication: 0.2,
-            reordering: 0.5,
+            loss: Some(0.3),
+            duplication: Some(0.2),
+            reordering: Some(0.5),
             events: 20_000,
             ..Default::default()
         },
@@ -80,7 +80,7 @@ fn five_hundred_seeds_at_three_four_and_five_nodes() {
         run_seeds(
             1_000..1_500,
             SimOptions {
-                nodes,
+                nodes: Some(nodes),
                 events: 2_000,
                 ..Default::default()
             },
@@ -115,8 +115,8 @@ fn the_checker_catches_a_node_that_forgets_its_vote_on_restart() {
     let reason = caught(
         PlantedBug::ForgetVoteOnRestart,
         SimOptions {
-            nodes: 3,
-            pre_vote: false,
+            nodes: Some(3),
+            pre_vote: Some(false),
             events: 20_000,
             ..Default::default()
         },
@@ -135,6 +135,13 @@ fn is_safety(reason: &str) -> bool {
         "state machine safety",
         "log matching",
         "linearizability",
+        "vote durability",
+        "ack durability",
+        "commit durability",
+        "apply durability",
+        "commit rule",
+        "commit without a leader",
+        "progress",
     ]
     .iter()
     .any(|p| reason.starts_with(p))
@@ -183,8 +190,8 @@ fn soak_many_seeds() {
         run_seeds(
             1..seeds + 1,
             SimOptions {
-                nodes,
-                pre_vote,
+                nodes: Some(nodes),
+                pre_vote: Some(pre_vote),
                 events: 50_000,
                 ..Default::default()
             },

@@ -1,91 +1,171 @@
 //! `raft-sim`: runs the deterministic simulator of [`rafttest::sim`] over a range of seeds and
-//! prints what each run did; on a safety or liveness violation, prints the seed, the event, the
-//! last events and the command that replays the run, and exits with status 1.
-//!
-//! Usage: `raft-sim [--seed N] [--seeds COUNT] [--nodes N] [--events N]
-//! [--faults all|network|crashes|none] [--loss P] [--duplication P] [--reordering P]
-//! [--stop-after EVENT] [--no-crashes] [--no-membership] [--no-pre-vote] [--no-check-quorum]
-//! [--verbose]`
+//! prints what the runs did; on a safety or liveness violation, prints the seed, the event, the
+//! features the seed drew, the last events and the command that replays the run, and exits with
+//! status 1. `raft-sim --help` lists every option with its default.
 
+use clap::{Parser, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
+use raft_core::ReadOnlyOption;
 use rafttest::sim::{run, SimOptions};
 use std::process::ExitCode;
 use std::time::Instant;
 
-const USAGE: &str = "usage: raft-sim [--seed N] [--seeds COUNT] [--nodes N] [--events N] \
-    [--faults all|network|crashes|none] [--loss P] [--duplication P] [--reordering P] \
-    [--stop-after EVENT] [--no-crashes] [--no-membership] [--no-pre-vote] [--no-check-quorum] \
-    [--verbose]";
+/// Which faults to inject.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Faults {
+    /// Network faults, crashes and membership churn.
+    All,
+    /// Network faults only (no crashes, no membership changes).
+    Network,
+    /// Crashes and membership churn on a reliable network.
+    Crashes,
+    /// No faults at all.
+    None,
+}
 
-fn parse_options() -> Result<(SimOptions, u64), String> {
-    let mut opts = SimOptions::default();
-    let mut seeds = 100;
-    let mut args = std::env::args().skip(1);
-    while let Some(arg) = args.next() {
-        let mut value = |name: &str| args.next().ok_or(format!("{name} needs a value"));
-        fn num<T: std::str::FromStr>(name: &str, v: String) -> Result<T, String>
-        where
-            T::Err: std::fmt::Display,
-        {
-            v.parse().map_err(|e| format!("{name}: {e}"))
+/// On or off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Switch {
+    /// Enabled on every node.
+    On,
+    /// Disabled on every node.
+    Off,
+}
+
+/// How reads are confirmed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum ReadMode {
+    /// A heartbeat round acknowledged by a quorum (ReadIndex).
+    Safe,
+    /// The leader lease (needs check-quorum; runs on a shared clock).
+    Lease,
+}
+
+/// Deterministic simulation of a Raft cluster under faults, checking safety after every event and
+/// liveness after healing. Options left unset are drawn per seed (swarm testing); set ones are
+/// pinned for every seed. The same options give the same run.
+#[derive(Debug, Parser)]
+#[command(name = "raft-sim", version)]
+struct Args {
+    /// The first seed.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// How many consecutive seeds to run.
+    #[arg(long, default_value_t = 200)]
+    seeds: u64,
+    /// Events in each run's faulty phase.
+    #[arg(long, default_value_t = 10_000)]
+    events: u64,
+    /// Initial voters, 1-9 [default: drawn per seed from 1-7].
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=9))]
+    nodes: Option<u64>,
+    /// Spare nodes that membership changes bring in and out.
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u64).range(0..=4))]
+    spares: u64,
+    /// Which faults to inject.
+    #[arg(long, value_enum, default_value_t = Faults::All)]
+    faults: Faults,
+    /// Probability that a message is lost, 0-0.5 [default: drawn per seed].
+    #[arg(long, value_parser = probability)]
+    loss: Option<f64>,
+    /// Probability that a message is delivered twice, 0-0.5 [default: drawn per seed].
+    #[arg(long, value_parser = probability)]
+    duplication: Option<f64>,
+    /// Probability that a delivery picks a random message in flight, 0-0.5 [default: drawn].
+    #[arg(long, value_parser = probability)]
+    reordering: Option<f64>,
+    /// Pre-vote on every node [default: drawn per seed].
+    #[arg(long, value_enum)]
+    pre_vote: Option<Switch>,
+    /// Check-quorum on every node [default: drawn per seed].
+    #[arg(long, value_enum)]
+    check_quorum: Option<Switch>,
+    /// How reads are confirmed [default: drawn per seed].
+    #[arg(long, value_enum)]
+    read_mode: Option<ReadMode>,
+    /// Same as `--pre-vote off`.
+    #[arg(long, conflicts_with = "pre_vote")]
+    no_pre_vote: bool,
+    /// Same as `--check-quorum off`.
+    #[arg(long, conflicts_with = "check_quorum")]
+    no_check_quorum: bool,
+    /// No crashes or restarts.
+    #[arg(long)]
+    no_crashes: bool,
+    /// No membership changes.
+    #[arg(long)]
+    no_membership: bool,
+    /// One fixed feature set for every seed instead of drawing one per seed.
+    #[arg(long)]
+    no_swarm: bool,
+    /// Stop after this event (replays a failure; implies one seed).
+    #[arg(long, default_value_t = 0)]
+    stop_after: u64,
+    /// Print every event (implies one seed).
+    #[arg(short, long)]
+    verbose: bool,
+}
+
+fn probability(s: &str) -> Result<f64, String> {
+    let p: f64 = s.parse().map_err(|e| format!("{e}"))?;
+    if (0.0..=0.5).contains(&p) {
+        Ok(p)
+    } else {
+        Err(format!("{p} is not within 0-0.5"))
+    }
+}
+
+fn options(args: &Args) -> (SimOptions, u64) {
+    let switch = |s: Option<Switch>, off: bool| {
+        if off {
+            Some(false)
+        } else {
+            s.map(|s| s == Switch::On)
         }
-        match arg.as_str() {
-            "--seed" => opts.seed = num("--seed", value("--seed")?)?,
-            "--seeds" => seeds = num("--seeds", value("--seeds")?)?,
-            "--nodes" => opts.nodes = num("--nodes", value("--nodes")?)?,
-            "--events" => opts.events = num("--events", value("--events")?)?,
-            "--loss" => opts.loss = num("--loss", value("--loss")?)?,
-            "--duplication" => opts.duplication = num("--duplication", value("--duplication")?)?,
-            "--reordering" => opts.reordering = num("--reordering", value("--reordering")?)?,
-            "--stop-after" => {
-                opts.stop_after = num("--stop-after", value("--stop-after")?)?;
-                seeds = 1;
+    };
+    let mut opts = SimOptions {
+        seed: args.seed,
+        nodes: args.nodes,
+        spares: args.spares,
+        events: args.events,
+        loss: args.loss,
+        duplication: args.duplication,
+        reordering: args.reordering,
+        crashes: !args.no_crashes,
+        membership: !args.no_membership,
+        pre_vote: switch(args.pre_vote, args.no_pre_vote),
+        check_quorum: switch(args.check_quorum, args.no_check_quorum),
+        read_mode: args.read_mode.map(|m| match m {
+            ReadMode::Safe => ReadOnlyOption::Safe,
+            ReadMode::Lease => ReadOnlyOption::LeaseBased,
+        }),
+        swarm: !args.no_swarm,
+        verbose: args.verbose,
+        stop_after: args.stop_after,
+        planted_bug: None,
+    };
+    match args.faults {
+        Faults::All => {}
+        Faults::Network => {
+            opts.crashes = false;
+            opts.membership = false;
+        }
+        Faults::Crashes | Faults::None => {
+            opts.loss = Some(0.0);
+            opts.duplication = Some(0.0);
+            opts.reordering = Some(0.0);
+            if args.faults == Faults::None {
+                opts.crashes = false;
+                opts.membership = false;
             }
-            "--faults" => match value("--faults")?.as_str() {
-                "all" => {}
-                "network" => {
-                    opts.crashes = false;
-                    opts.membership = false;
-                }
-                "crashes" => {
-                    opts.loss = 0.0;
-                    opts.duplication = 0.0;
-                    opts.reordering = 0.0;
-                }
-                "none" => {
-                    opts.crashes = false;
-                    opts.membership = false;
-                    opts.loss = 0.0;
-                    opts.duplication = 0.0;
-                    opts.reordering = 0.0;
-                }
-                other => return Err(format!("--faults: unknown set {other:?}\n{USAGE}")),
-            },
-            "--no-crashes" => opts.crashes = false,
-            "--no-membership" => opts.membership = false,
-            "--no-pre-vote" => opts.pre_vote = false,
-            "--no-check-quorum" => opts.check_quorum = false,
-            "-v" | "--verbose" => opts.verbose = true,
-            "-h" | "--help" => return Err(USAGE.into()),
-            other => return Err(format!("unknown argument {other:?}\n{USAGE}")),
         }
     }
-    if !(3..=9).contains(&opts.nodes) {
-        return Err("--nodes must be between 3 and 9".into());
-    }
-    for (name, p) in [
-        ("--loss", opts.loss),
-        ("--duplication", opts.duplication),
-        ("--reordering", opts.reordering),
-    ] {
-        if !(0.0..=0.5).contains(&p) {
-            return Err(format!("{name} must be in [0, 0.5]"));
-        }
-    }
-    if opts.verbose {
-        seeds = 1;
-    }
-    Ok((opts, seeds.max(1)))
+    let seeds = if args.verbose || args.stop_after != 0 {
+        1
+    } else {
+        args.seeds.max(1)
+    };
+    (opts, seeds)
 }
 
 /// Totals over the seeds run.
@@ -103,29 +183,23 @@ struct Totals {
 }
 
 fn main() -> ExitCode {
-    let (opts, seeds) = match parse_options() {
-        Ok(parsed) => parsed,
-        Err(e) => {
-            eprintln!("{e}");
-            return ExitCode::from(2);
-        }
-    };
+    let args = Args::parse();
+    let (opts, seeds) = options(&args);
+    let shown = |v: Option<String>| v.unwrap_or_else(|| "drawn per seed".to_string());
     println!(
-        "raft-sim: {} seeds from {}, {} nodes (+{} spares), {} events each; loss {}, \
-         duplication {}, reordering {}, partitions, slow disks, clock skew, crashes {}, \
-         membership churn {}, pre-vote {}, check-quorum {}",
+        "raft-sim: {} seeds from {}, {} events each; nodes {} (+{} spares); loss {}, \
+         duplication {}, reordering {}; crashes {}, membership churn {}; swarm {}",
         seeds,
         opts.seed,
-        opts.nodes,
-        opts.spares,
         opts.events,
-        opts.loss,
-        opts.duplication,
-        opts.reordering,
+        shown(opts.nodes.map(|n| n.to_string())),
+        opts.spares,
+        shown(opts.loss.map(|p| p.to_string())),
+        shown(opts.duplication.map(|p| p.to_string())),
+        shown(opts.reordering.map(|p| p.to_string())),
         opts.crashes,
         opts.membership,
-        opts.pre_vote,
-        opts.check_quorum
+        opts.swarm,
     );
     let per_seed_lines = seeds <= 20;
     let bar = if per_seed_lines {
@@ -155,7 +229,7 @@ fn main() -> ExitCode {
                         "seed {seed:>4}: ok in {:>5} ms | leaders in {:>3} terms | {:>5} entries \
                          applied | {:>4} reads checked | {:>3} crashes | {:>3} partitions | \
                          {:>3} conf changes | {:>3} transfers | final leader {} (term {}) of \
-                         voters {:?} | recovered in {} ticks",
+                         voters {:?} | recovered in {} ticks\n           {}",
                         run_started.elapsed().as_millis(),
                         r.terms_with_leader,
                         r.writes_committed,
@@ -167,7 +241,8 @@ fn main() -> ExitCode {
                         r.final_leader.0,
                         r.final_leader.1,
                         r.final_voters,
-                        r.recovery_ticks
+                        r.recovery_ticks,
+                        r.features
                     );
                 }
                 t.seeds += 1;
@@ -184,7 +259,7 @@ fn main() -> ExitCode {
             }
             Err(failure) => {
                 bar.abandon();
-                println!("seed {seed:>4}: FAILED");
+                println!("seed {seed:>4}: FAILED after {} passing seeds", t.seeds);
                 println!("{failure}");
                 return ExitCode::from(1);
             }
@@ -193,10 +268,10 @@ fn main() -> ExitCode {
     bar.finish_and_clear();
     let secs = started.elapsed().as_secs_f64();
     println!();
-    println!("| seeds | events | leaders elected | entries applied | reads checked | crashes | partitions | conf changes | transfers | violations | events/s |");
-    println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    println!("| seeds | events | leaders elected | entries applied | reads checked | crashes | partitions | conf changes | transfers | violations |");
+    println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     println!(
-        "| {} | {} | {} | {} | {} | {} | {} | {} | {} | 0 | {:.0} |",
+        "| {} | {} | {} | {} | {} | {} | {} | {} | {} | 0 |",
         t.seeds,
         t.events,
         t.elections,
@@ -206,13 +281,14 @@ fn main() -> ExitCode {
         t.partitions,
         t.conf_changes,
         t.transfers,
-        t.events as f64 / secs.max(1e-9)
     );
     println!();
     println!(
         "all {} seeds passed every safety check after every event and recovered after healing \
-         ({:.1} s)",
-        t.seeds, secs
+         ({:.1} s, {:.0} events/s)",
+        t.seeds,
+        secs,
+        t.events as f64 / secs.max(1e-9)
     );
     ExitCode::SUCCESS
 }

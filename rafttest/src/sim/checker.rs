@@ -1,8 +1,10 @@
 //! The invariant checker: Raft's safety properties (thesis §3.6.3, Figure 3.2), evaluated after
 //! every event of a simulation.
 
+use super::durability;
 use super::node::SimNode;
 use bytes::Bytes;
+use raft_core::eraftpb::ConfState;
 use raft_core::StateRole;
 use std::collections::BTreeMap;
 
@@ -15,8 +17,15 @@ pub struct Checker {
     committed: BTreeMap<u64, u64>,
     /// What was applied at each index, by any node: (term, data).
     applied: BTreeMap<u64, (u64, Bytes)>,
-    /// Per node: (life, commit, applied) last seen, for monotonicity within a life.
-    cursors: BTreeMap<u64, (u64, u64, u64)>,
+    /// Per node: (life, commit, applied, the term it led or 0) last seen, for monotonicity within
+    /// a life and to tell a leader's own commits from learned ones.
+    cursors: BTreeMap<u64, (u64, u64, u64, u64)>,
+    /// The term of every entry a leader committed (by counting a quorum), by index: every other
+    /// node may only learn of these.
+    leader_committed: BTreeMap<u64, u64>,
+    /// Per node: its membership at the last check (a node applying a membership change in the
+    /// same event as it commits counted the quorum in the one before).
+    confs: BTreeMap<u64, ConfState>,
     /// Per node: the term it led last checked (to run the completeness check once per term).
     led: BTreeMap<u64, u64>,
     /// The largest commit index any node knew.
@@ -81,8 +90,14 @@ impl Checker {
             // Monotonic commit and applied within a life.
             let life = lives.get(id).copied().unwrap_or(0);
             let (commit, applied) = (raft.raft_log.committed, node.sm.applied_index);
+            let led = if raft.state == StateRole::Leader {
+                raft.term
+            } else {
+                0
+            };
             let mut checked_up_to = 0;
-            if let Some(&(l, c, a)) = self.cursors.get(id) {
+            let mut own_commit = false;
+            if let Some(&(l, c, a, was_leading)) = self.cursors.get(id) {
                 if l == life {
                     if commit < c || applied < a {
                         return Err(format!(
@@ -91,13 +106,28 @@ impl Checker {
                         ));
                     }
                     checked_up_to = c;
+                    own_commit = led != 0 && was_leading == led;
                 }
             }
-            self.cursors.insert(*id, (life, commit, applied));
+            self.cursors.insert(*id, (life, commit, applied, led));
             if applied > commit {
                 return Err(format!(
                     "node {id} applied {applied} beyond its commit index {commit}"
                 ));
+            }
+            if commit > checked_up_to {
+                if own_commit {
+                    self.leader_commits(nodes, node, checked_up_to, commit)?;
+                } else {
+                    self.learned_commits(*id, node, checked_up_to, commit)?;
+                }
+            }
+            if raft.state == StateRole::Leader {
+                durability::check_progress(nodes, node)?;
+            }
+            let cs = raft.prs.conf_state();
+            if self.confs.get(id) != Some(&cs) {
+                self.confs.insert(*id, cs);
             }
             // Committed entries: their terms never change (log matching over the committed
             // prefix, and no committed entry is ever lost or replaced).
@@ -143,6 +173,88 @@ impl Checker {
                             ));
                         }
                     }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// A leader moved its commit index from `from` to `to` in its term: by counting, so the entry
+    /// there is of its own term (§5.4.2, the rule Figure 8 of the paper shows is needed) and is
+    /// durable on a quorum of its configuration. Records what it committed.
+    fn leader_commits(
+        &mut self,
+        nodes: &BTreeMap<u64, SimNode>,
+        leader: &SimNode,
+        from: u64,
+        to: u64,
+    ) -> Result<(), String> {
+        let Some(raw) = leader.raw.as_ref() else {
+            return Ok(());
+        };
+        let log = &raw.raft.raft_log;
+        let term = raw.raft.term;
+        let Ok(top) = log.term(to) else {
+            return Ok(());
+        };
+        if top != term {
+            return Err(format!(
+                "commit rule: leader {} of term {term} committed index {to} of term {top} by \
+                 counting replicas (only entries of the leader's own term may be, §5.4.2)",
+                leader.id
+            ));
+        }
+        let now = raw.raft.prs.conf_state();
+        if let Err(now_short) = durability::durable_on_quorum(nodes, &now, to, top) {
+            let before = self.confs.get(&leader.id).filter(|before| **before != now);
+            if before.is_none_or(|cs| durability::durable_on_quorum(nodes, cs, to, top).is_err()) {
+                return Err(format!(
+                    "commit durability: leader {} committed index {to} (term {top}) but \
+                     {now_short}",
+                    leader.id
+                ));
+            }
+        }
+        for index in (from + 1).max(log.first_index())..=to {
+            if let Ok(t) = log.term(index) {
+                if let Some(old) = self.leader_committed.insert(index, t) {
+                    if old != t {
+                        return Err(format!(
+                            "committed entry lost: leader {} committed term {t} at index {index}, \
+                             where term {old} was committed before",
+                            leader.id
+                        ));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// A node that did not count the quorum itself learned that `from+1..=to` are committed: each
+    /// entry it holds there must be the one a leader committed.
+    fn learned_commits(&self, id: u64, node: &SimNode, from: u64, to: u64) -> Result<(), String> {
+        let Some(raw) = node.raw.as_ref() else {
+            return Ok(());
+        };
+        let log = &raw.raft.raft_log;
+        for index in (from + 1).max(log.first_index())..=to {
+            let Ok(t) = log.term(index) else {
+                continue;
+            };
+            match self.leader_committed.get(&index) {
+                Some(&lt) if lt == t => {}
+                other => {
+                    return Err(format!(
+                        "commit without a leader: node {id} ({:?}, term {}) treats index {index} \
+                         (term {t}) as committed; {}",
+                        raw.raft.state,
+                        raw.raft.term,
+                        match other {
+                            Some(lt) => format!("the leaders committed term {lt} there"),
+                            None => "no leader committed it".to_string(),
+                        }
+                    ))
                 }
             }
         }

@@ -112,6 +112,12 @@ pub struct SimNode {
     pub tick_weight: f64,
     /// How often its disk completes a write relative to the others (slow disks).
     pub disk_weight: f64,
+    /// Handles each Ready at once and synchronously (`advance`), instead of pipelining Readys and
+    /// reporting them with `on_persist_ready` and `advance_apply_to`.
+    pub sync: bool,
+    /// The global tick at which it last crashed (a restart in a lease run waits an election
+    /// timeout, as a real process restart does, so a lease it acknowledged can lapse).
+    pub crashed_at: u64,
 }
 
 impl SimNode {
@@ -160,34 +166,17 @@ impl SimNode {
     /// Persists the oldest Ready taken: writes it to storage, reports it durable. Returns the
     /// messages that may now be sent.
     pub(crate) fn persist_one(&mut self) -> raft_core::Result<Vec<Message>> {
-        let Some(raw) = self.raw.as_mut() else {
+        if self.raw.is_none() {
             return Ok(Vec::new());
-        };
+        }
         let Some(u) = self.unpersisted.pop_front() else {
             return Ok(Vec::new());
         };
-        {
-            let mut store = self.storage.wl();
-            if let Some(snapshot) = &u.snapshot {
-                store.apply_snapshot(snapshot.clone())?;
-            }
-            if let Some(entries) = &u.entries {
-                store.append(entries)?;
-            }
-            if let Some(hs) = u.hard_state {
-                store.set_hardstate(hs);
-            }
-        }
-        if let Some(snapshot) = &u.snapshot {
-            // The state machine is replaced by the snapshot's; queued older entries are moot.
-            let sm = StateMachine::decode(snapshot).ok_or(raft_core::Error::Invariant(
-                "a snapshot's data does not decode",
-            ))?;
-            self.to_apply.retain(|e| e.index > sm.applied_index);
-            if sm.applied_index > self.sm.applied_index {
-                self.sm = sm;
-            }
-        }
+        let entries: &[Entry] = u.entries.as_deref().map_or(&[], |e| &e[..]);
+        self.write(u.snapshot.as_ref(), entries, u.hard_state)?;
+        let Some(raw) = self.raw.as_mut() else {
+            return Ok(Vec::new());
+        };
         // Even nodes let go of the written entries before reporting (the node takes them back
         // without a copy); odd ones still hold them (the node copies what it keeps).
         let entries = u.entries;
@@ -201,9 +190,22 @@ impl SimNode {
         Ok(u.persisted_msgs)
     }
 
-    /// Applies up to `max` committed entries; returns each applied normal write as
-    /// (index, term, key, value) for the checker.
+    /// Applies up to `max` committed entries and reports them applied (`advance_apply_to`);
+    /// returns each applied entry as (index, term, data) for the checker.
     pub(crate) fn apply_some(&mut self, max: usize) -> raft_core::Result<Vec<(u64, u64, Bytes)>> {
+        let applied = self.apply_entries(max)?;
+        if let Some(raw) = self.raw.as_mut() {
+            raw.advance_apply_to(self.sm.applied_index);
+        }
+        Ok(applied)
+    }
+
+    /// Applies up to `max` queued committed entries to the state machine (conf changes to the
+    /// node too) without reporting them.
+    pub(crate) fn apply_entries(
+        &mut self,
+        max: usize,
+    ) -> raft_core::Result<Vec<(u64, u64, Bytes)>> {
         let Some(raw) = self.raw.as_mut() else {
             return Ok(Vec::new());
         };
@@ -234,8 +236,44 @@ impl SimNode {
             }
             applied.push((e.index, e.term, e.data.clone()));
         }
-        raw.advance_apply_to(self.sm.applied_index);
         Ok(applied)
+    }
+
+    /// Writes a Ready's snapshot, entries and hard state to durable storage, and restores the
+    /// state machine from the snapshot.
+    pub(crate) fn write(
+        &mut self,
+        snapshot: Option<&Snapshot>,
+        entries: &[Entry],
+        hard_state: Option<HardState>,
+    ) -> raft_core::Result<()> {
+        {
+            let mut store = self.storage.wl();
+            if let Some(snapshot) = snapshot {
+                let meta = snapshot.metadata.clone().unwrap_or_default();
+                let own = store.snapshot_metadata();
+                // A snapshot this node asked for (`request_snapshot`) may sit at the very index
+                // of one it took itself since: the same committed state, nothing to install.
+                if (own.index, own.term) != (meta.index, meta.term) {
+                    store.apply_snapshot(snapshot.clone())?;
+                }
+            }
+            store.append(entries)?;
+            if let Some(hs) = hard_state {
+                store.set_hardstate(hs);
+            }
+        }
+        if let Some(snapshot) = snapshot {
+            // The state machine is replaced by the snapshot's; queued older entries are moot.
+            let sm = StateMachine::decode(snapshot).ok_or(raft_core::Error::Invariant(
+                "a snapshot's data does not decode",
+            ))?;
+            self.to_apply.retain(|e| e.index > sm.applied_index);
+            if sm.applied_index > self.sm.applied_index {
+                self.sm = sm;
+            }
+        }
+        Ok(())
     }
 
     /// Snapshots the state machine into storage and compacts the log behind it, keeping `keep`

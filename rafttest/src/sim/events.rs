@@ -1,0 +1,490 @@
+//! The events of the faulty phase that every deployment has: messages delivered (or lost,
+//! duplicated, reordered), clocks ticking, Readys taken, written and applied, clients writing and
+//! reading on any node, snapshots taken.
+
+use super::durability;
+use super::node::{encode_write, Unpersisted};
+use super::options::{Clock, PlantedBug};
+use super::{PendingRead, Sim};
+use raft_core::eraftpb::{Message, MessageType};
+use raft_core::SnapshotStatus;
+use rand::RngExt;
+
+/// Event kinds and their weights (per mille-ish; disruptive ones are also gated by the run's
+/// chaos level).
+#[derive(Debug, Clone, Copy)]
+enum Kind {
+    Deliver,
+    Tick,
+    Ready,
+    Persist,
+    Apply,
+    Propose,
+    Read,
+    Compact,
+    Partition,
+    Crash,
+    Transfer,
+    Membership,
+    Campaign,
+    RequestSnapshot,
+}
+
+impl Sim {
+    /// One random event of the faulty phase.
+    pub(super) fn step_random(&mut self) -> Result<(), String> {
+        let table = [
+            (Kind::Deliver, 300),
+            (Kind::Tick, self.f.tick_weight),
+            (Kind::Ready, 130),
+            (Kind::Persist, 130),
+            (Kind::Apply, 100),
+            (Kind::Propose, 70),
+            (Kind::Read, 30),
+            (Kind::Compact, 15),
+            (Kind::Partition, 10),
+            (Kind::Crash, if self.opts.crashes { 7 } else { 0 }),
+            (Kind::Transfer, 5),
+            (Kind::Membership, if self.opts.membership { 10 } else { 0 }),
+            (Kind::Campaign, 3),
+            (Kind::RequestSnapshot, 2),
+        ];
+        let total: u32 = table.iter().map(|(_, w)| w).sum();
+        let mut roll = self.rng.random_range(0..total);
+        let mut kind = Kind::Deliver;
+        for (k, w) in table {
+            if roll < w {
+                kind = k;
+                break;
+            }
+            roll -= w;
+        }
+        let disruptive = matches!(
+            kind,
+            Kind::Partition
+                | Kind::Crash
+                | Kind::Transfer
+                | Kind::Membership
+                | Kind::Campaign
+                | Kind::RequestSnapshot
+        );
+        if disruptive && !self.rng.random_bool(self.f.chaos) {
+            kind = Kind::Deliver; // a calm moment: deliver instead of disrupting
+        }
+        match kind {
+            Kind::Deliver => self.deliver_one(),
+            Kind::Tick => self.tick_someone(),
+            Kind::Ready => self.ready_someone(),
+            Kind::Persist => self.persist_someone(),
+            Kind::Apply => self.apply_someone(),
+            Kind::Propose => self.propose_something(),
+            Kind::Read => self.read_something(),
+            Kind::Compact => self.compact_someone(),
+            Kind::Partition => self.partition_or_heal(),
+            Kind::Crash => self.crash_or_restart(),
+            Kind::Transfer => self.transfer_something(),
+            Kind::Membership => self.change_membership(),
+            Kind::Campaign => self.campaign_someone(),
+            Kind::RequestSnapshot => self.request_snapshot_someone(),
+        }
+    }
+
+    fn deliver_one(&mut self) -> Result<(), String> {
+        if self.in_flight.is_empty() {
+            return self.tick_someone();
+        }
+        let pos = if self.faults && self.rng.random_bool(self.f.reordering) {
+            self.rng.random_range(0..self.in_flight.len())
+        } else {
+            0
+        };
+        let Some(m) = self.in_flight.remove(pos) else {
+            return Ok(());
+        };
+        self.deliver(m)
+    }
+
+    pub(super) fn deliver(&mut self, m: Message) -> Result<(), String> {
+        self.count("deliver");
+        let is_snapshot = m.msg_type == MessageType::MsgSnapshot as i32;
+        let (from, to) = (m.from, m.to);
+        let cut = self.cut.contains(&(from, to));
+        let lost = cut
+            || !self.nodes.get(&to).is_some_and(|n| n.is_up())
+            || (self.faults && self.rng.random_bool(self.f.loss));
+        if lost {
+            self.log(format!("lost {}", raft_proto::describe_message(&m)));
+            if is_snapshot {
+                self.report_snapshot(from, to, SnapshotStatus::Failure);
+            } else if cut
+                && m.msg_type == MessageType::MsgAppend as i32
+                && self.rng.random_bool(0.5)
+            {
+                // The transport noticed the broken link.
+                if let Some(raw) = self.nodes.get_mut(&from).and_then(|n| n.raw.as_mut()) {
+                    raw.report_unreachable(to);
+                }
+            }
+            return Ok(());
+        }
+        self.log(format!("deliver {}", raft_proto::describe_message(&m)));
+        let node = self.nodes.get_mut(&to).expect("checked above");
+        if let Some(raw) = node.raw.as_mut() {
+            if let Err(e) = raw.step(m) {
+                let line = format!("  node {to} refused it: {e}");
+                self.log(line);
+            }
+        }
+        if is_snapshot {
+            self.report_snapshot(from, to, SnapshotStatus::Finish);
+        }
+        Ok(())
+    }
+
+    fn report_snapshot(&mut self, from: u64, to: u64, status: SnapshotStatus) {
+        if let Some(raw) = self.nodes.get_mut(&from).and_then(|n| n.raw.as_mut()) {
+            raw.report_snapshot(to, status);
+        }
+    }
+
+    /// Puts messages on the network, after checking what each one promises holds (a vote or an
+    /// acknowledgement is durable, a transfer target is up to date).
+    pub(super) fn send(&mut self, msgs: Vec<Message>) -> Result<(), String> {
+        for m in msgs {
+            durability::check_sent(&self.nodes, &self.transfers, &m)?;
+            if self.faults && self.rng.random_bool(self.f.duplication) {
+                self.in_flight.push_back(m.clone());
+            }
+            self.in_flight.push_back(m);
+        }
+        Ok(())
+    }
+
+    pub(super) fn tick_someone(&mut self) -> Result<(), String> {
+        if self.f.clock == Clock::Shared {
+            return self.tick_all();
+        }
+        let ids = self.up_ids();
+        let Some(id) = self.pick(&ids) else {
+            return Ok(());
+        };
+        let weight = self.nodes[&id].tick_weight;
+        if self.rng.random_range(0.0..1.3) > weight {
+            return Ok(());
+        }
+        self.count("tick");
+        if let Some(raw) = self.nodes.get_mut(&id).and_then(|n| n.raw.as_mut()) {
+            raw.tick();
+        }
+        Ok(())
+    }
+
+    /// One tick of the shared clock: every running node ticks.
+    pub(super) fn tick_all(&mut self) -> Result<(), String> {
+        self.now += 1;
+        self.count("tick");
+        for node in self.nodes.values_mut() {
+            if let Some(raw) = node.raw.as_mut() {
+                raw.tick();
+            }
+        }
+        Ok(())
+    }
+
+    /// Takes a Ready from a node: messages that may leave at once go out, the rest waits for the
+    /// (simulated) disk.
+    fn ready_someone(&mut self) -> Result<(), String> {
+        let ids = self.up_ids();
+        let Some(id) = self.pick(&ids) else {
+            return Ok(());
+        };
+        self.take_ready(id)
+    }
+
+    pub(super) fn take_ready(&mut self, id: u64) -> Result<(), String> {
+        if self.nodes[&id].sync {
+            return self.handle_ready_sync(id);
+        }
+        // A pipeline this deep must drain one write before it takes more.
+        if self.nodes[&id].unpersisted.len() >= self.f.async_depth {
+            return self.persist(id);
+        }
+        let node = self.nodes.get_mut(&id).expect("known id");
+        let Some(raw) = node.raw.as_mut() else {
+            return Ok(());
+        };
+        if !raw.has_ready() {
+            return Ok(());
+        }
+        let mut rd = raw
+            .ready()
+            .map_err(|e| format!("node {id}: ready() failed: {e}"))?;
+        let msgs = rd.take_messages();
+        let snapshot = (!rd.snapshot().is_empty()).then(|| rd.snapshot().clone());
+        let mut unpersisted = Unpersisted {
+            number: rd.number(),
+            snapshot,
+            entries: rd.take_shared_entries(),
+            hard_state: rd.hard_state().copied(),
+            persisted_msgs: rd.take_persisted_messages(),
+        };
+        let committed = rd.take_committed_entries();
+        let read_states = rd.take_read_states();
+        raw.advance_append_async(rd);
+        durability::check_handed_out(id, node, &committed)?;
+        let early = if self.opts.planted_bug == Some(PlantedBug::AckBeforePersist) {
+            std::mem::take(&mut unpersisted.persisted_msgs)
+        } else {
+            Vec::new()
+        };
+        node.unpersisted.push_back(unpersisted);
+        node.to_apply.extend(committed);
+        node.reads.extend(read_states);
+        self.count("ready");
+        self.log(format!("node {id} took a Ready ({} messages)", msgs.len()));
+        self.send(msgs)?;
+        self.send(early)
+    }
+
+    /// A synchronous application: one Ready handled whole (send, persist, send what waited,
+    /// apply, `advance`, then the LightReady).
+    fn handle_ready_sync(&mut self, id: u64) -> Result<(), String> {
+        let node = self.nodes.get_mut(&id).expect("known id");
+        let Some(raw) = node.raw.as_mut() else {
+            return Ok(());
+        };
+        if !raw.has_ready() {
+            return Ok(());
+        }
+        let mut rd = raw
+            .ready()
+            .map_err(|e| format!("node {id}: ready() failed: {e}"))?;
+        let msgs = rd.take_messages();
+        let snapshot = (!rd.snapshot().is_empty()).then(|| rd.snapshot().clone());
+        let entries = rd.take_shared_entries();
+        let hard_state = rd.hard_state().copied();
+        let persisted_msgs = rd.take_persisted_messages();
+        let committed = rd.take_committed_entries();
+        node.reads.extend(rd.take_read_states());
+        durability::check_handed_out(id, node, &committed)?;
+        let written: &[raft_core::eraftpb::Entry] = entries.as_deref().map_or(&[], |e| &e[..]);
+        node.write(snapshot.as_ref(), written, hard_state)
+            .map_err(|e| format!("node {id}: persisting failed: {e}"))?;
+        drop(entries);
+        node.to_apply.extend(committed);
+        let mut applied = node
+            .apply_entries(usize::MAX)
+            .map_err(|e| format!("node {id}: applying failed: {e}"))?;
+        let raw = node.raw.as_mut().expect("checked above");
+        let mut light = raw
+            .advance(rd)
+            .map_err(|e| format!("node {id}: advance failed: {e}"))?;
+        if let Some(commit) = light.commit_index() {
+            node.storage.wl().mut_hard_state().commit = commit;
+        }
+        let more = light.take_committed_entries();
+        durability::check_handed_out(id, node, &more)?;
+        node.to_apply.extend(more);
+        applied.extend(
+            node.apply_entries(usize::MAX)
+                .map_err(|e| format!("node {id}: applying failed: {e}"))?,
+        );
+        if let Some(raw) = node.raw.as_mut() {
+            raw.advance_apply();
+        }
+        let later = light.take_messages();
+        for (index, term, data) in &applied {
+            self.checker.on_apply(id, *index, *term, data)?;
+        }
+        self.count("ready");
+        self.log(format!(
+            "node {id} handled a Ready synchronously ({} + {} + {} messages)",
+            msgs.len(),
+            persisted_msgs.len(),
+            later.len()
+        ));
+        self.send(msgs)?;
+        self.send(persisted_msgs)?;
+        self.send(later)?;
+        self.serve_reads(id)
+    }
+
+    fn persist_someone(&mut self) -> Result<(), String> {
+        let ids: Vec<u64> = self
+            .nodes
+            .iter()
+            .filter(|(_, n)| n.is_up() && !n.unpersisted.is_empty())
+            .map(|(id, _)| *id)
+            .collect();
+        let Some(id) = self.pick(&ids) else {
+            return self.ready_someone();
+        };
+        let weight = self.nodes[&id].disk_weight;
+        if self.faults && self.rng.random_range(0.0..1.5) > weight {
+            return Ok(()); // a slow disk
+        }
+        self.persist(id)
+    }
+
+    pub(super) fn persist(&mut self, id: u64) -> Result<(), String> {
+        let node = self.nodes.get_mut(&id).expect("known id");
+        let msgs = node
+            .persist_one()
+            .map_err(|e| format!("node {id}: persisting failed: {e}"))?;
+        self.count("persist");
+        self.log(format!(
+            "node {id} persisted a Ready ({} messages)",
+            msgs.len()
+        ));
+        // A crash right after the write, before the messages that waited for it leave.
+        if self.faults && self.opts.crashes && self.rng.random_bool(0.01 * self.f.chaos) {
+            self.check()?;
+            return self.crash(id, "after writing, before sending");
+        }
+        self.send(msgs)
+    }
+
+    fn apply_someone(&mut self) -> Result<(), String> {
+        let ids: Vec<u64> = self
+            .nodes
+            .iter()
+            .filter(|(_, n)| n.is_up() && (!n.to_apply.is_empty() || !n.reads.is_empty()))
+            .map(|(id, _)| *id)
+            .collect();
+        let Some(id) = self.pick(&ids) else {
+            return Ok(());
+        };
+        let max = self.rng.random_range(1..=16);
+        self.apply(id, max)
+    }
+
+    pub(super) fn apply(&mut self, id: u64, max: usize) -> Result<(), String> {
+        let node = self.nodes.get_mut(&id).expect("known id");
+        let applied = node
+            .apply_some(max)
+            .map_err(|e| format!("node {id}: applying failed: {e}"))?;
+        for (index, term, data) in &applied {
+            self.checker.on_apply(id, *index, *term, data)?;
+        }
+        self.count("apply");
+        self.serve_reads(id)
+    }
+
+    /// Serves the node's reads whose index it has applied, checking linearizability: the read
+    /// point is at or above every index committed anywhere when the read started (thesis §6.4).
+    fn serve_reads(&mut self, id: u64) -> Result<(), String> {
+        let node = self.nodes.get_mut(&id).expect("known id");
+        let applied = node.sm.applied_index;
+        let (ready, waiting): (Vec<_>, Vec<_>) =
+            node.reads.drain(..).partition(|rs| rs.index <= applied);
+        node.reads = waiting;
+        for rs in ready {
+            let Some(read_id) = rs.request_ctx.get(..8).and_then(|b| b.try_into().ok()) else {
+                continue;
+            };
+            let read_id = u64::from_be_bytes(read_id);
+            let Some(read) = self.reads.remove(&read_id) else {
+                continue; // a duplicate answer
+            };
+            if read.node != id {
+                return Err(format!(
+                    "read {read_id} of node {} was answered on node {id}",
+                    read.node
+                ));
+            }
+            if rs.index < read.floor {
+                return Err(format!(
+                    "linearizability: read {read_id} on node {id} was answered at index {} \
+                     below index {} committed before it started",
+                    rs.index, read.floor
+                ));
+            }
+            self.report.reads_served += 1;
+        }
+        Ok(())
+    }
+
+    fn propose_something(&mut self) -> Result<(), String> {
+        let ids = self.up_ids();
+        let Some(id) = self.pick(&ids) else {
+            return Ok(());
+        };
+        self.next_value += 1;
+        let key = self.rng.random_range(0..8u8);
+        let data = encode_write(key, self.next_value);
+        let node = self.nodes.get_mut(&id).expect("known id");
+        if let Some(raw) = node.raw.as_mut() {
+            let result = raw.propose(vec![], data);
+            self.count("propose");
+            self.log(format!(
+                "node {id} proposes #{}: {result:?}",
+                self.next_value
+            ));
+        }
+        Ok(())
+    }
+
+    fn read_something(&mut self) -> Result<(), String> {
+        let ids = self.up_ids();
+        let Some(id) = self.pick(&ids) else {
+            return Ok(());
+        };
+        self.next_read += 1;
+        let read_id = self.next_read;
+        let floor = self.checker.max_commit();
+        let node = self.nodes.get_mut(&id).expect("known id");
+        if let Some(raw) = node.raw.as_mut() {
+            if raw.read_index(read_id.to_be_bytes().to_vec()).is_ok() {
+                self.reads.insert(read_id, PendingRead { node: id, floor });
+            }
+            self.count("read");
+            self.log(format!("node {id} reads (read {read_id}, floor {floor})"));
+        }
+        Ok(())
+    }
+
+    fn compact_someone(&mut self) -> Result<(), String> {
+        let ids = self.up_ids();
+        let Some(id) = self.pick(&ids) else {
+            return Ok(());
+        };
+        let keep = self.rng.random_range(0..20);
+        let node = self.nodes.get_mut(&id).expect("known id");
+        if node
+            .compact(keep)
+            .map_err(|e| format!("node {id}: compaction failed: {e}"))?
+        {
+            self.count("compact");
+            self.log(format!("node {id} snapshotted and compacted (keep {keep})"));
+        }
+        Ok(())
+    }
+
+    /// An application-started election (etcd's `Campaign`, a node told to stand).
+    fn campaign_someone(&mut self) -> Result<(), String> {
+        let ids = self.up_ids();
+        let Some(id) = self.pick(&ids) else {
+            return Ok(());
+        };
+        if let Some(raw) = self.nodes.get_mut(&id).and_then(|n| n.raw.as_mut()) {
+            let result = raw.campaign();
+            self.count("campaign");
+            self.log(format!("node {id} campaigns: {result:?}"));
+        }
+        Ok(())
+    }
+
+    /// An application that distrusts its state machine asks the leader for a snapshot.
+    fn request_snapshot_someone(&mut self) -> Result<(), String> {
+        let ids = self.up_ids();
+        let Some(id) = self.pick(&ids) else {
+            return Ok(());
+        };
+        if let Some(raw) = self.nodes.get_mut(&id).and_then(|n| n.raw.as_mut()) {
+            let result = raw.request_snapshot();
+            self.count("request snapshot");
+            self.log(format!("node {id} requests a snapshot: {result:?}"));
+        }
+        Ok(())
+    }
+}

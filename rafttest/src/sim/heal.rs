@@ -1,0 +1,157 @@
+//! The liveness phase: every fault healed, the cluster must elect a leader and commit a new write
+//! on every member of its configuration within a bound.
+//!
+//! Time advances in hops: each tick delivers the messages that were in flight when it began (one
+//! network hop), lets every node write and apply what it has, then ticks every clock. So the bound
+//! counts round trips, and a bug that makes recovery slow (a reject hint that backs off one entry
+//! per round trip, a probe that never speeds up, a transfer that never finishes) fails it even
+//! though the cluster would get there eventually.
+
+use super::node::encode_write;
+use super::Sim;
+use std::collections::BTreeSet;
+
+/// Ticks (hops) the healed cluster gets to commit a write everywhere: elections take at most a
+/// few randomized timeouts, catching up a few round trips per node.
+pub(super) const LIVENESS_BOUND: u64 = 1_000;
+
+impl Sim {
+    /// Heals every fault, restarts every crashed member, and requires the cluster to elect a
+    /// leader and commit a new write on every running member of its configuration within a bound.
+    pub(super) fn heal_and_check_liveness(&mut self) -> Result<(), String> {
+        self.faults = false;
+        self.cut.clear();
+        let down: Vec<u64> = self
+            .nodes
+            .iter()
+            .filter(|(id, n)| !n.is_up() && self.lives.contains_key(id))
+            .map(|(id, _)| *id)
+            .collect();
+        for id in down {
+            self.restart(id)?;
+        }
+        self.log("healed: liveness phase".to_string());
+        // The write, and the leader and term that accepted it (a client retries with a new
+        // leader: a write in flight when leadership changes may be lost, as in any Raft).
+        let mut proposed: Option<(u64, u64, u64)> = None;
+        for tick in 0..LIVENESS_BOUND {
+            if tick % 25 == 24 {
+                // Applications snapshot periodically; a follower that asked for a snapshot
+                // (`request_snapshot`) waits for one newer than its log.
+                for id in self.up_ids() {
+                    let node = self.nodes.get_mut(&id).expect("known id");
+                    node.compact(10)
+                        .map_err(|e| format!("node {id}: compaction failed: {e}"))?;
+                }
+            }
+            self.hop()?;
+            self.tick_all()?;
+            self.event += 1;
+            self.check()?;
+            let Some(leader) = self.leader() else {
+                continue;
+            };
+            self.operate_membership(leader)?;
+            let term = self.nodes[&leader].raw.as_ref().map_or(0, |r| r.raft.term);
+            if let Some((value, _, _)) = proposed {
+                if self.all_members_applied(leader, value) {
+                    self.report.recovery_ticks = tick;
+                    return self.finish(leader);
+                }
+            }
+            if proposed.is_none_or(|(_, l, t)| (l, t) != (leader, term)) {
+                self.next_value += 1;
+                let value = self.next_value;
+                let raw = self.nodes.get_mut(&leader).and_then(|n| n.raw.as_mut());
+                if let Some(raw) = raw {
+                    if raw.propose(vec![], encode_write(255, value)).is_ok() {
+                        proposed = Some((value, leader, term));
+                    }
+                }
+            }
+        }
+        Err(format!(
+            "liveness: after healing, no write committed on every member within {LIVENESS_BOUND} \
+             ticks (leader {:?})",
+            self.leader()
+        ))
+    }
+
+    /// What an operator does once a leader is known: every member of its configuration runs, and
+    /// every node the group removed is stopped. (Without pre-vote and check-quorum a removed node
+    /// that never learned of its removal disrupts the group forever with campaigns of ever higher
+    /// terms, thesis §4.2.3; no Raft implementation prevents that, operators stop such nodes.)
+    fn operate_membership(&mut self, leader: u64) -> Result<(), String> {
+        let Some(raw) = self.nodes[&leader].raw.as_ref() else {
+            return Ok(());
+        };
+        let members: BTreeSet<u64> = raw.raft.prs.ids().collect();
+        let ids: Vec<u64> = self.nodes.keys().copied().collect();
+        for id in ids {
+            let up = self.nodes[&id].is_up();
+            if members.contains(&id) && !up {
+                self.lives.entry(id).or_insert(0);
+                self.restart(id)?;
+            } else if !members.contains(&id) && up {
+                self.nodes.get_mut(&id).expect("known id").crash();
+                *self.lives.entry(id).or_default() += 1;
+                self.log(format!("node {id} stopped: no longer a member"));
+            }
+        }
+        Ok(())
+    }
+
+    fn all_members_applied(&self, leader: u64, value: u64) -> bool {
+        let Some(raw) = self.nodes[&leader].raw.as_ref() else {
+            return false;
+        };
+        let members: Vec<u64> = raw.raft.prs.ids().collect();
+        members.iter().all(|id| {
+            self.nodes
+                .get(id)
+                .is_some_and(|n| n.sm.kv.get(&255) == Some(&value))
+        })
+    }
+
+    /// One network hop with no faults: delivers what is in flight now, then lets every node take
+    /// its Readys, write and apply (what they send goes out in the next hop).
+    fn hop(&mut self) -> Result<(), String> {
+        let in_flight: Vec<_> = self.in_flight.drain(..).collect();
+        for m in in_flight {
+            self.deliver(m)?;
+            self.check()?;
+        }
+        for id in self.up_ids() {
+            for _ in 0..100 {
+                let has_ready = self.nodes[&id].raw.as_ref().is_some_and(|r| r.has_ready());
+                if !has_ready && self.nodes[&id].unpersisted.is_empty() {
+                    break;
+                }
+                if has_ready {
+                    self.take_ready(id)?;
+                }
+                while !self.nodes[&id].unpersisted.is_empty() {
+                    self.persist(id)?;
+                }
+            }
+            let node = &self.nodes[&id];
+            let servable = node.reads.iter().any(|r| r.index <= node.sm.applied_index);
+            if !node.to_apply.is_empty() || servable {
+                self.apply(id, usize::MAX)?;
+            }
+            self.check()?;
+        }
+        Ok(())
+    }
+
+    fn finish(&mut self, leader: u64) -> Result<(), String> {
+        self.checker.check_log_matching(&self.nodes)?;
+        let raw = self.nodes[&leader].raw.as_ref().expect("leader is up");
+        self.report.final_leader = (leader, raw.raft.term);
+        self.report.final_voters = raw.raft.prs.conf().voters.ids();
+        self.report.events = self.event;
+        self.report.writes_committed = self.nodes[&leader].sm.applied_index;
+        self.report.terms_with_leader = self.checker.terms_with_leader();
+        Ok(())
+    }
+}

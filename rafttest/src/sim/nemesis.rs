@@ -1,0 +1,265 @@
+//! The nemesis: partitions of every shape, crashes and restarts, leadership transfers and
+//! membership changes, some at random moments and some aimed at the moments bugs hide in (a
+//! leader just elected, a membership change just proposed).
+
+use super::options::{Clock, PlantedBug};
+use super::Sim;
+use raft_core::eraftpb::{ConfChangeSingle, ConfChangeType, ConfChangeV2};
+use raft_core::StateRole;
+use rand::RngExt;
+
+impl Sim {
+    /// Heals the network, or cuts it: one node off (both ways or outgoing only), a random split
+    /// into two sides, or a bridge (two sides that only one node hears both of).
+    pub(super) fn partition_or_heal(&mut self) -> Result<(), String> {
+        if !self.cut.is_empty() {
+            self.cut.clear();
+            self.count("heal");
+            self.log("network healed".to_string());
+            return Ok(());
+        }
+        let ids: Vec<u64> = self.nodes.keys().copied().collect();
+        match self.rng.random_range(0..4u32) {
+            0 | 1 => {
+                let Some(victim) = self.pick(&ids) else {
+                    return Ok(());
+                };
+                let one_way = self.rng.random_bool(0.3);
+                self.isolate(victim, one_way);
+            }
+            shape => {
+                let mut side: Vec<bool> = ids.iter().map(|_| self.rng.random_bool(0.5)).collect();
+                let bridge = if shape == 3 { self.pick(&ids) } else { None };
+                for (i, a) in ids.iter().enumerate() {
+                    for (j, b) in ids.iter().enumerate() {
+                        if side[i] != side[j] && bridge != Some(*a) && bridge != Some(*b) {
+                            self.cut.insert((*a, *b));
+                        }
+                    }
+                }
+                side.retain(|s| *s);
+                self.log(format!(
+                    "network split {} / {}{}",
+                    side.len(),
+                    ids.len() - side.len(),
+                    bridge.map_or(String::new(), |b| format!(", node {b} bridges"))
+                ));
+            }
+        }
+        self.count("partition");
+        Ok(())
+    }
+
+    fn isolate(&mut self, victim: u64, one_way: bool) {
+        let ids: Vec<u64> = self.nodes.keys().copied().collect();
+        for other in ids.into_iter().filter(|o| *o != victim) {
+            self.cut.insert((victim, other));
+            if !one_way {
+                self.cut.insert((other, victim));
+            }
+        }
+        self.log(format!(
+            "node {victim} cut off ({})",
+            if one_way {
+                "outgoing only"
+            } else {
+                "both ways"
+            }
+        ));
+    }
+
+    pub(super) fn crash_or_restart(&mut self) -> Result<(), String> {
+        let lease_wait = 2 * self.f.election_tick as u64;
+        let down: Vec<u64> = self
+            .nodes
+            .iter()
+            .filter(|(id, n)| !n.is_up() && self.lives.contains_key(id))
+            // On a shared clock a restart takes at least two election timeouts, as a real one
+            // does: the leases this node granted have lapsed (lease reads rest on that).
+            .filter(|(_, n)| self.f.clock == Clock::Skewed || self.now >= n.crashed_at + lease_wait)
+            .map(|(id, _)| *id)
+            .collect();
+        if let Some(id) = self.pick(&down) {
+            return self.restart(id);
+        }
+        let up = self.up_ids();
+        if !self.f.crash_any && up.len() * 2 <= self.f.nodes as usize {
+            return Ok(()); // keep a majority of the original size running
+        }
+        let Some(id) = self.pick(&up) else {
+            return Ok(());
+        };
+        self.crash(id, "")
+    }
+
+    /// Crashes a node: everything it had not persisted is lost.
+    pub(super) fn crash(&mut self, id: u64, when: &str) -> Result<(), String> {
+        let now = self.now;
+        let node = self.nodes.get_mut(&id).expect("known id");
+        node.crash();
+        node.crashed_at = now;
+        *self.lives.entry(id).or_default() += 1;
+        self.reads.retain(|_, r| r.node != id);
+        self.count("crash");
+        self.log(format!("node {id} crashed {when}"));
+        Ok(())
+    }
+
+    pub(super) fn restart(&mut self, id: u64) -> Result<(), String> {
+        let logger = self.logger.clone();
+        let node = self.nodes.get_mut(&id).expect("known id");
+        if self.opts.planted_bug == Some(PlantedBug::ForgetVoteOnRestart) {
+            let mut store = node.storage.wl();
+            let hs = store.mut_hard_state();
+            hs.vote = 0;
+            hs.term = 0;
+        }
+        node.start(&logger)
+            .map_err(|e| format!("node {id}: restart failed: {e}"))?;
+        self.count("restart");
+        self.log(format!("node {id} restarted"));
+        Ok(())
+    }
+
+    /// Strikes a leader elected since the last event (with the run's `targeted` probability):
+    /// cuts it off, in one direction or both, or crashes it before its first writes are durable.
+    pub(super) fn strike_new_leader(&mut self) -> Result<(), String> {
+        let Some(leader) = self.leader() else {
+            return Ok(());
+        };
+        let term = self.nodes[&leader].raw.as_ref().map_or(0, |r| r.raft.term);
+        if (term, leader) == self.last_leader {
+            return Ok(());
+        }
+        self.last_leader = (term, leader);
+        if !self.faults || !self.rng.random_bool(self.f.targeted) {
+            return Ok(());
+        }
+        self.strike(leader, "new leader")
+    }
+
+    fn strike(&mut self, id: u64, why: &str) -> Result<(), String> {
+        self.log(format!("nemesis strikes {why} {id}"));
+        match self.rng.random_range(0..3u32) {
+            0 if self.opts.crashes => self.crash(id, "(struck)"),
+            1 => {
+                self.cut.clear();
+                self.isolate(id, true);
+                Ok(())
+            }
+            _ => {
+                self.cut.clear();
+                self.isolate(id, false);
+                Ok(())
+            }
+        }
+    }
+
+    pub(super) fn transfer_something(&mut self) -> Result<(), String> {
+        let Some(leader) = self.leader() else {
+            return Ok(());
+        };
+        let voters: Vec<u64> = self.nodes[&leader]
+            .raw
+            .as_ref()
+            .map(|r| r.raft.prs.conf().voters.ids())
+            .unwrap_or_default();
+        let Some(target) = self.pick(&voters) else {
+            return Ok(());
+        };
+        if let Some(raw) = self.nodes.get_mut(&leader).and_then(|n| n.raw.as_mut()) {
+            raw.transfer_leader(target);
+        }
+        self.count("transfer");
+        self.log(format!("leader {leader} transfers to {target}"));
+        Ok(())
+    }
+
+    pub(super) fn change_membership(&mut self) -> Result<(), String> {
+        let Some(leader) = self.leader() else {
+            return Ok(());
+        };
+        let Some(raw) = self.nodes[&leader].raw.as_ref() else {
+            return Ok(());
+        };
+        let conf = raw.raft.prs.conf();
+        let voters = conf.voters.ids();
+        let learners = conf.learners.clone();
+        let all: Vec<u64> = self.nodes.keys().copied().collect();
+        let outside: Vec<u64> = all
+            .iter()
+            .copied()
+            .filter(|id| !voters.contains(id) && !learners.contains(id))
+            .collect();
+        let single = |t: ConfChangeType, id: u64| ConfChangeSingle {
+            change_type: t as i32,
+            node_id: id,
+        };
+        let choice = self.rng.random_range(0..6u32);
+        let changes = match choice {
+            0 => self
+                .pick(&outside)
+                .map(|id| vec![single(ConfChangeType::AddLearnerNode, id)]),
+            1 => self
+                .pick(&learners)
+                .map(|id| vec![single(ConfChangeType::AddNode, id)]),
+            2 if voters.len() > 3 => self
+                .pick(&voters)
+                .filter(|id| *id != leader)
+                .map(|id| vec![single(ConfChangeType::RemoveNode, id)]),
+            3 => self
+                .pick(&learners)
+                .map(|id| vec![single(ConfChangeType::RemoveNode, id)]),
+            4 if voters.len() >= 3 => {
+                // Replace a voter in one joint change.
+                let out = self.pick(&voters).filter(|id| *id != leader);
+                let inn = self.pick(&outside).or(self.pick(&learners));
+                match (out, inn) {
+                    (Some(o), Some(i)) => Some(vec![
+                        single(ConfChangeType::RemoveNode, o),
+                        single(ConfChangeType::AddNode, i),
+                    ]),
+                    _ => None,
+                }
+            }
+            // A small cluster grows by a voter directly.
+            5 if voters.len() < 3 => self
+                .pick(&outside)
+                .map(|id| vec![single(ConfChangeType::AddNode, id)]),
+            _ => None,
+        };
+        let Some(changes) = changes else {
+            return Ok(());
+        };
+        // Members being added must be running to catch up.
+        for c in &changes {
+            if c.change_type != ConfChangeType::RemoveNode as i32
+                && !self.nodes[&c.node_id].is_up()
+                && !self.lives.contains_key(&c.node_id)
+            {
+                self.lives.insert(c.node_id, 0);
+                self.restart(c.node_id)?;
+            }
+        }
+        let cc = ConfChangeV2 {
+            changes,
+            ..Default::default()
+        };
+        let text = raft_proto::conf_changes_to_string(&cc.changes);
+        let raw = self
+            .nodes
+            .get_mut(&leader)
+            .and_then(|n| n.raw.as_mut())
+            .expect("leader is up");
+        let result = raw.propose_conf_change(vec![], cc);
+        let still_leads = raw.raft.state == StateRole::Leader;
+        self.count("conf change");
+        self.log(format!(
+            "leader {leader} proposes conf change {text}: {result:?}"
+        ));
+        if result.is_ok() && still_leads && self.rng.random_bool(self.f.targeted / 2.0) {
+            self.strike(leader, "leader changing membership")?;
+        }
+        Ok(())
+    }
+}
