@@ -289,6 +289,13 @@ impl<T: Storage> Raft<T> {
         if self.term != term {
             self.term = term;
             self.vote = INVALID_ID;
+            // Acknowledgements to the old term's leader that no Ready has carried yet name
+            // entries still in the unstable log, which the new term's leader may replace before
+            // they are ever written: the next Ready would then release an acknowledgement of
+            // entries this node never persisted (found by the simulator's ack durability check).
+            // Dropping them is safe: to the old leader they look like lost messages.
+            self.msgs_after_append
+                .retain(|m| m.msg_type != MessageType::MsgAppendResponse as i32 || m.term >= term);
         }
         self.leader_id = INVALID_ID;
         // A snapshot asked of an earlier leader is forgotten (raft-rs does the same): the request
