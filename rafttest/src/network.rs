@@ -354,7 +354,9 @@ impl Network {
             for id in ids {
                 queue.extend(self.node_mut(id).handle_ready().expect("storage failure"));
             }
-            if queue.is_empty() {
+            // A Ready can leave work that sends nothing (a single voter's read answered when its
+            // entry became durable): quiet means no message and no Ready anywhere.
+            if queue.is_empty() && !self.nodes.values().any(|n| n.raw.has_ready()) {
                 break;
             }
         }

@@ -1,0 +1,178 @@
+//! Bugs the swarm simulator (`raft-sim`) found in the core, each pinned by a hand-built scenario
+//! that fails without its fix. (The late-snapshot case lives with the lent-entries tests:
+//! `a_late_snapshot_older_than_the_one_requested_is_not_restored`.)
+
+use bytes::Bytes;
+use raft_core::eraftpb::{Entry, EntryType, Message, MessageType};
+use raft_core::{Config, RawNode, StateRole, Storage};
+use storage_mem::MemStorage;
+
+fn logger() -> slog::Logger {
+    slog::Logger::root(slog::Discard, slog::o!())
+}
+
+fn node(id: u64, storage: &MemStorage) -> RawNode<MemStorage> {
+    let config = Config {
+        id,
+        election_tick: 10,
+        heartbeat_tick: 1,
+        ..Default::default()
+    };
+    RawNode::new(&config, storage.clone(), &logger()).expect("start")
+}
+
+fn entry(index: u64, term: u64) -> Entry {
+    Entry {
+        entry_type: EntryType::EntryNormal as i32,
+        index,
+        term,
+        data: Bytes::from(format!("{index}@{term}")),
+        ..Default::default()
+    }
+}
+
+/// Takes every Ready and handles it synchronously: writes it, applies it, advances.
+fn drain(raw: &mut RawNode<MemStorage>, storage: &MemStorage) -> Vec<Message> {
+    let mut sent = Vec::new();
+    while raw.has_ready() {
+        let mut rd = raw.ready().expect("ready");
+        sent.extend(rd.take_messages());
+        {
+            let mut store = storage.wl();
+            store.append(rd.entries()).expect("append");
+            if let Some(hs) = rd.hard_state() {
+                store.set_hardstate(*hs);
+            }
+        }
+        sent.extend(rd.take_persisted_messages());
+        let mut light = raw.advance(rd).expect("advance");
+        if let Some(commit) = light.commit_index() {
+            storage.wl().mut_hard_state().commit = commit;
+        }
+        sent.extend(light.take_messages());
+        raw.advance_apply();
+    }
+    sent
+}
+
+/// A single voter restarts with a stored commit index behind entries it had committed (and its
+/// application had applied: the commit index is stored lazily, in a later Ready). A read must wait
+/// for its first commit in the new term, which covers those entries again; answering at the stored
+/// commit index is a stale read.
+#[test]
+fn a_restarted_single_voter_answers_reads_only_after_its_first_commit_in_its_term() {
+    let storage = MemStorage::bootstrap([1], []).expect("bootstrap");
+    {
+        let mut store = storage.wl();
+        store.append(&[entry(2, 1), entry(3, 1)]).expect("append");
+        let hs = store.mut_hard_state();
+        hs.term = 1;
+        hs.commit = 1; // 2..=3 were committed before the crash; the commit index was not stored
+    }
+    let mut raw = node(1, &storage);
+    raw.campaign().expect("campaign");
+    assert_eq!(raw.raft.state, StateRole::Leader);
+    raw.read_index(b"r".to_vec()).expect("read");
+    // Before the new term's entry is durable, nothing may be answered.
+    let rd = raw.ready().expect("ready");
+    assert!(
+        rd.read_states().is_empty(),
+        "answered a read at {:?} before the first commit of the term (entries 2..=3 are \
+         committed but not known to be)",
+        rd.read_states().iter().map(|r| r.index).collect::<Vec<_>>()
+    );
+    {
+        let mut store = storage.wl();
+        store.append(rd.entries()).expect("append");
+        if let Some(hs) = rd.hard_state() {
+            store.set_hardstate(*hs);
+        }
+    }
+    let mut light = raw.advance(rd).expect("advance");
+    let _ = light.take_committed_entries();
+    raw.advance_apply();
+    let rd = raw.ready().expect("ready");
+    let answered: Vec<u64> = rd.read_states().iter().map(|r| r.index).collect();
+    assert_eq!(
+        answered,
+        vec![4],
+        "the read is answered at the term's first commit"
+    );
+}
+
+/// A follower that asked its leader for a snapshot covering its uncommitted tail forgets the
+/// request when a new term begins: the new leader's log may never reach that index, and a node
+/// waiting for it refuses every append.
+#[test]
+fn a_snapshot_request_does_not_outlive_its_term() {
+    let storage = MemStorage::bootstrap([1, 2, 3], []).expect("bootstrap");
+    let mut raw = node(2, &storage);
+    let append = |from: u64, term: u64, prev: (u64, u64), entries: Vec<Entry>| Message {
+        msg_type: MessageType::MsgAppend as i32,
+        from,
+        to: 2,
+        term,
+        index: prev.0,
+        log_term: prev.1,
+        entries,
+        commit: 1,
+        ..Default::default()
+    };
+    // Leader 1 of term 2 sends 2..=5; the follower asks for a snapshot covering 5.
+    raw.step(append(1, 2, (1, 1), (2..=5).map(|i| entry(i, 2)).collect()))
+        .expect("append");
+    drain(&mut raw, &storage);
+    raw.request_snapshot().expect("request");
+    drain(&mut raw, &storage);
+    // Leader 3 of term 3 has only 2 of them and replaces the rest.
+    raw.step(append(3, 3, (2, 2), vec![entry(3, 3)]))
+        .expect("append");
+    let sent = drain(&mut raw, &storage);
+    let answer = sent
+        .iter()
+        .find(|m| m.msg_type() == MessageType::MsgAppendResponse && m.to == 3)
+        .expect("an answer to leader 3");
+    assert!(
+        !answer.reject && answer.index == 3,
+        "the follower still waits for the old request instead of taking the new leader's \
+         append: {answer:?}"
+    );
+}
+
+/// A follower acknowledges entries of leader 1 (term 2), but before a Ready carries them a newer
+/// leader (term 3) replaces them. The acknowledgement must not leave with the next Ready: that
+/// Ready writes the replacement, and leader 1 would count entries this node never stored.
+#[test]
+fn an_acknowledgement_of_entries_replaced_before_they_were_written_is_never_sent() {
+    let storage = MemStorage::bootstrap([1, 2, 3], []).expect("bootstrap");
+    let mut raw = node(2, &storage);
+    let append = |from: u64, term: u64, prev: (u64, u64), entries: Vec<Entry>| Message {
+        msg_type: MessageType::MsgAppend as i32,
+        from,
+        to: 2,
+        term,
+        index: prev.0,
+        log_term: prev.1,
+        entries,
+        commit: 1,
+        ..Default::default()
+    };
+    raw.step(append(1, 2, (1, 1), (2..=6).map(|i| entry(i, 2)).collect()))
+        .expect("append from leader 1");
+    raw.step(append(3, 3, (1, 1), vec![entry(2, 3)]))
+        .expect("append from leader 3");
+    let sent = drain(&mut raw, &storage);
+    let stored_last = storage.last_index().expect("last index");
+    for m in &sent {
+        if m.msg_type() == MessageType::MsgAppendResponse && !m.reject {
+            assert!(
+                m.term == 3 && m.index <= stored_last,
+                "node 2 sent {m:?} though its storage ends at {stored_last} with \
+                 {:?}: it acknowledges entries it never wrote",
+                storage
+                    .entries(2, stored_last + 1, u64::MAX)
+                    .map(|es| es.iter().map(|e| (e.index, e.term)).collect::<Vec<_>>())
+            );
+        }
+    }
+}
