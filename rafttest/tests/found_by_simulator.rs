@@ -176,3 +176,59 @@ fn an_acknowledgement_of_entries_replaced_before_they_were_written_is_never_sent
         }
     }
 }
+
+/// Delivers messages between the two nodes until none is left, dropping those `drop` picks.
+fn exchange(
+    nodes: &mut [(RawNode<MemStorage>, MemStorage); 2],
+    mut msgs: Vec<Message>,
+    drop: impl Fn(&Message) -> bool,
+) {
+    for _ in 0..100 {
+        for (raw, storage) in nodes.iter_mut() {
+            msgs.extend(drain(raw, storage));
+        }
+        if msgs.is_empty() {
+            return;
+        }
+        for m in std::mem::take(&mut msgs) {
+            if !drop(&m) {
+                let _ = nodes[(m.to - 1) as usize].0.step(m);
+            }
+        }
+    }
+    panic!("the two nodes never went quiet");
+}
+
+/// In a group of two voters, the follower's acknowledgement of the leader's last entries is
+/// lost, then its application asks for a snapshot (`request_snapshot`). From then on it refuses
+/// appends and only reminds the leader of its request. The reminder leaves only once the
+/// follower's log is durable and names its last entry: the leader must count that, or its commit
+/// index (and any snapshot its application can take) never reaches the requested index, and the
+/// group stalls for good.
+#[test]
+fn a_snapshot_request_from_a_follower_the_quorum_needs_does_not_stall_the_group() {
+    let mut nodes = [1, 2].map(|id| {
+        let storage = MemStorage::bootstrap([1, 2], []).expect("bootstrap");
+        (node(id, &storage), storage)
+    });
+    nodes[0].0.campaign().expect("campaign");
+    exchange(&mut nodes, Vec::new(), |_| false);
+    assert_eq!(nodes[0].0.raft.state, StateRole::Leader);
+    for i in 0..3u8 {
+        nodes[0].0.propose(vec![], vec![i]).expect("propose");
+    }
+    // The follower appends and writes them; its acknowledgements are lost.
+    exchange(&mut nodes, Vec::new(), |m| {
+        m.msg_type() == MessageType::MsgAppendResponse && m.from == 2
+    });
+    let last = nodes[1].0.raft.raft_log.last_index();
+    assert!(nodes[0].0.raft.raft_log.committed < last);
+    nodes[1].0.request_snapshot().expect("request a snapshot");
+    exchange(&mut nodes, Vec::new(), |_| false);
+    assert_eq!(
+        nodes[0].0.raft.raft_log.committed,
+        last,
+        "the leader never learned that the follower holds its entries: nothing can commit and \
+         no snapshot can cover the request"
+    );
+}

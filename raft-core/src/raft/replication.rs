@@ -210,6 +210,15 @@ impl<T: Storage> Raft<T> {
                 "hint" => m.reject_hint, "hint_term" => m.log_term);
             // The hint is the follower's last index whose term is at most the rejected entry's
             // term; looking that term up in our own log lets us skip whole terms at once (raft-rs).
+            // A snapshot request's reminder names the follower's last entry (`reject_hint`,
+            // `log_term`) and, like any acknowledgement, leaves only once that is durable. When
+            // the entry is this leader's own, the follower holds everything up to it.
+            let holds_own = m.request_snapshot != 0
+                && m.log_term == self.term
+                && self
+                    .raft_log
+                    .term(m.reject_hint)
+                    .is_ok_and(|t| t == m.log_term);
             let mut next_probe = m.reject_hint;
             if m.log_term > 0 {
                 next_probe = self
@@ -221,12 +230,19 @@ impl<T: Storage> Raft<T> {
                 return;
             };
             if m.request_snapshot != 0 {
+                // Counted as matched: a follower the quorum needs refuses appends until its
+                // snapshot arrives, so without this the commit index (and any snapshot the
+                // application can take) might never reach the index it asked for, and the group
+                // would stall for good (found by the simulator).
                 // raft-rs `request_snapshot`: the follower wants a snapshot covering this index.
                 if pr.maybe_request_snapshot(m.index, m.request_snapshot) {
                     if pr.state == ProgressState::Replicate {
                         pr.become_probe();
                     }
                     self.appends_pending = true;
+                }
+                if holds_own && pr.maybe_update(m.reject_hint.min(last_index)) {
+                    self.maybe_commit();
                 }
                 return;
             }
