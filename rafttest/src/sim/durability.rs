@@ -34,13 +34,13 @@ fn holds(storage: &MemStorage, index: u64, term: u64) -> bool {
     durable_term(storage, index).is_some_and(|t| t == term || t == 0 || term == 0)
 }
 
-/// Checks what a message about to leave node `m.from` promises. `transfers` holds, per leader, the
-/// (term, last index, last term) of its log while it was transferring leadership (a leader appends
-/// nothing then, and may append again once a transfer is abandoned, before the `MsgTimeoutNow`
-/// it generated leaves with a Ready).
+/// Checks what a message about to leave node `m.from` promises. `transfers` holds, per (leader,
+/// target, term), the (last index, last term) of the leader's log while it was transferring
+/// leadership to that target (a leader appends nothing then, and may append again once a transfer
+/// is abandoned, before the `MsgTimeoutNow` it generated leaves with a Ready).
 pub(super) fn check_sent(
     nodes: &BTreeMap<u64, SimNode>,
-    transfers: &BTreeMap<u64, (u64, u64, u64)>,
+    transfers: &BTreeMap<(u64, u64, u64), (u64, u64)>,
     m: &Message,
 ) -> Result<(), String> {
     let Some(sender) = nodes.get(&m.from) else {
@@ -107,12 +107,14 @@ pub(super) fn check_sent(
             if t.term > l.term {
                 return Ok(());
             }
-            let (last, last_term) = match transfers.get(&m.from) {
-                Some(&(term, last, last_term)) if term == m.term => (last, last_term),
-                _ => (l.raft_log.last_index(), l.raft_log.last_term()),
+            let (last, last_term) = match transfers.get(&(m.from, m.to, m.term)) {
+                Some(&kept) => kept,
+                None => (l.raft_log.last_index(), l.raft_log.last_term()),
             };
             let target_term = t.raft_log.term(last).ok();
-            if t.raft_log.last_index() < last || target_term.is_some_and(|x| x != last_term) {
+            if t.raft_log.last_index() < last
+                || target_term.is_some_and(|x| x != last_term && x != 0)
+            {
                 return Err(format!(
                     "transfer: leader {} tells {} to campaign while {} holds up to {}/{} and the \
                      leader's log ends at {last}/{last_term}",

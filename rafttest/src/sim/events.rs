@@ -5,6 +5,7 @@
 use super::durability;
 use super::node::{encode_write, Unpersisted};
 use super::options::{Clock, PlantedBug};
+use super::timing::Timing;
 use super::{PendingRead, Sim};
 use raft_core::eraftpb::{Message, MessageType};
 use raft_core::SnapshotStatus;
@@ -128,13 +129,33 @@ impl Sim {
             return Ok(());
         }
         self.log(format!("deliver {}", raft_proto::describe_message(&m)));
+        let header = Message {
+            msg_type: m.msg_type,
+            from: m.from,
+            to: m.to,
+            term: m.term,
+            context: m.context.clone(),
+            ..Default::default()
+        };
         let node = self.nodes.get_mut(&to).expect("checked above");
+        let before = Timing::before(node);
+        let mut accepted = true;
         if let Some(raw) = node.raw.as_mut() {
             if let Err(e) = raw.step(m) {
+                accepted = false;
                 let line = format!("  node {to} refused it: {e}");
                 self.log(line);
             }
         }
+        let node = &self.nodes[&to];
+        self.timing.delivered(
+            node,
+            before,
+            &header,
+            accepted,
+            self.f.check_quorum,
+            self.f.election_tick as u64,
+        )?;
         if is_snapshot {
             self.report_snapshot(from, to, SnapshotStatus::Finish);
         }
@@ -175,6 +196,7 @@ impl Sim {
         self.count("tick");
         if let Some(raw) = self.nodes.get_mut(&id).and_then(|n| n.raw.as_mut()) {
             raw.tick();
+            self.timing.tick(id);
         }
         Ok(())
     }
@@ -183,9 +205,10 @@ impl Sim {
     pub(super) fn tick_all(&mut self) -> Result<(), String> {
         self.now += 1;
         self.count("tick");
-        for node in self.nodes.values_mut() {
+        for (id, node) in self.nodes.iter_mut() {
             if let Some(raw) = node.raw.as_mut() {
                 raw.tick();
+                self.timing.tick(*id);
             }
         }
         Ok(())

@@ -23,6 +23,7 @@ mod heal;
 mod nemesis;
 pub mod node;
 pub mod options;
+mod timing;
 
 pub use options::{Clock, Features, PlantedBug, SimOptions};
 
@@ -123,8 +124,11 @@ struct Sim {
     faults: bool,
     /// The newest (term, leader) the nemesis has seen, to strike new leaders.
     last_leader: (u64, u64),
-    /// Per leader transferring leadership: (term, last index, last term) of its log meanwhile.
-    transfers: BTreeMap<u64, (u64, u64, u64)>,
+    /// Per (leader, transfer target, term): the (last index, last term) of the leader's log
+    /// while it transferred to that target.
+    transfers: BTreeMap<(u64, u64, u64), (u64, u64)>,
+    /// Each node's clock and the contacts the time-based rules rest on.
+    timing: timing::Timing,
 }
 
 const HISTORY: usize = 30;
@@ -160,7 +164,16 @@ pub fn run(opts: &SimOptions) -> Result<SimReport, Box<SimFailure>> {
 impl Sim {
     fn new(opts: SimOptions, f: Features) -> Result<Sim, String> {
         let mut rng = Xoshiro256PlusPlus::seed_from_u64(opts.seed);
-        let logger = slog::Logger::root(slog::Discard, slog::o!());
+        // RAFT_SIM_LOG=1 prints the nodes' own warnings (to stderr) while replaying a failure.
+        let logger = if std::env::var_os("RAFT_SIM_LOG").is_some() {
+            use slog::Drain;
+            let decorator = slog_term::PlainSyncDecorator::new(std::io::stderr());
+            let drain = slog_term::FullFormat::new(decorator).build().fuse();
+            let drain = slog::LevelFilter::new(drain, slog::Level::Warning).fuse();
+            slog::Logger::root(drain, slog::o!())
+        } else {
+            slog::Logger::root(slog::Discard, slog::o!())
+        };
         let voters: Vec<u64> = (1..=f.nodes).collect();
         let mut sim = Sim {
             rng: Xoshiro256PlusPlus::seed_from_u64(opts.seed ^ 0x5eed),
@@ -184,6 +197,7 @@ impl Sim {
             faults: true,
             last_leader: (0, 0),
             transfers: BTreeMap::new(),
+            timing: timing::Timing::default(),
             opts,
             f,
         };
@@ -260,9 +274,28 @@ impl Sim {
                     None => format!("{id}: down; {durable}"),
                     Some(raw) => {
                         let r = &raw.raft;
+                        let progress = if r.state == StateRole::Leader {
+                            let prs: Vec<String> = r
+                                .prs
+                                .iter()
+                                .map(|(p, pr)| {
+                                    format!(
+                                        "{p}={} match {} next {} inflight {}{}",
+                                        pr.state,
+                                        pr.matched,
+                                        pr.next_idx,
+                                        pr.ins.count(),
+                                        if pr.probe_sent { " probe sent" } else { "" }
+                                    )
+                                })
+                                .collect();
+                            format!("; progress {}", prs.join(", "))
+                        } else {
+                            String::new()
+                        };
                         format!(
                             "{id}: {:?} term {} vote {} lead {} commit {} applied {} last {}/{} \
-                             first {} conf {}{}; {durable}",
+                             first {} conf {}{}; {durable}{progress}",
                             r.state,
                             r.term,
                             r.vote,
@@ -316,15 +349,23 @@ impl Sim {
 
     fn check(&mut self) -> Result<(), String> {
         self.checker.check(&self.nodes, &self.lives)?;
+        self.timing.check_leaders(
+            &self.nodes,
+            self.f.check_quorum,
+            self.f.election_tick as u64,
+        )?;
         for (id, node) in &self.nodes {
-            if let Some(raw) = node
-                .raw
-                .as_ref()
-                .filter(|r| r.raft.lead_transferee.is_some())
-            {
+            let Some(raw) = node.raw.as_ref() else {
+                continue;
+            };
+            if let Some(target) = raw.raft.lead_transferee {
+                // The leader appends nothing while it transfers; keep the shortest log seen for
+                // this target in this term (a later transfer to it may follow new entries).
                 let log = &raw.raft.raft_log;
-                self.transfers
-                    .insert(*id, (raw.raft.term, log.last_index(), log.last_term()));
+                let seen = (log.last_index(), log.last_term());
+                let key = (*id, target, raw.raft.term);
+                let kept = self.transfers.entry(key).or_insert(seen);
+                *kept = (*kept).min(seen);
             }
         }
         if self.event.is_multiple_of(64) {

@@ -116,6 +116,7 @@ impl Sim {
         }
         node.start(&logger)
             .map_err(|e| format!("node {id}: restart failed: {e}"))?;
+        self.timing.restarted(id);
         self.count("restart");
         self.log(format!("node {id} restarted"));
         Ok(())
@@ -170,6 +171,7 @@ impl Sim {
         if let Some(raw) = self.nodes.get_mut(&leader).and_then(|n| n.raw.as_mut()) {
             raw.transfer_leader(target);
         }
+        self.timing.transfer_requested(leader, &voters);
         self.count("transfer");
         self.log(format!("leader {leader} transfers to {target}"));
         Ok(())

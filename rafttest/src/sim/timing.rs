@@ -1,0 +1,208 @@
+//! Checks of the rules that rest on time, kept in each node's own ticks (what its clock says):
+//!
+//! - check-quorum, leader side: a leader that has not heard from a quorum of its voters for two
+//!   election timeouts has stepped down (thesis §6.2: it checks every election timeout);
+//! - check-quorum, follower side (the leader lease, thesis §4.2.3 and §6.4.1): a follower that
+//!   heard from its leader less than an election timeout ago neither adopts the term of a vote
+//!   request nor grants the vote, unless the candidate campaigns for a leadership transfer.
+
+use super::node::SimNode;
+use raft_core::eraftpb::{Message, MessageType};
+use raft_core::raft::CAMPAIGN_TRANSFER;
+use raft_core::StateRole;
+use std::collections::BTreeMap;
+
+/// What a node looked like just before a message was stepped.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Before {
+    term: u64,
+    vote: u64,
+    leader: u64,
+    state: StateRole,
+}
+
+/// The per-node clocks and the last contacts they saw.
+#[derive(Debug, Default)]
+pub(super) struct Timing {
+    /// Ticks each node's clock has made (over all its lives).
+    ticks: BTreeMap<u64, u64>,
+    /// Per follower: the tick at which it last heard from its leader (append, heartbeat,
+    /// snapshot of the leader's term).
+    heard_leader: BTreeMap<u64, u64>,
+    /// Per leader: the term it leads and the tick it was first seen leading it.
+    leading: BTreeMap<u64, (u64, u64)>,
+    /// Per (leader, voter): the tick at which the leader last heard a response from it in the
+    /// leader's term.
+    heard_peer: BTreeMap<(u64, u64), u64>,
+    /// Per leader: the voters it had at the last check. A voter added since counts as heard from
+    /// when it was added (the leader tracks a new member as active, as etcd does).
+    voters: BTreeMap<u64, Vec<u64>>,
+}
+
+impl Timing {
+    /// Node `id`'s clock ticked.
+    pub(super) fn tick(&mut self, id: u64) {
+        *self.ticks.entry(id).or_default() += 1;
+    }
+
+    fn now(&self, id: u64) -> u64 {
+        self.ticks.get(&id).copied().unwrap_or(0)
+    }
+
+    /// Leader `id` was asked to transfer leadership: like etcd, it restarts its check-quorum
+    /// window then, so every voter counts as heard from now on.
+    pub(super) fn transfer_requested(&mut self, id: u64, voters: &[u64]) {
+        let now = self.now(id);
+        for v in voters {
+            self.heard_peer.insert((id, *v), now);
+        }
+    }
+
+    /// Node `id` restarted: it remembers no leader and no contact.
+    pub(super) fn restarted(&mut self, id: u64) {
+        self.heard_leader.remove(&id);
+        self.leading.remove(&id);
+    }
+
+    /// The receiver's state before `m` is stepped.
+    pub(super) fn before(node: &SimNode) -> Option<Before> {
+        let r = &node.raw.as_ref()?.raft;
+        Some(Before {
+            term: r.term,
+            vote: r.vote,
+            leader: r.leader_id,
+            state: r.state,
+        })
+    }
+
+    /// Records what delivering `m` (of which only the header is kept, `m.entries` may be empty)
+    /// to `node` showed, and checks the follower's side of the lease. `accepted`: the step did
+    /// not refuse it.
+    pub(super) fn delivered(
+        &mut self,
+        node: &SimNode,
+        before: Option<Before>,
+        m: &Message,
+        accepted: bool,
+        check_quorum: bool,
+        election_tick: u64,
+    ) -> Result<(), String> {
+        let (Some(before), Some(raw)) = (before, node.raw.as_ref()) else {
+            return Ok(());
+        };
+        let r = &raw.raft;
+        let to = node.id;
+        let now = self.now(to);
+        match m.msg_type() {
+            MessageType::MsgAppend | MessageType::MsgHeartbeat | MessageType::MsgSnapshot
+                if accepted && m.term == r.term && r.leader_id == m.from =>
+            {
+                self.heard_leader.insert(to, now);
+            }
+            MessageType::MsgAppendResponse | MessageType::MsgHeartbeatResponse
+                if r.state == StateRole::Leader && m.term == r.term =>
+            {
+                self.heard_peer.insert((to, m.from), now);
+            }
+            MessageType::MsgRequestVote
+                if check_quorum
+                    && before.state == StateRole::Follower
+                    && before.leader != 0
+                    && m.term > before.term
+                    && &m.context[..] != CAMPAIGN_TRANSFER =>
+            {
+                let heard = self.heard_leader.get(&to).copied();
+                let in_lease = heard.is_some_and(|h| now.saturating_sub(h) + 1 < election_tick);
+                if in_lease && (r.term != before.term || r.vote != before.vote) {
+                    return Err(format!(
+                        "check-quorum lease: node {to} heard from leader {} {} ticks ago (election \
+                         timeout {election_tick}) yet took candidate {}'s term {} (now term {} \
+                         vote {})",
+                        before.leader,
+                        now - heard.unwrap_or(now),
+                        m.from,
+                        m.term,
+                        r.term,
+                        r.vote
+                    ));
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// After an event: a leader with check-quorum that has not heard from a quorum of its voters
+    /// for more than two election timeouts must have stepped down.
+    pub(super) fn check_leaders(
+        &mut self,
+        nodes: &BTreeMap<u64, SimNode>,
+        check_quorum: bool,
+        election_tick: u64,
+    ) -> Result<(), String> {
+        for (id, node) in nodes {
+            let Some(r) = node.raw.as_ref().map(|raw| &raw.raft) else {
+                continue;
+            };
+            if r.state != StateRole::Leader {
+                continue;
+            }
+            let now = self.now(*id);
+            let since = match self.leading.get(id) {
+                Some(&(term, since)) if term == r.term => since,
+                _ => {
+                    self.leading.insert(*id, (r.term, now));
+                    continue;
+                }
+            };
+            if !check_quorum {
+                continue;
+            }
+            let cs = r.prs.conf_state();
+            let mut all: Vec<u64> = cs
+                .voters
+                .iter()
+                .chain(&cs.voters_outgoing)
+                .copied()
+                .collect();
+            all.sort_unstable();
+            all.dedup();
+            if self.voters.get(id) != Some(&all) {
+                let old = self.voters.insert(*id, all.clone()).unwrap_or_default();
+                for v in all.iter().filter(|v| !old.contains(v)) {
+                    self.heard_peer.insert((*id, *v), now);
+                }
+            }
+            for voters in [&cs.voters, &cs.voters_outgoing] {
+                if voters.is_empty() {
+                    continue;
+                }
+                let mut last: Vec<u64> = voters
+                    .iter()
+                    .map(|v| {
+                        if v == id {
+                            now
+                        } else {
+                            self.heard_peer
+                                .get(&(*id, *v))
+                                .copied()
+                                .unwrap_or(0)
+                                .max(since)
+                        }
+                    })
+                    .collect();
+                last.sort_unstable_by(|a, b| b.cmp(a));
+                let quorum_heard = last[voters.len() / 2];
+                if now.saturating_sub(quorum_heard) > 2 * election_tick + 2 {
+                    return Err(format!(
+                        "check-quorum: leader {id} of term {} has heard from no quorum of {voters:?} \
+                         for {} ticks (election timeout {election_tick}) and still leads",
+                        r.term,
+                        now - quorum_heard
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+}
