@@ -82,6 +82,20 @@ pub(super) fn check_sent(
             // The leader's entry there must be the one stored.
             if let Some(leader) = nodes.get(&m.to).and_then(|n| n.raw.as_ref()) {
                 let r = &leader.raft;
+                if r.state == StateRole::Leader
+                    && r.term == m.term
+                    && m.index > r.raft_log.last_index()
+                {
+                    return Err(format!(
+                        "ack durability: node {} acknowledges index {} to leader {} of term {}, \
+                         whose log ends at {}: it claims entries the leader never sent",
+                        m.from,
+                        m.index,
+                        m.to,
+                        m.term,
+                        r.raft_log.last_index()
+                    ));
+                }
                 if r.state == StateRole::Leader && r.term == m.term && term != 0 {
                     if let Ok(lt) = r.raft_log.term(m.index) {
                         if lt != term && lt != 0 {

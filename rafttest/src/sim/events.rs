@@ -5,6 +5,7 @@
 use super::durability;
 use super::node::{encode_write, Unpersisted};
 use super::options::{Clock, PlantedBug};
+use super::rules;
 use super::timing::Timing;
 use super::{PendingRead, Sim};
 use raft_core::eraftpb::{Message, MessageType};
@@ -134,11 +135,14 @@ impl Sim {
             from: m.from,
             to: m.to,
             term: m.term,
+            index: m.index,
+            log_term: m.log_term,
             context: m.context.clone(),
             ..Default::default()
         };
         let node = self.nodes.get_mut(&to).expect("checked above");
         let before = Timing::before(node);
+        let grants_before = rules::grants(node, &header);
         let mut accepted = true;
         if let Some(raw) = node.raw.as_mut() {
             if let Err(e) = raw.step(m) {
@@ -148,6 +152,9 @@ impl Sim {
             }
         }
         let node = &self.nodes[&to];
+        if let Some(before) = before {
+            rules::vote_request_handled(node, &header, before.term, grants_before)?;
+        }
         self.timing.delivered(
             node,
             before,

@@ -23,6 +23,7 @@ mod heal;
 mod nemesis;
 pub mod node;
 pub mod options;
+mod rules;
 mod timing;
 
 pub use options::{Clock, Features, PlantedBug, SimOptions};
@@ -129,6 +130,8 @@ struct Sim {
     transfers: BTreeMap<(u64, u64, u64), (u64, u64)>,
     /// Each node's clock and the contacts the time-based rules rest on.
     timing: timing::Timing,
+    /// What each leader's log looked like at the last check.
+    leader_marks: BTreeMap<u64, rules::LeaderMark>,
 }
 
 const HISTORY: usize = 30;
@@ -198,6 +201,7 @@ impl Sim {
             last_leader: (0, 0),
             transfers: BTreeMap::new(),
             timing: timing::Timing::default(),
+            leader_marks: BTreeMap::new(),
             opts,
             f,
         };
@@ -354,6 +358,7 @@ impl Sim {
             self.f.check_quorum,
             self.f.election_tick as u64,
         )?;
+        rules::check_appends(&self.nodes, &mut self.leader_marks)?;
         for (id, node) in &self.nodes {
             let Some(raw) = node.raw.as_ref() else {
                 continue;

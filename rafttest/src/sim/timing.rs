@@ -15,7 +15,8 @@ use std::collections::BTreeMap;
 /// What a node looked like just before a message was stepped.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Before {
-    term: u64,
+    /// The term before the step.
+    pub(super) term: u64,
     vote: u64,
     leader: u64,
     state: StateRole,
@@ -34,8 +35,7 @@ pub(super) struct Timing {
     /// Per (leader, voter): the tick at which the leader last heard a response from it in the
     /// leader's term.
     heard_peer: BTreeMap<(u64, u64), u64>,
-    /// Per leader: the voters it had at the last check. A voter added since counts as heard from
-    /// when it was added (the leader tracks a new member as active, as etcd does).
+    /// Per leader: the voters it had at the last check.
     voters: BTreeMap<u64, Vec<u64>>,
 }
 
@@ -168,10 +168,12 @@ impl Timing {
             all.sort_unstable();
             all.dedup();
             if self.voters.get(id) != Some(&all) {
-                let old = self.voters.insert(*id, all.clone()).unwrap_or_default();
-                for v in all.iter().filter(|v| !old.contains(v)) {
+                // A new configuration is judged from now on: the leader's next checks count its
+                // quorums, and a newcomer counts as active (as etcd has it).
+                for v in &all {
                     self.heard_peer.insert((*id, *v), now);
                 }
+                self.voters.insert(*id, all);
             }
             for voters in [&cs.voters, &cs.voters_outgoing] {
                 if voters.is_empty() {
