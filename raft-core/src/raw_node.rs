@@ -250,6 +250,8 @@ struct ReadyRecord {
     snapshot_index: Option<u64>,
     /// The (index, term) of its last entry, if it had entries.
     last_entry: Option<(u64, u64)>,
+    /// It carries the new term of a single voter that leads before that term is durable.
+    new_term: bool,
 }
 
 /// How sending a snapshot to a follower ended, as the application reports it with
@@ -534,6 +536,7 @@ impl<T: Storage> RawNode<T> {
             number: rd.number,
             snapshot_index,
             last_entry: rd.entries().last().map(|e| (e.index, e.term)),
+            new_term: self.raft.term_not_durable && rd.hard_state.is_some(),
         });
         Ok(rd)
     }
@@ -607,6 +610,9 @@ impl<T: Storage> RawNode<T> {
                 self.raft.raft_log.stable_snapshot(index);
             }
             last_entry = record.last_entry.or(last_entry);
+            if record.new_term {
+                self.raft.term_not_durable = false;
+            }
         }
         if let Some((index, term)) = last_entry {
             self.raft.on_persist_ready_entries(index, term, number);

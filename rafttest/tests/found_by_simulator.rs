@@ -226,9 +226,51 @@ fn a_snapshot_request_from_a_follower_the_quorum_needs_does_not_stall_the_group(
     nodes[1].0.request_snapshot().expect("request a snapshot");
     exchange(&mut nodes, Vec::new(), |_| false);
     assert_eq!(
-        nodes[0].0.raft.raft_log.committed,
-        last,
+        nodes[0].0.raft.raft_log.committed, last,
         "the leader never learned that the follower holds its entries: nothing can commit and \
          no snapshot can cover the request"
+    );
+}
+
+/// A single voter wins its election at once, before its new term and vote are durable. What it
+/// sends in that term (appends to its learner) must wait until they are: had the learner got
+/// entries of the term and the voter crashed before persisting it, the voter would lead the same
+/// term again after the restart with other entries at the same indexes, breaking log matching.
+#[test]
+fn a_single_voter_sends_nothing_of_its_term_before_the_term_is_durable() {
+    let storage = MemStorage::bootstrap([1], [2]).expect("bootstrap");
+    let mut raw = node(1, &storage);
+    raw.campaign().expect("campaign");
+    assert_eq!(raw.raft.state, StateRole::Leader);
+    raw.propose(vec![], b"x".to_vec()).expect("propose");
+    let mut rd = raw.ready().expect("ready");
+    let term = raw.raft.term;
+    assert_eq!(rd.hard_state().map(|hs| hs.term), Some(term));
+    let early: Vec<Message> = rd.take_messages();
+    assert!(
+        early.iter().all(|m| m.term != term),
+        "sent before its term {term} was durable: {early:?}"
+    );
+    let held = rd.take_persisted_messages();
+    assert!(
+        held.iter()
+            .any(|m| m.msg_type() == MessageType::MsgAppend && m.to == 2),
+        "the append to the learner goes out once the Ready is persisted: {held:?}"
+    );
+    {
+        let mut store = storage.wl();
+        store.append(rd.entries()).expect("append");
+        store.set_hardstate(*rd.hard_state().expect("hard state"));
+    }
+    let mut light = raw.advance(rd).expect("advance");
+    let _ = light.take_messages();
+    raw.tick(); // a heartbeat is due
+    let rd = raw.ready().expect("ready");
+    assert!(
+        rd.messages()
+            .iter()
+            .any(|m| m.msg_type() == MessageType::MsgHeartbeat && m.to == 2),
+        "once the term is durable, messages leave at once again: {:?}",
+        rd.messages()
     );
 }

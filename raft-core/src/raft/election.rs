@@ -98,6 +98,8 @@ impl<T: Storage> Raft<T> {
             if kind == CampaignType::PreElection {
                 self.campaign(CampaignType::Election);
             } else {
+                // It has not persisted its new term and vote yet: hold back what it sends.
+                self.term_not_durable = true;
                 self.become_leader();
             }
             return;

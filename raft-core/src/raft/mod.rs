@@ -94,6 +94,12 @@ pub struct Raft<T: Storage> {
     min_election_timeout: u32,
     max_election_timeout: u32,
     pub(crate) disable_conf_change_validation: bool,
+    /// A single voter that won its election at once leads before its new term and vote are
+    /// durable: until the Ready carrying them is persisted, everything it sends waits with the
+    /// persisted messages. Otherwise a learner could hold entries of a term that a crash makes
+    /// this node forget, and the node would lead that term again with other entries (found by
+    /// the simulator: a single voter with learners broke log matching).
+    pub(crate) term_not_durable: bool,
     rng: Xoshiro128PlusPlus,
 
     /// This node's id.
@@ -180,6 +186,7 @@ impl<T: Storage> Raft<T> {
             lead_transferee: None,
             timeout_now_sent: false,
             disable_conf_change_validation: config.disable_conf_change_validation,
+            term_not_durable: false,
             logger,
         };
         let next_idx = r.raft_log.last_index() + 1;
@@ -385,6 +392,7 @@ impl<T: Storage> Raft<T> {
                 }
                 self.msgs_after_append.push(m)
             }
+            _ if self.term_not_durable => self.msgs_after_append.push(m),
             _ => self.msgs.push(m),
         }
     }
