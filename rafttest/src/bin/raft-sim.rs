@@ -51,7 +51,7 @@ struct Args {
     #[arg(long, default_value_t = 1)]
     seed: u64,
     /// How many consecutive seeds to run.
-    #[arg(long, default_value_t = 200)]
+    #[arg(long, default_value_t = 1000)]
     seeds: u64,
     /// Events in each run's faulty phase.
     #[arg(long, default_value_t = 10_000)]

@@ -35,6 +35,13 @@ enum Kind {
 impl Sim {
     /// One random event of the faulty phase.
     pub(super) fn step_random(&mut self) -> Result<(), String> {
+        if self.delayed.iter().any(|(at, _)| *at <= self.event) {
+            let event = self.event;
+            let (due, later): (Vec<_>, Vec<_>) =
+                self.delayed.drain(..).partition(|(at, _)| *at <= event);
+            self.delayed = later;
+            self.in_flight.extend(due.into_iter().map(|(_, m)| m));
+        }
         let table = [
             (Kind::Deliver, 300),
             (Kind::Tick, self.f.tick_weight),
@@ -137,12 +144,15 @@ impl Sim {
             term: m.term,
             index: m.index,
             log_term: m.log_term,
+            commit: m.commit,
             context: m.context.clone(),
             ..Default::default()
         };
+        let last_new = m.index + m.entries.len() as u64;
         let node = self.nodes.get_mut(&to).expect("checked above");
         let before = Timing::before(node);
         let grants_before = rules::grants(node, &header);
+        let commit_before = node.raw.as_ref().map_or(0, |r| r.raft.raft_log.committed);
         let mut accepted = true;
         if let Some(raw) = node.raw.as_mut() {
             if let Err(e) = raw.step(m) {
@@ -154,6 +164,9 @@ impl Sim {
         let node = &self.nodes[&to];
         if let Some(before) = before {
             rules::vote_request_handled(node, &header, before.term, grants_before)?;
+        }
+        if accepted && header.msg_type() == MessageType::MsgAppend {
+            rules::append_handled(node, &header, commit_before, last_new)?;
         }
         self.timing.delivered(
             node,
@@ -181,7 +194,14 @@ impl Sim {
         for m in msgs {
             durability::check_sent(&self.nodes, &self.transfers, &m)?;
             if self.faults && self.rng.random_bool(self.f.duplication) {
-                self.in_flight.push_back(m.clone());
+                if self.rng.random_bool(0.5) {
+                    self.in_flight.push_back(m.clone());
+                } else {
+                    // A copy that resurfaces much later, after leaders and logs have moved on (a
+                    // retransmission from a stale connection, a delayed datagram).
+                    let at = self.event + self.rng.random_range(50..3_000);
+                    self.delayed.push((at, m.clone()));
+                }
             }
             self.in_flight.push_back(m);
         }

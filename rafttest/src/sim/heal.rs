@@ -21,6 +21,7 @@ impl Sim {
     pub(super) fn heal_and_check_liveness(&mut self) -> Result<(), String> {
         self.faults = false;
         self.cut.clear();
+        self.delayed.clear();
         let down: Vec<u64> = self
             .nodes
             .iter()

@@ -110,6 +110,8 @@ struct Sim {
     nodes: BTreeMap<u64, SimNode>,
     lives: BTreeMap<u64, u64>,
     in_flight: VecDeque<Message>,
+    /// Duplicates held back until the event they resurface at.
+    delayed: Vec<(u64, Message)>,
     /// Directed links that drop everything.
     cut: BTreeSet<(u64, u64)>,
     checker: Checker,
@@ -183,6 +185,7 @@ impl Sim {
             nodes: BTreeMap::new(),
             lives: BTreeMap::new(),
             in_flight: VecDeque::new(),
+            delayed: Vec::new(),
             cut: BTreeSet::new(),
             checker: Checker::default(),
             reads: BTreeMap::new(),

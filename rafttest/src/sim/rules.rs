@@ -5,7 +5,9 @@
 //! - a pre-vote request never changes the voter's term (thesis §9.6);
 //! - a leader appends a membership change only once every earlier one in its log is applied
 //!   (thesis §4.1: one change at a time);
-//! - a leader transferring leadership appends nothing (thesis §3.10).
+//! - a leader transferring leadership appends nothing (thesis §3.10);
+//! - a follower accepting an append moves its commit index at most to the smaller of the
+//!   leader's commit index and the append's last new entry (Figure 2, AppendEntries rule 5).
 
 use super::node::SimNode;
 use raft_core::eraftpb::{Message, MessageType};
@@ -72,6 +74,30 @@ pub(super) fn vote_request_handled(
             m.log_term,
             mine.1,
             mine.0
+        ));
+    }
+    Ok(())
+}
+
+/// Checks the commit index of `node` after it accepted the append `m` (its header):
+/// `commit_before` is its commit index before, `last_new` the index of the append's last entry.
+pub(super) fn append_handled(
+    node: &SimNode,
+    m: &Message,
+    commit_before: u64,
+    last_new: u64,
+) -> Result<(), String> {
+    let Some(raw) = node.raw.as_ref() else {
+        return Ok(());
+    };
+    let commit = raw.raft.raft_log.committed;
+    let allowed = m.commit.min(last_new);
+    if commit > commit_before && commit > allowed {
+        return Err(format!(
+            "follower commit rule: node {} moved its commit index from {commit_before} to {commit} \
+             on an append from {} whose last new entry is {last_new} and whose commit is {} (at \
+             most {allowed}, Figure 2)",
+            node.id, m.from, m.commit
         ));
     }
     Ok(())
