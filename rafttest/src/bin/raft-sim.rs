@@ -180,6 +180,8 @@ struct Totals {
     partitions: u64,
     conf_changes: u64,
     transfers: u64,
+    /// The longest recovery after healing, in round trips, its seed and its bound.
+    slowest_recovery: (u64, u64, u64),
 }
 
 fn main() -> ExitCode {
@@ -254,6 +256,9 @@ fn main() -> ExitCode {
                 t.partitions += count("partition");
                 t.conf_changes += count("conf change");
                 t.transfers += count("transfer");
+                t.slowest_recovery =
+                    t.slowest_recovery
+                        .max((r.recovery_ticks, seed, r.recovery_bound));
                 bar.set_message(format!("{} events, 0 violations", t.events));
                 bar.inc(1);
             }
@@ -283,6 +288,15 @@ fn main() -> ExitCode {
         t.transfers,
     );
     println!();
+    println!(
+        "slowest recovery after healing: {} round trips (seed {}, bound {}: {} + {} per entry \
+         a member lagged)",
+        t.slowest_recovery.0,
+        t.slowest_recovery.1,
+        t.slowest_recovery.2,
+        rafttest::sim::LIVENESS_BOUND,
+        rafttest::sim::LIVENESS_PER_ENTRY
+    );
     println!(
         "all {} seeds passed every safety check after every event and recovered after healing \
          ({:.1} s, {:.0} events/s)",

@@ -11,9 +11,13 @@ use super::node::encode_write;
 use super::Sim;
 use std::collections::BTreeSet;
 
-/// Ticks (hops) the healed cluster gets to commit a write everywhere: elections take at most a
-/// few randomized timeouts, catching up a few round trips per node.
-pub(super) const LIVENESS_BOUND: u64 = 1_000;
+/// Round trips (ticks) the healed cluster gets to commit a write everywhere, beyond catching up:
+/// elections take a few randomized timeouts, fast backtracking a few round trips per node.
+pub const LIVENESS_BOUND: u64 = 500;
+
+/// Round trips allowed per entry a member lags behind when the cluster heals: with one entry per
+/// message and one message in flight, catching up takes one round trip (two hops) per entry.
+pub const LIVENESS_PER_ENTRY: u64 = 4;
 
 impl Sim {
     /// Heals every fault, restarts every crashed member, and requires the cluster to elect a
@@ -32,10 +36,21 @@ impl Sim {
             self.restart(id)?;
         }
         self.log("healed: liveness phase".to_string());
+        let logs: Vec<(u64, u64)> = self
+            .nodes
+            .values()
+            .filter_map(|n| n.raw.as_ref())
+            .map(|r| (r.raft.raft_log.last_index(), r.raft.raft_log.committed))
+            .collect();
+        let max_last = logs.iter().map(|l| l.0).max().unwrap_or(0);
+        let min_commit = logs.iter().map(|l| l.1).min().unwrap_or(0);
+        let lag = max_last.saturating_sub(min_commit);
+        let bound = LIVENESS_BOUND + LIVENESS_PER_ENTRY * lag;
+        self.report.recovery_bound = bound;
         // The write, and the leader and term that accepted it (a client retries with a new
         // leader: a write in flight when leadership changes may be lost, as in any Raft).
         let mut proposed: Option<(u64, u64, u64)> = None;
-        for tick in 0..LIVENESS_BOUND {
+        for tick in 0..bound {
             if tick % 25 == 24 {
                 // Applications snapshot periodically; a follower that asked for a snapshot
                 // (`request_snapshot`) waits for one newer than its log.
@@ -72,8 +87,9 @@ impl Sim {
             }
         }
         Err(format!(
-            "liveness: after healing, no write committed on every member within {LIVENESS_BOUND} \
-             ticks (leader {:?})",
+            "liveness: after healing, no write committed on every member within {bound} round \
+             trips ({LIVENESS_BOUND} + {LIVENESS_PER_ENTRY} per entry of the {lag} the most \
+             behind lagged; leader {:?})",
             self.leader()
         ))
     }

@@ -26,6 +26,7 @@ pub mod options;
 mod rules;
 mod timing;
 
+pub use heal::{LIVENESS_BOUND, LIVENESS_PER_ENTRY};
 pub use options::{Clock, Features, PlantedBug, SimOptions};
 
 use checker::Checker;
@@ -54,8 +55,10 @@ pub struct SimReport {
     pub final_voters: Vec<u64>,
     /// The final leader and its term.
     pub final_leader: (u64, u64),
-    /// Ticks the healed cluster needed to commit a new write on every member.
+    /// Ticks (round trips) the healed cluster needed to commit a new write on every member.
     pub recovery_ticks: u64,
+    /// The bound it had for that.
+    pub recovery_bound: u64,
     /// A hash of every event of the run: equal for equal runs (determinism checks).
     pub fingerprint: u64,
     /// The features the seed drew.
