@@ -39,6 +39,11 @@ impl Checker {
         self.max_commit
     }
 
+    /// The node that led `term`, if any did.
+    pub fn leader_of(&self, term: u64) -> Option<u64> {
+        self.leaders.get(&term).copied()
+    }
+
     /// How many terms had a leader.
     pub fn terms_with_leader(&self) -> u64 {
         self.leaders.len() as u64

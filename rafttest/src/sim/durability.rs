@@ -48,6 +48,63 @@ pub(super) fn check_sent(
     };
     let hs = *sender.storage.rl().hard_state();
     let kind = m.msg_type();
+    if matches!(
+        kind,
+        MessageType::MsgAppend
+            | MessageType::MsgHeartbeat
+            | MessageType::MsgSnapshot
+            | MessageType::MsgTimeoutNow
+    ) && hs.term < m.term
+    {
+        return Err(format!(
+            "term durability: node {} sends {kind:?} of term {} while its storage holds term {}: \
+             a crash would let it lead that term again with other entries",
+            m.from, m.term, hs.term
+        ));
+    }
+    if kind == MessageType::MsgAppend {
+        let mut expect = m.index + 1;
+        let mut last_term = m.log_term;
+        for e in &m.entries {
+            if e.index != expect || e.term < last_term || e.term > m.term {
+                return Err(format!(
+                    "append shape: node {} sends an append after {}/{} whose entries are not a \
+                     run of increasing indexes and non-decreasing terms up to {}: {:?}",
+                    m.from,
+                    m.index,
+                    m.log_term,
+                    m.term,
+                    m.entries
+                        .iter()
+                        .map(|e| (e.index, e.term))
+                        .collect::<Vec<_>>()
+                ));
+            }
+            expect += 1;
+            last_term = e.term;
+        }
+        if let Some(raw) = sender.raw.as_ref() {
+            let log = &raw.raft.raft_log;
+            for e in m
+                .entries
+                .iter()
+                .chain(std::iter::once(&raft_core::eraftpb::Entry {
+                    index: m.index,
+                    term: m.log_term,
+                    ..Default::default()
+                }))
+            {
+                if let Ok(t) = log.term(e.index) {
+                    if t != 0 && t != e.term && raw.raft.term == m.term {
+                        return Err(format!(
+                            "append shape: leader {} sends entry {}/{} but holds term {t} there",
+                            m.from, e.index, e.term
+                        ));
+                    }
+                }
+            }
+        }
+    }
     match kind {
         MessageType::MsgRequestVoteResponse
             if !m.reject && (hs.term < m.term || (hs.term == m.term && hs.vote != m.to)) =>
@@ -157,6 +214,22 @@ pub(super) fn check_handed_out(id: u64, node: &SimNode, committed: &[Entry]) -> 
                 node.storage.last_index().unwrap_or(0)
             ));
         }
+    }
+    Ok(())
+}
+
+/// A hard state about to be written names a commit index its storage holds (after the write).
+pub(super) fn check_commit_written(
+    id: u64,
+    storage: &MemStorage,
+    commit: u64,
+) -> Result<(), String> {
+    let last = storage.last_index().unwrap_or(0);
+    if commit > last {
+        return Err(format!(
+            "commit durability: node {id} writes commit index {commit} while its storage ends at \
+             {last}: a restart could not even read its own commit"
+        ));
     }
     Ok(())
 }

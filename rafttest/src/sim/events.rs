@@ -3,7 +3,7 @@
 //! reading on any node, snapshots taken.
 
 use super::durability;
-use super::node::{encode_write, Unpersisted};
+use super::node::{check_must_sync, encode_write, Unpersisted};
 use super::options::{Clock, PlantedBug};
 use super::rules;
 use super::timing::Timing;
@@ -45,8 +45,8 @@ impl Sim {
         let table = [
             (Kind::Deliver, 300),
             (Kind::Tick, self.f.tick_weight),
-            (Kind::Ready, 130),
-            (Kind::Persist, 130),
+            (Kind::Ready, self.f.ready_weight),
+            (Kind::Persist, self.f.ready_weight),
             (Kind::Apply, 100),
             (Kind::Propose, 70),
             (Kind::Read, 30),
@@ -161,6 +161,11 @@ impl Sim {
                 self.log(line);
             }
         }
+        if accepted && header.msg_type() == MessageType::MsgTimeoutNow {
+            if let Some(b) = before {
+                self.told_to_campaign.insert((to, b.term));
+            }
+        }
         let node = &self.nodes[&to];
         if let Some(before) = before {
             rules::vote_request_handled(node, &header, before.term, grants_before)?;
@@ -168,11 +173,12 @@ impl Sim {
         if accepted && header.msg_type() == MessageType::MsgAppend {
             rules::append_handled(node, &header, commit_before, last_new)?;
         }
+        let from_leader = self.checker.leader_of(header.term) == Some(header.from);
         self.timing.delivered(
             node,
             before,
             &header,
-            accepted,
+            accepted && from_leader,
             self.f.check_quorum,
             self.f.election_tick as u64,
         )?;
@@ -193,6 +199,7 @@ impl Sim {
     pub(super) fn send(&mut self, msgs: Vec<Message>) -> Result<(), String> {
         for m in msgs {
             durability::check_sent(&self.nodes, &self.transfers, &m)?;
+            self.check_transfer_campaign(&m)?;
             if self.faults && self.rng.random_bool(self.f.duplication) {
                 if self.rng.random_bool(0.5) {
                     self.in_flight.push_back(m.clone());
@@ -269,6 +276,7 @@ impl Sim {
         let mut rd = raw
             .ready()
             .map_err(|e| format!("node {id}: ready() failed: {e}"))?;
+        check_must_sync(id, &mut node.last_hard_state, &rd)?;
         let msgs = rd.take_messages();
         let snapshot = (!rd.snapshot().is_empty()).then(|| rd.snapshot().clone());
         let mut unpersisted = Unpersisted {
@@ -309,6 +317,7 @@ impl Sim {
         let mut rd = raw
             .ready()
             .map_err(|e| format!("node {id}: ready() failed: {e}"))?;
+        check_must_sync(id, &mut node.last_hard_state, &rd)?;
         let msgs = rd.take_messages();
         let snapshot = (!rd.snapshot().is_empty()).then(|| rd.snapshot().clone());
         let entries = rd.take_shared_entries();
@@ -330,6 +339,7 @@ impl Sim {
             .advance(rd)
             .map_err(|e| format!("node {id}: advance failed: {e}"))?;
         if let Some(commit) = light.commit_index() {
+            durability::check_commit_written(id, &node.storage, commit)?;
             node.storage.wl().mut_hard_state().commit = commit;
         }
         let more = light.take_committed_entries();
@@ -386,6 +396,7 @@ impl Sim {
             "node {id} persisted a Ready ({} messages)",
             msgs.len()
         ));
+        self.check_stored_commit(id)?;
         // A crash right after the write, before the messages that waited for it leave.
         if self.faults && self.opts.crashes && self.rng.random_bool(0.01 * self.f.chaos) {
             self.check()?;
@@ -534,6 +545,37 @@ impl Sim {
             let result = raw.request_snapshot();
             self.count("request snapshot");
             self.log(format!("node {id} requests a snapshot: {result:?}"));
+        }
+        Ok(())
+    }
+}
+
+impl Sim {
+    /// The hard state just written names a commit index the node's storage holds.
+    fn check_stored_commit(&self, id: u64) -> Result<(), String> {
+        let node = &self.nodes[&id];
+        let commit = node.storage.rl().hard_state().commit;
+        durability::check_commit_written(id, &node.storage, commit)
+    }
+
+    /// Only a node told to campaign by `MsgTimeoutNow` in the term before asks for votes with the
+    /// transfer context, which passes the other nodes' leader leases.
+    fn check_transfer_campaign(&self, m: &Message) -> Result<(), String> {
+        let campaign = matches!(
+            m.msg_type(),
+            MessageType::MsgRequestVote | MessageType::MsgRequestPreVote
+        );
+        if !campaign || &m.context[..] != raft_core::raft::CAMPAIGN_TRANSFER {
+            return Ok(());
+        }
+        if !self.told_to_campaign.contains(&(m.from, m.term - 1)) {
+            return Err(format!(
+                "transfer: node {} campaigns for term {} as a transfer target (passing leases), \
+                 but no leader of term {} told it to",
+                m.from,
+                m.term,
+                m.term - 1
+            ));
         }
         Ok(())
     }

@@ -137,6 +137,8 @@ struct Sim {
     timing: timing::Timing,
     /// What each leader's log looked like at the last check.
     leader_marks: BTreeMap<u64, rules::LeaderMark>,
+    /// (node, term) for every `MsgTimeoutNow` a node accepted in that term.
+    told_to_campaign: BTreeSet<(u64, u64)>,
 }
 
 const HISTORY: usize = 30;
@@ -208,6 +210,7 @@ impl Sim {
             transfers: BTreeMap::new(),
             timing: timing::Timing::default(),
             leader_marks: BTreeMap::new(),
+            told_to_campaign: BTreeSet::new(),
             opts,
             f,
         };
@@ -257,6 +260,7 @@ impl Sim {
                 disk_weight: rng.random_range(0.3..1.5) * sim.f.disk_speed,
                 sync: rng.random_bool(sim.f.sync_share),
                 crashed_at: 0,
+                last_hard_state: Default::default(),
             };
             if id <= sim.f.nodes {
                 node.start(&sim.logger)

@@ -141,7 +141,29 @@ impl Sim {
 
     fn strike(&mut self, id: u64, why: &str) -> Result<(), String> {
         self.log(format!("nemesis strikes {why} {id}"));
-        match self.rng.random_range(0..3u32) {
+        match self.rng.random_range(0..4u32) {
+            3 => {
+                // The leader keeps its learners and the nodes outside the group, and loses
+                // every other voter: only voters may confirm anything now.
+                let voters: Vec<u64> = self.nodes[&id]
+                    .raw
+                    .as_ref()
+                    .map(|r| r.raft.prs.conf().voters.ids())
+                    .unwrap_or_default();
+                let ids: Vec<u64> = self.nodes.keys().copied().collect();
+                self.cut.clear();
+                for a in &ids {
+                    for b in &ids {
+                        let a_side = *a == id || !voters.contains(a);
+                        let b_side = *b == id || !voters.contains(b);
+                        if a_side != b_side {
+                            self.cut.insert((*a, *b));
+                        }
+                    }
+                }
+                self.log(format!("leader {id} keeps only its learners and outsiders"));
+                Ok(())
+            }
             0 if self.opts.crashes => self.crash(id, "(struck)"),
             1 => {
                 self.cut.clear();

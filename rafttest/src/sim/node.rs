@@ -115,6 +115,8 @@ pub struct SimNode {
     /// Handles each Ready at once and synchronously (`advance`), instead of pipelining Readys and
     /// reporting them with `on_persist_ready` and `advance_apply_to`.
     pub sync: bool,
+    /// The hard state of the last Ready taken (what `must_sync` is judged against).
+    pub(crate) last_hard_state: HardState,
     /// The global tick at which it last crashed (a restart in a lease run waits an election
     /// timeout, as a real process restart does, so a lease it acknowledged can lapse).
     pub crashed_at: u64,
@@ -147,6 +149,7 @@ impl SimNode {
         let mut config = self.config.clone();
         config.applied = sm.applied_index;
         self.raw = Some(RawNode::new(&config, self.storage.clone(), logger)?);
+        self.last_hard_state = *self.storage.rl().hard_state();
         self.sm = sm;
         self.unpersisted.clear();
         self.to_apply.clear();
@@ -294,4 +297,32 @@ impl SimNode {
         store.set_conf_state(self.sm.conf_state.clone());
         Ok(true)
     }
+}
+
+/// A Ready that carries entries, a snapshot, or a new term or vote must ask for a synced write
+/// (`must_sync`): a buffered write of a vote could be lost in a crash after the vote left. `last`
+/// is the hard state of node `id`'s previous Ready (updated).
+pub(crate) fn check_must_sync(
+    id: u64,
+    last: &mut HardState,
+    rd: &raft_core::Ready,
+) -> Result<(), String> {
+    let hs = rd.hard_state().copied();
+    let changed = hs.is_some_and(|hs| (hs.term, hs.vote) != (last.term, last.vote));
+    let needed = changed || !rd.entries().is_empty() || !rd.snapshot().is_empty();
+    if needed && !rd.must_sync() {
+        return Err(format!(
+            "must_sync: node {id}'s Ready {} carries {} entries, snapshot {}, hard state {:?} \
+             after {:?}, yet does not ask for a synced write",
+            rd.number(),
+            rd.entries().len(),
+            !rd.snapshot().is_empty(),
+            hs,
+            last
+        ));
+    }
+    if let Some(hs) = hs {
+        *last = hs;
+    }
+    Ok(())
 }

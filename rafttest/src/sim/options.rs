@@ -207,6 +207,9 @@ pub struct Features {
     pub crash_any: bool,
     /// Relative weight of ticks against message deliveries (a slow network elects more often).
     pub tick_weight: u32,
+    /// Relative weight of taking and of writing Readys (low: many messages are stepped between
+    /// two Readys; high: Readys follow every step).
+    pub ready_weight: u32,
 }
 
 impl Features {
@@ -242,6 +245,7 @@ impl Features {
             targeted: 0.0,
             crash_any: false,
             tick_weight: 160,
+            ready_weight: 130,
         }
     }
 
@@ -301,6 +305,7 @@ impl Features {
         f.targeted = [0.0, 0.3, 0.8][rng.random_range(0..3)];
         f.crash_any = rng.random_bool(0.25);
         f.tick_weight = [60, 160, 400][rng.random_range(0..3)];
+        f.ready_weight = [30, 130, 130, 300][rng.random_range(0..4)];
         f
     }
 
@@ -317,7 +322,8 @@ impl Features {
             "{} nodes; loss {} duplication {} reordering {}; pre-vote {}; check-quorum {}; reads \
              {}; clock {:?}; election/heartbeat ticks {}/{}; max msg {}; inflight {}; committed \
              per Ready {}; skip-bcast-commit {}; batch-append {}; forwarding {}; async depth {}; \
-             sync nodes {}; disk speed {}; chaos {:.2}; targeted {}; crash any {}; tick weight {}",
+             sync nodes {}; disk speed {}; chaos {:.2}; targeted {}; crash any {}; tick weight {}; \
+             ready weight {}",
             self.nodes,
             self.loss,
             self.duplication,
@@ -345,6 +351,7 @@ impl Features {
             self.targeted,
             self.crash_any,
             self.tick_weight,
+            self.ready_weight,
         )
     }
 }

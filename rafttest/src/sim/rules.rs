@@ -59,6 +59,20 @@ pub(super) fn vote_request_handled(
         MessageType::MsgRequestPreVote => {}
         _ => return Ok(()),
     }
+    let response = if m.msg_type() == MessageType::MsgRequestVote {
+        MessageType::MsgRequestVoteResponse
+    } else {
+        MessageType::MsgRequestPreVoteResponse
+    };
+    if let Some(bad) = r.msgs.iter().chain(&r.msgs_after_append).find(|out| {
+        out.msg_type() == response && out.to == m.from && out.reject && out.term > r.term
+    }) {
+        return Err(format!(
+            "term handling: node {} (term {}) rejects {}'s request with term {}: a rejection \
+             carries the voter's own term, or the candidate adopts a term nobody is in",
+            node.id, r.term, m.from, bad.term
+        ));
+    }
     if grants(node, m) <= grants_before {
         return Ok(());
     }
@@ -124,6 +138,14 @@ pub(super) fn check_appends(
         if r.state != StateRole::Leader {
             marks.remove(id);
             continue;
+        }
+        if node.config.step_down_on_removal && !r.prs.conf().voters.contains(*id) {
+            return Err(format!(
+                "membership: node {id} still leads term {} though it is no voter of its \
+                 configuration {:?} (step_down_on_removal)",
+                r.term,
+                r.prs.conf().voters.ids()
+            ));
         }
         let log = &r.raft_log;
         let now = LeaderMark {

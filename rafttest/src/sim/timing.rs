@@ -27,9 +27,9 @@ pub(super) struct Before {
 pub(super) struct Timing {
     /// Ticks each node's clock has made (over all its lives).
     ticks: BTreeMap<u64, u64>,
-    /// Per follower: the tick at which it last heard from its leader (append, heartbeat,
-    /// snapshot of the leader's term).
-    heard_leader: BTreeMap<u64, u64>,
+    /// Per follower: the tick at which it last heard from the leader of its term (append,
+    /// heartbeat, snapshot), and that term.
+    heard_leader: BTreeMap<u64, (u64, u64)>,
     /// Per leader: the term it leads and the tick it was first seen leading it.
     leading: BTreeMap<u64, (u64, u64)>,
     /// Per (leader, voter): the tick at which the leader last heard a response from it in the
@@ -77,7 +77,7 @@ impl Timing {
 
     /// Records what delivering `m` (of which only the header is kept, `m.entries` may be empty)
     /// to `node` showed, and checks the follower's side of the lease. `accepted`: the step did
-    /// not refuse it.
+    /// not refuse it and `m` came from the leader of its term.
     pub(super) fn delivered(
         &mut self,
         node: &SimNode,
@@ -95,9 +95,9 @@ impl Timing {
         let now = self.now(to);
         match m.msg_type() {
             MessageType::MsgAppend | MessageType::MsgHeartbeat | MessageType::MsgSnapshot
-                if accepted && m.term == r.term && r.leader_id == m.from =>
+                if accepted && m.term == r.term =>
             {
-                self.heard_leader.insert(to, now);
+                self.heard_leader.insert(to, (now, r.term));
             }
             MessageType::MsgAppendResponse | MessageType::MsgHeartbeatResponse
                 if r.state == StateRole::Leader && m.term == r.term =>
@@ -107,11 +107,16 @@ impl Timing {
             MessageType::MsgRequestVote
                 if check_quorum
                     && before.state == StateRole::Follower
-                    && before.leader != 0
                     && m.term > before.term
                     && &m.context[..] != CAMPAIGN_TRANSFER =>
             {
-                let heard = self.heard_leader.get(&to).copied();
+                // Heard from the leader of its current term (as the simulator knows leaders,
+                // whatever the node recorded), less than an election timeout ago.
+                let heard = self
+                    .heard_leader
+                    .get(&to)
+                    .filter(|(_, term)| *term == before.term)
+                    .map(|(tick, _)| *tick);
                 let in_lease = heard.is_some_and(|h| now.saturating_sub(h) + 1 < election_tick);
                 if in_lease && (r.term != before.term || r.vote != before.vote) {
                     return Err(format!(
