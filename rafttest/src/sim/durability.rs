@@ -63,9 +63,8 @@ pub(super) fn check_sent(
         ));
     }
     if kind == MessageType::MsgAppend {
-        let mut expect = m.index + 1;
         let mut last_term = m.log_term;
-        for e in &m.entries {
+        for (expect, e) in (m.index + 1..).zip(&m.entries) {
             if e.index != expect || e.term < last_term || e.term > m.term {
                 return Err(format!(
                     "append shape: node {} sends an append after {}/{} whose entries are not a \
@@ -80,7 +79,6 @@ pub(super) fn check_sent(
                         .collect::<Vec<_>>()
                 ));
             }
-            expect += 1;
             last_term = e.term;
         }
         if let Some(raw) = sender.raw.as_ref() {
