@@ -134,6 +134,14 @@ pub(super) fn check_sent(
                     sender.storage.last_index().unwrap_or(0)
                 ));
             };
+            if term > m.term {
+                return Err(format!(
+                    "ack durability: node {} acknowledges index {} in term {}, but its storage \
+                     holds an entry of the later term {term} there: the entries it acknowledges \
+                     were replaced before they were ever written",
+                    m.from, m.index, m.term
+                ));
+            }
             // The leader's entry there must be the one stored.
             if let Some(leader) = nodes.get(&m.to).and_then(|n| n.raw.as_ref()) {
                 let r = &leader.raft;

@@ -285,10 +285,15 @@ impl Sim {
             entries: rd.take_shared_entries(),
             hard_state: rd.hard_state().copied(),
             persisted_msgs: rd.take_persisted_messages(),
+            ready: None,
         };
         let committed = rd.take_committed_entries();
         let read_states = rd.take_read_states();
-        raw.advance_append_async(rd);
+        if node.advance_append {
+            unpersisted.ready = Some(rd);
+        } else {
+            raw.advance_append_async(rd);
+        }
         durability::check_handed_out(id, node, &committed)?;
         let early = if self.opts.planted_bug == Some(PlantedBug::AckBeforePersist) {
             std::mem::take(&mut unpersisted.persisted_msgs)
@@ -388,9 +393,11 @@ impl Sim {
 
     pub(super) fn persist(&mut self, id: u64) -> Result<(), String> {
         let node = self.nodes.get_mut(&id).expect("known id");
-        let msgs = node
+        let (msgs, committed) = node
             .persist_one()
             .map_err(|e| format!("node {id}: persisting failed: {e}"))?;
+        durability::check_handed_out(id, node, &committed)?;
+        node.to_apply.extend(committed);
         self.count("persist");
         self.log(format!(
             "node {id} persisted a Ready ({} messages)",

@@ -259,6 +259,7 @@ impl Sim {
                 tick_weight: rng.random_range(0.7..1.3),
                 disk_weight: rng.random_range(0.3..1.5) * sim.f.disk_speed,
                 sync: rng.random_bool(sim.f.sync_share),
+                advance_append: rng.random_bool(0.5),
                 crashed_at: 0,
                 last_hard_state: Default::default(),
             };
@@ -320,7 +321,13 @@ impl Sim {
                             r.raft_log.last_term(),
                             r.raft_log.first_index(),
                             raft_proto::describe_conf_state(&r.prs.conf_state()),
-                            if n.sync { " (sync)" } else { "" }
+                            if n.sync {
+                                " (sync)"
+                            } else if n.advance_append {
+                                " (advance_append)"
+                            } else {
+                                ""
+                            }
                         )
                     }
                 }

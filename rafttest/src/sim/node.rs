@@ -21,6 +21,8 @@ pub(crate) struct Unpersisted {
     pub hard_state: Option<HardState>,
     /// Messages that may only leave once this Ready is durable.
     pub persisted_msgs: Vec<Message>,
+    /// The Ready itself, for a node that reports it with `advance_append`.
+    pub ready: Option<raft_core::Ready>,
 }
 
 /// The replicated state machine: a small key-value map. Writes are `key:u8` + `value:u64`.
@@ -115,6 +117,9 @@ pub struct SimNode {
     /// Handles each Ready at once and synchronously (`advance`), instead of pipelining Readys and
     /// reporting them with `on_persist_ready` and `advance_apply_to`.
     pub sync: bool,
+    /// A pipelining node that reports each written Ready with `advance_append` (taking the
+    /// LightReady it returns) instead of `on_persist_ready`.
+    pub advance_append: bool,
     /// The hard state of the last Ready taken (what `must_sync` is judged against).
     pub(crate) last_hard_state: HardState,
     /// The global tick at which it last crashed (a restart in a lease run waits an election
@@ -167,19 +172,29 @@ impl SimNode {
     }
 
     /// Persists the oldest Ready taken: writes it to storage, reports it durable. Returns the
-    /// messages that may now be sent.
-    pub(crate) fn persist_one(&mut self) -> raft_core::Result<Vec<Message>> {
+    /// messages that may now be sent and the committed entries a LightReady handed out.
+    pub(crate) fn persist_one(&mut self) -> raft_core::Result<(Vec<Message>, Vec<Entry>)> {
         if self.raw.is_none() {
-            return Ok(Vec::new());
+            return Ok((Vec::new(), Vec::new()));
         }
-        let Some(u) = self.unpersisted.pop_front() else {
-            return Ok(Vec::new());
+        let Some(mut u) = self.unpersisted.pop_front() else {
+            return Ok((Vec::new(), Vec::new()));
         };
         let entries: &[Entry] = u.entries.as_deref().map_or(&[], |e| &e[..]);
         self.write(u.snapshot.as_ref(), entries, u.hard_state)?;
         let Some(raw) = self.raw.as_mut() else {
-            return Ok(Vec::new());
+            return Ok((Vec::new(), Vec::new()));
         };
+        if let Some(rd) = u.ready.take() {
+            drop(u.entries);
+            let mut light = raw.advance_append(rd)?;
+            if let Some(commit) = light.commit_index() {
+                self.storage.wl().mut_hard_state().commit = commit;
+            }
+            let mut msgs = u.persisted_msgs;
+            msgs.extend(light.take_messages());
+            return Ok((msgs, light.take_committed_entries()));
+        }
         // Even nodes let go of the written entries before reporting (the node takes them back
         // without a copy); odd ones still hold them (the node copies what it keeps).
         let entries = u.entries;
@@ -190,7 +205,7 @@ impl SimNode {
             raw.on_persist_ready(u.number);
             drop(entries);
         }
-        Ok(u.persisted_msgs)
+        Ok((u.persisted_msgs, Vec::new()))
     }
 
     /// Applies up to `max` committed entries and reports them applied (`advance_apply_to`);
