@@ -2,6 +2,7 @@
 //! duplicated, reordered), clocks ticking, Readys taken, written and applied, clients writing and
 //! reading on any node, snapshots taken.
 
+use super::confirm;
 use super::durability;
 use super::node::{check_must_sync, encode_write, Unpersisted};
 use super::options::{Clock, PlantedBug};
@@ -9,7 +10,7 @@ use super::rules;
 use super::timing::Timing;
 use super::{PendingRead, Sim};
 use raft_core::eraftpb::{Message, MessageType};
-use raft_core::SnapshotStatus;
+use raft_core::{SnapshotStatus, StateRole};
 use rand::RngExt;
 
 /// Event kinds and their weights (per mille-ish; disruptive ones are also gated by the run's
@@ -149,6 +150,14 @@ impl Sim {
             ..Default::default()
         };
         let last_new = m.index + m.entries.len() as u64;
+        if m.msg_type() == MessageType::MsgReadIndex {
+            if let Some(id) = m.entries.first().and_then(|e| confirm::read_id(&e.data)) {
+                let (event, now) = (self.event, self.timing.now(to));
+                let et = self.f.election_tick as u64;
+                self.confirmations
+                    .arrived(&self.nodes[&to], id, event, now, et);
+            }
+        }
         let node = self.nodes.get_mut(&to).expect("checked above");
         let before = Timing::before(node);
         let grants_before = rules::grants(node, &header);
@@ -159,6 +168,15 @@ impl Sim {
                 accepted = false;
                 let line = format!("  node {to} refused it: {e}");
                 self.log(line);
+            }
+        }
+        if accepted && header.msg_type() == MessageType::MsgHeartbeatResponse {
+            let leads = self.nodes[&to]
+                .raw
+                .as_ref()
+                .is_some_and(|r| r.raft.state == StateRole::Leader && r.raft.term == header.term);
+            if leads {
+                self.confirmations.acked(&header);
             }
         }
         if accepted && header.msg_type() == MessageType::MsgTimeoutNow {
@@ -200,6 +218,9 @@ impl Sim {
         for m in msgs {
             durability::check_sent(&self.nodes, &self.transfers, &m)?;
             self.check_transfer_campaign(&m)?;
+            let tick = self.timing.now(m.from);
+            self.confirmations.sent(&m, self.event, tick);
+
             if self.faults && self.rng.random_bool(self.f.duplication) {
                 if self.rng.random_bool(0.5) {
                     self.in_flight.push_back(m.clone());
@@ -329,7 +350,8 @@ impl Sim {
         let hard_state = rd.hard_state().copied();
         let persisted_msgs = rd.take_persisted_messages();
         let committed = rd.take_committed_entries();
-        node.reads.extend(rd.take_read_states());
+        let read_states = rd.take_read_states();
+        node.reads.extend(read_states);
         durability::check_handed_out(id, node, &committed)?;
         let written: &[raft_core::eraftpb::Entry] = entries.as_deref().map_or(&[], |e| &e[..]);
         node.write(snapshot.as_ref(), written, hard_state)
@@ -500,6 +522,10 @@ impl Sim {
         self.next_read += 1;
         let read_id = self.next_read;
         let floor = self.checker.max_commit();
+        let (event, now) = (self.event, self.timing.now(id));
+        let et = self.f.election_tick as u64;
+        self.confirmations
+            .arrived(&self.nodes[&id], read_id, event, now, et);
         let node = self.nodes.get_mut(&id).expect("known id");
         if let Some(raw) = node.raw.as_mut() {
             if raw.read_index(read_id.to_be_bytes().to_vec()).is_ok() {

@@ -45,7 +45,8 @@ impl Timing {
         *self.ticks.entry(id).or_default() += 1;
     }
 
-    fn now(&self, id: u64) -> u64 {
+    /// Node `id`'s clock.
+    pub(super) fn now(&self, id: u64) -> u64 {
         self.ticks.get(&id).copied().unwrap_or(0)
     }
 
@@ -107,11 +108,13 @@ impl Timing {
             MessageType::MsgRequestVote
                 if check_quorum
                     && before.state == StateRole::Follower
+                    && before.leader != 0
+                    && before.leader != m.from
                     && m.term > before.term
                     && &m.context[..] != CAMPAIGN_TRANSFER =>
             {
-                // Heard from the leader of its current term (as the simulator knows leaders,
-                // whatever the node recorded), less than an election timeout ago.
+                // Heard from the leader of its current term less than an election timeout ago,
+                // and still follows it.
                 let heard = self
                     .heard_leader
                     .get(&to)
