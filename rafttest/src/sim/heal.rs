@@ -128,10 +128,21 @@ impl Sim {
             return false;
         }
         let members: Vec<u64> = raw.raft.prs.ids().collect();
+        let term = raw.raft.term;
+        // Without check-quorum and pre-vote, a member that reached a higher term (it voted in an
+        // election the leader never heard of) silently ignores the leader's messages, and if it
+        // cannot campaign itself (it is no voter in the configuration it knows) nothing ever
+        // tells the leader: etcd and raft-rs behave alike, and an operator has to step in. Such
+        // a member is not waited for.
+        let silent = |n: &super::node::SimNode| {
+            !self.f.check_quorum
+                && !self.f.pre_vote
+                && n.raw.as_ref().is_some_and(|r| r.raft.term > term)
+        };
         members.iter().all(|id| {
             self.nodes
                 .get(id)
-                .is_some_and(|n| n.sm.kv.get(&255) == Some(&value))
+                .is_some_and(|n| n.sm.kv.get(&255) == Some(&value) || silent(n))
         })
     }
 
