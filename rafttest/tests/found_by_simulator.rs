@@ -31,6 +31,21 @@ fn entry(index: u64, term: u64) -> Entry {
     }
 }
 
+/// An append from `from`, leading `term`, to node 2, after `prev`, with commit index 1.
+fn append(from: u64, term: u64, prev: (u64, u64), entries: Vec<Entry>) -> Message {
+    Message {
+        msg_type: MessageType::MsgAppend as i32,
+        from,
+        to: 2,
+        term,
+        index: prev.0,
+        log_term: prev.1,
+        entries,
+        commit: 1,
+        ..Default::default()
+    }
+}
+
 /// Takes every Ready and handles it synchronously: writes it, applies it, advances.
 fn drain(raw: &mut RawNode<MemStorage>, storage: &MemStorage) -> Vec<Message> {
     let mut sent = Vec::new();
@@ -107,17 +122,6 @@ fn a_restarted_single_voter_answers_reads_only_after_its_first_commit_in_its_ter
 fn a_snapshot_request_does_not_outlive_its_term() {
     let storage = MemStorage::bootstrap([1, 2, 3], []).expect("bootstrap");
     let mut raw = node(2, &storage);
-    let append = |from: u64, term: u64, prev: (u64, u64), entries: Vec<Entry>| Message {
-        msg_type: MessageType::MsgAppend as i32,
-        from,
-        to: 2,
-        term,
-        index: prev.0,
-        log_term: prev.1,
-        entries,
-        commit: 1,
-        ..Default::default()
-    };
     // Leader 1 of term 2 sends 2..=5; the follower asks for a snapshot covering 5.
     raw.step(append(1, 2, (1, 1), (2..=5).map(|i| entry(i, 2)).collect()))
         .expect("append");
@@ -146,17 +150,6 @@ fn a_snapshot_request_does_not_outlive_its_term() {
 fn an_acknowledgement_of_entries_replaced_before_they_were_written_is_never_sent() {
     let storage = MemStorage::bootstrap([1, 2, 3], []).expect("bootstrap");
     let mut raw = node(2, &storage);
-    let append = |from: u64, term: u64, prev: (u64, u64), entries: Vec<Entry>| Message {
-        msg_type: MessageType::MsgAppend as i32,
-        from,
-        to: 2,
-        term,
-        index: prev.0,
-        log_term: prev.1,
-        entries,
-        commit: 1,
-        ..Default::default()
-    };
     raw.step(append(1, 2, (1, 1), (2..=6).map(|i| entry(i, 2)).collect()))
         .expect("append from leader 1");
     raw.step(append(3, 3, (1, 1), vec![entry(2, 3)]))

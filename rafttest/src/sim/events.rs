@@ -556,28 +556,31 @@ impl Sim {
 
     /// An application-started election (etcd's `Campaign`, a node told to stand).
     fn campaign_someone(&mut self) -> Result<(), String> {
-        let ids = self.up_ids();
-        let Some(id) = self.pick(&ids) else {
-            return Ok(());
-        };
-        if let Some(raw) = self.nodes.get_mut(&id).and_then(|n| n.raw.as_mut()) {
-            let result = raw.campaign();
-            self.count("campaign");
-            self.log(format!("node {id} campaigns: {result:?}"));
-        }
-        Ok(())
+        self.call_someone("campaign", "campaigns", |raw| raw.campaign())
     }
 
     /// An application that distrusts its state machine asks the leader for a snapshot.
     fn request_snapshot_someone(&mut self) -> Result<(), String> {
+        self.call_someone("request snapshot", "requests a snapshot", |raw| {
+            raw.request_snapshot()
+        })
+    }
+
+    /// Calls `call` on a random running node, counting it as `kind` and logging what it did.
+    fn call_someone(
+        &mut self,
+        kind: &'static str,
+        does: &str,
+        call: impl FnOnce(&mut raft_core::RawNode<storage_mem::MemStorage>) -> raft_core::Result<()>,
+    ) -> Result<(), String> {
         let ids = self.up_ids();
         let Some(id) = self.pick(&ids) else {
             return Ok(());
         };
         if let Some(raw) = self.nodes.get_mut(&id).and_then(|n| n.raw.as_mut()) {
-            let result = raw.request_snapshot();
-            self.count("request snapshot");
-            self.log(format!("node {id} requests a snapshot: {result:?}"));
+            let result = call(raw);
+            self.count(kind);
+            self.log(format!("node {id} {does}: {result:?}"));
         }
         Ok(())
     }
