@@ -267,3 +267,75 @@ fn a_single_voter_sends_nothing_of_its_term_before_the_term_is_durable() {
         rd.messages()
     );
 }
+
+/// A follower whose application pipelines its Readys has made leader 1's entries 2..=5 (term 2)
+/// durable, and has taken but not yet reported a later Ready, when leader 3 (term 3) sends a
+/// snapshot at index 4 of a different history. Reporting the older Ready (`advance_append`) must
+/// not hand back a commit index up to the snapshot: storage holds leader 1's entries there until
+/// the snapshot's own Ready is written, and a stored commit over them would make them committed
+/// on a restart.
+#[test]
+fn a_snapshot_not_yet_written_does_not_let_an_older_ready_report_its_commit_index() {
+    let storage = MemStorage::bootstrap([1, 2, 3], []).expect("bootstrap");
+    let mut raw = node(2, &storage);
+    raw.step(append(1, 2, (1, 1), (2..=5).map(|i| entry(i, 2)).collect()))
+        .expect("append from leader 1");
+    drain(&mut raw, &storage);
+    // A heartbeat's answer makes a Ready the application takes and has not reported yet.
+    raw.step(Message {
+        msg_type: MessageType::MsgHeartbeat as i32,
+        from: 1,
+        to: 2,
+        term: 2,
+        commit: 1,
+        ..Default::default()
+    })
+    .expect("heartbeat from leader 1");
+    let rd = raw.ready().expect("ready");
+    let mut snapshot = raft_core::eraftpb::Snapshot::default();
+    let meta = snapshot.metadata.get_or_insert_with(Default::default);
+    meta.index = 4;
+    meta.term = 3;
+    meta.conf_state = Some(raft_core::eraftpb::ConfState {
+        voters: vec![1, 2, 3],
+        ..Default::default()
+    });
+    raw.step(Message {
+        msg_type: MessageType::MsgSnapshot as i32,
+        from: 3,
+        to: 2,
+        term: 3,
+        snapshot: Some(Box::new(snapshot)),
+        ..Default::default()
+    })
+    .expect("snapshot from leader 3");
+    let light = raw.advance_append(rd).expect("advance_append");
+    let stored_term_at_4 = storage.term(4).expect("term");
+    assert!(
+        light.commit_index().is_none_or(|c| c <= 1),
+        "reported commit index {:?} while storage holds term {stored_term_at_4} at index 4, \
+         not the snapshot's term 3",
+        light.commit_index()
+    );
+}
+
+/// An application that pipelines its Readys may apply committed entries, snapshot and compact
+/// before the Ready carrying their commit index is written. After a crash the stored commit index
+/// is then behind the snapshot: the node starts from the snapshot instead of refusing to start.
+#[test]
+fn a_stored_commit_index_behind_the_snapshot_starts_from_the_snapshot() {
+    let storage = MemStorage::bootstrap([1, 2, 3], []).expect("bootstrap");
+    {
+        let mut store = storage.wl();
+        store
+            .append(&(2..=6).map(|i| entry(i, 1)).collect::<Vec<_>>())
+            .expect("append");
+        store.mut_hard_state().term = 1;
+        store.commit_to(5).expect("commit");
+        store.create_snapshot(5, None, Bytes::new()).expect("snapshot");
+        store.compact(6).expect("compact");
+        store.mut_hard_state().commit = 3; // the newer commit index was never written
+    }
+    let raw = node(2, &storage);
+    assert_eq!(raw.raft.raft_log.committed, 5, "the snapshot's entries are committed");
+}

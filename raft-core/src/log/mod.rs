@@ -448,9 +448,13 @@ impl<T: Storage> RaftLog<T> {
     /// entries after it will come from the leader.
     pub fn restore(&mut self, snapshot: Snapshot) {
         let index = snapshot.metadata.as_ref().map_or(0, |m| m.index);
+        // The durable log no longer describes this log past the old commit index: up to it the
+        // stored entries are committed ones, which every leader's log, and so the snapshot, shares;
+        // beyond it they may be an old leader's entries, and until the snapshot is durable they
+        // are what a restart would find. Counting them as persisted would let a commit index up
+        // to the snapshot's be reported (a LightReady's) and stored over them.
+        self.persisted = self.persisted.min(self.committed).min(index);
         self.committed = index;
-        // Whatever was durable past the snapshot belongs to a log being replaced.
-        self.persisted = self.persisted.min(index);
         self.apply_cache = None;
         self.unstable.restore(snapshot);
     }

@@ -230,12 +230,22 @@ impl<T: Storage> Raft<T> {
 
     fn load_hard_state(&mut self, hs: &HardState) -> Result<()> {
         let (first, last) = (self.raft_log.first_index(), self.raft_log.last_index());
-        if hs.commit < first.saturating_sub(1) || hs.commit > last {
+        if hs.commit > last {
             return Err(Error::Invariant(
-                "the stored hard state's commit index is outside the stored log",
+                "the stored hard state's commit index is beyond the stored log",
             ));
         }
-        self.raft_log.committed = hs.commit;
+        // A stored commit index below the snapshot is only late, not wrong: the commit index is
+        // volatile state in Raft (§5, Figure 2), and a snapshot holds committed entries alone. An
+        // application that pipelines its Readys may apply, snapshot and compact entries whose
+        // commit index is still in a Ready it has not written yet (etcd-io/raft and raft-rs
+        // refuse to start from such a store; we start from the snapshot).
+        let snapshot_index = first.saturating_sub(1);
+        if hs.commit < snapshot_index {
+            info!(self.log(), "the stored commit index is behind the snapshot; starting from the snapshot";
+                "commit" => hs.commit, "snapshot_index" => snapshot_index);
+        }
+        self.raft_log.committed = hs.commit.max(snapshot_index);
         self.raft_log.applying = self.raft_log.applying.max(first.saturating_sub(1));
         self.term = hs.term;
         self.vote = hs.vote;

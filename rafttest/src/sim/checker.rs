@@ -5,7 +5,7 @@ use super::durability;
 use super::node::SimNode;
 use bytes::Bytes;
 use raft_core::eraftpb::ConfState;
-use raft_core::StateRole;
+use raft_core::{StateRole, Storage};
 use std::collections::BTreeMap;
 
 /// What the checker has learned so far.
@@ -82,8 +82,14 @@ impl Checker {
                 continue;
             };
             let raft = &raw.raft;
-            // Election safety: at most one leader per term.
-            if raft.state == StateRole::Leader {
+            // Election safety: at most one leader per term. A leadership counts once the
+            // leader's term is durable: a singleton wins the moment it campaigns, and if it
+            // crashes before the new term reaches its disk it never acted as leader (the core
+            // holds back its messages until then, and nothing commits without its own write),
+            // so it may vote for another candidate of that term after restarting, as a voter
+            // that lost an unpersisted vote may.
+            let term_durable = node.storage.rl().hard_state().term >= raft.term;
+            if raft.state == StateRole::Leader && term_durable {
                 let leader = *self.leaders.entry(raft.term).or_insert(*id);
                 if leader != *id {
                     return Err(format!(
@@ -180,6 +186,31 @@ impl Checker {
                     }
                 }
             }
+        }
+        for (id, node) in nodes {
+            self.stored_commit(*id, node)?;
+        }
+        Ok(())
+    }
+
+    /// What a node's storage calls committed (its hard state's commit index, up or down) is what
+    /// the leaders committed: a restart would treat it so.
+    fn stored_commit(&self, id: u64, node: &SimNode) -> Result<(), String> {
+        let commit = node.storage.rl().hard_state().commit;
+        if commit > self.max_commit {
+            return Err(format!(
+                "commit durability: node {id} stored commit index {commit}, beyond any leader's                  commit ({})",
+                self.max_commit
+            ));
+        }
+        let (Some(&term), Ok(stored)) = (self.committed.get(&commit), node.storage.term(commit))
+        else {
+            return Ok(());
+        };
+        if stored != term && stored != 0 {
+            return Err(format!(
+                "commit durability: node {id} stored commit index {commit} over an entry of term                  {stored}; the leaders committed term {term} there"
+            ));
         }
         Ok(())
     }

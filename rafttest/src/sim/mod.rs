@@ -263,11 +263,10 @@ impl Sim {
                 tick_weight: rng.random_range(0.7..1.3),
                 disk_weight: rng.random_range(0.3..1.5) * sim.f.disk_speed,
                 sync: rng.random_bool(sim.f.sync_share),
-                // Pipelined nodes reporting with `advance_append` are not drawn yet: a soak
-                // found runs where such a node stored a commit index over entries a newer leader
-                // replaced, and whether the core or the simulator's use of `advance_append`
-                // with several Readys outstanding is at fault is still open.
-                advance_append: false,
+                // Half the pipelined nodes report each written Ready with `advance_append`
+                // (and store the commit index its LightReady returns), half with
+                // `on_persist_ready`.
+                advance_append: rng.random_bool(0.5),
                 crashed_at: 0,
                 last_hard_state: Default::default(),
             };
@@ -280,6 +279,8 @@ impl Sim {
         if sim.opts.verbose {
             println!("features: {}", sim.f.describe());
         }
+        // The bootstrap state is the first thing checked (and what is committed to begin with).
+        sim.checker.check(&sim.nodes, &sim.lives)?;
         Ok(sim)
     }
 

@@ -114,8 +114,15 @@ impl Sim {
             hs.vote = 0;
             hs.term = 0;
         }
-        node.start(&logger)
-            .map_err(|e| format!("node {id}: restart failed: {e}"))?;
+        if let Err(e) = node.start(&logger) {
+            use raft_core::Storage;
+            let hs = *node.storage.rl().hard_state();
+            return Err(format!(
+                "node {id}: restart failed: {e} (stored hard state {hs:?}, log {:?}..={:?})",
+                node.storage.first_index(),
+                node.storage.last_index()
+            ));
+        }
         self.timing.restarted(id);
         self.count("restart");
         self.log(format!("node {id} restarted"));
