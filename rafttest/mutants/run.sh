@@ -2,9 +2,11 @@
 # Scores the simulator (or the test suite) against the mutation catalogue in this directory.
 #
 # usage: rafttest/mutants/run.sh [--only NN[,NN...]] [--mode sim|tests] [--timeout SECS]
-#                                [--keep-going] [-- RAFT-SIM ARGS...]
+#                                [--keep-going] [--dir DIR] [-- RAFT-SIM ARGS...]
 #
 #   --only NN,...   run only these mutants (by number: 03,17 or 3,17)
+#   --dir DIR       take the NN-name.patch files from DIR instead of this directory (another
+#                   catalogue: a holdout, or cargo-mutants' mutants exported by export-cargo-mutants.sh)
 #   --mode sim      (default) build raft-sim in release and run it with the RAFT-SIM ARGS
 #                   (default: --seeds 1000); caught = exit status 1 with a FAILED line
 #   --mode tests    run `cargo test -p raft-core -p rafttest -q` (debug); caught = nonzero exit
@@ -29,9 +31,10 @@ only=""
 mode="sim"
 timeout_secs=""
 keep_going=0
+dir="$here"
 sim_args=(--seeds 1000)
 
-usage() { sed -n '2,19p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,21p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
 
 while [[ $# -gt 0 ]]; do
     case "$1" in
@@ -42,6 +45,8 @@ while [[ $# -gt 0 ]]; do
         --timeout) timeout_secs="${2:?--timeout needs seconds}"; shift 2 ;;
         --timeout=*) timeout_secs="${1#--timeout=}"; shift ;;
         --keep-going) keep_going=1; shift ;;
+        --dir) dir="$(cd "${2:?--dir needs a directory}" && pwd)"; shift 2 ;;
+        --dir=*) dir="$(cd "${1#--dir=}" && pwd)"; shift ;;
         -h|--help) usage; exit 0 ;;
         --) shift; if [[ $# -gt 0 ]]; then sim_args=("$@"); fi; break ;;
         *) echo "unknown argument: $1" >&2; usage >&2; exit 2 ;;
@@ -54,15 +59,14 @@ done
 
 # The catalogue, in order, filtered by --only.
 declare -a patches=()
-for p in "$here"/[0-9][0-9]-*.patch; do
+for p in "$dir"/[0-9][0-9]-*.patch "$dir"/[0-9][0-9][0-9]-*.patch; do
     [[ -e "$p" ]] || continue
     num="$(basename "$p" | cut -d- -f1)"
     if [[ -n "$only" ]]; then
         keep=0
         IFS=',' read -r -a wanted <<< "$only"
         for w in "${wanted[@]}"; do
-            w="$(printf '%02d' "$((10#$w))")"
-            [[ "$w" == "$num" ]] && keep=1
+            [[ $((10#$w)) -eq $((10#$num)) ]] && keep=1
         done
         [[ $keep -eq 1 ]] || continue
     fi
