@@ -332,10 +332,15 @@ fn a_stored_commit_index_behind_the_snapshot_starts_from_the_snapshot() {
             .expect("append");
         store.mut_hard_state().term = 1;
         store.commit_to(5).expect("commit");
-        store.create_snapshot(5, None, Bytes::new()).expect("snapshot");
+        store
+            .create_snapshot(5, None, Bytes::new())
+            .expect("snapshot");
         store.compact(6).expect("compact");
         store.mut_hard_state().commit = 3; // the newer commit index was never written
     }
     let raw = node(2, &storage);
-    assert_eq!(raw.raft.raft_log.committed, 5, "the snapshot's entries are committed");
+    assert_eq!(
+        raw.raft.raft_log.committed, 5,
+        "the snapshot's entries are committed"
+    );
 }

@@ -1,5 +1,6 @@
-//! The liveness phase: every fault healed, the cluster must elect a leader and commit a new write
-//! on every member of its configuration within a bound.
+//! The liveness phase: every fault healed, the cluster must elect a leader, commit a new write on
+//! every member of its configuration, and serve a linearizable read on every member, within a
+//! bound.
 //!
 //! Time advances in hops: each tick delivers the messages that were in flight when it began (one
 //! network hop), lets every node write and apply what it has, then ticks every clock. So the bound
@@ -9,7 +10,7 @@
 
 use super::node::encode_write;
 use super::Sim;
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// Round trips (ticks) the healed cluster gets to commit a write everywhere, beyond catching up:
 /// elections take a few randomized timeouts, fast backtracking a few round trips per node.
@@ -18,6 +19,9 @@ pub const LIVENESS_BOUND: u64 = 500;
 /// Round trips allowed per entry a member lags behind when the cluster heals: with one entry per
 /// message and one message in flight, catching up takes one round trip (two hops) per entry.
 pub const LIVENESS_PER_ENTRY: u64 = 4;
+
+/// Round trips a client waits for a read's answer before it asks again.
+const READ_RETRY: u64 = 20;
 
 impl Sim {
     /// Heals every fault, restarts every crashed member, and requires the cluster to elect a
@@ -50,6 +54,9 @@ impl Sim {
         // The write, and the leader and term that accepted it (a client retries with a new
         // leader: a write in flight when leadership changes may be lost, as in any Raft).
         let mut proposed: Option<(u64, u64, u64)> = None;
+        // Per member: the read it has outstanding and the tick it was issued (a client retries
+        // a read that gets no answer for a while, or that was dropped), or 0 once one was served.
+        let mut reads: BTreeMap<u64, (u64, u64)> = BTreeMap::new();
         for tick in 0..bound {
             if tick % 25 == 24 {
                 // Applications snapshot periodically; a follower that asked for a snapshot
@@ -71,8 +78,12 @@ impl Sim {
             let term = self.nodes[&leader].raw.as_ref().map_or(0, |r| r.raft.term);
             if let Some((value, _, _)) = proposed {
                 if self.all_members_applied(leader, value) {
-                    self.report.recovery_ticks = tick;
-                    return self.finish(leader);
+                    // Then every member serves a linearizable read: it knows its leader, and
+                    // the read's round reaches the leader and back.
+                    if self.all_members_read(leader, tick, &mut reads)? {
+                        self.report.recovery_ticks = tick;
+                        return self.finish(leader);
+                    }
                 }
             }
             if proposed.is_none_or(|(_, l, t)| (l, t) != (leader, term)) {
@@ -118,6 +129,58 @@ impl Sim {
         Ok(())
     }
 
+    /// Whether every running member of the leader's configuration has served a read issued
+    /// since its write was applied everywhere; issues (and reissues) the reads still wanted.
+    fn all_members_read(
+        &mut self,
+        leader: u64,
+        tick: u64,
+        reads: &mut BTreeMap<u64, (u64, u64)>,
+    ) -> Result<bool, String> {
+        let Some(raw) = self.nodes[&leader].raw.as_ref() else {
+            return Ok(false);
+        };
+        let members: Vec<u64> = raw.raft.prs.ids().collect();
+        let term = raw.raft.term;
+        let mut done = true;
+        for id in members {
+            if !self
+                .nodes
+                .get(&id)
+                .is_some_and(|n| n.is_up() && !self.silent(n, term))
+            {
+                continue;
+            }
+            match reads.get(&id) {
+                Some(&(0, _)) => continue,
+                Some(&(read_id, _)) if !self.reads.contains_key(&read_id) => {
+                    reads.insert(id, (0, tick));
+                    continue;
+                }
+                Some(&(_, issued)) if tick < issued + READ_RETRY => {}
+                _ => {
+                    self.next_read += 1;
+                    let read_id = self.next_read;
+                    let floor = self.checker.max_commit();
+                    let (event, now) = (self.event, self.timing.now(id));
+                    let et = self.f.election_tick as u64;
+                    self.confirmations
+                        .arrived(&self.nodes[&id], read_id, event, now, et);
+                    let raw = self.nodes.get_mut(&id).and_then(|n| n.raw.as_mut());
+                    if let Some(raw) = raw {
+                        if raw.read_index(read_id.to_be_bytes().to_vec()).is_ok() {
+                            self.reads
+                                .insert(read_id, super::PendingRead { node: id, floor });
+                        }
+                    }
+                    reads.insert(id, (read_id, tick));
+                }
+            }
+            done = false;
+        }
+        Ok(done)
+    }
+
     fn all_members_applied(&self, leader: u64, value: u64) -> bool {
         let Some(raw) = self.nodes[&leader].raw.as_ref() else {
             return false;
@@ -129,21 +192,22 @@ impl Sim {
         }
         let members: Vec<u64> = raw.raft.prs.ids().collect();
         let term = raw.raft.term;
-        // Without check-quorum and pre-vote, a member that reached a higher term (it voted in an
-        // election the leader never heard of) silently ignores the leader's messages, and if it
-        // cannot campaign itself (it is no voter in the configuration it knows) nothing ever
-        // tells the leader: etcd and raft-rs behave alike, and an operator has to step in. Such
-        // a member is not waited for.
-        let silent = |n: &super::node::SimNode| {
-            !self.f.check_quorum
-                && !self.f.pre_vote
-                && n.raw.as_ref().is_some_and(|r| r.raft.term > term)
-        };
         members.iter().all(|id| {
             self.nodes
                 .get(id)
-                .is_some_and(|n| n.sm.kv.get(&255) == Some(&value) || silent(n))
+                .is_some_and(|n| n.sm.kv.get(&255) == Some(&value) || self.silent(n, term))
         })
+    }
+
+    /// Without check-quorum and pre-vote, a member that reached a higher term than the leader's
+    /// `term` (it voted in an election the leader never heard of) silently ignores the leader's
+    /// messages, and if it cannot campaign itself (it is no voter in the configuration it knows)
+    /// nothing ever tells the leader: etcd and raft-rs behave alike, and an operator has to step
+    /// in. Such a member is not waited for.
+    fn silent(&self, n: &super::node::SimNode, term: u64) -> bool {
+        !self.f.check_quorum
+            && !self.f.pre_vote
+            && n.raw.as_ref().is_some_and(|r| r.raft.term > term)
     }
 
     /// One network hop with no faults: delivers what is in flight now, then lets every node take

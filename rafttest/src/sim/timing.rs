@@ -1,7 +1,8 @@
 //! Checks of the rules that rest on time, kept in each node's own ticks (what its clock says):
 //!
 //! - check-quorum, leader side: a leader that has not heard from a quorum of its voters for two
-//!   election timeouts has stepped down (thesis §6.2: it checks every election timeout);
+//!   election timeouts has stepped down (thesis §6.2: it checks every election timeout), and a new
+//!   leader that no quorum answered within its first election timeout has too;
 //! - check-quorum, follower side (the leader lease, thesis §4.2.3 and §6.4.1): a follower that
 //!   heard from its leader less than an election timeout ago neither adopts the term of a vote
 //!   request nor grants the vote, unless the candidate campaigns for a leadership transfer.
@@ -32,9 +33,9 @@ pub(super) struct Timing {
     heard_leader: BTreeMap<u64, (u64, u64)>,
     /// Per leader: the term it leads and the tick it was first seen leading it.
     leading: BTreeMap<u64, (u64, u64)>,
-    /// Per (leader, voter): the tick at which the leader last heard a response from it in the
-    /// leader's term.
-    heard_peer: BTreeMap<(u64, u64), u64>,
+    /// Per (leader, voter): the tick at which the leader last heard a response from it, and the
+    /// leader's term then.
+    heard_peer: BTreeMap<(u64, u64), (u64, u64)>,
     /// Per leader: the voters it had at the last check.
     voters: BTreeMap<u64, Vec<u64>>,
 }
@@ -52,10 +53,10 @@ impl Timing {
 
     /// Leader `id` was asked to transfer leadership: like etcd, it restarts its check-quorum
     /// window then, so every voter counts as heard from now on.
-    pub(super) fn transfer_requested(&mut self, id: u64, voters: &[u64]) {
+    pub(super) fn transfer_requested(&mut self, id: u64, term: u64, voters: &[u64]) {
         let now = self.now(id);
         for v in voters {
-            self.heard_peer.insert((id, *v), now);
+            self.heard_peer.insert((id, *v), (now, term));
         }
     }
 
@@ -98,12 +99,22 @@ impl Timing {
             MessageType::MsgAppend | MessageType::MsgHeartbeat | MessageType::MsgSnapshot
                 if accepted && m.term == r.term =>
             {
+                // Knowing the leader is what the lease, forwarding and read redirection rest on.
+                if r.state == StateRole::Follower && r.leader_id != m.from {
+                    return Err(format!(
+                        "leader knowledge: node {to} took a {:?} from {}, the leader of its term                          {}, yet names {} as its leader",
+                        m.msg_type(),
+                        m.from,
+                        r.term,
+                        r.leader_id
+                    ));
+                }
                 self.heard_leader.insert(to, (now, r.term));
             }
             MessageType::MsgAppendResponse | MessageType::MsgHeartbeatResponse
                 if r.state == StateRole::Leader && m.term == r.term =>
             {
-                self.heard_peer.insert((to, m.from), now);
+                self.heard_peer.insert((to, m.from), (now, r.term));
             }
             MessageType::MsgRequestVote
                 if check_quorum
@@ -179,7 +190,7 @@ impl Timing {
                 // A new configuration is judged from now on: the leader's next checks count its
                 // quorums, and a newcomer counts as active (as etcd has it).
                 for v in &all {
-                    self.heard_peer.insert((*id, *v), now);
+                    self.heard_peer.insert((*id, *v), (now, r.term));
                 }
                 self.voters.insert(*id, all);
             }
@@ -187,19 +198,30 @@ impl Timing {
                 if voters.is_empty() {
                     continue;
                 }
+                let heard = |v: &u64| {
+                    if v == id {
+                        Some(now)
+                    } else {
+                        self.heard_peer
+                            .get(&(*id, *v))
+                            .filter(|(_, term)| *term == r.term)
+                            .map(|(tick, _)| *tick)
+                    }
+                };
+                // The first check, an election timeout after the election: a quorum must have
+                // answered in this term by then (a new leader counts no follower as active
+                // before it hears from it, etcd-io/raft `becomeLeader`).
+                let answered = voters.iter().filter(|v| heard(v).is_some()).count();
+                if answered <= voters.len() / 2 && now.saturating_sub(since) > election_tick + 1 {
+                    return Err(format!(
+                        "check-quorum: leader {id} of term {} has heard from only {answered} of                          {voters:?} in the {} ticks since its election (election timeout                          {election_tick}) and still leads",
+                        r.term,
+                        now - since
+                    ));
+                }
                 let mut last: Vec<u64> = voters
                     .iter()
-                    .map(|v| {
-                        if v == id {
-                            now
-                        } else {
-                            self.heard_peer
-                                .get(&(*id, *v))
-                                .copied()
-                                .unwrap_or(0)
-                                .max(since)
-                        }
-                    })
+                    .map(|v| heard(v).unwrap_or(0).max(since))
                     .collect();
                 last.sort_unstable_by(|a, b| b.cmp(a));
                 let quorum_heard = last[voters.len() / 2];
