@@ -57,6 +57,8 @@ impl Sim {
         // Per member: the read it has outstanding and the tick it was issued (a client retries
         // a read that gets no answer for a while, or that was dropped), or 0 once one was served.
         let mut reads: BTreeMap<u64, (u64, u64)> = BTreeMap::new();
+        // The leadership transfer asked for last: (target, term it was asked in, tick asked).
+        let mut transfer: Option<(u64, u64, u64)> = None;
         for tick in 0..bound {
             if tick % 25 == 24 {
                 // Applications snapshot periodically; a follower that asked for a snapshot
@@ -76,13 +78,35 @@ impl Sim {
             };
             self.operate_membership(leader)?;
             let term = self.nodes[&leader].raw.as_ref().map_or(0, |r| r.raft.term);
-            if let Some((value, _, _)) = proposed {
-                if self.all_members_applied(leader, value) {
-                    // Then every member serves a linearizable read: it knows its leader, and
-                    // the read's round reaches the leader and back.
-                    if self.all_members_read(leader, tick, &mut reads)? {
-                        self.report.recovery_ticks = tick;
-                        return self.finish(leader);
+            if let Some((target, from_term, issued)) = transfer {
+                // Last, leadership moves to another voter on request, and the new leader commits.
+                let raw = self.nodes[&leader].raw.as_ref().expect("leader is up");
+                let committed_own =
+                    raw.raft.raft_log.term(raw.raft.raft_log.committed).ok() == Some(raw.raft.term);
+                if leader == target && term > from_term && committed_own {
+                    self.report.recovery_ticks = tick;
+                    return self.finish(leader);
+                }
+                if leader != target && tick >= issued + self.f.election_tick as u64 + 5 {
+                    // An unfinished transfer is aborted after an election timeout; ask again.
+                    self.request_transfer(leader, target);
+                    transfer = Some((target, from_term, tick));
+                }
+            } else if let Some((value, _, _)) = proposed {
+                // Then every member serves a linearizable read: it knows its leader, and the
+                // read's round reaches the leader and back.
+                if self.all_members_applied(leader, value)
+                    && self.all_members_read(leader, tick, &mut reads)?
+                {
+                    match self.transfer_target(leader, term) {
+                        Some(target) => {
+                            self.request_transfer(leader, target);
+                            transfer = Some((target, term, tick));
+                        }
+                        None => {
+                            self.report.recovery_ticks = tick;
+                            return self.finish(leader);
+                        }
                     }
                 }
             }
@@ -97,10 +121,13 @@ impl Sim {
                 }
             }
         }
+        let stage = match transfer {
+            Some((target, ..)) => format!("leadership never moved to {target} on request"),
+            None => "no write committed and no read served on every member".to_string(),
+        };
         Err(format!(
-            "liveness: after healing, no write committed on every member within {bound} round \
-             trips ({LIVENESS_BOUND} + {LIVENESS_PER_ENTRY} per entry of the {lag} the most \
-             behind lagged; leader {:?})",
+            "liveness: after healing, {stage} within {bound} round trips ({LIVENESS_BOUND} + \
+             {LIVENESS_PER_ENTRY} per entry of the {lag} the most behind lagged; leader {:?})",
             self.leader()
         ))
     }
@@ -127,6 +154,43 @@ impl Sim {
             }
         }
         Ok(())
+    }
+
+    /// A running voter other than `leader` to hand leadership to, if there is one.
+    fn transfer_target(&mut self, leader: u64, term: u64) -> Option<u64> {
+        let raw = self.nodes[&leader].raw.as_ref()?;
+        let voters = raw.raft.prs.conf().voters.ids();
+        // A voter refuses a candidate of lower priority whose log is no longer than its own
+        // (raft-rs priority elections, transfers included): only a top-priority voter can take
+        // over on request.
+        let top = voters.iter().map(|id| self.f.priority(*id)).max()?;
+        let candidates: Vec<u64> = voters
+            .into_iter()
+            .filter(|id| *id != leader && self.f.priority(*id) == top)
+            .filter(|id| {
+                self.nodes
+                    .get(id)
+                    .is_some_and(|n| n.is_up() && !self.silent(n, term))
+            })
+            .collect();
+        self.pick(&candidates)
+    }
+
+    fn request_transfer(&mut self, leader: u64, target: u64) {
+        let Some(raw) = self.nodes.get_mut(&leader).and_then(|n| n.raw.as_mut()) else {
+            return;
+        };
+        let term = raw.raft.term;
+        let cs = raw.raft.prs.conf_state();
+        raw.transfer_leader(target);
+        let voters: Vec<u64> = cs
+            .voters
+            .iter()
+            .chain(&cs.voters_outgoing)
+            .copied()
+            .collect();
+        self.timing.transfer_requested(leader, term, &voters);
+        self.log(format!("leader {leader} transfers to {target} (liveness)"));
     }
 
     /// Whether every running member of the leader's configuration has served a read issued

@@ -21,6 +21,7 @@ mod confirm;
 mod durability;
 mod events;
 mod heal;
+mod invariants;
 mod nemesis;
 pub mod node;
 pub mod options;
@@ -237,6 +238,11 @@ impl Sim {
                 skip_bcast_commit: f.skip_bcast_commit,
                 batch_append: f.batch_append,
                 disable_proposal_forwarding: f.no_forwarding,
+                priority: f.priority(id),
+                max_inflight_bytes: f.max_inflight_bytes,
+                max_uncommitted_size: f.max_uncommitted_size,
+                step_down_on_removal: f.step_down_on_removal,
+                max_election_tick: f.election_tick * f.election_spread,
                 seed: Some(sim.opts.seed.wrapping_mul(7919).wrapping_add(id)),
                 // Nodes differ in how committed entries reach the application: all read back
                 // from storage, a cache that fills after a few entries (so batches mix the cache
@@ -393,6 +399,7 @@ impl Sim {
             self.f.election_tick as u64,
         )?;
         for (id, node) in &self.nodes {
+            invariants::check(node)?;
             let Some(raw) = node.raw.as_ref() else {
                 continue;
             };

@@ -210,6 +210,17 @@ pub struct Features {
     /// Relative weight of taking and of writing Readys (low: many messages are stepped between
     /// two Readys; high: Readys follow every step).
     pub ready_weight: u32,
+    /// Election priorities (raft-rs): `None` leaves every node at 0; `Some(salt)` gives node `id`
+    /// the priority [`Features::priority`] derives from the salt.
+    pub priorities: Option<u64>,
+    /// Entry payload bytes in flight to one follower (`Config::max_inflight_bytes`).
+    pub max_inflight_bytes: u64,
+    /// Uncommitted payload bytes a leader accepts (`Config::max_uncommitted_size`).
+    pub max_uncommitted_size: u64,
+    /// A leader no longer a voter steps down (`Config::step_down_on_removal`).
+    pub step_down_on_removal: bool,
+    /// The randomised election timeout's upper bound, in election timeouts (2 is the default).
+    pub election_spread: usize,
 }
 
 impl Features {
@@ -246,7 +257,19 @@ impl Features {
             crash_any: false,
             tick_weight: 160,
             ready_weight: 130,
+            priorities: None,
+            max_inflight_bytes: raft_core::NO_LIMIT,
+            max_uncommitted_size: raft_core::NO_LIMIT,
+            step_down_on_removal: true,
+            election_spread: 2,
         }
+    }
+
+    /// Node `id`'s election priority: 0 to 2 when priorities are drawn, else 0.
+    pub fn priority(&self, id: u64) -> i64 {
+        self.priorities.map_or(0, |salt| {
+            ((salt ^ id).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 62) as i64 % 3
+        })
     }
 
     /// Draws the features of `opts.seed` (pinned options are kept).
@@ -306,6 +329,14 @@ impl Features {
         f.crash_any = rng.random_bool(0.25);
         f.tick_weight = [60, 160, 400][rng.random_range(0..3)];
         f.ready_weight = [30, 130, 130, 300][rng.random_range(0..4)];
+        // Drawn last, so that the draws above stay what they were before these were added.
+        f.priorities = rng.random_bool(0.25).then(|| rng.random());
+        f.max_inflight_bytes =
+            [raft_core::NO_LIMIT, raft_core::NO_LIMIT, 4096, 64][rng.random_range(0..4)];
+        f.max_uncommitted_size =
+            [raft_core::NO_LIMIT, raft_core::NO_LIMIT, 4096, 256][rng.random_range(0..4)];
+        f.step_down_on_removal = rng.random_bool(0.75);
+        f.election_spread = [2, 2, 3, 5][rng.random_range(0..4)];
         f
     }
 
@@ -323,7 +354,8 @@ impl Features {
              {}; clock {:?}; election/heartbeat ticks {}/{}; max msg {}; inflight {}; committed \
              per Ready {}; skip-bcast-commit {}; batch-append {}; forwarding {}; async depth {}; \
              sync nodes {}; disk speed {}; chaos {:.2}; targeted {}; crash any {}; tick weight {}; \
-             ready weight {}",
+             ready weight {}; priorities {}; inflight bytes {}; uncommitted {}; \
+             step-down-on-removal {}; election timeout up to {}x",
             self.nodes,
             self.loss,
             self.duplication,
@@ -352,6 +384,11 @@ impl Features {
             self.crash_any,
             self.tick_weight,
             self.ready_weight,
+            self.priorities.is_some(),
+            size(self.max_inflight_bytes),
+            size(self.max_uncommitted_size),
+            self.step_down_on_removal,
+            self.election_spread,
         )
     }
 }
