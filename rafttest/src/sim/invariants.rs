@@ -49,13 +49,11 @@ pub(super) fn check(node: &SimNode) -> Result<(), String> {
         ));
     }
     match r.state {
-        StateRole::Leader => {
-            if r.vote != id || r.leader_id != id {
-                return bad(format!(
-                    "a leader with vote {} and leader {} (itself for both)",
-                    r.vote, r.leader_id
-                ));
-            }
+        StateRole::Leader if r.vote != id || r.leader_id != id => {
+            return bad(format!(
+                "a leader with vote {} and leader {} (itself for both)",
+                r.vote, r.leader_id
+            ));
         }
         StateRole::Candidate if r.vote != id || r.leader_id != 0 => {
             return bad(format!(
