@@ -1,6 +1,6 @@
-//! The liveness phase: every fault healed, the cluster must elect a leader, commit a new write on
-//! every member of its configuration, and serve a linearizable read on every member, within a
-//! bound.
+//! The liveness phase: every fault healed, the cluster must, within a bound, elect a leader, commit
+//! a new write on every member of its configuration, serve a linearizable read on every member,
+//! carry out a membership change, and hand leadership over on request.
 //!
 //! Time advances in hops: each tick delivers the messages that were in flight when it began (one
 //! network hop), lets every node write and apply what it has, then ticks every clock. So the bound
@@ -10,6 +10,7 @@
 
 use super::node::encode_write;
 use super::Sim;
+use raft_core::eraftpb::{ConfChangeSingle, ConfChangeType, ConfChangeV2, ConfState};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Round trips (ticks) the healed cluster gets to commit a write everywhere, beyond catching up:
@@ -22,6 +23,24 @@ pub const LIVENESS_PER_ENTRY: u64 = 4;
 
 /// Round trips a client waits for a read's answer before it asks again.
 const READ_RETRY: u64 = 20;
+
+/// Round trips an operator waits for a membership change to take effect before asking again.
+const MEMBERSHIP_RETRY: u64 = 30;
+
+/// What the liveness phase waits for, in order.
+#[derive(Debug, Clone, Copy)]
+enum Stage {
+    /// A write committed and applied on every member, then a read served on every member.
+    Write,
+    /// A membership change (add as a learner: `true`, or remove) of a node, asked at a tick.
+    Membership { change: (bool, u64), asked: u64 },
+    /// A leadership transfer to `target`, asked in `from_term` at a tick.
+    Transfer {
+        target: u64,
+        from_term: u64,
+        asked: u64,
+    },
+}
 
 impl Sim {
     /// Heals every fault, restarts every crashed member, and requires the cluster to elect a
@@ -57,8 +76,7 @@ impl Sim {
         // Per member: the read it has outstanding and the tick it was issued (a client retries
         // a read that gets no answer for a while, or that was dropped), or 0 once one was served.
         let mut reads: BTreeMap<u64, (u64, u64)> = BTreeMap::new();
-        // The leadership transfer asked for last: (target, term it was asked in, tick asked).
-        let mut transfer: Option<(u64, u64, u64)> = None;
+        let mut stage = Stage::Write;
         for tick in 0..bound {
             if tick % 25 == 24 {
                 // Applications snapshot periodically; a follower that asked for a snapshot
@@ -78,52 +96,105 @@ impl Sim {
             };
             self.operate_membership(leader)?;
             let term = self.nodes[&leader].raw.as_ref().map_or(0, |r| r.raft.term);
-            if let Some((target, from_term, issued)) = transfer {
-                // Last, leadership moves to another voter on request, and the new leader commits.
-                let raw = self.nodes[&leader].raw.as_ref().expect("leader is up");
-                let committed_own =
-                    raw.raft.raft_log.term(raw.raft.raft_log.committed).ok() == Some(raw.raft.term);
-                if leader == target && term > from_term && committed_own {
-                    self.report.recovery_ticks = tick;
-                    return self.finish(leader);
+            let done = match stage {
+                Stage::Write => {
+                    if proposed.is_none_or(|(_, l, t)| (l, t) != (leader, term)) {
+                        self.next_value += 1;
+                        let value = self.next_value;
+                        let raw = self.nodes.get_mut(&leader).and_then(|n| n.raw.as_mut());
+                        if let Some(raw) = raw {
+                            if raw.propose(vec![], encode_write(255, value)).is_ok() {
+                                proposed = Some((value, leader, term));
+                            }
+                        }
+                    }
+                    // Then every member serves a linearizable read: it knows its leader, and
+                    // the read's round reaches the leader and back.
+                    proposed.is_some_and(|(value, ..)| self.all_members_applied(leader, value))
+                        && self.all_members_read(leader, tick, &mut reads)?
                 }
-                if leader != target && tick >= issued + self.f.election_tick as u64 + 5 {
-                    // An unfinished transfer is aborted after an election timeout; ask again.
-                    self.request_transfer(leader, target);
-                    transfer = Some((target, from_term, tick));
+                Stage::Membership { change, asked } => {
+                    // A membership change takes effect on every member.
+                    if self.membership_changed(leader, change, term) {
+                        true
+                    } else {
+                        if tick >= asked + MEMBERSHIP_RETRY {
+                            self.propose_membership(leader, change)?;
+                            stage = Stage::Membership {
+                                change,
+                                asked: tick,
+                            };
+                        }
+                        false
+                    }
                 }
-            } else if let Some((value, _, _)) = proposed {
-                // Then every member serves a linearizable read: it knows its leader, and the
-                // read's round reaches the leader and back.
-                if self.all_members_applied(leader, value)
-                    && self.all_members_read(leader, tick, &mut reads)?
-                {
-                    match self.transfer_target(leader, term) {
-                        Some(target) => {
+                Stage::Transfer {
+                    target,
+                    from_term,
+                    asked,
+                } => {
+                    // Leadership moves to another voter on request, and the new leader commits.
+                    let raw = self.nodes[&leader].raw.as_ref().expect("leader is up");
+                    let log = &raw.raft.raft_log;
+                    let committed_own = log.term(log.committed).ok() == Some(raw.raft.term);
+                    if leader == target && term > from_term && committed_own {
+                        true
+                    } else {
+                        if leader != target && tick >= asked + self.f.election_tick as u64 + 5 {
+                            // An unfinished transfer is aborted after an election timeout.
                             self.request_transfer(leader, target);
-                            transfer = Some((target, term, tick));
+                            stage = Stage::Transfer {
+                                target,
+                                from_term,
+                                asked: tick,
+                            };
                         }
-                        None => {
-                            self.report.recovery_ticks = tick;
-                            return self.finish(leader);
-                        }
+                        false
                     }
                 }
+            };
+            if !done {
+                continue;
             }
-            if proposed.is_none_or(|(_, l, t)| (l, t) != (leader, term)) {
-                self.next_value += 1;
-                let value = self.next_value;
-                let raw = self.nodes.get_mut(&leader).and_then(|n| n.raw.as_mut());
-                if let Some(raw) = raw {
-                    if raw.propose(vec![], encode_write(255, value)).is_ok() {
-                        proposed = Some((value, leader, term));
-                    }
+            if matches!(stage, Stage::Write) {
+                if let Some(change) = self.membership_change(leader) {
+                    self.propose_membership(leader, change)?;
+                    stage = Stage::Membership {
+                        change,
+                        asked: tick,
+                    };
+                    continue;
                 }
             }
+            if !matches!(stage, Stage::Transfer { .. }) {
+                if let Some(target) = self.transfer_target(leader, term) {
+                    self.request_transfer(leader, target);
+                    stage = Stage::Transfer {
+                        target,
+                        from_term: term,
+                        asked: tick,
+                    };
+                    continue;
+                }
+            }
+            self.report.recovery_ticks = tick;
+            return self.finish(leader);
         }
-        let stage = match transfer {
-            Some((target, ..)) => format!("leadership never moved to {target} on request"),
-            None => "no write committed and no read served on every member".to_string(),
+        let stage = match stage {
+            Stage::Write => "no write committed and no read served on every member".to_string(),
+            Stage::Membership {
+                change: (add, id), ..
+            } => format!(
+                "the {} of node {id} never took effect on every member",
+                if add {
+                    "addition as a learner"
+                } else {
+                    "removal"
+                }
+            ),
+            Stage::Transfer { target, .. } => {
+                format!("leadership never moved to {target} on request")
+            }
         };
         Err(format!(
             "liveness: after healing, {stage} within {bound} round trips ({LIVENESS_BOUND} + \
@@ -154,6 +225,75 @@ impl Sim {
             }
         }
         Ok(())
+    }
+
+    /// The membership change the liveness phase asks for: a spare that never ran joins as a
+    /// learner (`true`), or else a learner leaves (`false`).
+    fn membership_change(&mut self, leader: u64) -> Option<(bool, u64)> {
+        let raw = self.nodes[&leader].raw.as_ref()?;
+        let members: BTreeSet<u64> = raw.raft.prs.ids().collect();
+        let learners = raw.raft.prs.conf().learners.clone();
+        let fresh: Vec<u64> = self
+            .nodes
+            .keys()
+            .copied()
+            .filter(|id| !members.contains(id) && !self.lives.contains_key(id))
+            .collect();
+        if let Some(id) = fresh.first() {
+            return Some((true, *id));
+        }
+        learners.first().map(|id| (false, *id))
+    }
+
+    fn propose_membership(&mut self, leader: u64, (add, id): (bool, u64)) -> Result<(), String> {
+        if add && !self.nodes[&id].is_up() && !self.lives.contains_key(&id) {
+            self.lives.insert(id, 0);
+            self.restart(id)?;
+        }
+        let change_type = if add {
+            ConfChangeType::AddLearnerNode
+        } else {
+            ConfChangeType::RemoveNode
+        };
+        let cc = ConfChangeV2 {
+            changes: vec![ConfChangeSingle {
+                change_type: change_type as i32,
+                node_id: id,
+            }],
+            ..Default::default()
+        };
+        if let Some(raw) = self.nodes.get_mut(&leader).and_then(|n| n.raw.as_mut()) {
+            let result = raw.propose_conf_change(vec![], cc);
+            self.log(format!(
+                "leader {leader} proposes {change_type:?} {id} (liveness): {result:?}"
+            ));
+        }
+        Ok(())
+    }
+
+    /// Whether the change shows in the leader's configuration and every running member applied
+    /// the same configuration.
+    fn membership_changed(&self, leader: u64, (add, id): (bool, u64), term: u64) -> bool {
+        let Some(raw) = self.nodes[&leader].raw.as_ref() else {
+            return false;
+        };
+        let conf = raw.raft.prs.conf();
+        if add != conf.learners.contains(&id) || conf.voters.is_joint() {
+            return false;
+        }
+        let sorted = |cs: &ConfState| {
+            let mut v = cs.voters.clone();
+            v.sort_unstable();
+            let mut l = cs.learners.clone();
+            l.sort_unstable();
+            (v, l)
+        };
+        let want = sorted(&raw.raft.prs.conf_state());
+        raw.raft.prs.ids().all(|m| {
+            self.nodes.get(&m).is_some_and(|n| {
+                !n.is_up() || self.silent(n, term) || sorted(&n.sm.conf_state) == want
+            })
+        })
     }
 
     /// A running voter other than `leader` to hand leadership to, if there is one.

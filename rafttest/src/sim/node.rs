@@ -243,9 +243,16 @@ impl SimNode {
             self.sm.applied_index = e.index;
             if let Some(cc) = decode_conf_change(&e) {
                 let cc = cc.map_err(|_| raft_core::Error::Invariant("conf change decode"))?;
-                // Refused changes are skipped by every node alike.
-                if let Ok(cs) = raw.apply_conf_change(&cc) {
-                    self.sm.conf_state = cs;
+                // The leader validated the change against the configuration it is applied to
+                // (one change at a time): refusing it now means the two disagree.
+                match raw.apply_conf_change(&cc) {
+                    Ok(cs) => self.sm.conf_state = cs,
+                    Err(_) => {
+                        return Err(raft_core::Error::Invariant(
+                            "a committed membership change, accepted when proposed, was refused \
+                             when applied",
+                        ))
+                    }
                 }
             } else if e.entry_type == EntryType::EntryNormal as i32 && !e.data.is_empty() {
                 if let Some((k, v)) = decode_write(&e.data) {
