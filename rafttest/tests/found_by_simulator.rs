@@ -344,3 +344,70 @@ fn a_stored_commit_index_behind_the_snapshot_starts_from_the_snapshot() {
         "the snapshot's entries are committed"
     );
 }
+
+/// Node 1 of voters {1, 2} holds entries 2..=4 of term 2 but only knows commit 1. Its leader
+/// committed them (and, had entry 3 removed that leader, stepped down at once) without node 1
+/// hearing of it. The vote rejection node 1 gets carries the commit index and its term: node 1
+/// must take it (raft-rs `maybe_commit_by_vote`), or with a removed leader the group never
+/// elects again (found by the simulator once the nemesis removed leaders).
+fn candidate_with_uncommitted_tail(third: Entry) -> (RawNode<MemStorage>, MemStorage) {
+    let storage = MemStorage::bootstrap([1, 2], []).expect("bootstrap");
+    {
+        let mut store = storage.wl();
+        store
+            .append(&[entry(2, 2), third, entry(4, 2)])
+            .expect("append");
+        store.mut_hard_state().term = 2;
+    }
+    let mut raw = node(1, &storage);
+    raw.campaign().expect("campaign");
+    drain(&mut raw, &storage);
+    assert_eq!(raw.raft.state, StateRole::Candidate);
+    let term = raw.raft.term;
+    raw.step(Message {
+        msg_type: MessageType::MsgRequestVoteResponse as i32,
+        from: 2,
+        to: 1,
+        term,
+        reject: true,
+        commit: 4,
+        commit_term: 2,
+        ..Default::default()
+    })
+    .expect("vote response");
+    (raw, storage)
+}
+
+#[test]
+fn a_vote_rejection_carrying_the_commit_index_moves_the_candidates_commit() {
+    let (raw, _storage) = candidate_with_uncommitted_tail(entry(3, 2));
+    assert_eq!(
+        raw.raft.raft_log.committed, 4,
+        "the rejection named index 4 of term 2 as committed, and the candidate holds it"
+    );
+}
+
+#[test]
+fn a_candidate_that_learns_a_membership_change_committed_steps_down() {
+    let cc = raft_core::eraftpb::ConfChangeV2 {
+        changes: vec![raft_core::eraftpb::ConfChangeSingle {
+            change_type: raft_core::eraftpb::ConfChangeType::RemoveNode as i32,
+            node_id: 2,
+        }],
+        ..Default::default()
+    };
+    let change = Entry {
+        entry_type: EntryType::EntryConfChangeV2 as i32,
+        index: 3,
+        term: 2,
+        data: raft_proto::ConfChangeI::encode_to_bytes(&cc),
+        ..Default::default()
+    };
+    let (raw, _storage) = candidate_with_uncommitted_tail(change);
+    assert_eq!(raw.raft.raft_log.committed, 4);
+    assert_eq!(
+        raw.raft.state,
+        StateRole::Follower,
+        "it campaigned for a configuration a committed change replaces"
+    );
+}

@@ -218,7 +218,39 @@ impl<T: Storage> Raft<T> {
             }
             let msg = self.vote_rejection(m.from, response_type);
             self.send(msg);
+            self.commit_by_vote(m);
             Ok(())
+        }
+    }
+
+    /// Moves the commit index up to the (commit, commit term) a vote request or a vote response
+    /// carries, when our log holds that entry (raft-rs `maybe_commit_by_vote`): by log matching
+    /// our log then agrees with the sender's up to it, and the sender only ever names a committed
+    /// entry. Without it a voter can stall for good: a leader that removed itself steps down as
+    /// soon as it applies its removal, and the remaining voter that never heard of that commit
+    /// still counts the old leader, which refuses it a vote as its log is longer; the refusal
+    /// carries the commit that lets it apply the removal and win alone. A candidate that finds a
+    /// membership change among the entries it now knows committed steps down, as it does not
+    /// campaign with one unapplied.
+    fn commit_by_vote(&mut self, m: &Message) {
+        if m.commit == 0 || m.commit_term == 0 || self.state == StateRole::Leader {
+            return;
+        }
+        let before = self.raft_log.committed;
+        if m.commit <= before || m.commit > self.raft_log.last_index() {
+            return;
+        }
+        if !self.raft_log.maybe_commit(m.commit, m.commit_term) {
+            return;
+        }
+        info!(self.log(), "commit index moved by a vote message";
+            "from" => m.from, "commit" => self.raft_log.committed, "was" => before);
+        if matches!(self.state, StateRole::Candidate | StateRole::PreCandidate)
+            && self.has_unapplied_conf_change()
+        {
+            info!(self.log(), "a newly committed membership change is not applied: stepping down");
+            let term = self.term;
+            self.become_follower(term, INVALID_ID);
         }
     }
 
@@ -245,6 +277,7 @@ impl<T: Storage> Raft<T> {
             }
             VoteResult::Pending => {}
         }
+        self.commit_by_vote(m);
     }
 }
 

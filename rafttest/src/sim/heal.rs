@@ -77,6 +77,8 @@ impl Sim {
         // a read that gets no answer for a while, or that was dropped), or 0 once one was served.
         let mut reads: BTreeMap<u64, (u64, u64)> = BTreeMap::new();
         let mut stage = Stage::Write;
+        // When the operator last asked a leader that is no voter to hand over.
+        let mut handover = 0;
         for tick in 0..bound {
             if tick % 25 == 24 {
                 // Applications snapshot periodically; a follower that asked for a snapshot
@@ -96,6 +98,17 @@ impl Sim {
             };
             self.operate_membership(leader)?;
             let term = self.nodes[&leader].raw.as_ref().map_or(0, |r| r.raft.term);
+            if self.leads_without_vote(leader) {
+                // A leader that is no voter any more (`step_down_on_removal` off) leads until the
+                // operator hands leadership to a voter.
+                if tick >= handover + self.f.election_tick as u64 + 5 {
+                    if let Some(target) = self.transfer_target(leader, term) {
+                        self.request_transfer(leader, target);
+                        handover = tick;
+                    }
+                }
+                continue;
+            }
             let done = match stage {
                 Stage::Write => {
                     if proposed.is_none_or(|(_, l, t)| (l, t) != (leader, term)) {
@@ -293,6 +306,14 @@ impl Sim {
             self.nodes.get(&m).is_some_and(|n| {
                 !n.is_up() || self.silent(n, term) || sorted(&n.sm.conf_state) == want
             })
+        })
+    }
+
+    /// Whether `leader` leads a plain configuration in which it is no voter.
+    fn leads_without_vote(&self, leader: u64) -> bool {
+        self.nodes[&leader].raw.as_ref().is_some_and(|r| {
+            let voters = &r.raft.prs.conf().voters;
+            !voters.is_joint() && !voters.contains(leader)
         })
     }
 

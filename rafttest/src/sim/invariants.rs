@@ -8,10 +8,56 @@
 use super::node::SimNode;
 use raft_core::tracker::ProgressState;
 use raft_core::StateRole;
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
-/// Checks one running node; `Err` names the node and what is inconsistent.
-pub(super) fn check(node: &SimNode) -> Result<(), String> {
+/// What the checks remember between events.
+#[derive(Debug, Default)]
+pub(super) struct Invariants {
+    /// Per leader: its term, and the payload bytes of earlier terms' entries it had not handed
+    /// out for applying when it was elected. Handing them out later lowers its count of
+    /// uncommitted bytes, which it never counted (etcd-io/raft's `reduceUncommittedSize` lets the
+    /// count underestimate the same way), so its limit may be passed by that much.
+    leaders: BTreeMap<u64, (u64, u64)>,
+}
+
+impl Invariants {
+    /// Checks one running node; `Err` names the node and what is inconsistent.
+    pub(super) fn check(&mut self, node: &SimNode) -> Result<(), String> {
+        let slack = self.slack(node)?;
+        check(node, slack)
+    }
+
+    fn slack(&mut self, node: &SimNode) -> Result<u64, String> {
+        let Some(r) = node.raw.as_ref().map(|raw| &raw.raft) else {
+            return Ok(0);
+        };
+        if r.state != StateRole::Leader || node.config.max_uncommitted_size == raft_core::NO_LIMIT
+        {
+            return Ok(0);
+        }
+        if let Some(&(term, slack)) = self.leaders.get(&node.id) {
+            if term == r.term {
+                return Ok(slack);
+            }
+        }
+        let log = &r.raft_log;
+        let last = log.last_index();
+        let slack = if log.applying < last {
+            log.slice(log.applying + 1, last + 1, raft_core::NO_LIMIT)
+                .map_err(|e| format!("node {}: reading its log failed: {e}", node.id))?
+                .iter()
+                .filter(|e| e.term < r.term)
+                .map(raft_proto::payload_size)
+                .sum()
+        } else {
+            0
+        };
+        self.leaders.insert(node.id, (r.term, slack));
+        Ok(slack)
+    }
+}
+
+fn check(node: &SimNode, slack: u64) -> Result<(), String> {
     let Some(raw) = node.raw.as_ref() else {
         return Ok(());
     };
@@ -94,6 +140,29 @@ pub(super) fn check(node: &SimNode) -> Result<(), String> {
         return bad(format!(
             "it tracks progress of {tracked:?}, its configuration has {members:?}"
         ));
+    }
+    // Flow control of proposals: what this leader appended and has not committed stays within
+    // `max_uncommitted_size`, unless it is one proposal accepted when nothing was uncommitted (the
+    // simulator proposes one entry at a time).
+    let limit = node.config.max_uncommitted_size;
+    if limit != raft_core::NO_LIMIT && log.committed < last {
+        let pending = log
+            .slice(log.committed + 1, last + 1, raft_core::NO_LIMIT)
+            .map_err(|e| format!("node {id}: reading its uncommitted tail failed: {e}"))?;
+        let own: Vec<u64> = pending
+            .iter()
+            .filter(|e| e.term == r.term)
+            .map(raft_proto::payload_size)
+            .filter(|size| *size > 0)
+            .collect();
+        let total: u64 = own.iter().sum();
+        if total > limit.saturating_add(slack) && own.len() > 1 {
+            return bad(format!(
+                "{} proposals of {total} bytes uncommitted, above max_uncommitted_size {limit} \
+                 (plus {slack} bytes of earlier terms it handed out since its election)",
+                own.len()
+            ));
+        }
     }
     for (peer, pr) in r.prs.iter() {
         let learner = conf.learners.contains(&peer) || conf.learners_next.contains(&peer);

@@ -120,6 +120,7 @@ struct Sim {
     /// Directed links that drop everything.
     cut: BTreeSet<(u64, u64)>,
     checker: Checker,
+    invariants: invariants::Invariants,
     reads: BTreeMap<u64, PendingRead>,
     next_read: u64,
     next_value: u64,
@@ -197,6 +198,7 @@ impl Sim {
             delayed: Vec::new(),
             cut: BTreeSet::new(),
             checker: Checker::default(),
+            invariants: invariants::Invariants::default(),
             reads: BTreeMap::new(),
             next_read: 0,
             next_value: 0,
@@ -399,7 +401,7 @@ impl Sim {
             self.f.election_tick as u64,
         )?;
         for (id, node) in &self.nodes {
-            invariants::check(node)?;
+            self.invariants.check(node)?;
             let Some(raw) = node.raw.as_ref() else {
                 continue;
             };

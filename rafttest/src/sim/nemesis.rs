@@ -237,7 +237,7 @@ impl Sim {
             change_type: t as i32,
             node_id: id,
         };
-        let choice = self.rng.random_range(0..6u32);
+        let choice = self.rng.random_range(0..8u32);
         let changes = match choice {
             0 => self
                 .pick(&outside)
@@ -268,6 +268,15 @@ impl Sim {
             5 if voters.len() < 3 => self
                 .pick(&outside)
                 .map(|id| vec![single(ConfChangeType::AddNode, id)]),
+            // The leader removes itself, or demotes itself to a learner: it steps down once the
+            // change applies (`step_down_on_removal`), or keeps leading as a non-voter until
+            // leadership is handed over.
+            6 if voters.len() >= 2 && self.rng.random_bool(0.5) => {
+                Some(vec![single(ConfChangeType::RemoveNode, leader)])
+            }
+            7 if voters.len() >= 2 && self.rng.random_bool(0.5) => {
+                Some(vec![single(ConfChangeType::AddLearnerNode, leader)])
+            }
             _ => None,
         };
         let Some(changes) = changes else {
