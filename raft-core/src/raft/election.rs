@@ -248,7 +248,10 @@ impl<T: Storage> Raft<T> {
         if matches!(self.state, StateRole::Candidate | StateRole::PreCandidate)
             && self.has_unapplied_conf_change()
         {
-            info!(self.log(), "a newly committed membership change is not applied: stepping down");
+            info!(
+                self.log(),
+                "a newly committed membership change is not applied: stepping down"
+            );
             let term = self.term;
             self.become_follower(term, INVALID_ID);
         }

@@ -372,6 +372,10 @@ impl Sim {
         let more = light.take_committed_entries();
         durability::check_handed_out(id, node, &more)?;
         node.to_apply.extend(more);
+        // A commit `advance` made as leader is checked while the node still leads: applying its
+        // own removal next may end that.
+        self.checker.check(&self.nodes, &self.lives)?;
+        let node = self.nodes.get_mut(&id).expect("known id");
         applied.extend(
             node.apply_entries(usize::MAX)
                 .map_err(|e| format!("node {id}: applying failed: {e}"))?,

@@ -449,11 +449,15 @@ impl Sim {
                 if !has_ready && self.nodes[&id].unpersisted.is_empty() {
                     break;
                 }
+                // Checked after every step, as in the faulty phase: a leader's commit must be
+                // seen while it still leads (applying its own removal next may end that).
                 if has_ready {
                     self.take_ready(id)?;
+                    self.check()?;
                 }
                 while !self.nodes[&id].unpersisted.is_empty() {
                     self.persist(id)?;
+                    self.check()?;
                 }
             }
             let node = &self.nodes[&id];

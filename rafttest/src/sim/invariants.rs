@@ -31,8 +31,7 @@ impl Invariants {
         let Some(r) = node.raw.as_ref().map(|raw| &raw.raft) else {
             return Ok(0);
         };
-        if r.state != StateRole::Leader || node.config.max_uncommitted_size == raft_core::NO_LIMIT
-        {
+        if r.state != StateRole::Leader || node.config.max_uncommitted_size == raft_core::NO_LIMIT {
             return Ok(0);
         }
         if let Some(&(term, slack)) = self.leaders.get(&node.id) {

@@ -18,6 +18,7 @@
 
 pub mod checker;
 mod confirm;
+mod confmodel;
 mod durability;
 mod events;
 mod heal;

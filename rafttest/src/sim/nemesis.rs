@@ -253,12 +253,18 @@ impl Sim {
                 .pick(&learners)
                 .map(|id| vec![single(ConfChangeType::RemoveNode, id)]),
             4 if voters.len() >= 3 => {
-                // Replace a voter in one joint change.
+                // Replace a voter in one joint change; the one replaced leaves, or stays on as a
+                // learner (it waits in learners_next until the joint configuration is left).
                 let out = self.pick(&voters).filter(|id| *id != leader);
                 let inn = self.pick(&outside).or(self.pick(&learners));
+                let demote = self.rng.random_bool(0.5);
                 match (out, inn) {
                     (Some(o), Some(i)) => Some(vec![
-                        single(ConfChangeType::RemoveNode, o),
+                        if demote {
+                            single(ConfChangeType::AddLearnerNode, o)
+                        } else {
+                            single(ConfChangeType::RemoveNode, o)
+                        },
                         single(ConfChangeType::AddNode, i),
                     ]),
                     _ => None,

@@ -210,7 +210,7 @@ impl SimNode {
 
     /// Applies up to `max` committed entries and reports them applied (`advance_apply_to`);
     /// returns each applied entry as (index, term, data) for the checker.
-    pub(crate) fn apply_some(&mut self, max: usize) -> raft_core::Result<Vec<(u64, u64, Bytes)>> {
+    pub(crate) fn apply_some(&mut self, max: usize) -> Result<Vec<(u64, u64, Bytes)>, String> {
         let applied = self.apply_entries(max)?;
         if let Some(raw) = self.raw.as_mut() {
             raw.advance_apply_to(self.sm.applied_index);
@@ -220,10 +220,7 @@ impl SimNode {
 
     /// Applies up to `max` queued committed entries to the state machine (conf changes to the
     /// node too) without reporting them.
-    pub(crate) fn apply_entries(
-        &mut self,
-        max: usize,
-    ) -> raft_core::Result<Vec<(u64, u64, Bytes)>> {
+    pub(crate) fn apply_entries(&mut self, max: usize) -> Result<Vec<(u64, u64, Bytes)>, String> {
         let Some(raw) = self.raw.as_mut() else {
             return Ok(Vec::new());
         };
@@ -236,23 +233,23 @@ impl SimNode {
                 continue;
             }
             if e.index != self.sm.applied_index + 1 {
-                return Err(raft_core::Error::Invariant(
-                    "committed entries were handed out with a gap",
-                ));
+                return Err("committed entries were handed out with a gap".to_string());
             }
             self.sm.applied_index = e.index;
             if let Some(cc) = decode_conf_change(&e) {
-                let cc = cc.map_err(|_| raft_core::Error::Invariant("conf change decode"))?;
-                // The leader validated the change against the configuration it is applied to
-                // (one change at a time): refusing it now means the two disagree.
-                match raw.apply_conf_change(&cc) {
-                    Ok(cs) => self.sm.conf_state = cs,
-                    Err(_) => {
-                        return Err(raft_core::Error::Invariant(
-                            "a committed membership change, accepted when proposed, was refused \
-                             when applied",
-                        ))
-                    }
+                let cc = cc.map_err(|e| format!("a committed conf change does not decode: {e}"))?;
+                // The outcome must be what the rules give (the leader validated the change
+                // against this same configuration: one change at a time).
+                let before = raw.raft.prs.conf_state();
+                let result = raw.apply_conf_change(&cc);
+                super::confmodel::check(
+                    self.id,
+                    &before,
+                    &cc,
+                    result.as_ref().map_err(|e| e.to_string()),
+                )?;
+                if let Ok(cs) = result {
+                    self.sm.conf_state = cs;
                 }
             } else if e.entry_type == EntryType::EntryNormal as i32 && !e.data.is_empty() {
                 if let Some((k, v)) = decode_write(&e.data) {
