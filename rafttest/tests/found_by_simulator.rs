@@ -411,3 +411,44 @@ fn a_candidate_that_learns_a_membership_change_committed_steps_down() {
         "it campaigned for a configuration a committed change replaces"
     );
 }
+
+/// Priorities only break ties between equally up-to-date logs. Voter 2 (priority 5) ends at index
+/// 3 of term 1; candidate 3 (priority 0) ends at index 3 of term 2, a strictly better log. Comparing
+/// the indexes alone, as raft-rs does, voter 2 refuses; if voter 2 cannot win itself (its log is
+/// behind the others'), the group never elects again (found by the simulator with priorities).
+#[test]
+fn a_candidate_with_a_better_log_gets_the_vote_of_a_higher_priority_voter() {
+    let storage = MemStorage::bootstrap([1, 2, 3], []).expect("bootstrap");
+    {
+        let mut store = storage.wl();
+        store.append(&[entry(2, 1), entry(3, 1)]).expect("append");
+        store.mut_hard_state().term = 2;
+    }
+    let config = Config {
+        id: 2,
+        election_tick: 10,
+        heartbeat_tick: 1,
+        priority: 5,
+        ..Default::default()
+    };
+    let mut raw = RawNode::new(&config, storage.clone(), &logger()).expect("start");
+    raw.step(Message {
+        msg_type: MessageType::MsgRequestVote as i32,
+        from: 3,
+        to: 2,
+        term: 3,
+        index: 3,
+        log_term: 2,
+        ..Default::default()
+    })
+    .expect("vote request");
+    let sent = drain(&mut raw, &storage);
+    let answer = sent
+        .iter()
+        .find(|m| m.msg_type() == MessageType::MsgRequestVoteResponse)
+        .expect("an answer");
+    assert!(
+        !answer.reject,
+        "refused a candidate whose log ends at a later term: {answer:?}"
+    );
+}

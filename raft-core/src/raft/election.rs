@@ -191,8 +191,16 @@ impl<T: Storage> Raft<T> {
             }
         };
         // Priority elections (raft-rs): among equally up-to-date logs, a lower-priority candidate is
-        // refused so the higher-priority node wins.
-        let priority_ok = m.index > self.raft_log.last_index() || self.priority <= priority_of(m);
+        // refused so the higher-priority node wins. Only among equal ones: raft-rs compares the
+        // last indexes alone, so a voter of higher priority whose last entry is of an older term
+        // (same index) refuses a candidate with a strictly better log, and when that voter cannot
+        // win itself the group never elects again (found by the simulator).
+        let priority_ok = match self.raft_log.last_index_and_term() {
+            Ok((our_index, our_term)) => {
+                (m.log_term, m.index) > (our_term, our_index) || self.priority <= priority_of(m)
+            }
+            Err(_) => false, // unreachable: `is_up_to_date` read the same entry just above
+        };
         if can_vote && up_to_date && priority_ok {
             info!(self.log(), "granting vote"; "to" => m.from, "term" => m.term, "msg" => ?msg_type);
             self.send(Message {

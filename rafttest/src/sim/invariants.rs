@@ -29,6 +29,9 @@ impl Invariants {
 
     fn slack(&mut self, node: &SimNode) -> Result<u64, String> {
         let Some(r) = node.raw.as_ref().map(|raw| &raw.raft) else {
+            // A restarted single voter may lead the same term again (its term was not durable):
+            // that is a new leadership.
+            self.leaders.remove(&node.id);
             return Ok(0);
         };
         if r.state != StateRole::Leader || node.config.max_uncommitted_size == raft_core::NO_LIMIT {
