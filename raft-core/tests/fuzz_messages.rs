@@ -35,6 +35,8 @@ use raft_core::eraftpb::{
 use raft_core::raft::decode_conf_change;
 use raft_core::tracker::Progress;
 use raft_core::{Config, Error, RawNode, SnapshotStatus, StateRole, Storage};
+use rand::rngs::Xoshiro256PlusPlus;
+use rand::{RngExt, SeedableRng};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
@@ -281,19 +283,12 @@ struct Trace {
     finals: BTreeMap<u64, Summary>,
 }
 
-/// A portable PRNG (splitmix64): the recorded runs are the same on every machine.
-struct Rng(u64);
+/// The schedule's generator: `rand`'s Xoshiro256++, which gives the same runs on every machine.
+struct Rng(Xoshiro256PlusPlus);
 
 impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
     fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
+        self.0.random_range(0..n)
     }
 }
 
@@ -342,7 +337,7 @@ fn record(flags: Flags, seed: u64) -> Trace {
         peers: NODES.iter().map(|&id| (id, Peer::new(id, flags))).collect(),
         lives: NODES.iter().map(|&id| (id, Vec::new())).collect(),
         net: Vec::new(),
-        rng: Rng(seed),
+        rng: Rng(Xoshiro256PlusPlus::seed_from_u64(seed)),
         isolated: None,
     };
     for round in 0..ROUNDS {

@@ -1,6 +1,8 @@
 //! Committed entries are handed out only once persisted locally, exactly once and in order (also
 //! under random schedules with restarts), and paged by `max_committed_size_per_ready`.
 
+use rand::rngs::Xoshiro256PlusPlus;
+use rand::{RngExt, SeedableRng};
 use std::collections::BTreeSet;
 
 use crate::harness::*;
@@ -215,19 +217,16 @@ fn three_node_cluster_hands_out_each_index_once_in_order() {
     }
 }
 
-/// A small deterministic generator for schedules (xorshift64*).
-struct Rng(u64);
+/// The schedules' generator: `rand`'s Xoshiro256++, replayable from its seed.
+struct Rng(Xoshiro256PlusPlus);
 
 impl Rng {
     fn new(seed: u64) -> Rng {
-        Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
+        Rng(Xoshiro256PlusPlus::seed_from_u64(seed))
     }
 
     fn below(&mut self, n: u64) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D) % n
+        self.0.random_range(0..n)
     }
 }
 
