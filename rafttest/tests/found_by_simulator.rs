@@ -452,3 +452,41 @@ fn a_candidate_with_a_better_log_gets_the_vote_of_a_higher_priority_voter() {
         "refused a candidate whose log ends at a later term: {answer:?}"
     );
 }
+
+/// Without pre-vote, a voter with an empty log that does not know its configuration changed
+/// campaigned a few ticks before the only candidate that could win, term after term, and refused
+/// it each time (it had voted for itself). A candidate that refuses a candidate with a strictly
+/// better log, only because it voted for itself, restarts its election timer so the better one's
+/// next term reaches it first.
+#[test]
+fn a_candidate_that_refuses_a_better_candidate_restarts_its_election_timer() {
+    let storage = MemStorage::bootstrap([1, 2, 3], []).expect("bootstrap");
+    let mut raw = node(3, &storage);
+    raw.campaign().expect("campaign");
+    drain(&mut raw, &storage);
+    assert_eq!(raw.raft.state, StateRole::Candidate);
+    // Nine ticks into the candidacy (an election timeout is at least ten).
+    for _ in 0..9 {
+        raw.tick();
+    }
+    let term = raw.raft.term;
+    raw.step(Message {
+        msg_type: MessageType::MsgRequestVote as i32,
+        from: 2,
+        to: 3,
+        term,
+        index: 7,
+        log_term: 4,
+        ..Default::default()
+    })
+    .expect("vote request");
+    // Nine more ticks: a restarted timer has not run out yet; one kept running has (unless this
+    // candidacy drew the longest timeout, 19 ticks).
+    for _ in 0..9 {
+        raw.tick();
+    }
+    assert_eq!(
+        raw.raft.term, term,
+        "the candidate kept its timer running against a better candidate and campaigned again"
+    );
+}

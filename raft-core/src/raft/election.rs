@@ -227,7 +227,40 @@ impl<T: Storage> Raft<T> {
             let msg = self.vote_rejection(m.from, response_type);
             self.send(msg);
             self.commit_by_vote(m);
+            self.back_off_for_a_better_candidate(m, msg_type, up_to_date);
             Ok(())
+        }
+    }
+
+    /// A candidate that refused a vote only because it voted for itself in this term, to a
+    /// candidate whose log is strictly more up to date than its own, restarts its election timer.
+    /// Its log will not get that candidate's vote, and without pre-vote two candidates that time
+    /// out in lockstep can hold each other off for hundreds of terms (found by the simulator: a
+    /// new voter with an empty log, unaware of its configuration, campaigned a few ticks ahead of
+    /// the only candidate that could win, term after term). Waiting a fresh timeout lets the
+    /// better candidate's next term reach it first, and then it grants. Only a timer changes.
+    fn back_off_for_a_better_candidate(
+        &mut self,
+        m: &Message,
+        msg_type: MessageType,
+        up_to_date: bool,
+    ) {
+        if msg_type != MessageType::MsgRequestVote
+            || self.state != StateRole::Candidate
+            || self.vote != self.id
+            || m.term != self.term
+            || !up_to_date
+        {
+            return;
+        }
+        let Ok((our_index, our_term)) = self.raft_log.last_index_and_term() else {
+            return;
+        };
+        if (m.log_term, m.index) > (our_term, our_index) {
+            info!(self.log(), "a candidate with a better log asked for our vote: restarting our election timer";
+                "candidate" => m.from, "term" => self.term);
+            self.election_elapsed = 0;
+            self.reset_randomized_election_timeout();
         }
     }
 
