@@ -523,6 +523,18 @@ impl Sim {
         let Some(id) = self.pick(&ids) else {
             return Ok(());
         };
+        let read_id = self.start_read(id);
+        if self.nodes[&id].raw.is_some() {
+            self.count("read");
+            let floor = self.reads.get(&read_id).map_or(0, |r| r.floor);
+            self.log(format!("node {id} reads (read {read_id}, floor {floor})"));
+        }
+        Ok(())
+    }
+
+    /// A client asks node `id` for a linearizable read (`read_index`): the read must see every
+    /// index committed anywhere by now. Returns the read's id (pending until served).
+    pub(super) fn start_read(&mut self, id: u64) -> u64 {
         self.next_read += 1;
         let read_id = self.next_read;
         let floor = self.checker.max_commit();
@@ -530,15 +542,12 @@ impl Sim {
         let et = self.f.election_tick as u64;
         self.confirmations
             .arrived(&self.nodes[&id], read_id, event, now, et);
-        let node = self.nodes.get_mut(&id).expect("known id");
-        if let Some(raw) = node.raw.as_mut() {
+        if let Some(raw) = self.nodes.get_mut(&id).and_then(|n| n.raw.as_mut()) {
             if raw.read_index(read_id.to_be_bytes().to_vec()).is_ok() {
                 self.reads.insert(read_id, PendingRead { node: id, floor });
             }
-            self.count("read");
-            self.log(format!("node {id} reads (read {read_id}, floor {floor})"));
         }
-        Ok(())
+        read_id
     }
 
     fn compact_someone(&mut self) -> Result<(), String> {

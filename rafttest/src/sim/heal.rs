@@ -104,6 +104,7 @@ impl Sim {
                 if tick >= handover + self.f.election_tick as u64 + 5 {
                     if let Some(target) = self.transfer_target(leader, term) {
                         self.request_transfer(leader, target);
+                        self.log(format!("leader {leader} transfers to {target} (liveness)"));
                         handover = tick;
                     }
                 }
@@ -156,6 +157,7 @@ impl Sim {
                         if leader != target && tick >= asked + self.f.election_tick as u64 + 5 {
                             // An unfinished transfer is aborted after an election timeout.
                             self.request_transfer(leader, target);
+                            self.log(format!("leader {leader} transfers to {target} (liveness)"));
                             stage = Stage::Transfer {
                                 target,
                                 from_term,
@@ -182,6 +184,7 @@ impl Sim {
             if !matches!(stage, Stage::Transfer { .. }) {
                 if let Some(target) = self.transfer_target(leader, term) {
                     self.request_transfer(leader, target);
+                    self.log(format!("leader {leader} transfers to {target} (liveness)"));
                     stage = Stage::Transfer {
                         target,
                         from_term: term,
@@ -337,7 +340,8 @@ impl Sim {
         self.pick(&candidates)
     }
 
-    fn request_transfer(&mut self, leader: u64, target: u64) {
+    /// Asks `leader` to hand leadership to `target`; the check-quorum window restarts then.
+    pub(super) fn request_transfer(&mut self, leader: u64, target: u64) {
         let Some(raw) = self.nodes.get_mut(&leader).and_then(|n| n.raw.as_mut()) else {
             return;
         };
@@ -351,7 +355,6 @@ impl Sim {
             .copied()
             .collect();
         self.timing.transfer_requested(leader, term, &voters);
-        self.log(format!("leader {leader} transfers to {target} (liveness)"));
     }
 
     /// Whether every running member of the leader's configuration has served a read issued
@@ -384,20 +387,7 @@ impl Sim {
                 }
                 Some(&(_, issued)) if tick < issued + READ_RETRY => {}
                 _ => {
-                    self.next_read += 1;
-                    let read_id = self.next_read;
-                    let floor = self.checker.max_commit();
-                    let (event, now) = (self.event, self.timing.now(id));
-                    let et = self.f.election_tick as u64;
-                    self.confirmations
-                        .arrived(&self.nodes[&id], read_id, event, now, et);
-                    let raw = self.nodes.get_mut(&id).and_then(|n| n.raw.as_mut());
-                    if let Some(raw) = raw {
-                        if raw.read_index(read_id.to_be_bytes().to_vec()).is_ok() {
-                            self.reads
-                                .insert(read_id, super::PendingRead { node: id, floor });
-                        }
-                    }
+                    let read_id = self.start_read(id);
                     reads.insert(id, (read_id, tick));
                 }
             }

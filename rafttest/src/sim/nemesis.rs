@@ -189,29 +189,15 @@ impl Sim {
         let Some(leader) = self.leader() else {
             return Ok(());
         };
-        let (term, voters): (u64, Vec<u64>) = self.nodes[&leader]
+        let voters: Vec<u64> = self.nodes[&leader]
             .raw
             .as_ref()
-            .map(|r| (r.raft.term, r.raft.prs.conf().voters.ids()))
+            .map(|r| r.raft.prs.conf().voters.ids())
             .unwrap_or_default();
         let Some(target) = self.pick(&voters) else {
             return Ok(());
         };
-        if let Some(raw) = self.nodes.get_mut(&leader).and_then(|n| n.raw.as_mut()) {
-            raw.transfer_leader(target);
-        }
-        let cs = self.nodes[&leader]
-            .raw
-            .as_ref()
-            .map(|r| r.raft.prs.conf_state())
-            .unwrap_or_default();
-        let all: Vec<u64> = cs
-            .voters
-            .iter()
-            .chain(&cs.voters_outgoing)
-            .copied()
-            .collect();
-        self.timing.transfer_requested(leader, term, &all);
+        self.request_transfer(leader, target);
         self.count("transfer");
         self.log(format!("leader {leader} transfers to {target}"));
         Ok(())
