@@ -490,3 +490,74 @@ fn a_candidate_that_refuses_a_better_candidate_restarts_its_election_timer() {
         "the candidate kept its timer running against a better candidate and campaigned again"
     );
 }
+
+/// A follower was handed a committed membership change (entry 2) that its application has not
+/// applied yet when a snapshot at index 5 arrives. Restoring it now would replace the
+/// configuration, and the application's `apply_conf_change` for entry 2 would then run against
+/// the snapshot's configuration (found by the simulator, whose nodes apply in the background).
+/// The snapshot waits until the change is applied; the leader sends it again.
+#[test]
+fn a_snapshot_waits_for_a_handed_out_membership_change_to_be_applied() {
+    let storage = MemStorage::bootstrap([1, 2, 3], []).expect("bootstrap");
+    let mut raw = node(2, &storage);
+    let cc = raft_core::eraftpb::ConfChangeV2 {
+        changes: vec![raft_core::eraftpb::ConfChangeSingle {
+            change_type: raft_core::eraftpb::ConfChangeType::AddLearnerNode as i32,
+            node_id: 4,
+        }],
+        ..Default::default()
+    };
+    let change = Entry {
+        entry_type: EntryType::EntryConfChangeV2 as i32,
+        index: 2,
+        term: 2,
+        data: raft_proto::ConfChangeI::encode_to_bytes(&cc),
+        ..Default::default()
+    };
+    let mut m = append(1, 2, (1, 1), vec![change]);
+    m.commit = 2;
+    raw.step(m).expect("append");
+    let mut rd = raw.ready().expect("ready");
+    {
+        let mut store = storage.wl();
+        store.append(rd.entries()).expect("append");
+        if let Some(hs) = rd.hard_state() {
+            store.set_hardstate(*hs);
+        }
+    }
+    let mut handed_out = rd.take_committed_entries();
+    let mut light = raw.advance(rd).expect("advance");
+    handed_out.extend(light.take_committed_entries());
+    assert!(
+        handed_out.iter().any(|e| e.index == 2),
+        "the change is handed out"
+    );
+    // Not applied yet: a snapshot from the leader arrives.
+    let mut snapshot = raft_core::eraftpb::Snapshot::default();
+    let meta = snapshot.metadata.get_or_insert_with(Default::default);
+    meta.index = 5;
+    meta.term = 2;
+    meta.conf_state = Some(raft_core::eraftpb::ConfState {
+        voters: vec![1, 2, 3],
+        learners: vec![4],
+        ..Default::default()
+    });
+    raw.step(Message {
+        msg_type: MessageType::MsgSnapshot as i32,
+        from: 1,
+        to: 2,
+        term: 2,
+        snapshot: Some(Box::new(snapshot)),
+        ..Default::default()
+    })
+    .expect("snapshot");
+    let cs = raw.raft.prs.conf_state();
+    assert!(
+        cs.learners.is_empty(),
+        "the configuration was replaced before the handed-out change was applied: {cs:?}"
+    );
+    assert!(
+        raw.apply_conf_change(&cc).is_ok(),
+        "applying the handed-out change works"
+    );
+}

@@ -228,13 +228,25 @@ impl Sim {
             return Ok(());
         };
         let members: BTreeSet<u64> = raw.raft.prs.ids().collect();
+        // A removed node is stopped only once every running member applied a configuration
+        // without it, and never while it leads: until then it may be the only one that can tell
+        // the others its removal was committed (a leader that removed itself hands over first).
         let ids: Vec<u64> = self.nodes.keys().copied().collect();
         for id in ids {
             let up = self.nodes[&id].is_up();
+            let known_removed = members.iter().all(|m| {
+                self.nodes.get(m).is_none_or(|n| {
+                    let cs = &n.sm.conf_state;
+                    !n.is_up()
+                        || !cs.voters.contains(&id)
+                            && !cs.voters_outgoing.contains(&id)
+                            && !cs.learners.contains(&id)
+                })
+            });
             if members.contains(&id) && !up {
                 self.lives.entry(id).or_insert(0);
                 self.restart(id)?;
-            } else if !members.contains(&id) && up {
+            } else if !members.contains(&id) && up && id != leader && known_removed {
                 self.nodes.get_mut(&id).expect("known id").crash();
                 *self.lives.entry(id).or_default() += 1;
                 self.log(format!("node {id} stopped: no longer a member"));

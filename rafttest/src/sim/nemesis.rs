@@ -125,7 +125,17 @@ impl Sim {
         }
         self.timing.restarted(id);
         self.count("restart");
-        self.log(format!("node {id} restarted"));
+        let (applied, conf, snap) = {
+            let n = &self.nodes[&id];
+            (
+                n.sm.applied_index,
+                raft_proto::describe_conf_state(&n.sm.conf_state),
+                n.storage.rl().snapshot_metadata().index,
+            )
+        };
+        self.log(format!(
+            "node {id} restarted (applied {applied}, snapshot {snap}, conf {conf})"
+        ));
         Ok(())
     }
 

@@ -247,7 +247,8 @@ impl SimNode {
                     &before,
                     &cc,
                     result.as_ref().map_err(|e| e.to_string()),
-                )?;
+                )
+                .map_err(|err| format!("entry {}/{}: {err}", e.term, e.index))?;
                 if let Ok(cs) = result {
                     self.sm.conf_state = cs;
                 }
