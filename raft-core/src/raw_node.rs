@@ -570,7 +570,12 @@ impl<T: Storage> RawNode<T> {
         // stored log could not be restarted from. The rest comes in a later Ready's hard state.
         let log = &self.raft.raft_log;
         let committed = log.committed.min(log.persisted);
-        if committed > self.prev_hard_state.commit {
+        // Only for the newest Ready taken: a later one, still to be written, carries an older
+        // commit index in its hard state, and writing it after this would move the stored commit
+        // back, while the newer one would never be reported again (found by the simulator).
+        // Reporting the newest Ready gives it then.
+        let newest = number == self.last_number;
+        if newest && committed > self.prev_hard_state.commit {
             light.commit_index = Some(committed);
             self.prev_hard_state.commit = committed;
         }

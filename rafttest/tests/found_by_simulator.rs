@@ -561,3 +561,56 @@ fn a_snapshot_waits_for_a_handed_out_membership_change_to_be_applied() {
         "applying the handed-out change works"
     );
 }
+
+/// A pipelining follower takes Ready A (entries 2..=4, commit 1) and then Ready B (commit 2)
+/// before writing either; the leader's commit 4 arrives meanwhile. Reporting A with
+/// `advance_append` must not hand back commit 4: B, written next, carries commit 2 and would move
+/// the stored commit back, and as the core counted 4 as reported no later Ready would restore it
+/// (found by the simulator: a leader's stored commit stayed behind its applied index, so its
+/// application could not snapshot for a follower that asked for one, and the group stalled).
+#[test]
+fn an_older_ready_reported_with_advance_append_never_moves_the_stored_commit_back() {
+    let storage = MemStorage::bootstrap([1, 2, 3], []).expect("bootstrap");
+    let mut raw = node(2, &storage);
+    let heartbeat = |commit: u64| Message {
+        msg_type: MessageType::MsgHeartbeat as i32,
+        from: 1,
+        to: 2,
+        term: 2,
+        commit,
+        ..Default::default()
+    };
+    raw.step(append(1, 2, (1, 1), (2..=4).map(|i| entry(i, 2)).collect()))
+        .expect("append");
+    let a = raw.ready().expect("ready A");
+    raw.step(heartbeat(2)).expect("commit 2");
+    let b = raw.ready().expect("ready B");
+    raw.step(heartbeat(4)).expect("commit 4");
+    let mut stored = Vec::new();
+    for rd in [a, b] {
+        {
+            let mut store = storage.wl();
+            store.append(rd.entries()).expect("append");
+            if let Some(hs) = rd.hard_state() {
+                store.set_hardstate(*hs);
+            }
+        }
+        stored.push(storage.rl().hard_state().commit);
+        let light = raw.advance_append(rd).expect("advance_append");
+        if let Some(commit) = light.commit_index() {
+            storage.wl().mut_hard_state().commit = commit;
+        }
+        stored.push(storage.rl().hard_state().commit);
+    }
+    drain(&mut raw, &storage);
+    stored.push(storage.rl().hard_state().commit);
+    assert!(
+        stored.windows(2).all(|w| w[0] <= w[1]),
+        "the stored commit index went back: {stored:?}"
+    );
+    assert_eq!(
+        stored.last(),
+        Some(&4),
+        "commit 4 is stored in the end: {stored:?}"
+    );
+}

@@ -30,6 +30,8 @@ pub struct Checker {
     led: BTreeMap<u64, u64>,
     /// The largest commit index any node knew.
     max_commit: u64,
+    /// Per node: the commit index its storage held at the last check.
+    stored: BTreeMap<u64, u64>,
 }
 
 impl Checker {
@@ -195,8 +197,16 @@ impl Checker {
 
     /// What a node's storage calls committed (its hard state's commit index, up or down) is what
     /// the leaders committed: a restart would treat it so.
-    fn stored_commit(&self, id: u64, node: &SimNode) -> Result<(), String> {
+    fn stored_commit(&mut self, id: u64, node: &SimNode) -> Result<(), String> {
         let commit = node.storage.rl().hard_state().commit;
+        // Storage survives crashes, and nothing committed becomes uncommitted.
+        let before = self.stored.insert(id, commit).unwrap_or(0);
+        if commit < before {
+            return Err(format!(
+                "commit durability: node {id}'s stored commit index went back from {before} to \
+                 {commit}"
+            ));
+        }
         if commit > self.max_commit {
             return Err(format!(
                 "commit durability: node {id} stored commit index {commit}, beyond any leader's                  commit ({})",
