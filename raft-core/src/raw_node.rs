@@ -553,6 +553,10 @@ impl<T: Storage> RawNode<T> {
     /// The Ready's entries and hard state were persisted (its committed entries may not be applied
     /// yet). Returns what became available. If reading newly committed entries from storage fails,
     /// the persistence is still recorded and those entries come in a later Ready.
+    ///
+    /// Readys taken later may still be outstanding (pipelining); the LightReady's commit index is
+    /// then left for the hard state of a later Ready, so that writing Readys in order never moves
+    /// the stored commit index back.
     pub fn advance_append(&mut self, rd: Ready) -> Result<LightReady> {
         let number = rd.number;
         // Drop the Ready first: its entries are then the log's alone, and become durable without
