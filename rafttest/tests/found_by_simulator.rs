@@ -7,9 +7,8 @@ use raft_core::eraftpb::{Entry, EntryType, Message, MessageType};
 use raft_core::{Config, RawNode, StateRole, Storage};
 use storage_mem::MemStorage;
 
-fn logger() -> slog::Logger {
-    slog::Logger::root(slog::Discard, slog::o!())
-}
+mod common;
+use common::{append_msg, logger, msg, vote_request};
 
 fn node(id: u64, storage: &MemStorage) -> RawNode<MemStorage> {
     let config = Config {
@@ -33,17 +32,48 @@ fn entry(index: u64, term: u64) -> Entry {
 
 /// An append from `from`, leading `term`, to node 2, after `prev`, with commit index 1.
 fn append(from: u64, term: u64, prev: (u64, u64), entries: Vec<Entry>) -> Message {
+    append_msg(from, 2, term, prev, entries, 1)
+}
+
+/// A snapshot from `from` (leading `term`) to node 2 at (`index`, `snap_term`) with `conf_state`.
+fn snapshot_msg(
+    from: u64,
+    term: u64,
+    (index, snap_term): (u64, u64),
+    conf_state: raft_core::eraftpb::ConfState,
+) -> Message {
+    let mut snapshot = raft_core::eraftpb::Snapshot::default();
+    let meta = snapshot.metadata.get_or_insert_with(Default::default);
+    meta.index = index;
+    meta.term = snap_term;
+    meta.conf_state = Some(conf_state);
     Message {
-        msg_type: MessageType::MsgAppend as i32,
-        from,
-        to: 2,
-        term,
-        index: prev.0,
-        log_term: prev.1,
-        entries,
-        commit: 1,
-        ..Default::default()
+        snapshot: Some(Box::new(snapshot)),
+        ..msg(MessageType::MsgSnapshot, from, 2, term)
     }
+}
+
+/// A membership change of one node, and the log entry at (`index`, `term`) carrying it.
+fn conf_change_entry(
+    change_type: raft_core::eraftpb::ConfChangeType,
+    node_id: u64,
+    (index, term): (u64, u64),
+) -> (raft_core::eraftpb::ConfChangeV2, Entry) {
+    let cc = raft_core::eraftpb::ConfChangeV2 {
+        changes: vec![raft_core::eraftpb::ConfChangeSingle {
+            change_type: change_type as i32,
+            node_id,
+        }],
+        ..Default::default()
+    };
+    let entry = Entry {
+        entry_type: EntryType::EntryConfChangeV2 as i32,
+        index,
+        term,
+        data: raft_proto::ConfChangeI::encode_to_bytes(&cc),
+        ..Default::default()
+    };
+    (cc, entry)
 }
 
 /// Takes every Ready and handles it synchronously: writes it, applies it, advances.
@@ -282,33 +312,16 @@ fn a_snapshot_not_yet_written_does_not_let_an_older_ready_report_its_commit_inde
         .expect("append from leader 1");
     drain(&mut raw, &storage);
     // A heartbeat's answer makes a Ready the application takes and has not reported yet.
-    raw.step(Message {
-        msg_type: MessageType::MsgHeartbeat as i32,
-        from: 1,
-        to: 2,
-        term: 2,
-        commit: 1,
-        ..Default::default()
-    })
-    .expect("heartbeat from leader 1");
+    let mut heartbeat = msg(MessageType::MsgHeartbeat, 1, 2, 2);
+    heartbeat.commit = 1;
+    raw.step(heartbeat).expect("heartbeat from leader 1");
     let rd = raw.ready().expect("ready");
-    let mut snapshot = raft_core::eraftpb::Snapshot::default();
-    let meta = snapshot.metadata.get_or_insert_with(Default::default);
-    meta.index = 4;
-    meta.term = 3;
-    meta.conf_state = Some(raft_core::eraftpb::ConfState {
+    let voters = raft_core::eraftpb::ConfState {
         voters: vec![1, 2, 3],
         ..Default::default()
-    });
-    raw.step(Message {
-        msg_type: MessageType::MsgSnapshot as i32,
-        from: 3,
-        to: 2,
-        term: 3,
-        snapshot: Some(Box::new(snapshot)),
-        ..Default::default()
-    })
-    .expect("snapshot from leader 3");
+    };
+    raw.step(snapshot_msg(3, 3, (4, 3), voters))
+        .expect("snapshot from leader 3");
     let light = raw.advance_append(rd).expect("advance_append");
     let stored_term_at_4 = storage.term(4).expect("term");
     assert!(
@@ -365,14 +378,10 @@ fn candidate_with_uncommitted_tail(third: Entry) -> (RawNode<MemStorage>, MemSto
     assert_eq!(raw.raft.state, StateRole::Candidate);
     let term = raw.raft.term;
     raw.step(Message {
-        msg_type: MessageType::MsgRequestVoteResponse as i32,
-        from: 2,
-        to: 1,
-        term,
         reject: true,
         commit: 4,
         commit_term: 2,
-        ..Default::default()
+        ..msg(MessageType::MsgRequestVoteResponse, 2, 1, term)
     })
     .expect("vote response");
     (raw, storage)
@@ -389,20 +398,7 @@ fn a_vote_rejection_carrying_the_commit_index_moves_the_candidates_commit() {
 
 #[test]
 fn a_candidate_that_learns_a_membership_change_committed_steps_down() {
-    let cc = raft_core::eraftpb::ConfChangeV2 {
-        changes: vec![raft_core::eraftpb::ConfChangeSingle {
-            change_type: raft_core::eraftpb::ConfChangeType::RemoveNode as i32,
-            node_id: 2,
-        }],
-        ..Default::default()
-    };
-    let change = Entry {
-        entry_type: EntryType::EntryConfChangeV2 as i32,
-        index: 3,
-        term: 2,
-        data: raft_proto::ConfChangeI::encode_to_bytes(&cc),
-        ..Default::default()
-    };
+    let (_, change) = conf_change_entry(raft_core::eraftpb::ConfChangeType::RemoveNode, 2, (3, 2));
     let (raw, _storage) = candidate_with_uncommitted_tail(change);
     assert_eq!(raw.raft.raft_log.committed, 4);
     assert_eq!(
@@ -432,16 +428,8 @@ fn a_candidate_with_a_better_log_gets_the_vote_of_a_higher_priority_voter() {
         ..Default::default()
     };
     let mut raw = RawNode::new(&config, storage.clone(), &logger()).expect("start");
-    raw.step(Message {
-        msg_type: MessageType::MsgRequestVote as i32,
-        from: 3,
-        to: 2,
-        term: 3,
-        index: 3,
-        log_term: 2,
-        ..Default::default()
-    })
-    .expect("vote request");
+    raw.step(vote_request(MessageType::MsgRequestVote, 3, 2, 3, 3, 2))
+        .expect("vote request");
     let sent = drain(&mut raw, &storage);
     let answer = sent
         .iter()
@@ -470,16 +458,8 @@ fn a_candidate_that_refuses_a_better_candidate_restarts_its_election_timer() {
         raw.tick();
     }
     let term = raw.raft.term;
-    raw.step(Message {
-        msg_type: MessageType::MsgRequestVote as i32,
-        from: 2,
-        to: 3,
-        term,
-        index: 7,
-        log_term: 4,
-        ..Default::default()
-    })
-    .expect("vote request");
+    raw.step(vote_request(MessageType::MsgRequestVote, 2, 3, term, 7, 4))
+        .expect("vote request");
     // Nine more ticks: a restarted timer has not run out yet; one kept running has (unless this
     // candidacy drew the longest timeout, 19 ticks).
     for _ in 0..9 {
@@ -500,20 +480,11 @@ fn a_candidate_that_refuses_a_better_candidate_restarts_its_election_timer() {
 fn a_snapshot_waits_for_a_handed_out_membership_change_to_be_applied() {
     let storage = MemStorage::bootstrap([1, 2, 3], []).expect("bootstrap");
     let mut raw = node(2, &storage);
-    let cc = raft_core::eraftpb::ConfChangeV2 {
-        changes: vec![raft_core::eraftpb::ConfChangeSingle {
-            change_type: raft_core::eraftpb::ConfChangeType::AddLearnerNode as i32,
-            node_id: 4,
-        }],
-        ..Default::default()
-    };
-    let change = Entry {
-        entry_type: EntryType::EntryConfChangeV2 as i32,
-        index: 2,
-        term: 2,
-        data: raft_proto::ConfChangeI::encode_to_bytes(&cc),
-        ..Default::default()
-    };
+    let (cc, change) = conf_change_entry(
+        raft_core::eraftpb::ConfChangeType::AddLearnerNode,
+        4,
+        (2, 2),
+    );
     let mut m = append(1, 2, (1, 1), vec![change]);
     m.commit = 2;
     raw.step(m).expect("append");
@@ -533,24 +504,13 @@ fn a_snapshot_waits_for_a_handed_out_membership_change_to_be_applied() {
         "the change is handed out"
     );
     // Not applied yet: a snapshot from the leader arrives.
-    let mut snapshot = raft_core::eraftpb::Snapshot::default();
-    let meta = snapshot.metadata.get_or_insert_with(Default::default);
-    meta.index = 5;
-    meta.term = 2;
-    meta.conf_state = Some(raft_core::eraftpb::ConfState {
+    let conf = raft_core::eraftpb::ConfState {
         voters: vec![1, 2, 3],
         learners: vec![4],
         ..Default::default()
-    });
-    raw.step(Message {
-        msg_type: MessageType::MsgSnapshot as i32,
-        from: 1,
-        to: 2,
-        term: 2,
-        snapshot: Some(Box::new(snapshot)),
-        ..Default::default()
-    })
-    .expect("snapshot");
+    };
+    raw.step(snapshot_msg(1, 2, (5, 2), conf))
+        .expect("snapshot");
     let cs = raw.raft.prs.conf_state();
     assert!(
         cs.learners.is_empty(),
@@ -573,12 +533,8 @@ fn an_older_ready_reported_with_advance_append_never_moves_the_stored_commit_bac
     let storage = MemStorage::bootstrap([1, 2, 3], []).expect("bootstrap");
     let mut raw = node(2, &storage);
     let heartbeat = |commit: u64| Message {
-        msg_type: MessageType::MsgHeartbeat as i32,
-        from: 1,
-        to: 2,
-        term: 2,
         commit,
-        ..Default::default()
+        ..msg(MessageType::MsgHeartbeat, 1, 2, 2)
     };
     raw.step(append(1, 2, (1, 1), (2..=4).map(|i| entry(i, 2)).collect()))
         .expect("append");
