@@ -103,8 +103,7 @@ impl Sim {
                 // operator hands leadership to a voter.
                 if tick >= handover + self.f.election_tick as u64 + 5 {
                     if let Some(target) = self.transfer_target(leader, term) {
-                        self.request_transfer(leader, target);
-                        self.log(format!("leader {leader} transfers to {target} (liveness)"));
+                        self.request_transfer(leader, target, "liveness");
                         handover = tick;
                     }
                 }
@@ -156,8 +155,7 @@ impl Sim {
                     } else {
                         if leader != target && tick >= asked + self.f.election_tick as u64 + 5 {
                             // An unfinished transfer is aborted after an election timeout.
-                            self.request_transfer(leader, target);
-                            self.log(format!("leader {leader} transfers to {target} (liveness)"));
+                            self.request_transfer(leader, target, "liveness");
                             stage = Stage::Transfer {
                                 target,
                                 from_term,
@@ -183,8 +181,7 @@ impl Sim {
             }
             if !matches!(stage, Stage::Transfer { .. }) {
                 if let Some(target) = self.transfer_target(leader, term) {
-                    self.request_transfer(leader, target);
-                    self.log(format!("leader {leader} transfers to {target} (liveness)"));
+                    self.request_transfer(leader, target, "liveness");
                     stage = Stage::Transfer {
                         target,
                         from_term: term,
@@ -352,8 +349,9 @@ impl Sim {
         self.pick(&candidates)
     }
 
-    /// Asks `leader` to hand leadership to `target`; the check-quorum window restarts then.
-    pub(super) fn request_transfer(&mut self, leader: u64, target: u64) {
+    /// Asks `leader` to hand leadership to `target` (logged with `why`); the check-quorum window
+    /// restarts then.
+    pub(super) fn request_transfer(&mut self, leader: u64, target: u64, why: &str) {
         let Some(raw) = self.nodes.get_mut(&leader).and_then(|n| n.raw.as_mut()) else {
             return;
         };
@@ -367,6 +365,7 @@ impl Sim {
             .copied()
             .collect();
         self.timing.transfer_requested(leader, term, &voters);
+        self.log(format!("leader {leader} transfers to {target} ({why})"));
     }
 
     /// Whether every running member of the leader's configuration has served a read issued

@@ -207,9 +207,8 @@ impl Sim {
         let Some(target) = self.pick(&voters) else {
             return Ok(());
         };
-        self.request_transfer(leader, target);
+        self.request_transfer(leader, target, "nemesis");
         self.count("transfer");
-        self.log(format!("leader {leader} transfers to {target}"));
         Ok(())
     }
 
