@@ -193,9 +193,14 @@ pub fn log_entries(r: &Raft<MemStorage>) -> Vec<Entry> {
         .expect("the whole log is readable")
 }
 
+/// The (index, term) of each of `entries`.
+pub fn entry_ids(entries: &[Entry]) -> Vec<(u64, u64)> {
+    entries.iter().map(|e| (e.index, e.term)).collect()
+}
+
 /// The (index, term) of every entry of the log.
 pub fn index_terms(r: &Raft<MemStorage>) -> Vec<(u64, u64)> {
-    log_entries(r).iter().map(|e| (e.index, e.term)).collect()
+    entry_ids(&log_entries(r))
 }
 
 /// Drains a directly driven node's messages, keeping only those of `msg_type`.
