@@ -5,11 +5,14 @@
 //!
 //! `cargo run -p bench-compare --release [-- --quick]`; `--help` lists the flags. See README.md.
 
+mod cli;
 mod common;
 mod ours;
 mod raftrs;
 mod workloads;
 
+use clap::Parser as _;
+use cli::{Args, Options};
 use common::Lib;
 use ours::Ours;
 use raftrs::RaftRs;
@@ -17,151 +20,6 @@ use std::collections::BTreeMap;
 use std::io::Write as _;
 use std::process::ExitCode;
 use workloads::{Figure, Outcome, ReplicateParams};
-
-/// Every workload the harness knows, by its `--only` key.
-const WORKLOADS: [&str; 7] = ["w1", "w1ba", "floor", "w2", "w2b", "w3", "w4"];
-
-/// The sizes and choices of one harness run.
-#[derive(Debug, Clone)]
-struct Options {
-    rounds: u32,
-    /// W1: proposals, batch size, payload bytes.
-    n: u64,
-    batch: u64,
-    payload: usize,
-    /// W2 / W2b: messages and chunk size.
-    w2_n: u64,
-    w2b_n: u64,
-    chunk: u64,
-    /// W3: groups and tick rounds.
-    groups: usize,
-    tick_rounds: u32,
-    /// W4: clusters.
-    clusters: u64,
-    /// The workloads to run (keys of [`WORKLOADS`]).
-    only: Vec<String>,
-    /// Run our library / raft-rs (both unless `--lib` picks one, for profiling).
-    run_ours: bool,
-    run_theirs: bool,
-}
-
-impl Options {
-    fn default_run() -> Options {
-        Options {
-            rounds: 5,
-            n: 1_000_000,
-            batch: 64,
-            payload: 128,
-            w2_n: 500_000,
-            w2b_n: 1_000_000,
-            chunk: 64,
-            groups: 10_000,
-            tick_rounds: 100,
-            clusters: 1000,
-            only: WORKLOADS.iter().map(|s| s.to_string()).collect(),
-            run_ours: true,
-            run_theirs: true,
-        }
-    }
-
-    fn quick() -> Options {
-        Options {
-            rounds: 3,
-            n: 100_000,
-            w2_n: 100_000,
-            w2b_n: 200_000,
-            clusters: 500,
-            ..Options::default_run()
-        }
-    }
-
-    fn runs(&self, key: &str) -> bool {
-        self.only.iter().any(|k| k == key)
-    }
-}
-
-const HELP: &str = "\
-bench-compare: the workloads of shared/bench/WORKLOADS.md, this library vs raft-rs 0.7, same run.
-
-USAGE: cargo run -p bench-compare --release -- [FLAGS]
-
-  --quick              short run: 3 rounds, W1 100k proposals, W2 100k, W2b 200k, W4 500 clusters
-  --rounds R           rounds of (ours, raft-rs) per workload; medians are reported [5]
-  --n N                W1 proposals [1000000]
-  --batch B            W1 proposals per batch [64]
-  --payload P          payload bytes (W1, W2) [128]
-  --w2-n N             W2 MsgAppends stepped [500000]
-  --w2b-n N            W2b heartbeat responses stepped [1000000]
-  --chunk K            W2/W2b messages per Ready [64]
-  --groups G           W3 idle groups [10000]
-  --tick-rounds R      W3 tick passes over all groups [100]
-  --clusters C         W4 elections [1000]
-  --only LIST          comma-separated subset of: w1 (replicate), w1ba (replicate, batch_append
-                       = true), floor (W1's data-movement floor), w2, w2b, w3, w4 [all]
-  --lib ours|raftrs    run one library only (for profiling one side; no ratios then)
-  --help               this text
-
-Flags given after --quick override its sizes. Each median is printed as a line
-`RESULT lib=<ours|raftrs|floor> name=<workload>[.<metric>] value=<number> unit=<unit>`,
-followed by a table. W3 runs in a child process per measurement (this binary with --w3-child),
-so that memory freed by earlier workloads cannot hide a run's growth.";
-
-fn parse_args(args: &[String]) -> Result<Options, String> {
-    let mut opts = if args.iter().any(|a| a == "--quick") {
-        Options::quick()
-    } else {
-        Options::default_run()
-    };
-    let mut it = args.iter();
-    while let Some(flag) = it.next() {
-        if flag == "--quick" {
-            continue;
-        }
-        let mut value = || {
-            it.next()
-                .ok_or_else(|| format!("{flag} needs a value"))
-                .cloned()
-        };
-        fn num<T: std::str::FromStr>(flag: &str, v: String) -> Result<T, String> {
-            v.replace('_', "")
-                .parse()
-                .map_err(|_| format!("{flag}: not a number: {v}"))
-        }
-        match flag.as_str() {
-            "--rounds" => opts.rounds = num(flag, value()?)?,
-            "--n" => opts.n = num(flag, value()?)?,
-            "--batch" => opts.batch = num(flag, value()?)?,
-            "--payload" => opts.payload = num(flag, value()?)?,
-            "--w2-n" => opts.w2_n = num(flag, value()?)?,
-            "--w2b-n" => opts.w2b_n = num(flag, value()?)?,
-            "--chunk" => opts.chunk = num(flag, value()?)?,
-            "--groups" => opts.groups = num(flag, value()?)?,
-            "--tick-rounds" => opts.tick_rounds = num(flag, value()?)?,
-            "--clusters" => opts.clusters = num(flag, value()?)?,
-            "--only" => {
-                let list = value()?;
-                opts.only = list.split(',').map(|s| s.trim().to_lowercase()).collect();
-                if let Some(bad) = opts.only.iter().find(|k| !WORKLOADS.contains(&k.as_str())) {
-                    return Err(format!("--only: unknown workload {bad}"));
-                }
-            }
-            "--lib" => match value()?.as_str() {
-                "ours" => (opts.run_ours, opts.run_theirs) = (true, false),
-                "raftrs" | "raft-rs" => (opts.run_ours, opts.run_theirs) = (false, true),
-                "both" => (opts.run_ours, opts.run_theirs) = (true, true),
-                other => return Err(format!("--lib: ours, raftrs or both, not {other}")),
-            },
-            other => return Err(format!("unknown flag {other} (see --help)")),
-        }
-    }
-    if opts.rounds == 0 || opts.n == 0 || opts.batch == 0 || opts.chunk == 0 {
-        return Err("--rounds, --n, --batch and --chunk must be positive".into());
-    }
-    if opts.w2_n == 0 || opts.w2b_n == 0 || opts.groups == 0 || opts.clusters == 0 {
-        return Err("--w2-n, --w2b-n, --groups and --clusters must be positive".into());
-    }
-    Ok(opts)
-}
 
 /// Every run's figures: (lib, figure name) -> (unit, values in run order).
 #[derive(Default)]
@@ -573,17 +431,7 @@ fn main() -> ExitCode {
     if args.first().map(String::as_str) == Some("--w3-child") {
         return w3_child(&args[1..]);
     }
-    if args.iter().any(|a| a == "--help" || a == "-h") {
-        println!("{HELP}");
-        return ExitCode::SUCCESS;
-    }
-    let opts = match parse_args(&args) {
-        Ok(o) => o,
-        Err(e) => {
-            eprintln!("bench-compare: {e}");
-            return ExitCode::from(2);
-        }
-    };
+    let opts = Args::parse().options();
     if cfg!(debug_assertions) {
         eprintln!("warning: a debug build; run with --release for meaningful figures");
     }

@@ -6,13 +6,13 @@ use raftkv::cli::{self, Cli};
 use slog::Drain;
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    match cli::parse(&args) {
-        Ok(Cli::Help) => {
-            print!("{}", cli::USAGE);
-            ExitCode::SUCCESS
-        }
-        Ok(Cli::Node(node)) => {
+    let cli = match cli::parse(std::env::args_os().skip(1)) {
+        Ok(cli) => cli,
+        // `--help` prints to stdout and exits 0; a bad option prints to stderr and exits 2.
+        Err(e) => e.exit(),
+    };
+    match cli {
+        Cli::Node(node) => {
             let decorator = slog_term::PlainSyncDecorator::new(std::io::stderr());
             let drain = slog_term::FullFormat::new(decorator).build().fuse();
             let drain = slog::LevelFilter::new(drain, node.log_level).fuse();
@@ -33,16 +33,12 @@ fn main() -> ExitCode {
                 }
             }
         }
-        Ok(Cli::Cluster(cluster)) => match raftkv::cluster::run(&cluster) {
+        Cli::Cluster(cluster) => match raftkv::cluster::run(&cluster) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("raftkv cluster: {e}");
                 ExitCode::FAILURE
             }
         },
-        Err(message) => {
-            eprintln!("raftkv: {message}\n\n{}", cli::USAGE);
-            ExitCode::from(2)
-        }
     }
 }
