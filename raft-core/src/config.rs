@@ -14,69 +14,118 @@ pub enum ReadOnlyOption {
 }
 
 /// The configuration of one Raft node.
+///
+/// [`Config::new`] gives the defaults below, which suit a small cluster on a LAN with a tick of
+/// about 100 ms; [`Config::validate`] (called by `RawNode::new`) names the field and the rule
+/// when a combination is refused. Every field says its default and when to change it. The
+/// fields and their meanings match raft-rs's `Config`, so a raft-rs configuration ports as is.
+///
+/// Most deployments change four things: `election_tick`/`heartbeat_tick` to fit their tick and
+/// network, `pre_vote` and `check_quorum` (both recommended: a node that was cut off cannot
+/// disrupt the group when it comes back, and a leader that lost its quorum steps down), and the
+/// flow-control sizes (`max_size_per_msg`, `max_inflight_msgs`) for large or many entries.
+///
+/// ```
+/// use raft_core::{Config, ReadOnlyOption};
+///
+/// let config = Config {
+///     election_tick: 10,  // 1 s with a 100 ms tick
+///     heartbeat_tick: 1,  // a heartbeat every tick
+///     pre_vote: true,
+///     check_quorum: true,
+///     read_only_option: ReadOnlyOption::Safe,
+///     max_size_per_msg: 1 << 20,  // up to 1 MiB of entries per append
+///     max_inflight_msgs: 256,
+///     ..Config::new(1)
+/// };
+/// config.validate().expect("a valid configuration");
+/// ```
 #[derive(Debug, Clone)]
 pub struct Config {
-    /// This node's id; must not be 0.
+    /// This node's id; must not be 0. No default (`Config::new(id)` sets it).
     pub id: u64,
-    /// Ticks without hearing from a leader before a follower campaigns. The actual timeout is
-    /// randomised in `[min_election_tick, max_election_tick)`.
+    /// Ticks without hearing from a leader before a follower campaigns (default 10). The actual
+    /// timeout is randomised in `[min_election_tick, max_election_tick)`. Raise it when the
+    /// network or the disk is slow enough that heartbeats can be late by several ticks: a timeout
+    /// that fires while the leader is alive causes needless elections.
     pub election_tick: usize,
-    /// Ticks between heartbeats sent by a leader; must be below `election_tick`.
+    /// Ticks between heartbeats sent by a leader (default 2); must be below `election_tick`,
+    /// and usually a tenth to a half of it.
     pub heartbeat_tick: usize,
-    /// The last index the application has already applied (for restarts); entries at or below it
-    /// are never handed out again.
+    /// The last index the application has already applied (default 0). Set it on a restart to
+    /// the applied index the state machine persisted: entries at or below it are never handed out
+    /// again.
     pub applied: u64,
-    /// The largest total size in bytes of the entries in one append message (at least one entry is
-    /// always sent).
+    /// The largest total size in bytes of the entries in one append message (default 0: one
+    /// entry per message). At least one entry is always sent. Raise it (raft-rs examples use
+    /// 1 MiB) for throughput when entries are small; `NO_LIMIT` sends everything in one message.
     pub max_size_per_msg: u64,
-    /// The most append messages in flight to one follower while replicating.
+    /// The most append messages in flight to one follower while replicating (default 256). With
+    /// `max_size_per_msg` it bounds the bytes in flight per follower; lower it to bound memory
+    /// when entries are large.
     pub max_inflight_msgs: usize,
-    /// The most entry payload bytes in flight to one follower while replicating (`NO_LIMIT` for
-    /// none); one message is always allowed, however large.
+    /// The most entry payload bytes in flight to one follower while replicating (default
+    /// `NO_LIMIT`); one message is always allowed, however large. Set it when entry sizes vary
+    /// too much for `max_inflight_msgs` alone to bound memory.
     pub max_inflight_bytes: u64,
-    /// A leader steps down if it has not heard from a quorum within an election timeout.
+    /// A leader steps down if it has not heard from a quorum within an election timeout, and a
+    /// follower that hears from its leader ignores candidates for that long (default off, as in
+    /// etcd and raft-rs; recommended on). Required by `ReadOnlyOption::LeaseBased`.
     pub check_quorum: bool,
-    /// Run a pre-vote round (thesis §9.6) before bumping the term to campaign.
+    /// Run a pre-vote round (thesis §9.6) before bumping the term to campaign (default off;
+    /// recommended on): a node that was partitioned away cannot raise the term and depose a
+    /// healthy leader when it returns.
     pub pre_vote: bool,
-    /// Lower bound of the randomised election timeout; 0 means `election_tick`.
+    /// Lower bound of the randomised election timeout; 0 (the default) means `election_tick`.
     pub min_election_tick: usize,
-    /// Upper bound (exclusive) of the randomised election timeout; 0 means `2 * election_tick`.
+    /// Upper bound (exclusive) of the randomised election timeout; 0 (the default) means
+    /// `2 * election_tick`. Widen the range if split votes are frequent.
     pub max_election_tick: usize,
-    /// How `read_index` requests are confirmed.
+    /// How `read_index` requests are confirmed (default `Safe`, a heartbeat round). `LeaseBased`
+    /// saves the round but is only as safe as the clocks: see [`ReadOnlyOption::LeaseBased`].
     pub read_only_option: ReadOnlyOption,
-    /// Do not broadcast an append to every follower just because the commit index moved.
+    /// Do not broadcast an append to every follower just because the commit index moved
+    /// (default off). Turn on to save messages under heavy load; followers then learn the
+    /// commit index with the next append or heartbeat.
     pub skip_bcast_commit: bool,
-    /// Accepted for compatibility with raft-rs; this core always batches: one append per follower
-    /// per Ready carrying everything proposed since the last one.
+    /// Accepted for compatibility with raft-rs (default off); this core always batches: one
+    /// append per follower per Ready carrying everything proposed since the last one.
     pub batch_append: bool,
-    /// This node's election priority (raft-rs priority elections); higher wins ties.
+    /// This node's election priority (raft-rs priority elections; default 0). Between equally
+    /// up-to-date logs, a voter refuses a candidate of lower priority than its own, so the group
+    /// tends to elect high-priority nodes (for instance those close to the clients).
     pub priority: i64,
-    /// The largest total payload size in bytes of uncommitted entries a leader accepts before it drops
-    /// proposals with `Error::ProposalDropped`.
+    /// The largest total payload size in bytes of uncommitted entries a leader accepts before it
+    /// drops proposals with `Error::ProposalDropped` (default `NO_LIMIT`). Set it to bound a
+    /// leader's memory when it cannot commit (a lost quorum).
     pub max_uncommitted_size: u64,
-    /// The largest total size in bytes of committed entries in one Ready (at least one entry is always
-    /// returned).
+    /// The largest total size in bytes of committed entries in one Ready (default `NO_LIMIT`; at
+    /// least one entry is always returned). Set it to bound the memory of one apply batch.
     pub max_committed_size_per_ready: u64,
     /// The most payload bytes (data plus context) of persisted, not yet applied entries kept in
     /// memory so that they are handed out for applying without being read back from storage
-    /// (`raft_core::log::DEFAULT_APPLY_CACHE_BYTES`, 4 MiB, by default). Entries past it are
+    /// (default `raft_core::log::DEFAULT_APPLY_CACHE_BYTES`, 4 MiB). Entries past it are
     /// read from storage as usual; 0 turns the cache off. It bounds what a group whose entries
     /// persist but do not commit (a leader cut off from its quorum, a follower far ahead of the
     /// commit index) holds beyond its storage; under normal load it holds about one round trip's
     /// worth of entries.
     pub max_apply_cache_bytes: u64,
-    /// Followers drop proposals instead of forwarding them to the leader.
+    /// Followers drop proposals instead of forwarding them to the leader (default off: they
+    /// forward). Turn on when the application routes writes to the leader itself.
     pub disable_proposal_forwarding: bool,
-    /// The seed of this node's random election timeouts; `None` derives one from `id`.
+    /// The seed of this node's random election timeouts; `None` (the default) derives one from
+    /// `id`. Set it to vary timeouts between runs; the core never reads global randomness.
     pub seed: Option<u64>,
     /// A leader that applies a configuration without itself as a voter (removed, or demoted to
-    /// learner) steps down at once. When off, it keeps leading without counting itself: it
-    /// replicates and commits what the remaining voters acknowledge but accepts no new proposals,
-    /// until the application transfers leadership or the group elects another leader.
+    /// learner) steps down at once (default on). When off, it keeps leading without counting
+    /// itself: it replicates and commits what the remaining voters acknowledge but accepts no
+    /// new proposals, until the application transfers leadership or the group elects another
+    /// leader.
     pub step_down_on_removal: bool,
     /// Accept every proposed conf change without checking that it can be applied (one pending
-    /// change at a time, joint state, the change itself). For applications that validate changes
-    /// themselves; a change that then fails to apply is reported by `apply_conf_change`.
+    /// change at a time, joint state, the change itself; default off). For applications that
+    /// validate changes themselves; a change that then fails to apply is reported by
+    /// `apply_conf_change`.
     pub disable_conf_change_validation: bool,
 }
 
