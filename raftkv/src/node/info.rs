@@ -1,0 +1,123 @@
+//! What the node reports about itself: the `INFO` and `RAFT.STATUS` texts.
+
+use std::fmt::Write as _;
+
+use raft_core::{StateRole, Storage as _};
+
+use super::Node;
+
+/// The role as `INFO` and `RAFT.STATUS` spell it.
+fn role_name(role: StateRole) -> &'static str {
+    match role {
+        StateRole::Follower => "follower",
+        StateRole::Candidate => "candidate",
+        StateRole::Leader => "leader",
+        StateRole::PreCandidate => "pre-candidate",
+    }
+}
+
+/// Node ids separated by commas.
+fn join_ids(ids: &[u64]) -> String {
+    ids.iter().map(u64::to_string).collect::<Vec<_>>().join(",")
+}
+
+impl Node {
+    /// The `INFO` text: `# Section` headers and `field:value` lines, as Redis writes it.
+    pub(super) fn info(&self) -> String {
+        let status = self.raw.basic_status();
+        let store = self.storage.rl();
+        let conf = &self.sm.conf_state;
+        let role = if self.removed {
+            "removed"
+        } else {
+            role_name(status.soft_state.raft_state)
+        };
+        let members: Vec<String> = self
+            .sm
+            .members
+            .iter()
+            .map(|(id, a)| format!("{id}={a}"))
+            .collect();
+        let mut out = String::new();
+        let mut section = |name: &str, fields: &[(&str, String)]| {
+            let _ = write!(out, "# {name}\r\n");
+            for (key, value) in fields {
+                let _ = write!(out, "{key}:{value}\r\n");
+            }
+        };
+        section(
+            "Server",
+            &[
+                ("raftkv_version", env!("CARGO_PKG_VERSION").to_string()),
+                ("process_id", std::process::id().to_string()),
+                ("node_id", self.cfg.id.to_string()),
+                ("address", self.cfg.addr.clone()),
+            ],
+        );
+        section(
+            "Raft",
+            &[
+                ("role", role.to_string()),
+                ("term", status.hard_state.term.to_string()),
+                ("voted_for", status.hard_state.vote.to_string()),
+                ("leader_id", status.soft_state.leader_id.to_string()),
+                ("leader_address", self.leader_addr().unwrap_or_default()),
+                ("commit_index", status.hard_state.commit.to_string()),
+                ("applied_index", self.sm.applied_index.to_string()),
+                ("first_index", store.first_log_index().to_string()),
+                ("last_index", store.last_log_index().to_string()),
+                (
+                    "snapshot_index",
+                    store.snapshot_metadata().index.to_string(),
+                ),
+                ("snapshots_made", self.snapshots_made.to_string()),
+                ("snapshots_installed", self.snapshots_installed.to_string()),
+                ("voters", join_ids(&conf.voters)),
+                ("learners", join_ids(&conf.learners)),
+                ("members", members.join(",")),
+                (
+                    "read_mode",
+                    format!("{:?}", self.cfg.read_mode).to_lowercase(),
+                ),
+                (
+                    "write_mode",
+                    format!("{:?}", self.cfg.write_mode).to_lowercase(),
+                ),
+            ],
+        );
+        section("Keyspace", &[("keys", self.sm.data.len().to_string())]);
+        out
+    }
+
+    /// The `RAFT.STATUS` text: the Raft state, and every member's progress on the leader.
+    pub(super) fn status(&self) -> String {
+        let status = self.raw.status();
+        let basic = status.basic;
+        let mut out = String::new();
+        let _ = write!(
+            out,
+            "id:{}\r\nrole:{}\r\nterm:{}\r\nvote:{}\r\nleader_id:{}\r\ncommit:{}\r\napplied:{}\r\n",
+            basic.id,
+            role_name(basic.soft_state.raft_state),
+            basic.hard_state.term,
+            basic.hard_state.vote,
+            basic.soft_state.leader_id,
+            basic.hard_state.commit,
+            basic.applied,
+        );
+        let _ = write!(
+            out,
+            "last_index:{}\r\nlead_transferee:{}\r\n",
+            self.storage.last_index().unwrap_or_default(),
+            basic.lead_transferee.unwrap_or_default()
+        );
+        for (id, pr) in &status.progress {
+            let _ = write!(
+                out,
+                "progress_{id}:match={},next={},state={},recent_active={},learner={}\r\n",
+                pr.matched, pr.next_idx, pr.state, pr.recent_active as u8, pr.is_learner as u8
+            );
+        }
+        out
+    }
+}

@@ -1,0 +1,131 @@
+//! The Ready handling: send, persist (fsync when `must_sync`), send what waited for the write,
+//! apply committed entries (answering the writes they carry) and membership changes, serve the
+//! reads they make possible, `advance`.
+
+use raft_core::eraftpb::{ConfChangeType, Entry, EntryType};
+use raft_core::raft::decode_conf_change;
+use slog::{info, warn};
+
+use super::requests::own_sequence;
+use super::{Node, NodeError};
+use crate::kv::Op;
+use crate::resp::Reply;
+
+impl Node {
+    /// Handles every Ready the node has.
+    pub(super) fn handle_readies(&mut self) -> Result<(), NodeError> {
+        while self.raw.has_ready() {
+            let mut rd = self.raw.ready()?;
+            // A leader's appends and heartbeats may leave before its own write (thesis §10.2.1).
+            self.transport.send(rd.take_messages());
+            if !rd.snapshot().is_empty() {
+                self.install_snapshot(rd.snapshot().clone())?;
+            }
+            {
+                let mut store = self.storage.wl();
+                store.append(rd.entries())?;
+                if let Some(hs) = rd.hard_state() {
+                    store.set_hard_state(*hs)?;
+                }
+                if rd.must_sync() {
+                    store.sync()?;
+                }
+            }
+            // Votes and append acknowledgements promise durable state: only now.
+            self.transport.send(rd.take_persisted_messages());
+            self.apply_entries(rd.take_committed_entries());
+            self.on_read_states(rd.take_read_states());
+            let dropped: Vec<u64> = rd
+                .dropped_read_requests()
+                .iter()
+                .filter_map(|ctx| own_sequence(self.cfg.id, ctx))
+                .collect();
+            let mut light = self.raw.advance(rd)?;
+            if let Some(commit) = light.commit_index() {
+                self.storage.wl().set_commit(commit)?;
+            }
+            self.transport.send(light.take_messages());
+            self.apply_entries(light.take_committed_entries());
+            self.raw.advance_apply();
+            // Reads this node led and lost with its leadership: ask again (the next leader, or
+            // at the next tick if none is known yet).
+            for seq in dropped {
+                self.send_read(seq);
+            }
+        }
+        Ok(())
+    }
+
+    /// Applies committed entries not applied yet (a restart applies the log after the snapshot
+    /// again), answering the writes this node took, then serves the reads now reachable.
+    fn apply_entries(&mut self, entries: Vec<Entry>) {
+        for entry in entries {
+            if entry.index <= self.sm.applied_index {
+                continue;
+            }
+            match EntryType::try_from(entry.entry_type) {
+                Ok(EntryType::EntryNormal) if entry.data.is_empty() => {}
+                Ok(EntryType::EntryNormal) => {
+                    let reply = match Op::decode(&entry.data) {
+                        Ok(op) => self.sm.apply_op(op),
+                        Err(e) => Reply::err(e),
+                    };
+                    self.answer(&entry.context, reply);
+                }
+                _ => self.apply_conf_change(&entry),
+            }
+            self.sm.applied_index = entry.index;
+        }
+        self.serve_confirmed_reads();
+    }
+
+    /// Applies a membership change: the Raft configuration, the address book and the transport
+    /// follow it; a node that removed itself fails every request waiting on it.
+    fn apply_conf_change(&mut self, entry: &Entry) {
+        let cc = match decode_conf_change(entry) {
+            Some(Ok(cc)) => cc,
+            _ => {
+                warn!(self.logger, "a conf change entry does not decode"; "index" => entry.index);
+                self.answer(&entry.context, Reply::err("malformed membership change"));
+                return;
+            }
+        };
+        let cs = match self.raw.apply_conf_change(&cc) {
+            Ok(cs) => cs,
+            Err(e) => {
+                // Every replica refuses it alike; the membership is unchanged.
+                warn!(self.logger, "membership change refused"; "error" => %e);
+                self.answer(&entry.context, Reply::err(e));
+                return;
+            }
+        };
+        info!(self.logger, "membership changed"; "voters" => ?cs.voters, "learners" => ?cs.learners);
+        self.sm.conf_state = cs;
+        for change in &cc.changes {
+            let id = change.node_id;
+            match ConfChangeType::try_from(change.change_type) {
+                Ok(ConfChangeType::AddNode | ConfChangeType::AddLearnerNode) => {
+                    if let Ok(addr) = String::from_utf8(cc.context.to_vec()) {
+                        if !addr.is_empty() {
+                            self.transport.set_peer(id, &addr);
+                            self.sm.members.insert(id, addr);
+                        }
+                    }
+                }
+                Ok(ConfChangeType::RemoveNode) => {
+                    self.sm.members.remove(&id);
+                    self.transport.remove_peer(id);
+                    if id == self.cfg.id {
+                        info!(self.logger, "this node was removed from the cluster");
+                        self.removed = true;
+                    }
+                }
+                Err(_) => {}
+            }
+        }
+        self.answer(&entry.context, Reply::ok());
+        if self.removed {
+            self.fail_everything("this node was removed from the cluster");
+        }
+    }
+}
