@@ -179,6 +179,18 @@ impl<T: Storage> Raft<T> {
             index: m.index,
             request_ctx: ctx,
         });
+        // The answer's index is the leader's commit index, and that entry is of the leader's term
+        // (a leader answers reads only once it has committed an entry of its own term): if this
+        // log holds that entry, everything up to it is committed (raft-rs does the same).
+        let before = self.raft_log.committed;
+        if m.term != 0
+            && m.index > before
+            && m.index <= self.raft_log.last_index()
+            && self.raft_log.maybe_commit(m.index, m.term)
+        {
+            debug!(self.log(), "commit index moved by a read answer";
+                "from" => m.from, "commit" => m.index, "was" => before);
+        }
     }
 
     /// Forgets every pending read when leadership is lost. The node's own requests are reported

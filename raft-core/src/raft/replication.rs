@@ -256,18 +256,20 @@ impl<T: Storage> Raft<T> {
         }
         let index = m.index.min(last_index);
         let updated = pr.maybe_update(index);
-        // An answer at the matched index still tells a paused prober (or a follower that took a
-        // snapshot) where it stands, so replication resumes now instead of a heartbeat later
-        // (etcd-io/raft `stepLeader`).
-        let resumes = pr.matched == index
-            && (pr.state == ProgressState::Probe || pr.snapshot_caught_up(first_index));
+        // An answer at the matched index still tells a paused prober where it stands, so
+        // replication resumes now instead of a heartbeat later (etcd-io/raft `stepLeader`). Only a
+        // prober: for a follower in snapshot state it is no news (it may be a duplicate from
+        // before the snapshot was sent), and only news ends that state (raft-rs and etcd agree).
+        let resumes = pr.matched == index && pr.state == ProgressState::Probe;
         if !updated && !resumes {
             // A duplicate or stale acknowledgement.
             return;
         }
-        if pr.pending_request_snapshot != 0 && pr.matched >= pr.pending_request_snapshot {
-            // The follower holds what it asked a snapshot for (it installed one): the request is
-            // met, whether or not the application reported the snapshot yet.
+        if updated && pr.pending_request_snapshot != 0 && pr.matched >= pr.pending_request_snapshot
+        {
+            // The follower now holds what it asked a snapshot for (it installed one): the
+            // request is met, whether or not the application reported the snapshot yet. An
+            // answer that tells nothing new leaves a request alone.
             pr.pending_request_snapshot = 0;
         }
         match pr.state {
@@ -328,6 +330,12 @@ impl<T: Storage> Raft<T> {
         let index = self.prs.maximal_committed_index();
         let moved = self.raft_log.maybe_commit(index, self.term);
         if moved {
+            // The leader's own progress reports the commit index it reached (raft-rs does the
+            // same; `Status` shows it).
+            let (id, committed) = (self.id, self.raft_log.committed);
+            if let Some(pr) = self.prs.get_mut(id) {
+                pr.update_committed(committed);
+            }
             self.appends_pending = true;
             self.release_reads_waiting_for_commit();
         }

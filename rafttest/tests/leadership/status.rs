@@ -157,3 +157,26 @@ fn basic_status_applied_is_what_the_application_reported() {
         "a single voter lists itself"
     );
 }
+
+/// raft-rs parity (issue 18): the leader's own progress reports the commit index it reached
+/// (raft-rs updates it whenever the leader commits), from the election's empty entry on.
+#[test]
+fn the_leaders_own_progress_follows_its_commit_index() {
+    let mut net = network_with_members(&[1, 2, 3], &[], default_config);
+    net.campaign(1);
+    for round in 0..3u8 {
+        let status = net.node(1).raw.status();
+        let committed = status.basic.hard_state.commit;
+        assert!(committed > 0, "round {round}: the election's entry commits");
+        let own = status
+            .progress
+            .iter()
+            .find(|(id, _)| *id == 1)
+            .expect("own progress");
+        assert_eq!(
+            own.1.committed_index, committed,
+            "round {round}: the leader's own progress lags its commit index"
+        );
+        net.propose(1, &[round]).unwrap();
+    }
+}

@@ -11,6 +11,7 @@
 //! returns the held messages so the test decides when (or whether) they are delivered.
 
 mod basic;
+mod commit_fast_forward;
 mod first_commit;
 mod joint;
 mod leader_change;

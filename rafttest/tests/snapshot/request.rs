@@ -317,3 +317,68 @@ fn an_answer_at_the_matched_index_after_finish_resumes_the_probe() {
         p.matched
     );
 }
+
+/// The leader of [`requested`], its log compacted, sends follower 2 the snapshot it asked for:
+/// follower 2 is in snapshot state at index 6, which it was already known to match.
+fn snapshot_sent_on_request() -> Network {
+    let mut net = requested();
+    net.node_mut(1).snapshot_and_compact(u64::MAX).unwrap();
+    let leader = &mut net.node_mut(1).raw;
+    let mut request = msg(MessageType::MsgAppendResponse, 2, 1, 1);
+    request.reject = true;
+    request.index = 6;
+    request.reject_hint = 6;
+    request.log_term = 1;
+    request.request_snapshot = 6;
+    leader.step(request).unwrap();
+    let msgs = leader.raft.read_messages();
+    assert_eq!(sent(&msgs, 2, MessageType::MsgSnapshot).len(), 1);
+    let p = pr(&leader.raft, 2);
+    assert_eq!(
+        (p.state, p.matched, p.pending_snapshot),
+        (ProgressState::Snapshot, 6, 6)
+    );
+    net
+}
+
+/// raft-rs parity (issue 18): an acknowledgement of the index the leader already knew follower 2
+/// matched is no news (it may be a duplicate sent before the request), so it neither ends the
+/// snapshot state nor forgets the snapshot being sent; `report_snapshot` or a higher match does.
+#[test]
+fn a_duplicate_answer_at_the_matched_index_keeps_the_follower_in_snapshot_state() {
+    let mut net = snapshot_sent_on_request();
+    let leader = &mut net.node_mut(1).raw;
+    for _ in 0..2 {
+        leader.step(crate::common::append_ack(2, 1, 1, 6)).unwrap();
+        let p = pr(&leader.raft, 2);
+        assert_eq!(
+            (p.state, p.pending_snapshot),
+            (ProgressState::Snapshot, 6),
+            "a duplicate answer moved the follower out of snapshot state"
+        );
+        assert!(p.is_paused(), "still waiting for the snapshot");
+        let msgs = leader.raft.read_messages();
+        assert!(
+            sent(&msgs, 2, MessageType::MsgAppend).is_empty(),
+            "no append while the snapshot is pending: {msgs:?}"
+        );
+    }
+    leader.report_snapshot(2, SnapshotStatus::Finish);
+    assert_eq!(pr(&leader.raft, 2).state, ProgressState::Probe);
+}
+
+/// raft-rs parity (issue 18): while the leader cannot send the snapshot follower 2 asked for yet,
+/// a duplicate acknowledgement of the index it already matched does not cancel the request.
+#[test]
+fn a_duplicate_answer_at_the_matched_index_keeps_a_snapshot_request() {
+    let mut net = requested();
+    let leader = &mut net.node_mut(1).raw;
+    let p = pr(&leader.raft, 2);
+    assert_eq!((p.matched, p.pending_request_snapshot), (6, 6));
+    leader.step(crate::common::append_ack(2, 1, 1, 6)).unwrap();
+    assert_eq!(
+        pr(&leader.raft, 2).pending_request_snapshot,
+        6,
+        "the request was forgotten on a duplicate answer"
+    );
+}
