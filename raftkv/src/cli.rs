@@ -76,7 +76,7 @@ pub struct ClusterOpts {
 #[derive(Debug, Clone, PartialEq, Eq, Args)]
 pub struct SharedOpts {
     /// Writes on a follower: forwarded to the leader through Raft, or answered with
-    /// -MOVED 0 <leader address>
+    /// `-MOVED 0 <leader address>`
     #[arg(long, value_enum, default_value_t = WriteModeArg::Forward)]
     pub write_mode: WriteModeArg,
     /// Reads: ReadIndex confirmed by a heartbeat round (safe), or by the leader lease

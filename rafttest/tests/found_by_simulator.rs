@@ -1,6 +1,7 @@
 //! Bugs the swarm simulator (`raft-sim`) found in the core, each pinned by a hand-built scenario
 //! that fails without its fix. (The late-snapshot case lives with the lent-entries tests:
-//! `a_late_snapshot_older_than_the_one_requested_is_not_restored`.)
+//! `a_late_snapshot_older_than_the_one_requested_is_not_restored` in
+//! `lent_entries/late_snapshot.rs`.)
 
 use bytes::Bytes;
 use raft_core::eraftpb::{Entry, EntryType, Message, MessageType};
