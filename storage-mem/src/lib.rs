@@ -400,15 +400,21 @@ impl MemStorageCore {
     ///
     /// On success: every entry is discarded (even ones after the snapshot's index, as raft-rs does;
     /// the leader sends them again), the snapshot point becomes the metadata's (index, term), the
-    /// membership becomes the metadata's, the hard state's commit becomes the snapshot's index, and
-    /// if the snapshot's term is above the hard state's term, the term is raised to it and the vote
-    /// cleared (no vote was cast in that term; raft-rs keeps the vote). The snapshot becomes the
-    /// latest one, which this node hands out if it leads later.
+    /// membership becomes the metadata's, the hard state's commit is raised to the snapshot's
+    /// index (never lowered), and if the snapshot's term is above the hard state's term, the term
+    /// is raised to it and the vote cleared (no vote was cast in that term; raft-rs keeps the
+    /// vote). The snapshot becomes the latest one, which this node hands out if it leads later.
+    ///
+    /// Within one Ready, the hard state may be stored before or after the snapshot: a hard state
+    /// stored first may already commit past the snapshot (entries the same Ready carries after
+    /// it), and keeps that commit. The Ready's entries follow the snapshot they continue
+    /// ([`append`](Self::append) refuses a gap).
     ///
     /// Errors, and on error nothing changes:
     /// - `StorageError::SnapshotOutOfDate` if the snapshot's index is not above the latest
-    ///   snapshot's ([`snapshot_metadata`](Self::snapshot_metadata)), or is below the hard state's
-    ///   commit index (installing it would discard committed entries; the core never asks this);
+    ///   snapshot's ([`snapshot_metadata`](Self::snapshot_metadata)), or if the log holds the
+    ///   snapshot's last entry and committed entries after it (installing the snapshot would
+    ///   discard them; the core never asks this);
     /// - `Error::Invariant` if the metadata or its membership is missing, its term is 0, or its
     ///   index is `u64::MAX`.
     pub fn apply_snapshot(&mut self, snapshot: Snapshot) -> Result<()> {
@@ -423,9 +429,7 @@ impl MemStorageCore {
                 "MemStorage::apply_snapshot: the snapshot has no membership",
             ));
         };
-        if meta.index <= self.snapshot_metadata().index
-            || meta.index < self.raft_state.hard_state.commit
-        {
+        if meta.index <= self.snapshot_metadata().index || self.holds_committed_after(&meta) {
             return Err(StorageError::SnapshotOutOfDate.into());
         }
         // `meta.index > 0` here, and every entry above index 0 has a term of at least 1.
@@ -447,7 +451,7 @@ impl MemStorageCore {
             hs.term = meta.term;
             hs.vote = 0;
         }
-        hs.commit = meta.index;
+        hs.commit = hs.commit.max(meta.index);
         self.raft_state.conf_state = conf_state;
         self.latest = Some(Box::new(LatestSnapshot {
             metadata: meta,
@@ -482,6 +486,25 @@ impl MemStorageCore {
             return Err(StorageError::SnapshotTemporarilyUnavailable.into());
         }
         Ok(self.latest_snapshot())
+    }
+
+    /// Whether the log agrees with a snapshot at `meta` (it holds its last entry) and holds
+    /// committed entries after it, which installing the snapshot would discard. A commit index
+    /// past the snapshot with the snapshot's entry absent (or of another term) is the same Ready's
+    /// hard state, stored first: the entries it commits come after the snapshot.
+    fn holds_committed_after(&self, meta: &SnapshotMetadata) -> bool {
+        let commit = self.raft_state.hard_state.commit;
+        if commit <= meta.index || self.last_index() <= meta.index {
+            return false;
+        }
+        let term_at = if meta.index == self.snapshot_index {
+            Some(self.snapshot_term)
+        } else if meta.index > self.snapshot_index {
+            self.entries.get(self.offset(meta.index)).map(|e| e.term)
+        } else {
+            None
+        };
+        term_at == Some(meta.term)
     }
 
     /// The index of the first entry that can be read: one past the snapshot point.

@@ -161,3 +161,64 @@ fn append_after_apply_snapshot_continues_at_index_plus_one() {
         vec![ent(21, 5), ent(22, 5)]
     );
 }
+
+/// raft-rs parity (issue 18): the parts of one Ready (a snapshot at 15, entries 16 and 17 after
+/// it, a hard state committing 17) may be stored in any order that writes the entries after the
+/// snapshot they continue; every such order leaves the same storage.
+#[test]
+fn a_readys_hard_state_may_be_stored_before_or_after_its_snapshot() {
+    let incoming = snap(15, 3, &[1, 2, 3], "state at 15");
+    let hard_state = HardState {
+        term: 3,
+        vote: 2,
+        commit: 17,
+    };
+    let tail = [ent(16, 3), ent(17, 3)];
+    let write = |order: &str| {
+        let s = committed_storage();
+        for part in order.split(',') {
+            let mut core = s.wl();
+            match part {
+                "hs" => core.set_hardstate(hard_state),
+                "snap" => core.apply_snapshot(incoming.clone()).unwrap(),
+                "ents" => core.append(&tail).unwrap(),
+                _ => unreachable!(),
+            }
+        }
+        s
+    };
+    let expected = dump(&write("snap,ents,hs"));
+    for order in ["hs,snap,ents", "snap,hs,ents"] {
+        let s = write(order);
+        assert_eq!(dump(&s), expected, "order {order}");
+        assert_eq!(*s.rl().hard_state(), hard_state, "order {order}");
+        assert_eq!(
+            (s.first_index().unwrap(), s.last_index().unwrap()),
+            (16, 17)
+        );
+    }
+}
+
+/// A hard state stored first whose commit passes the snapshot is no reason to refuse it when the
+/// log's entry at the snapshot's index is of another term: those entries are not the committed
+/// ones (they are replaced).
+#[test]
+fn apply_snapshot_over_a_conflicting_tail_keeps_a_commit_stored_first() {
+    let s = committed_storage();
+    s.wl().commit_to(5).unwrap();
+    s.wl().set_hardstate(HardState {
+        term: 4,
+        vote: 0,
+        commit: 9,
+    });
+    // Entry 8 is of term 2; the snapshot's is of term 4.
+    s.wl()
+        .apply_snapshot(snap(8, 4, &[1, 2, 3], "state at 8"))
+        .unwrap();
+    assert_eq!(s.last_index().unwrap(), 8);
+    assert_eq!(
+        s.rl().hard_state().commit,
+        9,
+        "the commit stored first is kept"
+    );
+}
