@@ -9,7 +9,8 @@
 
 use prost::Message as _;
 use raft_core::eraftpb::{Message, MessageType};
-use raft_fuzz::{Flags, Op};
+use raft_fuzz::Op;
+use raft_testkit::Flags;
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -31,7 +32,7 @@ fn recorded_messages(flags: Flags) -> Vec<Message> {
         .find(|p| p.raw.raft.state == raft_core::StateRole::Leader)
         .map(|p| p.id())
         .expect("a leader after the transfer");
-    c.isolated.push(3);
+    c.isolated.insert(3);
     for data in [b"f".as_slice(), b"g", b"h"] {
         c.propose(leader, data);
     }
