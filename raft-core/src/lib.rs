@@ -162,6 +162,7 @@
 //! # Ok(())
 //! # }
 //! ```
+#![doc = include_str!("../docs/starting.md")]
 #![doc = include_str!("../docs/async.md")]
 #![cfg_attr(not(test), warn(missing_docs))]
 
