@@ -536,7 +536,20 @@ impl<T: Storage> Raft<T> {
                 }
                 _ => INVALID_ID,
             };
+            // A vote request whose log is behind ours will be refused, and a refused candidate
+            // does not restart the election timer (Raft paper, Figure 2: only the leader's
+            // messages and a granted vote do; etcd and raft-rs restart it on any new term).
+            // Otherwise a voter that cannot win, campaigning again and again in higher terms, can
+            // hold off the one voter that can for as long as it keeps firing first (found by the
+            // simulator: a two-voter group without pre-vote that elected no one for 500 round
+            // trips).
+            let refused_for_its_log = msg_type == MessageType::MsgRequestVote
+                && matches!(self.raft_log.is_up_to_date(m.index, m.log_term), Ok(false));
+            let timer = (self.election_elapsed, self.randomized_election_timeout);
             self.become_follower(m.term, leader);
+            if refused_for_its_log {
+                (self.election_elapsed, self.randomized_election_timeout) = timer;
+            }
         }
         true
     }
