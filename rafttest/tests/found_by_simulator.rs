@@ -580,17 +580,8 @@ fn an_older_ready_reported_with_advance_append_never_moves_the_stored_commit_bac
 /// granted vote still restarts the timer.
 #[test]
 fn a_refused_candidates_higher_term_does_not_restart_the_election_timer() {
-    let storage = MemStorage::bootstrap([1, 2, 3], []).expect("bootstrap");
-    let mut raw = node(2, &storage);
-    // Node 2 holds entry 2 of term 2 from leader 1.
-    raw.step(append(1, 2, (1, 1), vec![entry(2, 2)]))
-        .expect("append");
-    drain(&mut raw, &storage);
-    // Nine ticks without hearing from the leader (an election timeout is at least ten).
-    for _ in 0..9 {
-        raw.tick();
-    }
     // Candidate 3, whose log ends at entry 1, asks for a vote in term 3.
+    let (mut raw, storage) = follower_nine_ticks_without_its_leader();
     raw.step(vote_request(MessageType::MsgRequestVote, 3, 2, 3, 1, 1))
         .expect("vote request");
     assert_eq!(raw.raft.term, 3, "the higher term is taken");
@@ -612,15 +603,8 @@ fn a_refused_candidates_higher_term_does_not_restart_the_election_timer() {
         "the refused candidate's term restarted the election timer"
     );
 
-    // A granted vote restarts it: the same follower state, and candidate 3 now up to date.
-    let storage = MemStorage::bootstrap([1, 2, 3], []).expect("bootstrap");
-    let mut raw = node(2, &storage);
-    raw.step(append(1, 2, (1, 1), vec![entry(2, 2)]))
-        .expect("append");
-    drain(&mut raw, &storage);
-    for _ in 0..9 {
-        raw.tick();
-    }
+    // A granted vote restarts it: candidate 3 is now as up to date as node 2.
+    let (mut raw, _storage) = follower_nine_ticks_without_its_leader();
     raw.step(vote_request(MessageType::MsgRequestVote, 3, 2, 3, 2, 2))
         .expect("vote request");
     assert_eq!(raw.raft.vote, 3, "the vote is granted");
@@ -632,4 +616,18 @@ fn a_refused_candidates_higher_term_does_not_restart_the_election_timer() {
         (StateRole::Follower, 3),
         "a granted vote restarts the timer"
     );
+}
+
+/// Node 2 of {1, 2, 3} holding entry 2 of term 2 from leader 1, nine ticks after hearing from it
+/// (an election timeout is at least ten).
+fn follower_nine_ticks_without_its_leader() -> (RawNode<MemStorage>, MemStorage) {
+    let storage = MemStorage::bootstrap([1, 2, 3], []).expect("bootstrap");
+    let mut raw = node(2, &storage);
+    raw.step(append(1, 2, (1, 1), vec![entry(2, 2)]))
+        .expect("append");
+    drain(&mut raw, &storage);
+    for _ in 0..9 {
+        raw.tick();
+    }
+    (raw, storage)
 }

@@ -294,19 +294,8 @@ fn after_a_requested_snapshot_new_entries_reach_the_follower_without_a_heartbeat
 /// was already known to match.
 #[test]
 fn an_answer_at_the_matched_index_after_finish_resumes_the_probe() {
-    let mut net = requested();
-    net.node_mut(1).snapshot_and_compact(u64::MAX).unwrap();
+    let mut net = snapshot_sent_on_request();
     let leader = &mut net.node_mut(1).raw;
-    // The follower repeats its request; the leader sends the snapshot.
-    let mut request = msg(MessageType::MsgAppendResponse, 2, 1, 1);
-    request.reject = true;
-    request.index = 6;
-    request.reject_hint = 6;
-    request.log_term = 1;
-    request.request_snapshot = 6;
-    leader.step(request).unwrap();
-    let msgs = leader.raft.read_messages();
-    assert_eq!(sent(&msgs, 2, MessageType::MsgSnapshot).len(), 1);
     leader.report_snapshot(2, SnapshotStatus::Finish);
     leader.step(crate::common::append_ack(2, 1, 1, 6)).unwrap();
     let p = pr(&leader.raft, 2);
