@@ -390,6 +390,37 @@ impl<T: Storage> RawNode<T> {
         self.raft.step(m)
     }
 
+    /// On a leader, sends every follower a heartbeat now (raft-rs `ping`); elsewhere nothing.
+    pub fn ping(&mut self) {
+        self.raft.ping();
+    }
+
+    /// Sets this node's election priority (`Config::priority`) from now on.
+    pub fn set_priority(&mut self, priority: i64) {
+        self.raft.set_priority(priority);
+    }
+
+    /// Sets `Config::skip_bcast_commit` from now on.
+    pub fn skip_bcast_commit(&mut self, skip: bool) {
+        self.raft.skip_bcast_commit(skip);
+    }
+
+    /// Accepted for raft-rs compatibility (`Config::batch_append`): this core always batches.
+    pub fn set_batch_append(&mut self, batch_append: bool) {
+        self.raft.set_batch_append(batch_append);
+    }
+
+    /// The storage (raft-rs `RawNode::store`).
+    pub fn store(&self) -> &T {
+        self.raft.store()
+    }
+
+    /// The storage, mutably (raft-rs `RawNode::mut_store`). The core reads it between calls; the
+    /// application writes only what a `Ready` handed it, as with any other handle on it.
+    pub fn mut_store(&mut self) -> &mut T {
+        self.raft.mut_store()
+    }
+
     /// Tells the leader that `id` could not be reached; it goes back to probing it.
     pub fn report_unreachable(&mut self, id: u64) {
         let _ = self.raft.step(Message {

@@ -24,6 +24,21 @@ impl crate::eraftpb::Snapshot {
     }
 }
 
+/// `ConfState::from((voters, learners))`, as in raft-rs: a membership from two lists of node ids.
+impl<V, L> From<(V, L)> for crate::eraftpb::ConfState
+where
+    V: IntoIterator<Item = u64>,
+    L: IntoIterator<Item = u64>,
+{
+    fn from((voters, learners): (V, L)) -> Self {
+        crate::eraftpb::ConfState {
+            voters: voters.into_iter().collect(),
+            learners: learners.into_iter().collect(),
+            ..Default::default()
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -43,5 +58,14 @@ mod tests {
         assert_eq!(payload_size(&e), 5);
         assert_eq!(entry_size(&Entry::default()), 0);
         assert_eq!(payload_size(&Entry::default()), 0);
+    }
+
+    #[test]
+    fn conf_state_from_voters_and_learners() {
+        let cs = crate::eraftpb::ConfState::from((vec![1, 2, 3], [4]));
+        assert_eq!(cs.voters, vec![1, 2, 3]);
+        assert_eq!(cs.learners, vec![4]);
+        assert!(cs.voters_outgoing.is_empty() && cs.learners_next.is_empty());
+        assert!(!cs.auto_leave);
     }
 }

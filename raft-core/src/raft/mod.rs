@@ -10,6 +10,7 @@ mod leader;
 mod membership;
 mod read;
 mod replication;
+mod runtime;
 mod snapshot;
 mod transfer;
 mod validate;

@@ -13,5 +13,6 @@ mod config_and_refusals;
 mod harness;
 mod ready_contents;
 mod restart;
+mod runtime_settings;
 mod seeds;
 mod single_voter;
