@@ -171,6 +171,7 @@ pub mod config;
 pub mod error;
 pub mod log;
 pub mod prelude;
+pub mod proposal;
 pub mod quorum;
 pub mod raft;
 pub mod raw_node;

@@ -180,6 +180,8 @@ struct Totals {
     partitions: u64,
     conf_changes: u64,
     transfers: u64,
+    /// Proposal outcomes checked: committed, dropped, unknown.
+    outcomes: [u64; 3],
     /// The longest recovery after healing, in round trips, its seed and its bound.
     slowest_recovery: (u64, u64, u64),
 }
@@ -256,6 +258,9 @@ fn main() -> ExitCode {
                 t.partitions += count("partition");
                 t.conf_changes += count("conf change");
                 t.transfers += count("transfer");
+                t.outcomes[0] += count("outcome committed");
+                t.outcomes[1] += count("outcome dropped");
+                t.outcomes[2] += count("outcome unknown");
                 t.slowest_recovery =
                     t.slowest_recovery
                         .max((r.recovery_ticks, seed, r.recovery_bound));
@@ -296,6 +301,10 @@ fn main() -> ExitCode {
         t.slowest_recovery.2,
         rafttest::sim::LIVENESS_BOUND,
         rafttest::sim::LIVENESS_PER_ENTRY
+    );
+    println!(
+        "proposal outcomes checked: {} committed, {} dropped, {} unknown",
+        t.outcomes[0], t.outcomes[1], t.outcomes[2]
     );
     println!(
         "all {} seeds passed every safety check after every event and recovered after healing \

@@ -32,6 +32,8 @@ pub struct Checker {
     max_commit: u64,
     /// Per node: the commit index its storage held at the last check.
     stored: BTreeMap<u64, u64>,
+    /// The outcomes of tracked proposals, checked against what was applied.
+    pub outcomes: super::outcomes::Outcomes,
 }
 
 impl Checker {
@@ -59,6 +61,7 @@ impl Checker {
         term: u64,
         data: &Bytes,
     ) -> Result<(), String> {
+        self.outcomes.on_apply(node, index, data)?;
         match self.applied.get(&index) {
             Some((t, d)) if (*t, d) != (term, data) => Err(format!(
                 "state machine safety: node {node} applied term {term} at index {index}, where \
@@ -70,6 +73,16 @@ impl Checker {
                 Ok(())
             }
         }
+    }
+
+    /// Checks the outcome `node` reported for its client write `value` (issue 18).
+    pub fn on_outcome(
+        &mut self,
+        node: u64,
+        value: u64,
+        outcome: raft_core::proposal::ProposalOutcome,
+    ) -> Result<(), String> {
+        self.outcomes.check(node, value, outcome, &self.applied)
     }
 
     /// Checks every property over the current state of the nodes. `lives` counts restarts per

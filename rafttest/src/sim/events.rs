@@ -10,6 +10,7 @@ use super::rules;
 use super::timing::Timing;
 use super::{PendingRead, Sim};
 use raft_core::eraftpb::{Message, MessageType};
+use raft_core::proposal::{ProposalOutcome, Proposed};
 use raft_core::{SnapshotStatus, StateRole};
 use rand::RngExt;
 
@@ -387,6 +388,7 @@ impl Sim {
         for (index, term, data) in &applied {
             self.checker.on_apply(id, *index, *term, data)?;
         }
+        self.check_outcomes(id)?;
         self.count("ready");
         self.log(format!(
             "node {id} handled a Ready synchronously ({} + {} + {} messages)",
@@ -430,12 +432,28 @@ impl Sim {
             msgs.len()
         ));
         self.check_stored_commit(id)?;
+        self.check_outcomes(id)?;
         // A crash right after the write, before the messages that waited for it leave.
         if self.faults && self.opts.crashes && self.rng.random_bool(0.01 * self.f.chaos) {
             self.check()?;
             return self.crash(id, "after writing, before sending");
         }
         self.send(msgs)
+    }
+
+    /// Checks the proposal outcomes node `id` decided since the last call.
+    fn check_outcomes(&mut self, id: u64) -> Result<(), String> {
+        let node = self.nodes.get_mut(&id).expect("known id");
+        for (value, outcome) in std::mem::take(&mut node.outcomes) {
+            self.checker.on_outcome(id, value, outcome)?;
+            self.count(match outcome {
+                ProposalOutcome::Committed { .. } => "outcome committed",
+                ProposalOutcome::Dropped { .. } => "outcome dropped",
+                ProposalOutcome::Unknown { .. } => "outcome unknown",
+            });
+            self.log(format!("node {id}: write #{value} {outcome:?}"));
+        }
+        Ok(())
     }
 
     fn apply_someone(&mut self) -> Result<(), String> {
@@ -460,6 +478,7 @@ impl Sim {
         for (index, term, data) in &applied {
             self.checker.on_apply(id, *index, *term, data)?;
         }
+        self.check_outcomes(id)?;
         self.count("apply");
         self.serve_reads(id)
     }
@@ -508,7 +527,10 @@ impl Sim {
         let data = encode_write(key, self.next_value);
         let node = self.nodes.get_mut(&id).expect("known id");
         if let Some(raw) = node.raw.as_mut() {
-            let result = raw.propose(vec![], data);
+            let result = raw.propose_tracked(vec![], data);
+            if let Ok(Proposed::Appended { index, term }) = result {
+                node.proposals.track(self.next_value, index, term);
+            }
             self.count("propose");
             self.log(format!(
                 "node {id} proposes #{}: {result:?}",

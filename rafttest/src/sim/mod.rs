@@ -26,6 +26,7 @@ mod invariants;
 mod nemesis;
 pub mod node;
 pub mod options;
+mod outcomes;
 mod rules;
 mod timing;
 
@@ -277,6 +278,8 @@ impl Sim {
                 // `on_persist_ready`.
                 advance_append: rng.random_bool(0.5),
                 crashed_at: 0,
+                proposals: raft_core::proposal::ProposalTracker::new(),
+                outcomes: Vec::new(),
                 last_hard_state: Default::default(),
             };
             if id <= sim.f.nodes {

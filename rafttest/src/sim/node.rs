@@ -5,6 +5,7 @@
 
 use bytes::Bytes;
 use raft_core::eraftpb::{ConfState, Entry, EntryType, HardState, Message, Snapshot};
+use raft_core::proposal::{ProposalOutcome, ProposalTracker};
 use raft_core::raft::decode_conf_change;
 use raft_core::{Config, RawNode, ReadState};
 use std::collections::{BTreeMap, VecDeque};
@@ -125,6 +126,10 @@ pub struct SimNode {
     /// The global tick at which it last crashed (a restart in a lease run waits an election
     /// timeout, as a real process restart does, so a lease it acknowledged can lapse).
     pub crashed_at: u64,
+    /// The client writes it appended as leader, by value, waiting for their outcome (volatile).
+    pub(crate) proposals: ProposalTracker<u64>,
+    /// Outcomes decided and not yet checked: (write value, outcome).
+    pub(crate) outcomes: Vec<(u64, ProposalOutcome)>,
 }
 
 impl SimNode {
@@ -159,6 +164,8 @@ impl SimNode {
         self.unpersisted.clear();
         self.to_apply.clear();
         self.reads.clear();
+        self.proposals = ProposalTracker::new();
+        self.outcomes.clear();
         Ok(())
     }
 
@@ -169,6 +176,8 @@ impl SimNode {
         self.to_apply.clear();
         self.reads.clear();
         self.sm = StateMachine::default();
+        self.proposals = ProposalTracker::new();
+        self.outcomes.clear();
     }
 
     /// Persists the oldest Ready taken: writes it to storage, reports it durable. Returns the
@@ -225,6 +234,7 @@ impl SimNode {
             return Ok(Vec::new());
         };
         let mut applied = Vec::new();
+        let mut done = Vec::new();
         for _ in 0..max {
             let Some(e) = self.to_apply.pop_front() else {
                 break;
@@ -258,7 +268,10 @@ impl SimNode {
                 }
             }
             applied.push((e.index, e.term, e.data.clone()));
+            done.push(e);
         }
+        let decided = self.proposals.on_committed(&done);
+        self.outcomes.extend(decided);
         Ok(applied)
     }
 
@@ -293,6 +306,10 @@ impl SimNode {
             ))?;
             self.to_apply.retain(|e| e.index > sm.applied_index);
             if sm.applied_index > self.sm.applied_index {
+                if let Some(meta) = snapshot.metadata.as_ref() {
+                    let decided = self.proposals.on_snapshot(meta.index, meta.term);
+                    self.outcomes.extend(decided);
+                }
                 self.sm = sm;
             }
         }
