@@ -435,6 +435,35 @@ fn max_uncommitted_size_drops_proposals_until_entries_commit() {
     );
 }
 
+// raft-rs parity (issue 18): a proposal without payload is never dropped for the uncommitted size
+// (raft-rs: "we should never drop an entry without any data"), so the empty entries the
+// application or the core proposes (a joint configuration's leave among them) go through while
+// an oversized entry waits to commit.
+#[test]
+fn max_uncommitted_size_never_drops_an_empty_proposal() {
+    let mut net = Network::with_config(3, |id| Config {
+        max_uncommitted_size: 10,
+        ..default_config(id)
+    });
+    net.campaign(1);
+    net.isolate(2);
+    net.isolate(3);
+    let raw = &mut net.node_mut(1).raw;
+    raw.propose(vec![], vec![b'x'; 64]).unwrap();
+    assert_eq!(
+        raw.propose(vec![], b"a".to_vec()),
+        Err(Error::ProposalDropped),
+        "a payload over the limit is dropped"
+    );
+    let last = raw.raft.raft_log.last_index();
+    assert_eq!(
+        raw.propose(vec![], Vec::new()),
+        Ok(()),
+        "an empty one is not"
+    );
+    assert_eq!(raw.raft.raft_log.last_index(), last + 1);
+}
+
 // INTEROP.md "Heartbeats": a heartbeat carries min(that follower's matched index, leader commit),
 // never more than the follower is known to hold.
 #[test]

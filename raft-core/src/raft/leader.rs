@@ -208,13 +208,16 @@ impl<T: Storage> Raft<T> {
     }
 
     /// Accounts for proposed payloads; false when they would pass `max_uncommitted_size`. A proposal
-    /// is always accepted when nothing is uncommitted, so one oversized entry cannot block forever.
+    /// is always accepted when nothing is uncommitted, so one oversized entry cannot block forever,
+    /// and one without payload always is (raft-rs: the empty entries of elections and of leaving
+    /// a joint configuration must never be dropped).
     fn increase_uncommitted_size(&mut self, entries: &[Entry]) -> bool {
         if self.max_uncommitted_size == NO_LIMIT {
             return true;
         }
         let size: u64 = entries.iter().map(payload_size).sum();
-        if self.uncommitted_size > 0
+        if size > 0
+            && self.uncommitted_size > 0
             && self.uncommitted_size.saturating_add(size) > self.max_uncommitted_size
         {
             return false;
