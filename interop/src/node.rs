@@ -144,8 +144,8 @@ pub struct MixedNode {
     pub applied: Vec<EntrySummary>,
     /// The index of the last entry it applied (of any kind).
     pub applied_index: u64,
-    /// The read states (`(index, request context)`) its Readys carried (raft-rs nodes only; ours
-    /// have no read-index support yet).
+    /// The read states (`(index, request context)`) its Readys carried (recorded for raft-rs nodes
+    /// only: the interop tests check raft-rs's reads against leaders of either library).
     pub read_states: Vec<(u64, Vec<u8>)>,
     /// Every configuration it switched to by applying a conf change entry, in log order.
     pub conf_log: Vec<ConfRecord>,

@@ -18,7 +18,9 @@ pub enum ReadOnlyOption {
 /// [`Config::new`] gives the defaults below, which suit a small cluster on a LAN with a tick of
 /// about 100 ms; [`Config::validate`] (called by `RawNode::new`) names the field and the rule
 /// when a combination is refused. Every field says its default and when to change it. The
-/// fields and their meanings match raft-rs's `Config`, so a raft-rs configuration ports as is.
+/// fields and their meanings match raft-rs's `Config`, with two differences (`election_tick`
+/// defaults to 10 here, 20 in raft-rs; a `max_committed_size_per_ready` of 0 is refused), see
+/// MIGRATING.md.
 ///
 /// Most deployments change four things: `election_tick`/`heartbeat_tick` to fit their tick and
 /// network, `pre_vote` and `check_quorum` (both recommended: a node that was cut off cannot

@@ -2,7 +2,8 @@
 //! `raft::prelude`: the wire types, the node, its configuration and storage, and the traits whose
 //! methods the wire types need (prost's `Message` for `encode`/`decode`, [`ConfChangeI`] for
 //! either kind of membership change). The traits come in unnamed (`as _`), so they do not clash
-//! with the wire type `Message`.
+//! with the wire type `Message`. `raft_core::Result` is left out, so as not to hide the
+//! standard `Result`.
 //!
 //! ```
 //! use raft_core::prelude::*;
@@ -24,7 +25,7 @@ pub use raft_proto::prost::Message as _;
 pub use raft_proto::ConfChangeI;
 
 pub use crate::config::{Config, ReadOnlyOption};
-pub use crate::error::{Error, Result, StorageError};
+pub use crate::error::{Error, StorageError};
 pub use crate::raft::{Raft, SoftState, StateRole, INVALID_ID};
 pub use crate::raw_node::{LightReady, RawNode, Ready, SnapshotStatus};
 pub use crate::read_only::ReadState;

@@ -520,6 +520,10 @@ impl<T: Storage> RawNode<T> {
     /// All or nothing: if storage fails while the Ready is built, the error is returned and the node
     /// is left as it was, so the next call hands out the same work (never an acknowledgement for
     /// entries that were not handed out for persisting).
+    ///
+    /// Once returned, a Ready's work is never handed out again: if persisting it fails, retry the
+    /// write until it succeeds or stop the node (and restart it from what storage holds). Calling
+    /// `ready` again instead would carry on as if the failed write had happened.
     pub fn ready(&mut self) -> Result<Ready> {
         // The only fallible step goes first; it moves nothing when it fails.
         let max_size = self.raft.max_committed_size_per_ready;
