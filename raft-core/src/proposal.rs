@@ -169,18 +169,43 @@ impl<K> ProposalTracker<K> {
         let (Some(first), Some(last)) = (entries.first(), entries.last()) else {
             return Vec::new();
         };
+        self.decide(first.index, last.index, |index| {
+            entries
+                .get((index - first.index) as usize)
+                .filter(|e| e.index == index)
+                .map(|e| e.term)
+        })
+    }
+
+    /// [`ProposalTracker::on_committed`] for an application that kept only the (index, term) of
+    /// each committed entry it applied, in order.
+    pub fn on_committed_ids(&mut self, ids: &[(u64, u64)]) -> Vec<(K, ProposalOutcome)> {
+        let (Some(first), Some(last)) = (ids.first(), ids.last()) else {
+            return Vec::new();
+        };
+        self.decide(first.0, last.0, |index| {
+            ids.get((index - first.0) as usize)
+                .filter(|(i, _)| *i == index)
+                .map(|(_, t)| *t)
+        })
+    }
+
+    /// Decides the proposals up to `last`, given the term committed at each index from `first`
+    /// on (`term_at`, called only with indexes in `first..=last`).
+    fn decide(
+        &mut self,
+        first: u64,
+        last: u64,
+        term_at: impl Fn(u64) -> Option<u64>,
+    ) -> Vec<(K, ProposalOutcome)> {
         let mut outcomes = Vec::new();
         while let Some((index, term, _)) = self.pending.front() {
             let (index, term) = (*index, *term);
-            if index > last.index {
+            if index > last {
                 break;
             }
             let (.., key) = self.pending.pop_front().expect("a front entry");
-            let committed_term = index
-                .checked_sub(first.index)
-                .and_then(|offset| entries.get(offset as usize))
-                .filter(|e| e.index == index)
-                .map(|e| e.term);
+            let committed_term = if index >= first { term_at(index) } else { None };
             let outcome = match committed_term {
                 Some(t) if t == term => ProposalOutcome::Committed { index, term },
                 Some(committed_term) => ProposalOutcome::Dropped {
@@ -373,5 +398,22 @@ mod tests {
             t.on_committed(&[e(5, 2)]),
             vec![('a', ProposalOutcome::Unknown { index: 3, term: 1 })]
         );
+    }
+
+    #[test]
+    fn ids_decide_as_entries_do() {
+        let mut by_entries = ProposalTracker::new();
+        let mut by_ids = ProposalTracker::new();
+        for t in [&mut by_entries, &mut by_ids] {
+            t.track('a', 5, 2);
+            t.track('b', 6, 2);
+        }
+        let batch = [e(5, 2), e(6, 3)];
+        let ids: Vec<(u64, u64)> = batch.iter().map(|e| (e.index, e.term)).collect();
+        assert_eq!(
+            by_entries.on_committed(&batch),
+            by_ids.on_committed_ids(&ids)
+        );
+        assert!(by_ids.is_empty());
     }
 }

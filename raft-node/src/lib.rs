@@ -1,0 +1,258 @@
+//! An etcd-style `Node`: a thread owns a [`RawNode`] and the application talks to it over
+//! channels, as with etcd's `raft.Node` (`Tick`, `Propose`, `Step`, `Ready()`, `Advance`,
+//! `ApplyConfChange`, `Status`, `ReportUnreachable`, `ReportSnapshot`, `TransferLeadership`,
+//! `ReadIndex`, `Stop`).
+//!
+//! Every call is a message to the node's thread; those that return something (and `tick`) wait
+//! for its answer. The thread hands out one [`Ready`] at a time on [`Node::ready`], the next once
+//! the application gave the previous one back with [`Node::advance`]; when a call returns, the
+//! Ready it led to, if any, is already on that channel. The contract is the
+//! `RawNode`'s: send `messages` at once, persist the snapshot, entries and hard state, then send
+//! `persisted_messages`, apply `committed_entries`, call `advance`, handle the returned
+//! [`LightReady`] the same way, and call [`Node::advance_apply`].
+//!
+//! A proposal made on the leader comes back with a receiver of its outcome
+//! ([`ProposalOutcome`]): committed at (index, term), or dropped because a later leader
+//! overwrote it, decided when the application has applied that index. A proposal made on a
+//! follower is forwarded to the leader and its outcome is not tracked (see
+//! `raft_core::proposal`).
+//!
+//! Bad input (an impossible message, a Ready given back twice) gets an error back; the thread
+//! keeps running. [`Node::stop`] ends the thread after the commands sent before it and gives the
+//! `RawNode` back: nothing the application was told is durable or committed is lost, since only
+//! the application's storage makes anything durable.
+//!
+//! ```
+//! use raft_core::eraftpb::Entry;
+//! use raft_core::proposal::{ProposalOutcome, Proposed};
+//! use raft_core::Config;
+//! use raft_node::{Node, NodeError};
+//! use storage_mem::MemStorage;
+//!
+//! /// Handles Readys until there is none: persist, apply, advance. (When a call returns, the
+//! /// Ready it led to is already on the channel.)
+//! fn drive(node: &Node<MemStorage>, storage: &MemStorage, applied: &mut Vec<Entry>)
+//!     -> Result<(), NodeError> {
+//!     while let Ok(rd) = node.ready().try_recv() {
+//!         let mut rd = rd?;
+//!         // (send rd.take_messages() to the peers here)
+//!         storage.wl().append(rd.entries())?;
+//!         if let Some(hs) = rd.hard_state() {
+//!             storage.wl().set_hardstate(*hs);
+//!         }
+//!         // (send rd.take_persisted_messages() here)
+//!         applied.extend(rd.take_committed_entries());
+//!         let mut light = node.advance(rd)?;
+//!         if let Some(commit) = light.commit_index() {
+//!             storage.wl().mut_hard_state().commit = commit;
+//!         }
+//!         applied.extend(light.take_committed_entries());
+//!         node.advance_apply()?;
+//!     }
+//!     Ok(())
+//! }
+//!
+//! # fn main() -> Result<(), NodeError> {
+//! let logger = slog::Logger::root(slog::Discard, slog::o!());
+//! let storage = MemStorage::bootstrap([1], [])?;
+//! let node = Node::start(&Config::new(1), storage.clone(), &logger)?;
+//! let mut applied = Vec::new();
+//! node.campaign()?;
+//! drive(&node, &storage, &mut applied)?; // a single voter elects itself
+//!
+//! let proposal = node.propose(vec![], b"x=1".to_vec())?;
+//! assert!(matches!(proposal.proposed, Proposed::Appended { .. }));
+//! drive(&node, &storage, &mut applied)?;
+//! let outcome = proposal.outcome.expect("appended by the leader").recv().unwrap();
+//! assert!(matches!(outcome, ProposalOutcome::Committed { .. }));
+//! assert!(applied.iter().any(|e| &e.data[..] == b"x=1"));
+//!
+//! let raw = node.stop()?; // the RawNode, to inspect or to start again
+//! assert_eq!(raw.raft.raft_log.applied, raw.raft.raft_log.committed);
+//! # Ok(())
+//! # }
+//! ```
+
+mod worker;
+
+use std::sync::mpsc::{self, Receiver, Sender};
+use std::thread::JoinHandle;
+
+use raft_core::eraftpb::{ConfState, Message};
+use raft_core::proposal::{ProposalOutcome, Proposed};
+use raft_core::{Config, LightReady, RawNode, Ready, SnapshotStatus, Status, Storage};
+use slog::Logger;
+
+pub use worker::AnyConfChange;
+use worker::{Command, Reply, Worker};
+
+/// Why a call on a [`Node`] failed.
+#[derive(Debug, thiserror::Error)]
+pub enum NodeError {
+    /// The core refused the request (or its storage failed).
+    #[error(transparent)]
+    Raft(#[from] raft_core::Error),
+    /// The node's thread has stopped.
+    #[error("the node has stopped")]
+    Stopped,
+    /// `advance` was given a Ready that is not the one handed out last.
+    #[error("Ready {number} was advanced, but the Ready handed out is {outstanding:?}")]
+    NotOutstanding {
+        /// The number of the Ready given back.
+        number: u64,
+        /// The number of the Ready handed out and not advanced yet, if any.
+        outstanding: Option<u64>,
+    },
+    /// The node's thread could not be started.
+    #[error("cannot start the node's thread: {0}")]
+    Spawn(std::io::Error),
+}
+
+/// Where a proposal went, and on the leader, its outcome to come.
+#[derive(Debug)]
+pub struct Proposal {
+    /// Appended at (index, term) on the leader, or forwarded to the leader.
+    pub proposed: Proposed,
+    /// For an appended proposal: receives its outcome once the application has applied its
+    /// index (or restored a snapshot past it). `None` for a forwarded one.
+    pub outcome: Option<Receiver<ProposalOutcome>>,
+}
+
+/// A Raft node on its own thread. Cheap calls, each a message to the thread; see the crate docs.
+pub struct Node<S: Storage + Send + 'static> {
+    commands: Sender<Command>,
+    readys: Receiver<Result<Ready, NodeError>>,
+    thread: Option<JoinHandle<RawNode<S>>>,
+}
+
+impl<S: Storage + Send + 'static> Node<S> {
+    /// Creates the node (errors of `RawNode::new` are returned here) and starts its thread.
+    pub fn start(config: &Config, storage: S, logger: &Logger) -> Result<Self, NodeError> {
+        let raw = RawNode::new(config, storage, logger)?;
+        Self::start_with(raw, logger)
+    }
+
+    /// Starts a thread for a `RawNode` built by the application (or given back by
+    /// [`Node::stop`]).
+    pub fn start_with(raw: RawNode<S>, logger: &Logger) -> Result<Self, NodeError> {
+        let (commands, inbox) = mpsc::channel();
+        let (ready_tx, readys) = mpsc::channel();
+        let worker = Worker::new(raw, ready_tx, logger.clone());
+        let id = worker.raw.raft.id;
+        let thread = std::thread::Builder::new()
+            .name(format!("raft-node-{id}"))
+            .spawn(move || worker.run(inbox))
+            .map_err(NodeError::Spawn)?;
+        Ok(Node {
+            commands,
+            readys,
+            thread: Some(thread),
+        })
+    }
+
+    fn send(&self, command: Command) -> Result<(), NodeError> {
+        self.commands.send(command).map_err(|_| NodeError::Stopped)
+    }
+
+    fn call<T>(&self, command: impl FnOnce(Reply<T>) -> Command) -> Result<T, NodeError> {
+        let (reply, answer) = mpsc::channel();
+        self.send(command(reply))?;
+        answer.recv().map_err(|_| NodeError::Stopped)?
+    }
+
+    /// Advances the node's logical clock by one tick (and waits until the thread has).
+    pub fn tick(&self) -> Result<(), NodeError> {
+        self.call(Command::Tick)
+    }
+
+    /// Starts an election now.
+    pub fn campaign(&self) -> Result<(), NodeError> {
+        self.call(Command::Campaign)
+    }
+
+    /// Proposes `data` (with `context`) to be appended to the log. See [`Proposal`].
+    pub fn propose(&self, context: Vec<u8>, data: Vec<u8>) -> Result<Proposal, NodeError> {
+        self.call(|reply| Command::Propose(context, data, reply))
+    }
+
+    /// Proposes a membership change. See [`Proposal`].
+    pub fn propose_conf_change(
+        &self,
+        context: Vec<u8>,
+        cc: impl Into<AnyConfChange>,
+    ) -> Result<Proposal, NodeError> {
+        let cc = cc.into();
+        self.call(|reply| Command::ProposeConfChange(context, cc, reply))
+    }
+
+    /// Steps a message from a peer into the node. An impossible message is refused with an error
+    /// and changes nothing.
+    pub fn step(&self, m: Message) -> Result<(), NodeError> {
+        self.call(|reply| Command::Step(m, reply))
+    }
+
+    /// The channel the node hands out its Readys on, one at a time; an error says the node
+    /// could not build one (its storage failed).
+    pub fn ready(&self) -> &Receiver<Result<Ready, NodeError>> {
+        &self.readys
+    }
+
+    /// Gives back the Ready handed out last, handled (sent, persisted, its committed entries
+    /// applied). Returns the LightReady it led to; apply its entries, then call
+    /// [`Node::advance_apply`].
+    pub fn advance(&self, rd: Ready) -> Result<LightReady, NodeError> {
+        self.call(|reply| Command::Advance(rd, reply))
+    }
+
+    /// Every committed entry handed out so far has been applied.
+    pub fn advance_apply(&self) -> Result<(), NodeError> {
+        self.call(Command::AdvanceApply)
+    }
+
+    /// Applies a committed membership change and returns the new configuration (store it).
+    pub fn apply_conf_change(&self, cc: impl Into<AnyConfChange>) -> Result<ConfState, NodeError> {
+        let cc = cc.into();
+        self.call(|reply| Command::ApplyConfChange(cc, reply))
+    }
+
+    /// The node's status (with every member's progress on a leader).
+    pub fn status(&self) -> Result<Status, NodeError> {
+        self.call(Command::Status)
+    }
+
+    /// Tells the leader that `id` could not be reached.
+    pub fn report_unreachable(&self, id: u64) -> Result<(), NodeError> {
+        self.send(Command::ReportUnreachable(id))
+    }
+
+    /// Tells the leader how sending a snapshot to `id` went.
+    pub fn report_snapshot(&self, id: u64, status: SnapshotStatus) -> Result<(), NodeError> {
+        self.send(Command::ReportSnapshot(id, status))
+    }
+
+    /// Asks the leader to hand leadership to `to`.
+    pub fn transfer_leadership(&self, to: u64) -> Result<(), NodeError> {
+        self.send(Command::TransferLeader(to))
+    }
+
+    /// Requests a linearizable read point; it comes in a Ready's read states.
+    pub fn read_index(&self, context: Vec<u8>) -> Result<(), NodeError> {
+        self.call(|reply| Command::ReadIndex(context, reply))
+    }
+
+    /// Stops the thread once it has handled every command sent before, and returns the node.
+    pub fn stop(mut self) -> Result<RawNode<S>, NodeError> {
+        let _ = self.send(Command::Stop);
+        let thread = self.thread.take().ok_or(NodeError::Stopped)?;
+        thread.join().map_err(|_| NodeError::Stopped)
+    }
+}
+
+impl<S: Storage + Send + 'static> Drop for Node<S> {
+    fn drop(&mut self) {
+        if let Some(thread) = self.thread.take() {
+            let _ = self.commands.send(Command::Stop);
+            let _ = thread.join();
+        }
+    }
+}
