@@ -421,6 +421,16 @@ impl<T: Storage> RawNode<T> {
         self.raft.mut_store()
     }
 
+    /// The entries a storage could not serve at once for an append to `to`
+    /// (`Storage::entries_for_append` answered `LogTemporarilyUnavailable`) are loaded: the next
+    /// Ready carries that append (raft-rs `on_entries_fetched`). Nothing happens if this node no
+    /// longer leads or `to` left the group.
+    pub fn on_entries_fetched(&mut self, to: u64) {
+        if self.raft.state == crate::raft::StateRole::Leader && to != self.raft.id {
+            self.raft.mark_append_due(to);
+        }
+    }
+
     /// Tells the leader that `id` could not be reached; it goes back to probing it.
     pub fn report_unreachable(&mut self, id: u64) {
         let _ = self.raft.step(Message {

@@ -46,6 +46,22 @@ pub trait Storage {
     /// `StorageError::Unavailable` if `high` is past `last_index + 1`.
     fn entries(&self, low: u64, high: u64, max_size: u64) -> Result<Vec<Entry>>;
 
+    /// The entries in `[low, high)` for an append to follower `to`, as [`Storage::entries`]. A
+    /// storage that reads old entries from disk need not block the node here (raft-rs's
+    /// asynchronous fetch): it may answer `StorageError::LogTemporarilyUnavailable`, load them in
+    /// the background, and call `RawNode::on_entries_fetched(to)` once a retry will find them.
+    /// Meanwhile the leader sends that follower nothing but heartbeats. The default reads at once.
+    fn entries_for_append(
+        &self,
+        low: u64,
+        high: u64,
+        max_size: u64,
+        to: u64,
+    ) -> Result<Vec<Entry>> {
+        let _ = to;
+        self.entries(low, high, max_size)
+    }
+
     /// The term of the entry at `index`, valid for `[first_index - 1, last_index]`.
     /// Returns `StorageError::Compacted` below that range and `StorageError::Unavailable` above it.
     fn term(&self, index: u64) -> Result<u64>;

@@ -523,9 +523,34 @@ impl<T: Storage> RaftLog<T> {
         self.slice(index, last + 1, max_size)
     }
 
+    /// [`RaftLog::entries`] for an append to follower `to`: the stored part is read with
+    /// [`Storage::entries_for_append`], which may answer `LogTemporarilyUnavailable`.
+    pub fn entries_for_append(&self, index: u64, max_size: u64, to: u64) -> Result<Vec<Entry>> {
+        let last = self.last_index();
+        if index > last {
+            return Ok(Vec::new());
+        }
+        self.slice_with(index, last + 1, max_size, |store, low, high, max| {
+            store.entries_for_append(low, high, max, to)
+        })
+    }
+
     /// The entries in `[low, high)`, at most `max_size` bytes (at least one when the range is not
     /// empty). Fails with `Compacted` when `low` is below the first index.
     pub fn slice(&self, low: u64, high: u64, max_size: u64) -> Result<Vec<Entry>> {
+        self.slice_with(low, high, max_size, |store, low, high, max| {
+            store.entries(low, high, max)
+        })
+    }
+
+    /// [`RaftLog::slice`], reading the stored part with `read`.
+    fn slice_with(
+        &self,
+        low: u64,
+        high: u64,
+        max_size: u64,
+        read: impl FnOnce(&T, u64, u64, u64) -> Result<Vec<Entry>>,
+    ) -> Result<Vec<Entry>> {
         if low >= high {
             return Ok(Vec::new());
         }
@@ -543,7 +568,7 @@ impl<T: Storage> RaftLog<T> {
         }
         let offset = self.unstable.offset;
         let mut entries = if low < offset {
-            let stored = self.store.entries(low, high.min(offset), max_size)?;
+            let stored = read(&self.store, low, high.min(offset), max_size)?;
             if (stored.len() as u64) < high.min(offset) - low {
                 // Storage stopped at the size limit.
                 return Ok(stored);

@@ -79,9 +79,18 @@ impl<T: Storage> Raft<T> {
             return self.send_snapshot(to);
         }
         let prev_index = next_idx - 1;
-        let entries = match self.raft_log.entries(next_idx, self.max_msg_size) {
+        let entries = match self
+            .raft_log
+            .entries_for_append(next_idx, self.max_msg_size, to)
+        {
             Ok(entries) => entries,
             Err(Error::Store(StorageError::Compacted)) => return self.send_snapshot(to),
+            Err(Error::Store(StorageError::LogTemporarilyUnavailable)) => {
+                // The storage loads them and calls `RawNode::on_entries_fetched(to)` when done.
+                debug!(self.log(), "entries for a follower are being fetched"; "to" => to,
+                    "next" => next_idx);
+                return false;
+            }
             Err(e) => {
                 warn!(self.log(), "cannot read entries for a follower"; "to" => to,
                     "next" => next_idx, "error" => %e);
