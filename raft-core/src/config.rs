@@ -9,7 +9,17 @@ pub enum ReadOnlyOption {
     /// Confirm leadership with a round of heartbeats acknowledged by a quorum (thesis §6.4).
     #[default]
     Safe,
-    /// Rely on the leader lease (requires `check_quorum`); fast, but assumes bounded clock drift.
+    /// Rely on the leader lease (requires `check_quorum`): a leader answers at once while a
+    /// quorum acknowledged one of its heartbeats less than an election timeout ago, counted in
+    /// its own ticks. Fast, but only as safe as the ticks are true to time. The caller must:
+    /// - tick from a monotonic clock at the same rate on every node (bounded drift between
+    ///   nodes' tick rates; `min_election_tick` leaves the margin);
+    /// - after any pause of the process (SIGSTOP, a VM or GC stall, a slow disk), deliver every
+    ///   tick that elapsed (at least an election timeout's worth) before stepping a message or
+    ///   calling `read_index`: a loop that drops missed ticks keeps a lease that ran out while it
+    ///   was stopped, and serves stale reads when it resumes (the raftkv example's node loop
+    ///   shows the rule);
+    /// - serve a read soon after `read_index` answers it, not after a pause of its own.
     LeaseBased,
 }
 

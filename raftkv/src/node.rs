@@ -27,7 +27,7 @@ mod snapshot;
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use raft_core::{Error as RaftError, RawNode};
 use slog::{debug, error, info, warn, Logger};
@@ -147,33 +147,41 @@ impl Node {
 
     /// Runs the loop until the event channel closes. Returns an error only for a failure that
     /// makes going on unsafe (the disk failed).
+    ///
+    /// The logical clock follows the monotonic clock: every tick that elapsed is delivered before
+    /// the next message is stepped or the next read is asked for, however long the loop was held
+    /// up (a process pause, a VM stall, a slow fsync). A leader lease therefore never outlives a
+    /// pause (issue 19); `raft_core::ReadOnlyOption::LeaseBased` states the rule.
     pub fn run(mut self, events: Receiver<Event>) -> Result<(), NodeError> {
-        let mut next_tick = Instant::now() + self.cfg.tick;
+        let mut clock = Clock::new(Instant::now(), self.cfg.tick, self.cfg.election_ticks);
         loop {
-            let timeout = next_tick.saturating_duration_since(Instant::now());
-            match events.recv_timeout(timeout) {
-                Ok(event) => {
-                    self.on_event(event);
-                    for event in events.try_iter().take(MAX_EVENTS_PER_TURN) {
-                        self.on_event(event);
-                    }
-                }
-                Err(RecvTimeoutError::Timeout) => {}
+            let timeout = clock.next.saturating_duration_since(Instant::now());
+            let first = match events.recv_timeout(timeout) {
+                Ok(event) => Some(event),
+                Err(RecvTimeoutError::Timeout) => None,
                 Err(RecvTimeoutError::Disconnected) => return Ok(()),
-            }
-            let now = Instant::now();
-            if now >= next_tick {
-                self.on_tick(now);
-                next_tick += self.cfg.tick;
-                if next_tick < now {
-                    // The loop stalled (a slow fsync): skip the missed ticks rather than fire
-                    // them at once, which could start a needless election.
-                    next_tick = now + self.cfg.tick;
+            };
+            self.catch_up(&mut clock);
+            if let Some(event) = first {
+                self.on_event(event);
+                for event in events.try_iter().take(MAX_EVENTS_PER_TURN) {
+                    self.catch_up(&mut clock);
+                    self.on_event(event);
                 }
             }
+            self.catch_up(&mut clock);
             self.flush_reads();
             self.handle_readies()?;
             self.maybe_snapshot()?;
+        }
+    }
+
+    /// Delivers the ticks that are due by now, if any.
+    fn catch_up(&mut self, clock: &mut Clock) {
+        let now = Instant::now();
+        let due = clock.due(now);
+        if due > 0 {
+            self.on_tick(now, due);
         }
     }
 
@@ -209,11 +217,13 @@ impl Node {
         }
     }
 
-    /// A tick of the logical clock: Raft ticks (unless this node was removed), then the writes
-    /// waiting for a leader are tried again and the requests past their deadline fail.
-    fn on_tick(&mut self, now: Instant) {
+    /// `ticks` ticks of the logical clock: Raft ticks (unless this node was removed), then the
+    /// writes waiting for a leader are tried again and the requests past their deadline fail.
+    fn on_tick(&mut self, now: Instant, ticks: u64) {
         if !self.removed {
-            self.raw.tick();
+            for _ in 0..ticks {
+                self.raw.tick();
+            }
         }
         self.retry_and_expire_writes(now);
         self.expire_and_resend_reads(now);
@@ -233,7 +243,70 @@ impl Node {
     }
 }
 
+/// The logical clock's schedule on the monotonic clock.
+struct Clock {
+    /// When the next tick is due.
+    next: Instant,
+    tick: Duration,
+    /// The most ticks delivered at once: past four election timeouts every timer of the node has
+    /// run out (its lease, its election timeout, a leader's quorum check), so more would only
+    /// send heartbeats nobody needs.
+    max_burst: u64,
+}
+
+impl Clock {
+    fn new(now: Instant, tick: Duration, election_ticks: usize) -> Clock {
+        Clock {
+            next: now + tick,
+            tick,
+            max_burst: 4 * election_ticks.max(1) as u64,
+        }
+    }
+
+    /// How many ticks are due at `now` (capped at `max_burst`); schedules the next one.
+    fn due(&mut self, now: Instant) -> u64 {
+        if now < self.next {
+            return 0;
+        }
+        let late = now.duration_since(self.next).as_nanos() / self.tick.as_nanos().max(1);
+        let due = u64::try_from(late).unwrap_or(u64::MAX).saturating_add(1);
+        // The next tick comes one period after the last one due, not `due` periods after the
+        // schedule: a long pause does not leave the clock behind.
+        self.next += self.tick * u32::try_from(due).unwrap_or(u32::MAX);
+        if self.next <= now {
+            self.next = now + self.tick;
+        }
+        due.min(self.max_burst)
+    }
+}
+
 /// Logs a fatal error and its context; used by the binary before exiting.
 pub fn log_fatal(logger: &Logger, e: &NodeError) {
     error!(logger, "node stopped"; "error" => %e);
+}
+
+#[cfg(test)]
+mod clock_tests {
+    use super::*;
+
+    #[test]
+    fn every_elapsed_tick_is_due_up_to_the_burst_cap() {
+        let start = Instant::now();
+        let ms = Duration::from_millis;
+        let mut clock = Clock::new(start, ms(10), 5);
+        assert_eq!(clock.due(start + ms(9)), 0, "not yet");
+        assert_eq!(clock.due(start + ms(10)), 1);
+        assert_eq!(clock.due(start + ms(15)), 0, "the next is at 20");
+        // Held up for 95 ms: the ticks at 20, 30, ..., 100 are due at once.
+        assert_eq!(clock.due(start + ms(105)), 9);
+        assert_eq!(
+            clock.next,
+            start + ms(110),
+            "and the schedule goes on from there"
+        );
+        // A pause of an hour delivers four election timeouts' worth, and the clock keeps up.
+        let later = start + Duration::from_secs(3600);
+        assert_eq!(clock.due(later), 20);
+        assert!(clock.next > later && clock.next <= later + ms(10));
+    }
 }

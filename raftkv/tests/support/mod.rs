@@ -119,6 +119,17 @@ impl NodeProcess {
         }
     }
 
+    /// Sends the process a signal by name (`STOP`, `CONT`, ...) with `kill(1)`.
+    pub fn signal(&self, name: &str) {
+        let child = self.child.as_ref().expect("a running node");
+        let status = Command::new("kill")
+            .arg(format!("-{name}"))
+            .arg(child.id().to_string())
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -{name} node {} failed", self.id);
+    }
+
     /// Whether it was started and not killed.
     pub fn is_running(&self) -> bool {
         self.child.is_some()
