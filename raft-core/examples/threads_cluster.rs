@@ -26,8 +26,8 @@ use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use raft_core::prelude::*;
-use raft_core::Result;
 use raft_core::raft::decode_conf_change;
+use raft_core::Result;
 use slog::{Drain, Logger};
 use storage_mem::MemStorage;
 

@@ -12,6 +12,7 @@ use bytes::Bytes;
 use raft_core::eraftpb::{ConfState, Snapshot};
 
 use crate::resp::Reply;
+use crate::session::{Sessions, WriteId};
 
 /// A write, as carried by a log entry.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -31,8 +32,9 @@ const OP_DEL: u8 = 2;
 const OP_INCR: u8 = 3;
 const OP_MSET: u8 = 4;
 
-/// The encoding version of snapshot data.
-const SNAPSHOT_VERSION: u8 = 1;
+/// The encoding version of snapshot data: 2 adds the write sessions; 1 (without them) still
+/// decodes.
+const SNAPSHOT_VERSION: u8 = 2;
 
 /// Why stored data (an entry or a snapshot) does not decode.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -109,42 +111,24 @@ pub struct StateMachine {
     pub members: BTreeMap<u64, String>,
     /// The key-value map.
     pub data: HashMap<Vec<u8>, Vec<u8>>,
+    /// The replies of recent writes, by proposer: a write proposed again applies once.
+    pub sessions: Sessions,
 }
 
 impl StateMachine {
+    /// Applies the write of a committed entry whose context is `ctx`: once per [`WriteId`]
+    /// (a copy proposed again gets the first reply), or plainly for a context without one.
+    pub fn apply_write(&mut self, ctx: &[u8], op: Op) -> Reply {
+        let data = &mut self.data;
+        match WriteId::decode(ctx) {
+            Some(id) => self.sessions.apply_once(id, || apply_op(data, op)),
+            None => apply_op(data, op),
+        }
+    }
+
     /// Applies a write and returns the reply for the client that sent it.
     pub fn apply_op(&mut self, op: Op) -> Reply {
-        match op {
-            Op::Set(key, value) => {
-                self.data.insert(key, value);
-                Reply::ok()
-            }
-            Op::Del(keys) => {
-                let removed = keys
-                    .iter()
-                    .filter(|k| self.data.remove(*k).is_some())
-                    .count();
-                Reply::Integer(removed as i64)
-            }
-            Op::Incr(key) => {
-                let current = match self.data.get(&key) {
-                    None => 0,
-                    Some(value) => match parse_integer(value) {
-                        Some(n) => n,
-                        None => return Reply::err("value is not an integer or out of range"),
-                    },
-                };
-                let Some(next) = current.checked_add(1) else {
-                    return Reply::err("increment or decrement would overflow");
-                };
-                self.data.insert(key, next.to_string().into_bytes());
-                Reply::Integer(next)
-            }
-            Op::MSet(pairs) => {
-                self.data.extend(pairs);
-                Reply::ok()
-            }
-        }
+        apply_op(&mut self.data, op)
     }
 
     /// The value of `key`.
@@ -168,6 +152,7 @@ impl StateMachine {
             put_bytes(&mut out, key);
             put_bytes(&mut out, value);
         }
+        self.sessions.encode(&mut out);
         Bytes::from(out)
     }
 
@@ -178,7 +163,8 @@ impl StateMachine {
         let mut r = Reader {
             data: &snapshot.data,
         };
-        if r.u8() != Some(SNAPSHOT_VERSION) {
+        let version = r.u8().ok_or(err.clone())?;
+        if version != 1 && version != SNAPSHOT_VERSION {
             return Err(err);
         }
         let mut members = BTreeMap::new();
@@ -193,6 +179,12 @@ impl StateMachine {
             let key = r.bytes().ok_or(err.clone())?;
             data.insert(key, r.bytes().ok_or(err.clone())?);
         }
+        let mut sessions = Sessions::default();
+        if version >= 2 {
+            let (decoded, rest) = Sessions::decode(r.data)?;
+            sessions = decoded;
+            r.data = rest;
+        }
         if !r.data.is_empty() {
             return Err(err);
         }
@@ -201,7 +193,40 @@ impl StateMachine {
             conf_state: meta.conf_state.unwrap_or_default(),
             members,
             data,
+            sessions,
         })
+    }
+}
+
+/// Applies `op` to the map and returns the client's reply (the same on every node).
+fn apply_op(data: &mut HashMap<Vec<u8>, Vec<u8>>, op: Op) -> Reply {
+    match op {
+        Op::Set(key, value) => {
+            data.insert(key, value);
+            Reply::ok()
+        }
+        Op::Del(keys) => {
+            let removed = keys.iter().filter(|k| data.remove(*k).is_some()).count();
+            Reply::Integer(removed as i64)
+        }
+        Op::Incr(key) => {
+            let current = match data.get(&key) {
+                None => 0,
+                Some(value) => match parse_integer(value) {
+                    Some(n) => n,
+                    None => return Reply::err("value is not an integer or out of range"),
+                },
+            };
+            let Some(next) = current.checked_add(1) else {
+                return Reply::err("increment or decrement would overflow");
+            };
+            data.insert(key, next.to_string().into_bytes());
+            Reply::Integer(next)
+        }
+        Op::MSet(pairs) => {
+            data.extend(pairs);
+            Reply::ok()
+        }
     }
 }
 
@@ -337,6 +362,13 @@ mod tests {
         sm.members.insert(1, "127.0.0.1:1".to_string());
         sm.members.insert(2, "127.0.0.1:2".to_string());
         sm.apply_op(Op::Set(b"k".to_vec(), b"v".to_vec()));
+        let id = WriteId {
+            node: 2,
+            incarnation: 5,
+            seq: 8,
+            floor: 8,
+        };
+        let reply = sm.apply_write(&id.encode(), Op::Incr(b"n".to_vec()));
         let snapshot = Snapshot {
             data: sm.encode(),
             metadata: Some(SnapshotMetadata {
@@ -345,11 +377,29 @@ mod tests {
                 term: 2,
             }),
         };
-        assert_eq!(StateMachine::decode(&snapshot), Ok(sm));
+        let mut restored = StateMachine::decode(&snapshot).unwrap();
+        assert_eq!(restored, sm);
+        // The write session travels with it: a copy of the INCR gets the same reply, no effect.
+        assert_eq!(restored.apply_write(&id.encode(), Op::Incr(b"n".to_vec())), reply);
+        assert_eq!(restored.get(b"n"), Some(&b"1".to_vec()));
         let truncated = Snapshot {
             data: snapshot.data.slice(..snapshot.data.len() - 1),
             ..snapshot
         };
         assert!(StateMachine::decode(&truncated).is_err());
+    }
+
+    #[test]
+    fn a_version_1_snapshot_without_sessions_still_decodes() {
+        let mut sm = StateMachine::default();
+        sm.apply_op(Op::Set(b"k".to_vec(), b"v".to_vec()));
+        let mut data = sm.encode().to_vec();
+        data[0] = 1;
+        data.truncate(data.len() - 4); // version 2 ends with the session count, 0 here
+        let snapshot = Snapshot {
+            data: data.into(),
+            metadata: Some(SnapshotMetadata::default()),
+        };
+        assert_eq!(StateMachine::decode(&snapshot), Ok(sm));
     }
 }

@@ -11,7 +11,8 @@
 //! - [`transport`]: peer messages as length-prefixed protobuf frames over TCP.
 //! - [`server`]: the listener; RESP clients and peers share the port.
 //! - [`resp`] and [`command`]: the protocol and the command table.
-//! - [`kv`]: the replicated state machine and its snapshot encoding.
+//! - [`kv`]: the replicated state machine and its snapshot encoding; [`session`]: exactly-once
+//!   writes when a node proposes a write again.
 //! - [`cli`] and [`cluster`]: the `raftkv` binary's command line and `raftkv cluster`.
 
 pub mod cli;
@@ -21,6 +22,7 @@ pub mod kv;
 pub mod node;
 pub mod resp;
 pub mod server;
+pub mod session;
 pub mod storage;
 pub mod transport;
 

@@ -68,6 +68,11 @@ pub struct Node {
     transport: Transport,
     logger: Logger,
     next_seq: u64,
+    /// Drawn when the process started (the first sequence number): names this incarnation in
+    /// the write sessions.
+    incarnation: u64,
+    /// The leader last seen: when it changes, the writes not applied yet are proposed again.
+    last_leader: u64,
     waiting: VecDeque<Waiting>,
     proposed: HashMap<u64, Proposed>,
     new_reads: Vec<PendingRead>,
@@ -128,6 +133,8 @@ impl Node {
             // Sequence numbers of a new incarnation never repeat those of an earlier one, so an
             // old entry applied after a restart cannot answer a new request.
             next_seq: epoch,
+            incarnation: epoch,
+            last_leader: 0,
             waiting: VecDeque::new(),
             proposed: HashMap::new(),
             new_reads: Vec::new(),

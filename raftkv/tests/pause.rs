@@ -1,7 +1,8 @@
-//! Lease reads after a process pause (issue 19): a leader frozen with SIGSTOP for longer than an
-//! election timeout, while the others elect a new leader and commit a write, must not answer a
-//! read from its old lease when it resumes. The node loop delivers every tick that elapsed during
-//! the pause before it steps a message or serves a read.
+//! A leader frozen with SIGSTOP (issue 19). Lease reads: while the others elect a new leader and
+//! commit a write, the frozen leader must not answer a read from its old lease when it resumes
+//! (the node loop delivers every tick that elapsed during the pause before it steps a message or
+//! serves a read). Failover: a write forwarded to the frozen leader is proposed again to the new
+//! one at once, and applies once even when the old leader passes its copy on after resuming.
 
 mod support;
 
@@ -100,4 +101,64 @@ fn a_leader_paused_past_its_lease_serves_no_stale_read_when_it_resumes() {
         "a resumed leader served the value overwritten during its pause in rounds {stale:?}\n{}",
         logs(&nodes)
     );
+}
+
+/// Starts a three-node cluster with the fast clock and `extra` options.
+fn start(dir: &TempDir, extra: &[&str]) -> (Vec<NodeProcess>, Vec<(u64, String)>) {
+    let addrs: Vec<(u64, String)> = (1..=3).map(|id| (id, support::free_addr())).collect();
+    let peers: Vec<String> = addrs.iter().map(|(id, a)| format!("{id}={a}")).collect();
+    let mut options: Vec<String> = FAST.iter().chain(extra).map(|s| s.to_string()).collect();
+    options.extend(["--peers".to_string(), peers.join(",")]);
+    let mut nodes: Vec<NodeProcess> = addrs
+        .iter()
+        .map(|(id, addr)| NodeProcess::new(&dir.path, *id, addr, &options))
+        .collect();
+    for node in &mut nodes {
+        node.start();
+    }
+    (nodes, addrs)
+}
+
+#[test]
+fn a_write_forwarded_to_a_frozen_leader_is_proposed_again_and_applies_once() {
+    let dir = TempDir::new("failover");
+    let (nodes, addrs) = start(&dir, &[]);
+    for round in 1..=3u64 {
+        let leader = wait_for("a leader", STEP, || logs(&nodes), || agreed_leader(&addrs));
+        let follower = if leader == 1 { 2 } else { 1 };
+        let key = format!("counter{round}");
+        nodes[leader as usize - 1].signal("STOP");
+        let mut client = Client::connect(&addrs[follower as usize - 1].1, STEP).unwrap();
+        let sent = Instant::now();
+        let reply = client.cmd(&["INCR", &key]).unwrap();
+        let took = sent.elapsed();
+        nodes[leader as usize - 1].signal("CONT");
+        assert_eq!(
+            reply,
+            Reply::Integer(1),
+            "round {round}: the INCR sent through node {follower} while leader {leader} was \
+             frozen, answered after {took:?}\n{}",
+            logs(&nodes)
+        );
+        // Let the old leader resume and pass on whatever it held, then read back everywhere.
+        thread::sleep(Duration::from_millis(500));
+        for (id, addr) in &addrs {
+            let value = wait_for(
+                &format!("GET {key} on node {id}"),
+                STEP,
+                || logs(&nodes),
+                || {
+                    let mut client = Client::connect(addr, Duration::from_secs(2)).ok()?;
+                    match client.cmd(&["GET", &key]).ok()? {
+                        Reply::Bulk(v) => Some(v),
+                        _ => None,
+                    }
+                },
+            );
+            assert_eq!(
+                value, b"1",
+                "round {round}: node {id} applied the INCR twice or never"
+            );
+        }
+    }
 }

@@ -16,6 +16,10 @@ impl Node {
     pub(super) fn handle_readies(&mut self) -> Result<(), NodeError> {
         while self.raw.has_ready() {
             let mut rd = self.raw.ready()?;
+            let new_leader = rd
+                .soft_state()
+                .map(|ss| ss.leader_id)
+                .filter(|leader| *leader != 0 && *leader != self.last_leader);
             // A leader's appends and heartbeats may leave before its own write (thesis §10.2.1).
             self.transport.send(rd.take_messages());
             if !rd.snapshot().is_empty() {
@@ -52,6 +56,13 @@ impl Node {
             for seq in dropped {
                 self.send_read(seq);
             }
+            if let Some(leader) = new_leader {
+                // A new leader: a write forwarded to the old one, or appended by it and not
+                // committed, may be lost. Propose every write not applied yet again at once
+                // (the write sessions apply each once) rather than wait for its deadline.
+                self.last_leader = leader;
+                self.propose_again(|_| true);
+            }
         }
         Ok(())
     }
@@ -67,7 +78,7 @@ impl Node {
                 Ok(EntryType::EntryNormal) if entry.data.is_empty() => {}
                 Ok(EntryType::EntryNormal) => {
                     let reply = match Op::decode(&entry.data) {
-                        Ok(op) => self.sm.apply_op(op),
+                        Ok(op) => self.sm.apply_write(&entry.context, op),
                         Err(e) => Reply::err(e),
                     };
                     self.answer(&entry.context, reply);

@@ -13,6 +13,7 @@ use super::reads::PendingRead;
 use super::{Node, Request, WriteMode};
 use crate::command::Command;
 use crate::resp::Reply;
+use crate::session::WriteId;
 
 /// A request that is not yet proposed (no leader known, or the proposal was dropped).
 pub(super) struct Waiting {
@@ -25,6 +26,11 @@ pub(super) struct Waiting {
 pub(super) struct Proposed {
     reply: Sender<Reply>,
     deadline: Instant,
+    /// For a write: its context (a [`WriteId`]) and data, to propose it again when the first
+    /// proposal may have been lost; the write sessions apply it once.
+    again: Option<(Vec<u8>, Vec<u8>)>,
+    /// When it was last proposed.
+    sent_at: Instant,
 }
 
 /// The context of a proposal or read: this node's id and a sequence number.
@@ -35,8 +41,12 @@ pub(super) fn request_context(id: u64, seq: u64) -> Vec<u8> {
     ctx
 }
 
-/// The sequence number in a context made by node `id`, if it is one of its own.
+/// The sequence number in a context made by node `id` (a read's, or a write's [`WriteId`]), if it
+/// is one of its own. Sequence numbers never repeat across the node's restarts.
 pub(super) fn own_sequence(id: u64, ctx: &[u8]) -> Option<u64> {
+    if let Some(w) = WriteId::decode(ctx) {
+        return (w.node == id).then_some(w.seq);
+    }
     let (origin, seq) = ctx.split_first_chunk::<8>()?;
     let seq: [u8; 8] = seq.try_into().ok()?;
     (u64::from_be_bytes(*origin) == id).then_some(u64::from_be_bytes(seq))
@@ -128,7 +138,20 @@ impl Node {
             };
         }
         let seq = self.next_seq();
-        let ctx = request_context(self.cfg.id, seq);
+        // Every write this node still waits on is at or above the floor: the state machine may
+        // forget the replies below it.
+        let floor = self.proposed.keys().copied().min().unwrap_or(seq).min(seq);
+        let ctx = WriteId {
+            node: self.cfg.id,
+            incarnation: self.incarnation,
+            seq,
+            floor,
+        }
+        .encode();
+        let again = match &w.command {
+            Command::Write(op) => Some((ctx.clone(), op.encode())),
+            _ => None,
+        };
         let change = |change_type: ConfChangeType, node_id: u64, context: Vec<u8>| ConfChangeV2 {
             changes: vec![ConfChangeSingle {
                 change_type: change_type as i32,
@@ -157,6 +180,8 @@ impl Node {
                     Proposed {
                         reply: w.reply,
                         deadline: w.deadline,
+                        again,
+                        sent_at: Instant::now(),
                     },
                 );
                 None
@@ -186,6 +211,10 @@ impl Node {
                 self.waiting.append(&mut queue);
             }
         }
+        // A write proposed two election timeouts ago and not applied: its forward may have been
+        // dropped (by a leader transferring leadership or at its uncommitted-size limit).
+        let stale = self.cfg.tick * (2 * self.cfg.election_ticks) as u32;
+        self.propose_again(|p| now.saturating_duration_since(p.sent_at) >= stale);
         self.proposed.retain(|_, p| {
             let keep = now < p.deadline;
             if !keep {
@@ -199,6 +228,26 @@ impl Node {
             }
             keep
         });
+    }
+
+    /// Proposes again, with the same context, the writes waiting here that `which` picks (a
+    /// refused proposal waits for the next occasion). The write sessions apply each write once.
+    pub(super) fn propose_again(&mut self, which: impl Fn(&Proposed) -> bool) {
+        let now = Instant::now();
+        let mut again: Vec<(u64, Vec<u8>, Vec<u8>)> = self
+            .proposed
+            .iter()
+            .filter(|(_, p)| which(p))
+            .filter_map(|(seq, p)| p.again.clone().map(|(ctx, data)| (*seq, ctx, data)))
+            .collect();
+        again.sort_unstable_by_key(|(seq, ..)| *seq); // in the order the clients sent them
+        for (seq, ctx, data) in again {
+            if self.raw.propose(ctx, data).is_ok() {
+                if let Some(p) = self.proposed.get_mut(&seq) {
+                    p.sent_at = now;
+                }
+            }
+        }
     }
 
     /// Sends `reply` to the client whose proposal carried `ctx`, if it is waiting on this node.
