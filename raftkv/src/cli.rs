@@ -8,6 +8,7 @@ use clap::error::ErrorKind;
 use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
 
 use crate::node::{NodeConfig, ReadMode, WriteMode};
+use crate::peer_auth::ClusterSecret;
 
 /// raftkv: a replicated key-value server on Raft, speaking the Redis protocol.
 #[derive(Debug, Parser)]
@@ -103,6 +104,10 @@ pub struct SharedOpts {
     /// The most detailed log level written to stderr
     #[arg(long, value_enum, default_value_t = LogLevel::Info)]
     pub log_level: LogLevel,
+    /// A file holding the cluster's secret (16 bytes or more): peers must prove they know it
+    /// before their messages are taken. Without one, any peer is trusted
+    #[arg(long, value_name = "PATH")]
+    pub cluster_secret_file: Option<PathBuf>,
 }
 
 /// `--write-mode`.
@@ -195,8 +200,23 @@ impl SharedOpts {
         Ok(())
     }
 
-    /// Writes these options into a node's configuration.
-    fn apply(&self, config: &mut NodeConfig) {
+    /// Writes these options into a node's configuration (reading the secret file).
+    fn apply(&self, config: &mut NodeConfig) -> Result<(), clap::Error> {
+        if let Some(path) = &self.cluster_secret_file {
+            let secret = ClusterSecret::from_file(path).map_err(|e| {
+                Command::command().error(
+                    ErrorKind::ValueValidation,
+                    format!("--cluster-secret-file: {e}"),
+                )
+            })?;
+            config.cluster_secret = Some(secret);
+        }
+        self.apply_settings(config);
+        Ok(())
+    }
+
+    /// Writes the settings (all but the secret) into a node's configuration.
+    fn apply_settings(&self, config: &mut NodeConfig) {
         config.write_mode = match self.write_mode {
             WriteModeArg::Forward => WriteMode::Forward,
             WriteModeArg::Redirect => WriteMode::Redirect,
@@ -232,6 +252,13 @@ impl SharedOpts {
             format!("--request-timeout-ms={}", self.request_timeout_ms),
             format!("--log-level={}", name(self.log_level)),
         ]
+        .into_iter()
+        .chain(
+            self.cluster_secret_file
+                .iter()
+                .map(|path| format!("--cluster-secret-file={}", path.display())),
+        )
+        .collect()
     }
 }
 
@@ -283,7 +310,7 @@ where
             let mut config = NodeConfig::new(opts.id, opts.addr, opts.data_dir);
             config.peers = opts.peers.map(|p| p.0).unwrap_or_default();
             config.join = opts.join;
-            opts.shared.apply(&mut config);
+            opts.shared.apply(&mut config)?;
             Ok(Cli::Node(NodeArgs {
                 config,
                 log_level: opts.shared.log_level.level(),
@@ -292,6 +319,14 @@ where
         }
         Sub::Cluster(opts) => {
             opts.shared.check("cluster")?;
+            if let Some(path) = &opts.shared.cluster_secret_file {
+                ClusterSecret::from_file(path).map_err(|e| {
+                    Command::command().error(
+                        ErrorKind::ValueValidation,
+                        format!("--cluster-secret-file: {e}"),
+                    )
+                })?;
+            }
             Ok(Cli::Cluster(ClusterArgs {
                 nodes: opts.nodes as usize,
                 dir: opts.dir,

@@ -8,7 +8,8 @@
 //!   writes become proposals (forwarded to the leader by Raft, or redirected), reads go through
 //!   ReadIndex, a write is acknowledged once applied on the node that took it.
 //! - [`storage`]: [`storage::DiskStorage`], the durable `raft_core::Storage`.
-//! - [`transport`]: peer messages as length-prefixed protobuf frames over TCP.
+//! - [`transport`]: peer messages as length-prefixed protobuf frames over TCP; [`peer_auth`]: the
+//!   cluster secret that peers prove they know.
 //! - [`server`]: the listener; RESP clients and peers share the port.
 //! - [`resp`] and [`command`]: the protocol and the command table.
 //! - [`kv`]: the replicated state machine and its snapshot encoding; [`session`]: exactly-once
@@ -20,6 +21,7 @@ pub mod cluster;
 pub mod command;
 pub mod kv;
 pub mod node;
+pub mod peer_auth;
 pub mod resp;
 pub mod server;
 pub mod session;
@@ -36,7 +38,8 @@ use node::{Node, NodeConfig, NodeError};
 pub fn run_node(config: NodeConfig, logger: slog::Logger) -> Result<(), NodeError> {
     let listener = TcpListener::bind(&config.addr)?;
     let (events_tx, events_rx) = mpsc::channel();
+    let secret = config.cluster_secret.clone();
     let node = Node::new(config, events_tx.clone(), logger.clone())?;
-    server::spawn_listener(listener, events_tx, logger)?;
+    server::spawn_listener(listener, events_tx, secret, logger)?;
     node.run(events_rx)
 }

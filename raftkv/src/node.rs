@@ -119,7 +119,13 @@ impl Node {
         // The state machine restarts from the snapshot; the log after it is applied again.
         let config = cfg.raft_config(sm.applied_index);
         let raw = RawNode::new(&config, storage.clone(), &logger)?;
-        let transport = Transport::new(cfg.id, cfg.addr.clone(), events, logger.clone());
+        let transport = Transport::new(
+            cfg.id,
+            cfg.addr.clone(),
+            cfg.cluster_secret.clone(),
+            events,
+            logger.clone(),
+        );
         let epoch = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(1, |d| d.as_nanos() as u64);

@@ -22,6 +22,7 @@ use slog::{debug, warn, Logger};
 
 use crate::command::{self, Command};
 use crate::node::{Event, Request};
+use crate::peer_auth::ClusterSecret;
 use crate::resp::{self, Reply};
 use crate::transport;
 
@@ -32,6 +33,7 @@ const FLUSH_BYTES: usize = 64 * 1024;
 pub fn spawn_listener(
     listener: TcpListener,
     events: Sender<Event>,
+    secret: Option<ClusterSecret>,
     logger: Logger,
 ) -> io::Result<JoinHandle<()>> {
     thread::Builder::new()
@@ -41,9 +43,13 @@ pub fn spawn_listener(
                 match stream {
                     Ok(stream) => {
                         let (events, conn_logger) = (events.clone(), logger.clone());
-                        let spawned = thread::Builder::new()
-                            .name("conn".to_string())
-                            .spawn(move || handle_connection(stream, &events, &conn_logger));
+                        let secret = secret.clone();
+                        let spawned =
+                            thread::Builder::new()
+                                .name("conn".to_string())
+                                .spawn(move || {
+                                    handle_connection(stream, secret, &events, &conn_logger)
+                                });
                         if let Err(e) = spawned {
                             warn!(logger, "cannot start a connection thread"; "error" => %e);
                         }
@@ -54,7 +60,12 @@ pub fn spawn_listener(
         })
 }
 
-fn handle_connection(stream: TcpStream, events: &Sender<Event>, logger: &Logger) {
+fn handle_connection(
+    stream: TcpStream,
+    secret: Option<ClusterSecret>,
+    events: &Sender<Event>,
+    logger: &Logger,
+) {
     let _ = stream.set_nodelay(true);
     let Ok(read_half) = stream.try_clone() else {
         return;
@@ -65,7 +76,7 @@ fn handle_connection(stream: TcpStream, events: &Sender<Event>, logger: &Logger)
         Ok(buf) => buf[0],
     };
     if first == transport::PEER_MAGIC[0] {
-        transport::serve_peer(reader, events, logger);
+        transport::serve_peer(reader, &stream, secret.as_ref(), events, logger);
     } else if let Err(e) = serve_client(reader, stream, events) {
         debug!(logger, "client connection ended"; "error" => %e);
     }

@@ -24,9 +24,10 @@ use std::time::{Duration, Instant};
 use prost::Message as _;
 use raft_core::eraftpb::{Message, MessageType};
 use raft_core::SnapshotStatus;
-use slog::{debug, info, Logger};
+use slog::{debug, info, warn, Logger};
 
 use crate::node::Event;
+use crate::peer_auth::{self, ClusterSecret};
 
 /// The bytes a peer connection starts with. A RESP client never sends a NUL byte first.
 pub const PEER_MAGIC: &[u8; 8] = b"\0RAFTKV1";
@@ -98,9 +99,16 @@ pub fn read_frame(r: &mut impl Read) -> io::Result<Option<Message>> {
         .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
 }
 
-/// Reads a peer connection after its first byte was seen to be NUL: the handshake, then frames,
-/// each passed to the node as an event, until the stream ends or breaks.
-pub fn serve_peer(mut conn: impl Read, events: &Sender<Event>, logger: &Logger) {
+/// Reads a peer connection after its first byte was seen to be NUL: the handshake, the
+/// challenge when this node has a cluster secret (answered on `stream`), then frames, each
+/// passed to the node as an event, until the stream ends or breaks.
+pub fn serve_peer(
+    mut conn: impl Read,
+    stream: &TcpStream,
+    secret: Option<&ClusterSecret>,
+    events: &Sender<Event>,
+    logger: &Logger,
+) {
     let (from, addr) = match read_handshake(&mut conn) {
         Ok(hello) => hello,
         Err(e) => {
@@ -108,6 +116,16 @@ pub fn serve_peer(mut conn: impl Read, events: &Sender<Event>, logger: &Logger) 
             return;
         }
     };
+    if let Some(secret) = secret {
+        let _ = stream.set_read_timeout(Some(CONNECT_TIMEOUT));
+        let mut out = stream;
+        if let Err(e) = peer_auth::challenge(&mut conn, &mut out, secret, from, &addr) {
+            warn!(logger, "refused a peer that did not prove the cluster secret";
+                "claimed_id" => from, "claimed_addr" => addr, "error" => %e);
+            return;
+        }
+        let _ = stream.set_read_timeout(None);
+    }
     if events.send(Event::Hello { id: from, addr }).is_err() {
         return;
     }
@@ -137,15 +155,24 @@ struct PeerWriter {
 pub struct Transport {
     id: u64,
     addr: String,
+    secret: Option<ClusterSecret>,
     peers: HashMap<u64, PeerWriter>,
     events: Sender<Event>,
     logger: Logger,
 }
 
 impl Transport {
-    /// A transport for node `id`, which listens on `addr`; reports go to `events`.
-    pub fn new(id: u64, addr: String, events: Sender<Event>, logger: Logger) -> Transport {
+    /// A transport for node `id`, which listens on `addr` and answers peers' challenges with
+    /// `secret`; reports go to `events`.
+    pub fn new(
+        id: u64,
+        addr: String,
+        secret: Option<ClusterSecret>,
+        events: Sender<Event>,
+        logger: Logger,
+    ) -> Transport {
         Transport {
+            secret,
             id,
             addr,
             peers: HashMap::new(),
@@ -169,6 +196,7 @@ impl Transport {
         let (queue, rx) = mpsc::channel();
         let queued = Arc::new(AtomicUsize::new(0));
         let writer = Writer {
+            secret: self.secret.clone(),
             from: self.id,
             from_addr: self.addr.clone(),
             to: id,
@@ -230,6 +258,7 @@ impl Transport {
 
 /// One peer's writer thread.
 struct Writer {
+    secret: Option<ClusterSecret>,
     from: u64,
     from_addr: String,
     to: u64,
@@ -310,6 +339,11 @@ impl Writer {
         stream.set_nodelay(true)?;
         stream.set_write_timeout(Some(WRITE_TIMEOUT))?;
         (&stream).write_all(&encode_handshake(self.from, &self.from_addr))?;
+        if let Some(secret) = &self.secret {
+            stream.set_read_timeout(Some(CONNECT_TIMEOUT))?;
+            peer_auth::answer(&mut &stream, secret, self.from, &self.from_addr)?;
+            stream.set_read_timeout(None)?;
+        }
         Ok(stream)
     }
 }

@@ -4,6 +4,8 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::peer_auth::ClusterSecret;
+
 use raft_core::{Config, ReadOnlyOption};
 
 /// How writes sent to a follower are handled.
@@ -53,6 +55,9 @@ pub struct NodeConfig {
     pub keep_entries: u64,
     /// How long a client request may wait for a leader, a commit or a read confirmation.
     pub request_timeout: Duration,
+    /// The secret peers must prove they know before this node takes their messages; `None`
+    /// accepts any peer (a trusted network only).
+    pub cluster_secret: Option<ClusterSecret>,
 }
 
 impl NodeConfig {
@@ -72,6 +77,7 @@ impl NodeConfig {
             snapshot_entries: 10_000,
             keep_entries: 1_000,
             request_timeout: Duration::from_secs(5),
+            cluster_secret: None,
         }
     }
 
