@@ -380,7 +380,10 @@ mod tests {
         let mut restored = StateMachine::decode(&snapshot).unwrap();
         assert_eq!(restored, sm);
         // The write session travels with it: a copy of the INCR gets the same reply, no effect.
-        assert_eq!(restored.apply_write(&id.encode(), Op::Incr(b"n".to_vec())), reply);
+        assert_eq!(
+            restored.apply_write(&id.encode(), Op::Incr(b"n".to_vec())),
+            reply
+        );
         assert_eq!(restored.get(b"n"), Some(&b"1".to_vec()));
         let truncated = Snapshot {
             data: snapshot.data.slice(..snapshot.data.len() - 1),
