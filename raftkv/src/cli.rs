@@ -104,6 +104,12 @@ pub struct SharedOpts {
     /// The most detailed log level written to stderr
     #[arg(long, value_enum, default_value_t = LogLevel::Info)]
     pub log_level: LogLevel,
+    /// The most client connections served at once (Redis's maxclients)
+    #[arg(long, value_name = "N", default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_clients: u64,
+    /// Close a client connection idle this many seconds; 0 never does (Redis's timeout)
+    #[arg(long, value_name = "SECS", default_value_t = 0)]
+    pub client_timeout_secs: u64,
     /// A file holding the cluster's secret (16 bytes or more): peers must prove they know it
     /// before their messages are taken. Without one, any peer is trusted
     #[arg(long, value_name = "PATH")]
@@ -231,6 +237,9 @@ impl SharedOpts {
         config.snapshot_entries = self.snapshot_entries;
         config.keep_entries = self.keep_entries;
         config.request_timeout = Duration::from_millis(self.request_timeout_ms);
+        config.max_clients = usize::try_from(self.max_clients).unwrap_or(usize::MAX);
+        config.client_idle_timeout =
+            (self.client_timeout_secs > 0).then(|| Duration::from_secs(self.client_timeout_secs));
     }
 
     /// The same options as command-line arguments for a child `raftkv node`, every one spelled
@@ -251,6 +260,8 @@ impl SharedOpts {
             format!("--keep-entries={}", self.keep_entries),
             format!("--request-timeout-ms={}", self.request_timeout_ms),
             format!("--log-level={}", name(self.log_level)),
+            format!("--max-clients={}", self.max_clients),
+            format!("--client-timeout-secs={}", self.client_timeout_secs),
         ]
         .into_iter()
         .chain(

@@ -39,7 +39,11 @@ pub fn run_node(config: NodeConfig, logger: slog::Logger) -> Result<(), NodeErro
     let listener = TcpListener::bind(&config.addr)?;
     let (events_tx, events_rx) = mpsc::channel();
     let secret = config.cluster_secret.clone();
+    let limits = server::ClientLimits {
+        max_clients: config.max_clients,
+        idle_timeout: config.client_idle_timeout,
+    };
     let node = Node::new(config, events_tx.clone(), logger.clone())?;
-    server::spawn_listener(listener, events_tx, secret, logger)?;
+    server::spawn_listener(listener, events_tx, secret, limits, logger)?;
     node.run(events_rx)
 }

@@ -159,9 +159,8 @@ mod tests {
 
     #[test]
     fn a_secret_file_loses_its_trailing_newline_and_must_be_long_enough() {
-        let dir = std::env::temp_dir().join(format!("raftkv-secret-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("secret");
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("secret");
         std::fs::write(&path, "0123456789abcdef\n").unwrap();
         assert_eq!(
             ClusterSecret::from_file(&path).unwrap(),
@@ -173,6 +172,5 @@ mod tests {
             Err(SecretError::TooShort { len: 5, .. })
         ));
         assert!(format!("{:?}", secret("0123456789abcdef")).contains("16 bytes"));
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -15,8 +15,11 @@
 
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender};
+use std::sync::Arc;
 use std::thread::{self, JoinHandle};
+use std::time::Duration;
 
 use slog::{debug, warn, Logger};
 
@@ -29,13 +32,37 @@ use crate::transport;
 /// Write the replies gathered so far once they pass this many bytes.
 const FLUSH_BYTES: usize = 64 * 1024;
 
+/// What the listener enforces on client connections.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientLimits {
+    /// The most client connections served at once.
+    pub max_clients: usize,
+    /// How long a client connection may stay idle; `None` for ever.
+    pub idle_timeout: Option<Duration>,
+}
+
+/// The reply to a client past `max_clients`, in Redis's words.
+pub const TOO_MANY_CLIENTS: &str = "max number of clients reached";
+
+/// Counts a client connection while it lives.
+struct ClientSlot(Arc<AtomicUsize>);
+
+impl Drop for ClientSlot {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
 /// Accepts connections on `listener` on a thread of its own, for as long as the process lives.
+/// Peers must prove `secret` when there is one; clients are held to `limits`.
 pub fn spawn_listener(
     listener: TcpListener,
     events: Sender<Event>,
     secret: Option<ClusterSecret>,
+    limits: ClientLimits,
     logger: Logger,
 ) -> io::Result<JoinHandle<()>> {
+    let clients = Arc::new(AtomicUsize::new(0));
     thread::Builder::new()
         .name("listener".to_string())
         .spawn(move || {
@@ -43,13 +70,14 @@ pub fn spawn_listener(
                 match stream {
                     Ok(stream) => {
                         let (events, conn_logger) = (events.clone(), logger.clone());
-                        let secret = secret.clone();
-                        let spawned =
-                            thread::Builder::new()
-                                .name("conn".to_string())
-                                .spawn(move || {
-                                    handle_connection(stream, secret, &events, &conn_logger)
-                                });
+                        let conn = Connection {
+                            secret: secret.clone(),
+                            limits,
+                            clients: clients.clone(),
+                        };
+                        let spawned = thread::Builder::new()
+                            .name("conn".to_string())
+                            .spawn(move || handle_connection(stream, conn, &events, &conn_logger));
                         if let Err(e) = spawned {
                             warn!(logger, "cannot start a connection thread"; "error" => %e);
                         }
@@ -60,25 +88,53 @@ pub fn spawn_listener(
         })
 }
 
-fn handle_connection(
-    stream: TcpStream,
+/// What a connection's thread gets from the listener.
+struct Connection {
     secret: Option<ClusterSecret>,
-    events: &Sender<Event>,
-    logger: &Logger,
-) {
+    limits: ClientLimits,
+    clients: Arc<AtomicUsize>,
+}
+
+fn handle_connection(stream: TcpStream, conn: Connection, events: &Sender<Event>, logger: &Logger) {
     let _ = stream.set_nodelay(true);
     let Ok(read_half) = stream.try_clone() else {
         return;
     };
     let mut reader = BufReader::with_capacity(64 * 1024, read_half);
+    // A connection that sends nothing is idle from the start.
+    if stream.set_read_timeout(conn.limits.idle_timeout).is_err() {
+        return;
+    }
     let first = match reader.fill_buf() {
         Ok([]) | Err(_) => return,
         Ok(buf) => buf[0],
     };
     if first == transport::PEER_MAGIC[0] {
-        transport::serve_peer(reader, &stream, secret.as_ref(), events, logger);
-    } else if let Err(e) = serve_client(reader, stream, events) {
-        debug!(logger, "client connection ended"; "error" => %e);
+        // Peers are never idle for long (heartbeats); their reads wait as long as they need.
+        let _ = stream.set_read_timeout(None);
+        transport::serve_peer(reader, &stream, conn.secret.as_ref(), events, logger);
+        return;
+    }
+    if conn.clients.fetch_add(1, Ordering::AcqRel) >= conn.limits.max_clients {
+        conn.clients.fetch_sub(1, Ordering::AcqRel);
+        debug!(logger, "refused a client: too many"; "max" => conn.limits.max_clients);
+        let mut stream = stream;
+        let _ = stream.write_all(&Reply::err(TOO_MANY_CLIENTS).to_bytes());
+        return;
+    }
+    let _slot = ClientSlot(conn.clients);
+    // Reading with the idle timeout: a client that sends nothing for that long is closed.
+    match serve_client(reader, stream, events) {
+        Ok(()) => {}
+        Err(e)
+            if matches!(
+                e.kind(),
+                io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+            ) =>
+        {
+            debug!(logger, "closed an idle client connection");
+        }
+        Err(e) => debug!(logger, "client connection ended"; "error" => %e),
     }
 }
 

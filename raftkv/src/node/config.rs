@@ -58,6 +58,12 @@ pub struct NodeConfig {
     /// The secret peers must prove they know before this node takes their messages; `None`
     /// accepts any peer (a trusted network only).
     pub cluster_secret: Option<ClusterSecret>,
+    /// The most client connections served at once; one more is answered
+    /// `-ERR max number of clients reached` and closed (Redis's `maxclients`).
+    pub max_clients: usize,
+    /// A client connection idle this long is closed; `None` never closes one (Redis's
+    /// `timeout`, 0 by default).
+    pub client_idle_timeout: Option<Duration>,
 }
 
 impl NodeConfig {
@@ -78,6 +84,8 @@ impl NodeConfig {
             keep_entries: 1_000,
             request_timeout: Duration::from_secs(5),
             cluster_secret: None,
+            max_clients: 10_000,
+            client_idle_timeout: None,
         }
     }
 

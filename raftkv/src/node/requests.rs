@@ -63,7 +63,12 @@ impl Node {
     /// or proposes a write (or makes it wait, behind the writes already waiting).
     pub(super) fn on_request(&mut self, request: Request, deadline: Instant) {
         let Request { command, reply } = request;
-        if self.removed {
+        // A removed node still answers what it can answer alone (INFO says it was removed).
+        let local = matches!(
+            command,
+            Command::Ping(_) | Command::Echo(_) | Command::Quit | Command::Info | Command::Status
+        );
+        if self.removed && !local {
             let _ = reply.send(Reply::err("this node was removed from the cluster"));
             return;
         }

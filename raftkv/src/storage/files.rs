@@ -35,32 +35,10 @@ const KIND_BASE: u8 = 1;
 const KIND_ENTRY: u8 = 2;
 const HARD_STATE_SLOT_BYTES: u64 = 64;
 
-/// CRC-32 (IEEE 802.3, the one zlib and Ethernet use) of `data`.
+/// CRC-32 (IEEE 802.3, the one zlib and Ethernet use) of `data` (crc32fast: the same values the
+/// files have always carried, computed with SIMD where the CPU has it).
 pub fn crc32(data: &[u8]) -> u32 {
-    const TABLE: [u32; 256] = {
-        let mut table = [0u32; 256];
-        let mut i = 0;
-        while i < 256 {
-            let mut c = i as u32;
-            let mut k = 0;
-            while k < 8 {
-                c = if c & 1 != 0 {
-                    0xEDB8_8320 ^ (c >> 1)
-                } else {
-                    c >> 1
-                };
-                k += 1;
-            }
-            table[i] = c;
-            i += 1;
-        }
-        table
-    };
-    let mut crc = !0u32;
-    for &byte in data {
-        crc = TABLE[((crc ^ byte as u32) & 0xFF) as usize] ^ (crc >> 8);
-    }
-    !crc
+    crc32fast::hash(data)
 }
 
 /// One record of the write-ahead log.

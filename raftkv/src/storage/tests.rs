@@ -1,29 +1,19 @@
 use std::fs::OpenOptions;
 use std::io::Write as _;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64 as Counter, Ordering as CounterOrdering};
 
 use super::*;
 
-/// A directory under the system temp dir, unique to this test, removed when dropped.
-struct TempDir(PathBuf);
+/// A data directory path (not created yet) inside a temp dir removed when dropped (`tempfile`).
+struct TempDir(PathBuf, #[allow(dead_code)] tempfile::TempDir);
 
 impl TempDir {
     fn new(name: &str) -> TempDir {
-        static NEXT: Counter = Counter::new(0);
-        let unique = NEXT.fetch_add(1, CounterOrdering::Relaxed);
-        let path = std::env::temp_dir().join(format!(
-            "raftkv-storage-{name}-{}-{unique}",
-            std::process::id()
-        ));
-        let _ = fs::remove_dir_all(&path);
-        TempDir(path)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.0);
+        let dir = tempfile::Builder::new()
+            .prefix(&format!("raftkv-storage-{name}-"))
+            .tempdir()
+            .expect("create a temp dir");
+        TempDir(dir.path().join("data"), dir)
     }
 }
 

@@ -8,38 +8,30 @@ use std::io::{self, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::thread;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use raftkv::resp::Reply;
 
-/// A directory under the system temp dir with a name unique to this run, removed when dropped.
+/// A directory under the system temp dir with a name unique to this run, removed when dropped
+/// (`tempfile`).
 pub struct TempDir {
     /// Its path.
     pub path: PathBuf,
+    _dir: tempfile::TempDir,
 }
 
 impl TempDir {
-    /// Creates `<temp>/raftkv-<name>-<pid>-<nanos>-<n>`.
+    /// Creates `<temp>/raftkv-<name>-<random>`.
     pub fn new(name: &str) -> TempDir {
-        static NEXT: AtomicU64 = AtomicU64::new(0);
-        let nanos = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos());
-        let path = std::env::temp_dir().join(format!(
-            "raftkv-{name}-{}-{nanos}-{}",
-            std::process::id(),
-            NEXT.fetch_add(1, Ordering::Relaxed)
-        ));
-        fs::create_dir_all(&path).expect("create a temp dir");
-        TempDir { path }
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.path);
+        let dir = tempfile::Builder::new()
+            .prefix(&format!("raftkv-{name}-"))
+            .tempdir()
+            .expect("create a temp dir");
+        TempDir {
+            path: dir.path().to_path_buf(),
+            _dir: dir,
+        }
     }
 }
 

@@ -1,0 +1,131 @@
+//! Operability (issue 19): a maximum client count (Redis's `maxclients`), an idle client timeout
+//! (Redis's `timeout`), and a node removed from the cluster that still answers `INFO`.
+
+mod support;
+
+use std::io::Read;
+use std::net::TcpStream;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use raftkv::resp::Reply;
+use support::{agreed_leader, info, wait_for, Client, NodeProcess, TempDir, FAST};
+
+const STEP: Duration = Duration::from_secs(20);
+
+/// Nodes 1..=n of a new cluster with the fast clock and `extra` options.
+fn start(dir: &TempDir, n: u64, extra: &[&str]) -> (Vec<NodeProcess>, Vec<(u64, String)>) {
+    let addrs: Vec<(u64, String)> = (1..=n).map(|id| (id, support::free_addr())).collect();
+    let peers: Vec<String> = addrs.iter().map(|(id, a)| format!("{id}={a}")).collect();
+    let mut options: Vec<String> = FAST.iter().chain(extra).map(|s| s.to_string()).collect();
+    options.extend(["--peers".to_string(), peers.join(",")]);
+    let mut nodes: Vec<NodeProcess> = addrs
+        .iter()
+        .map(|(id, addr)| NodeProcess::new(&dir.path, *id, addr, &options))
+        .collect();
+    for node in &mut nodes {
+        node.start();
+    }
+    (nodes, addrs)
+}
+
+fn logs(nodes: &[NodeProcess]) -> String {
+    nodes
+        .iter()
+        .map(|n| format!("--- node {} ---\n{}", n.id, n.log_tail(20)))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn ping(client: &mut Client) -> bool {
+    client.cmd(&["PING"]).ok() == Some(Reply::Status("PONG".into()))
+}
+
+#[test]
+fn clients_past_the_maximum_are_refused_and_idle_ones_closed() {
+    let dir = TempDir::new("limits");
+    let (nodes, addrs) = start(
+        &dir,
+        1,
+        &["--max-clients", "2", "--client-timeout-secs", "1"],
+    );
+    let addr = addrs[0].1.clone();
+    wait_for("the node to answer", STEP, || logs(&nodes), || info(&addr));
+    let mut first = Client::connect(&addr, STEP).unwrap();
+    let mut second = Client::connect(&addr, STEP).unwrap();
+    assert!(ping(&mut first) && ping(&mut second));
+    let mut third = Client::connect(&addr, STEP).unwrap();
+    assert_eq!(
+        third.cmd(&["PING"]).unwrap(),
+        Reply::Error("ERR max number of clients reached".into())
+    );
+    assert!(third.is_closed_by_server(), "the refused client is closed");
+    drop(first);
+    let again = wait_for(
+        "a slot to free up",
+        STEP,
+        || logs(&nodes),
+        || {
+            let mut c = Client::connect(&addr, STEP).ok()?;
+            ping(&mut c).then_some(c)
+        },
+    );
+    drop(again);
+
+    // Idle for over a second: closed by the server.
+    let mut idle = TcpStream::connect(&addr).unwrap();
+    idle.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let started = Instant::now();
+    let mut buf = [0u8; 16];
+    let n = idle.read(&mut buf).unwrap_or(0);
+    let waited = started.elapsed();
+    assert_eq!(n, 0, "the idle connection ends without a reply");
+    assert!(
+        waited >= Duration::from_millis(900) && waited < Duration::from_secs(8),
+        "closed after {waited:?}, not after about a second"
+    );
+    // A connection used more often than the timeout stays open.
+    drop(second);
+    let mut busy = Client::connect(&addr, STEP).unwrap();
+    for _ in 0..5 {
+        thread::sleep(Duration::from_millis(400));
+        assert!(ping(&mut busy), "a client that keeps talking is not closed");
+    }
+}
+
+#[test]
+fn a_removed_node_still_answers_info_and_refuses_the_rest() {
+    let dir = TempDir::new("removed");
+    let (nodes, addrs) = start(&dir, 3, &[]);
+    let leader = wait_for("a leader", STEP, || logs(&nodes), || agreed_leader(&addrs));
+    let addr = addrs[leader as usize - 1].1.clone();
+    // The leader applies its own removal, so it knows it was removed.
+    wait_for(
+        "the removal to be applied",
+        STEP,
+        || logs(&nodes),
+        || {
+            let mut client = Client::connect(&addr, STEP).ok()?;
+            match client.cmd(&["RAFT.REMOVENODE", &leader.to_string()]).ok()? {
+                Reply::Status(s) if s == "OK" => Some(()),
+                _ => {
+                    thread::sleep(Duration::from_millis(50));
+                    None
+                }
+            }
+        },
+    );
+    let said = wait_for(
+        "INFO to say the node was removed",
+        STEP,
+        || logs(&nodes),
+        || info(&addr).filter(|i| i.get("role").map(String::as_str) == Some("removed")),
+    );
+    assert_eq!(said["role"], "removed");
+    let mut client = Client::connect(&addr, STEP).unwrap();
+    assert!(
+        matches!(client.cmd(&["GET", "k"]).unwrap(), Reply::Error(e) if e.contains("removed")),
+        "a removed node serves no reads"
+    );
+}
