@@ -5,7 +5,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::error::ErrorKind;
-use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
+use clap::parser::ValueSource;
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 
 use crate::node::{NodeConfig, ReadMode, WriteMode};
 use crate::peer_auth::ClusterSecret;
@@ -115,6 +116,18 @@ pub struct SharedOpts {
     #[arg(long, value_name = "PATH")]
     pub cluster_secret_file: Option<PathBuf>,
 }
+
+/// The settings a node keeps in its data directory: (flag, clap argument id).
+const STORED_SETTINGS: [(&str, &str); 8] = [
+    ("write-mode", "write_mode"),
+    ("read-mode", "read_mode"),
+    ("tick-ms", "tick_ms"),
+    ("election-ticks", "election_ticks"),
+    ("heartbeat-ticks", "heartbeat_ticks"),
+    ("snapshot-entries", "snapshot_entries"),
+    ("keep-entries", "keep_entries"),
+    ("request-timeout-ms", "request_timeout_ms"),
+];
 
 /// `--write-mode`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -315,13 +328,27 @@ where
 {
     let words =
         std::iter::once(std::ffi::OsString::from("raftkv")).chain(args.into_iter().map(Into::into));
-    match Command::try_parse_from(words)?.sub {
+    let matches = Command::command().try_get_matches_from(words)?;
+    // The stored settings given on the command line (a restart takes the others from the data
+    // directory).
+    let explicit: Vec<String> = matches
+        .subcommand_matches("node")
+        .map(|m| {
+            STORED_SETTINGS
+                .iter()
+                .filter(|(_, id)| m.value_source(id) == Some(ValueSource::CommandLine))
+                .map(|(flag, _)| flag.to_string())
+                .collect()
+        })
+        .unwrap_or_default();
+    match Command::from_arg_matches(&matches)?.sub {
         Sub::Node(opts) => {
             opts.shared.check("node")?;
             let mut config = NodeConfig::new(opts.id, opts.addr, opts.data_dir);
             config.peers = opts.peers.map(|p| p.0).unwrap_or_default();
             config.join = opts.join;
             opts.shared.apply(&mut config)?;
+            config.explicit_options = explicit;
             Ok(Cli::Node(NodeArgs {
                 config,
                 log_level: opts.shared.log_level.level(),
@@ -385,6 +412,23 @@ mod tests {
         assert_eq!(config.read_mode, ReadMode::Lease);
         assert_eq!(config.tick, Duration::from_millis(20));
         assert!(config.join);
+    }
+
+    #[test]
+    fn the_stored_settings_given_on_the_command_line_are_named() {
+        let Cli::Node(node) = parse(words(
+            "node --id 1 --addr a:1 --data-dir d --write-mode redirect --tick-ms=20 --join",
+        ))
+        .unwrap() else {
+            panic!("expected a node");
+        };
+        assert_eq!(node.config.explicit_options, vec!["write-mode", "tick-ms"]);
+        let flags: Vec<&str> = STORED_SETTINGS.iter().map(|(flag, _)| *flag).collect();
+        assert_eq!(
+            flags,
+            crate::node::options_file::STORED,
+            "the same settings"
+        );
     }
 
     #[test]

@@ -20,6 +20,7 @@
 mod config;
 mod event;
 mod info;
+pub(crate) mod options_file;
 mod reads;
 mod ready;
 mod requests;
@@ -89,6 +90,8 @@ impl Node {
     /// transport reports on (the same channel its loop reads).
     pub fn new(cfg: NodeConfig, events: Sender<Event>, logger: Logger) -> Result<Node, NodeError> {
         let storage = DiskStorage::open(&cfg.data_dir)?;
+        let mut cfg = cfg;
+        options_file::reconcile(&mut cfg, &logger)?;
         let recovery = storage.rl().recovery().clone();
         if recovery.truncated_bytes > 0 || recovery.log_reset {
             warn!(logger, "recovered storage"; "truncated_bytes" => recovery.truncated_bytes,

@@ -1,5 +1,6 @@
 //! Operability (issue 19): a maximum client count (Redis's `maxclients`), an idle client timeout
-//! (Redis's `timeout`), and a node removed from the cluster that still answers `INFO`.
+//! (Redis's `timeout`), a node removed from the cluster that still answers `INFO`, and a restart
+//! that keeps the node's settings.
 
 mod support;
 
@@ -128,4 +129,61 @@ fn a_removed_node_still_answers_info_and_refuses_the_rest() {
         matches!(client.cmd(&["GET", "k"]).unwrap(), Reply::Error(e) if e.contains("removed")),
         "a removed node serves no reads"
     );
+}
+
+#[test]
+fn a_restart_keeps_the_settings_and_refuses_contrary_ones() {
+    let dir = TempDir::new("settings");
+    let addr = support::free_addr();
+    let peers = format!("1={addr}");
+    let with = |extra: &[&str]| -> Vec<String> {
+        FAST.iter()
+            .chain(extra)
+            .map(|s| s.to_string())
+            .chain(["--peers".to_string(), peers.clone()])
+            .collect()
+    };
+    let mut first = NodeProcess::new(
+        &dir.path,
+        1,
+        &addr,
+        &with(&["--write-mode", "redirect", "--read-mode", "lease"]),
+    );
+    first.start();
+    let i = wait_for("INFO", STEP, || first.log_tail(20), || info(&addr));
+    assert_eq!(
+        (i["write_mode"].as_str(), i["read_mode"].as_str()),
+        ("redirect", "lease")
+    );
+    first.kill();
+
+    // The README's restart: the same id, address and data directory, nothing else.
+    let mut plain = NodeProcess::new(&dir.path, 1, &addr, &[]);
+    plain.start();
+    let i = wait_for(
+        "INFO after a plain restart",
+        STEP,
+        || plain.log_tail(20),
+        || info(&addr),
+    );
+    assert_eq!(
+        (i["write_mode"].as_str(), i["read_mode"].as_str()),
+        ("redirect", "lease")
+    );
+    plain.kill();
+
+    // A contrary setting: the node refuses to start and says why.
+    let mut contrary = NodeProcess::new(&dir.path, 1, &addr, &with(&["--write-mode", "forward"]));
+    contrary.start();
+    let log = wait_for(
+        "the refusal",
+        STEP,
+        || contrary.log_tail(20),
+        || {
+            let log = contrary.log_tail(20);
+            log.contains("--write-mode forward (stored: redirect)")
+                .then_some(log)
+        },
+    );
+    assert!(log.contains("disagree"), "{log}");
 }

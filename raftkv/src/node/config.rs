@@ -64,6 +64,10 @@ pub struct NodeConfig {
     /// A client connection idle this long is closed; `None` never closes one (Redis's
     /// `timeout`, 0 by default).
     pub client_idle_timeout: Option<Duration>,
+    /// The stored settings given on the command line, by name (`write-mode`, `tick-ms`, ...):
+    /// on a restart, these must agree with the data directory's, and the others are taken from
+    /// it (see `options_file`).
+    pub explicit_options: Vec<String>,
 }
 
 impl NodeConfig {
@@ -86,6 +90,7 @@ impl NodeConfig {
             cluster_secret: None,
             max_clients: 10_000,
             client_idle_timeout: None,
+            explicit_options: Vec::new(),
         }
     }
 
