@@ -4,6 +4,8 @@
 //! `redis-benchmark`) and for its peers, and keeps its Raft state in a data directory (a
 //! write-ahead log, the hard state and the latest snapshot, fsync'd). The pieces:
 //!
+//! - [`event`]: what the node's loop reacts to, sent by the transport and the client connections
+//!   (its own module, so that neither depends on the node).
 //! - [`node`]: the Ready loop: one thread owns the `RawNode`, the storage and the state machine;
 //!   writes become proposals (forwarded to the leader by Raft, or redirected), reads go through
 //!   ReadIndex, a write is acknowledged once applied on the node that took it.
@@ -19,6 +21,7 @@
 pub mod cli;
 pub mod cluster;
 pub mod command;
+pub mod event;
 pub mod kv;
 pub mod node;
 pub mod peer_auth;

@@ -18,7 +18,6 @@
 //! snapshots (`snapshot`) and the `INFO` / `RAFT.STATUS` texts (`info`).
 
 mod config;
-mod event;
 mod info;
 pub(crate) mod options_file;
 mod reads;
@@ -39,8 +38,8 @@ use crate::transport::Transport;
 use reads::{PendingRead, ReadBatch};
 use requests::{Proposed, Waiting};
 
+pub use crate::event::{Event, Request};
 pub use config::{NodeConfig, ReadMode, WriteMode};
-pub use event::{Event, Request};
 pub use snapshot::bootstrap_snapshot;
 
 /// Why a node could not start or had to stop.

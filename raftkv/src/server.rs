@@ -24,7 +24,7 @@ use std::time::Duration;
 use slog::{debug, warn, Logger};
 
 use crate::command::{self, Command};
-use crate::node::{Event, Request};
+use crate::event::{Event, Request};
 use crate::peer_auth::ClusterSecret;
 use crate::resp::{self, Reply};
 use crate::transport;

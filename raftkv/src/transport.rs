@@ -26,7 +26,7 @@ use raft_core::eraftpb::{Message, MessageType};
 use raft_core::SnapshotStatus;
 use slog::{debug, info, warn, Logger};
 
-use crate::node::Event;
+use crate::event::Event;
 use crate::peer_auth::{self, ClusterSecret};
 
 /// The bytes a peer connection starts with. A RESP client never sends a NUL byte first.
