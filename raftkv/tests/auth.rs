@@ -13,37 +13,13 @@ use std::thread;
 use std::time::Duration;
 
 use raft_core::eraftpb::{Message, MessageType};
-use raftkv::resp::Reply;
 use raftkv::transport::{encode_frame, encode_handshake};
-use support::{agreed_leader, info, info_u64, wait_for, Client, NodeProcess, TempDir, FAST};
+use support::{
+    agreed_leader, info, info_u64, logs_of, set_until_ok, start_cluster, wait_for, NodeProcess,
+    TempDir, STEP,
+};
 
-const STEP: Duration = Duration::from_secs(20);
 const FORGED_TERM: u64 = 1_000_000_000_000;
-
-/// Three nodes with the fast clock and `extra` options.
-fn start(dir: &TempDir, extra: &[String]) -> (Vec<NodeProcess>, Vec<(u64, String)>) {
-    let addrs: Vec<(u64, String)> = (1..=3).map(|id| (id, support::free_addr())).collect();
-    let peers: Vec<String> = addrs.iter().map(|(id, a)| format!("{id}={a}")).collect();
-    let mut options: Vec<String> = FAST.iter().map(|s| s.to_string()).collect();
-    options.extend(extra.iter().cloned());
-    options.extend(["--peers".to_string(), peers.join(",")]);
-    let mut nodes: Vec<NodeProcess> = addrs
-        .iter()
-        .map(|(id, addr)| NodeProcess::new(&dir.path, *id, addr, &options))
-        .collect();
-    for node in &mut nodes {
-        node.start();
-    }
-    (nodes, addrs)
-}
-
-fn logs(nodes: &[NodeProcess]) -> String {
-    nodes
-        .iter()
-        .map(|n| format!("--- node {} ---\n{}", n.id, n.log_tail(20)))
-        .collect::<Vec<_>>()
-        .join("\n")
-}
 
 /// Connects to `addr` as a peer claiming to be node 99, skips or fails any challenge, and sends
 /// heartbeats of a huge term to every node id.
@@ -79,7 +55,7 @@ fn max_term(nodes: &[NodeProcess], addrs: &[(u64, String)]) -> u64 {
             let i = wait_for(
                 &format!("INFO of node {id}"),
                 STEP,
-                || logs(nodes),
+                || logs_of(nodes),
                 || info(addr),
             );
             info_u64(&i, "term")
@@ -88,34 +64,21 @@ fn max_term(nodes: &[NodeProcess], addrs: &[(u64, String)]) -> u64 {
         .unwrap_or(0)
 }
 
-fn set_ok(nodes: &[NodeProcess], addr: &str, value: &str) {
-    wait_for(
-        "a SET to succeed",
-        STEP,
-        || logs(nodes),
-        || {
-            let mut client = Client::connect(addr, Duration::from_secs(2)).ok()?;
-            match client.cmd(&["SET", "k", value]).ok()? {
-                Reply::Status(s) if s == "OK" => Some(()),
-                _ => {
-                    thread::sleep(Duration::from_millis(20));
-                    None
-                }
-            }
-        },
-    )
-}
-
 #[test]
 fn a_forged_peer_is_refused_with_a_cluster_secret_and_obeyed_without() {
     // With a secret: refused, the term stays, the cluster works on.
     let dir = TempDir::new("auth");
     let secret = dir.path.join("cluster-secret");
     std::fs::write(&secret, "a secret of more than sixteen bytes\n").unwrap();
-    let option = vec![format!("--cluster-secret-file={}", secret.display())];
-    let (nodes, addrs) = start(&dir, &option);
-    let leader = wait_for("a leader", STEP, || logs(&nodes), || agreed_leader(&addrs));
-    set_ok(&nodes, &addrs[leader as usize - 1].1, "before");
+    let option = format!("--cluster-secret-file={}", secret.display());
+    let (nodes, addrs) = start_cluster(&dir, 3, &[option.as_str()]);
+    let leader = wait_for(
+        "a leader",
+        STEP,
+        || logs_of(&nodes),
+        || agreed_leader(&addrs),
+    );
+    set_until_ok(&nodes, &addrs[leader as usize - 1].1, "k", "before");
     for (_, addr) in &addrs {
         forge(addr);
     }
@@ -123,25 +86,30 @@ fn a_forged_peer_is_refused_with_a_cluster_secret_and_obeyed_without() {
     assert!(
         max_term(&nodes, &addrs) < FORGED_TERM,
         "a forged heartbeat was taken\n{}",
-        logs(&nodes)
+        logs_of(&nodes)
     );
-    let leader = wait_for("a leader", STEP, || logs(&nodes), || agreed_leader(&addrs));
-    set_ok(&nodes, &addrs[leader as usize - 1].1, "after");
+    let leader = wait_for(
+        "a leader",
+        STEP,
+        || logs_of(&nodes),
+        || agreed_leader(&addrs),
+    );
+    set_until_ok(&nodes, &addrs[leader as usize - 1].1, "k", "after");
     assert!(
         nodes.iter().all(|n| n
             .log_tail(200)
             .contains("refused a peer that did not prove the cluster secret")),
         "every node logs the refusal\n{}",
-        logs(&nodes)
+        logs_of(&nodes)
     );
 
     // Without: the same forger moves every node to its term.
     let open_dir = TempDir::new("auth-open");
-    let (open_nodes, open_addrs) = start(&open_dir, &[]);
+    let (open_nodes, open_addrs) = start_cluster(&open_dir, 3, &[]);
     wait_for(
         "a leader",
         STEP,
-        || logs(&open_nodes),
+        || logs_of(&open_nodes),
         || agreed_leader(&open_addrs),
     );
     for (_, addr) in &open_addrs {
@@ -150,7 +118,7 @@ fn a_forged_peer_is_refused_with_a_cluster_secret_and_obeyed_without() {
     wait_for(
         "the forged term on some node",
         STEP,
-        || logs(&open_nodes),
+        || logs_of(&open_nodes),
         || (max_term(&open_nodes, &open_addrs) >= FORGED_TERM).then_some(()),
     );
 }

@@ -10,33 +10,9 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use raftkv::resp::Reply;
-use support::{agreed_leader, info, wait_for, Client, NodeProcess, TempDir, FAST};
-
-const STEP: Duration = Duration::from_secs(20);
-
-/// Nodes 1..=n of a new cluster with the fast clock and `extra` options.
-fn start(dir: &TempDir, n: u64, extra: &[&str]) -> (Vec<NodeProcess>, Vec<(u64, String)>) {
-    let addrs: Vec<(u64, String)> = (1..=n).map(|id| (id, support::free_addr())).collect();
-    let peers: Vec<String> = addrs.iter().map(|(id, a)| format!("{id}={a}")).collect();
-    let mut options: Vec<String> = FAST.iter().chain(extra).map(|s| s.to_string()).collect();
-    options.extend(["--peers".to_string(), peers.join(",")]);
-    let mut nodes: Vec<NodeProcess> = addrs
-        .iter()
-        .map(|(id, addr)| NodeProcess::new(&dir.path, *id, addr, &options))
-        .collect();
-    for node in &mut nodes {
-        node.start();
-    }
-    (nodes, addrs)
-}
-
-fn logs(nodes: &[NodeProcess]) -> String {
-    nodes
-        .iter()
-        .map(|n| format!("--- node {} ---\n{}", n.id, n.log_tail(20)))
-        .collect::<Vec<_>>()
-        .join("\n")
-}
+use support::{
+    agreed_leader, info, logs_of, start_cluster, wait_for, Client, NodeProcess, TempDir, FAST, STEP,
+};
 
 fn ping(client: &mut Client) -> bool {
     client.cmd(&["PING"]).ok() == Some(Reply::Status("PONG".into()))
@@ -45,13 +21,18 @@ fn ping(client: &mut Client) -> bool {
 #[test]
 fn clients_past_the_maximum_are_refused_and_idle_ones_closed() {
     let dir = TempDir::new("limits");
-    let (nodes, addrs) = start(
+    let (nodes, addrs) = start_cluster(
         &dir,
         1,
         &["--max-clients", "2", "--client-timeout-secs", "1"],
     );
     let addr = addrs[0].1.clone();
-    wait_for("the node to answer", STEP, || logs(&nodes), || info(&addr));
+    wait_for(
+        "the node to answer",
+        STEP,
+        || logs_of(&nodes),
+        || info(&addr),
+    );
     let mut first = Client::connect(&addr, STEP).unwrap();
     let mut second = Client::connect(&addr, STEP).unwrap();
     assert!(ping(&mut first) && ping(&mut second));
@@ -65,7 +46,7 @@ fn clients_past_the_maximum_are_refused_and_idle_ones_closed() {
     let again = wait_for(
         "a slot to free up",
         STEP,
-        || logs(&nodes),
+        || logs_of(&nodes),
         || {
             let mut c = Client::connect(&addr, STEP).ok()?;
             ping(&mut c).then_some(c)
@@ -98,14 +79,19 @@ fn clients_past_the_maximum_are_refused_and_idle_ones_closed() {
 #[test]
 fn a_removed_node_still_answers_info_and_refuses_the_rest() {
     let dir = TempDir::new("removed");
-    let (nodes, addrs) = start(&dir, 3, &[]);
-    let leader = wait_for("a leader", STEP, || logs(&nodes), || agreed_leader(&addrs));
+    let (nodes, addrs) = start_cluster(&dir, 3, &[]);
+    let leader = wait_for(
+        "a leader",
+        STEP,
+        || logs_of(&nodes),
+        || agreed_leader(&addrs),
+    );
     let addr = addrs[leader as usize - 1].1.clone();
     // The leader applies its own removal, so it knows it was removed.
     wait_for(
         "the removal to be applied",
         STEP,
-        || logs(&nodes),
+        || logs_of(&nodes),
         || {
             let mut client = Client::connect(&addr, STEP).ok()?;
             match client.cmd(&["RAFT.REMOVENODE", &leader.to_string()]).ok()? {
@@ -120,7 +106,7 @@ fn a_removed_node_still_answers_info_and_refuses_the_rest() {
     let said = wait_for(
         "INFO to say the node was removed",
         STEP,
-        || logs(&nodes),
+        || logs_of(&nodes),
         || info(&addr).filter(|i| i.get("role").map(String::as_str) == Some("removed")),
     );
     assert_eq!(said["role"], "removed");

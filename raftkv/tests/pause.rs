@@ -10,61 +10,28 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use raftkv::resp::Reply;
-use support::{agreed_leader, wait_for, Client, NodeProcess, TempDir, FAST};
+use support::{
+    agreed_leader, logs_of, set_until_ok, start_cluster, wait_for, Client, TempDir, STEP,
+};
 
-/// How long any one step may take before the test fails (it never hangs).
-const STEP: Duration = Duration::from_secs(20);
 /// Rounds of pause, failover, write, resume and read.
 const ROUNDS: usize = 12;
-
-fn logs(nodes: &[NodeProcess]) -> String {
-    nodes
-        .iter()
-        .map(|n| format!("--- node {} ---\n{}", n.id, n.log_tail(30)))
-        .collect::<Vec<_>>()
-        .join("\n")
-}
-
-/// Sets `key = value` through `addr` until `+OK`.
-fn set(nodes: &[NodeProcess], addr: &str, key: &str, value: &str) {
-    wait_for(
-        &format!("SET {key} {value} via {addr}"),
-        STEP,
-        || logs(nodes),
-        || {
-            let mut client = Client::connect(addr, Duration::from_secs(2)).ok()?;
-            match client.cmd(&["SET", key, value]).ok()? {
-                Reply::Status(s) if s == "OK" => Some(()),
-                _ => {
-                    thread::sleep(Duration::from_millis(20));
-                    None
-                }
-            }
-        },
-    )
-}
 
 #[test]
 fn a_leader_paused_past_its_lease_serves_no_stale_read_when_it_resumes() {
     let dir = TempDir::new("pause");
-    let addrs: Vec<(u64, String)> = (1..=3).map(|id| (id, support::free_addr())).collect();
-    let peers: Vec<String> = addrs.iter().map(|(id, a)| format!("{id}={a}")).collect();
-    let mut options: Vec<String> = FAST.iter().map(|s| s.to_string()).collect();
-    options.extend(["--read-mode", "lease", "--peers"].map(String::from));
-    options.push(peers.join(","));
-    let mut nodes: Vec<NodeProcess> = addrs
-        .iter()
-        .map(|(id, addr)| NodeProcess::new(&dir.path, *id, addr, &options))
-        .collect();
-    for node in &mut nodes {
-        node.start();
-    }
+    let (nodes, addrs) = start_cluster(&dir, 3, &["--read-mode", "lease"]);
     let mut stale = Vec::new();
     for round in 0..ROUNDS {
-        let leader = wait_for("a leader", STEP, || logs(&nodes), || agreed_leader(&addrs));
+        let leader = wait_for(
+            "a leader",
+            STEP,
+            || logs_of(&nodes),
+            || agreed_leader(&addrs),
+        );
         let old_addr = addrs[leader as usize - 1].1.clone();
         let old_value = format!("v{round}");
-        set(&nodes, &old_addr, "k", &old_value);
+        set_until_ok(&nodes, &old_addr, "k", &old_value);
         // Freeze the leader for several election timeouts (10 ticks of 25 ms).
         nodes[leader as usize - 1].signal("STOP");
         let others: Vec<(u64, String)> = addrs
@@ -75,11 +42,11 @@ fn a_leader_paused_past_its_lease_serves_no_stale_read_when_it_resumes() {
         let new_leader = wait_for(
             "a new leader",
             STEP,
-            || logs(&nodes),
+            || logs_of(&nodes),
             || agreed_leader(&others),
         );
         let new_value = format!("v{round}-after");
-        set(&nodes, &addrs[new_leader as usize - 1].1, "k", &new_value);
+        set_until_ok(&nodes, &addrs[new_leader as usize - 1].1, "k", &new_value);
         // Connect while it is frozen (the kernel accepts), so the read is the first thing it
         // sees when it resumes.
         let mut client = Client::connect(&old_addr, Duration::from_secs(5)).unwrap();
@@ -99,32 +66,21 @@ fn a_leader_paused_past_its_lease_serves_no_stale_read_when_it_resumes() {
     assert!(
         stale.is_empty(),
         "a resumed leader served the value overwritten during its pause in rounds {stale:?}\n{}",
-        logs(&nodes)
+        logs_of(&nodes)
     );
-}
-
-/// Starts a three-node cluster with the fast clock and `extra` options.
-fn start(dir: &TempDir, extra: &[&str]) -> (Vec<NodeProcess>, Vec<(u64, String)>) {
-    let addrs: Vec<(u64, String)> = (1..=3).map(|id| (id, support::free_addr())).collect();
-    let peers: Vec<String> = addrs.iter().map(|(id, a)| format!("{id}={a}")).collect();
-    let mut options: Vec<String> = FAST.iter().chain(extra).map(|s| s.to_string()).collect();
-    options.extend(["--peers".to_string(), peers.join(",")]);
-    let mut nodes: Vec<NodeProcess> = addrs
-        .iter()
-        .map(|(id, addr)| NodeProcess::new(&dir.path, *id, addr, &options))
-        .collect();
-    for node in &mut nodes {
-        node.start();
-    }
-    (nodes, addrs)
 }
 
 #[test]
 fn a_write_forwarded_to_a_frozen_leader_is_proposed_again_and_applies_once() {
     let dir = TempDir::new("failover");
-    let (nodes, addrs) = start(&dir, &[]);
+    let (nodes, addrs) = start_cluster(&dir, 3, &[]);
     for round in 1..=3u64 {
-        let leader = wait_for("a leader", STEP, || logs(&nodes), || agreed_leader(&addrs));
+        let leader = wait_for(
+            "a leader",
+            STEP,
+            || logs_of(&nodes),
+            || agreed_leader(&addrs),
+        );
         let follower = if leader == 1 { 2 } else { 1 };
         let key = format!("counter{round}");
         nodes[leader as usize - 1].signal("STOP");
@@ -138,7 +94,7 @@ fn a_write_forwarded_to_a_frozen_leader_is_proposed_again_and_applies_once() {
             Reply::Integer(1),
             "round {round}: the INCR sent through node {follower} while leader {leader} was \
              frozen, answered after {took:?}\n{}",
-            logs(&nodes)
+            logs_of(&nodes)
         );
         // Let the old leader resume and pass on whatever it held, then read back everywhere.
         thread::sleep(Duration::from_millis(500));
@@ -146,7 +102,7 @@ fn a_write_forwarded_to_a_frozen_leader_is_proposed_again_and_applies_once() {
             let value = wait_for(
                 &format!("GET {key} on node {id}"),
                 STEP,
-                || logs(&nodes),
+                || logs_of(&nodes),
                 || {
                     let mut client = Client::connect(addr, Duration::from_secs(2)).ok()?;
                     match client.cmd(&["GET", &key]).ok()? {

@@ -278,3 +278,54 @@ pub fn agreed_leader(addrs: &[(u64, String)]) -> Option<u64> {
     let (_, addr) = addrs.iter().find(|(id, _)| *id == leader)?;
     (info(addr)?.get("role")? == "leader").then_some(leader)
 }
+
+/// How long any one step of a cluster test may take before it fails (it never hangs).
+pub const STEP: Duration = Duration::from_secs(20);
+
+/// Starts nodes 1..=n of a new cluster in `dir`, with the fast clock and `extra` options.
+pub fn start_cluster(
+    dir: &TempDir,
+    n: u64,
+    extra: &[&str],
+) -> (Vec<NodeProcess>, Vec<(u64, String)>) {
+    let addrs: Vec<(u64, String)> = (1..=n).map(|id| (id, free_addr())).collect();
+    let peers: Vec<String> = addrs.iter().map(|(id, a)| format!("{id}={a}")).collect();
+    let mut options: Vec<String> = FAST.iter().chain(extra).map(|s| s.to_string()).collect();
+    options.extend(["--peers".to_string(), peers.join(",")]);
+    let mut nodes: Vec<NodeProcess> = addrs
+        .iter()
+        .map(|(id, addr)| NodeProcess::new(&dir.path, *id, addr, &options))
+        .collect();
+    for node in &mut nodes {
+        node.start();
+    }
+    (nodes, addrs)
+}
+
+/// The tail of every node's log, for failure messages.
+pub fn logs_of(nodes: &[NodeProcess]) -> String {
+    nodes
+        .iter()
+        .map(|n| format!("--- node {} ---\n{}", n.id, n.log_tail(30)))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Sends `SET key value` to `addr` until it answers `+OK`.
+pub fn set_until_ok(nodes: &[NodeProcess], addr: &str, key: &str, value: &str) {
+    wait_for(
+        &format!("SET {key} {value} via {addr}"),
+        STEP,
+        || logs_of(nodes),
+        || {
+            let mut client = Client::connect(addr, Duration::from_secs(2)).ok()?;
+            match client.cmd(&["SET", key, value]).ok()? {
+                Reply::Status(s) if s == "OK" => Some(()),
+                _ => {
+                    thread::sleep(Duration::from_millis(20));
+                    None
+                }
+            }
+        },
+    )
+}
