@@ -5,11 +5,13 @@
 //!
 //! Every call is a message to the node's thread; those that return something (and `tick`) wait
 //! for its answer. The thread hands out one [`Ready`] at a time on [`Node::ready`], the next once
-//! the application gave the previous one back with [`Node::advance`]; when a call returns, the
-//! Ready it led to, if any, is already on that channel. The contract is the
+//! the application gave the previous one back with [`advance`](NodeHandle::advance); when a call
+//! returns, the Ready it led to, if any, is already on that channel. The contract is the
 //! `RawNode`'s: send `messages` at once, persist the snapshot, entries and hard state, then send
 //! `persisted_messages`, apply `committed_entries`, call `advance`, handle the returned
-//! [`LightReady`] the same way, and call [`Node::advance_apply`].
+//! [`LightReady`](raft_core::LightReady) the same way, and call
+//! [`advance_apply`](NodeHandle::advance_apply). One thread handles the Readys; others propose,
+//! step messages or tick through their own [`NodeHandle`] ([`Node::handle`]).
 //!
 //! A proposal made on the leader comes back with a receiver of its outcome
 //! ([`ProposalOutcome`]): committed at (index, term), or dropped because a later leader
@@ -73,18 +75,20 @@
 //! # }
 //! ```
 
+mod handle;
 mod worker;
 
-use std::sync::mpsc::{self, Receiver, Sender};
+use std::ops::Deref;
+use std::sync::mpsc::{self, Receiver};
 use std::thread::JoinHandle;
 
-use raft_core::eraftpb::{ConfState, Message};
 use raft_core::proposal::{ProposalOutcome, Proposed};
-use raft_core::{Config, LightReady, RawNode, Ready, SnapshotStatus, Status, Storage};
+use raft_core::{Config, RawNode, Ready, Storage};
 use slog::Logger;
 
+pub use handle::NodeHandle;
 pub use worker::AnyConfChange;
-use worker::{Command, Reply, Worker};
+use worker::{Command, Worker};
 
 /// Why a call on a [`Node`] failed.
 #[derive(Debug, thiserror::Error)]
@@ -119,8 +123,12 @@ pub struct Proposal {
 }
 
 /// A Raft node on its own thread. Cheap calls, each a message to the thread; see the crate docs.
+///
+/// The calls other than [`Node::ready`] and [`Node::stop`] are [`NodeHandle`]'s, reached through
+/// `Deref`; [`Node::handle`] gives other threads their own, as with etcd's `raft.Node`, whose
+/// `Propose` and `Step` any goroutine calls while one handles the Readys.
 pub struct Node<S: Storage + Send + 'static> {
-    commands: Sender<Command>,
+    handle: NodeHandle,
     readys: Receiver<Result<Ready, NodeError>>,
     thread: Option<JoinHandle<RawNode<S>>>,
 }
@@ -144,51 +152,10 @@ impl<S: Storage + Send + 'static> Node<S> {
             .spawn(move || worker.run(inbox))
             .map_err(NodeError::Spawn)?;
         Ok(Node {
-            commands,
+            handle: NodeHandle { commands },
             readys,
             thread: Some(thread),
         })
-    }
-
-    fn send(&self, command: Command) -> Result<(), NodeError> {
-        self.commands.send(command).map_err(|_| NodeError::Stopped)
-    }
-
-    fn call<T>(&self, command: impl FnOnce(Reply<T>) -> Command) -> Result<T, NodeError> {
-        let (reply, answer) = mpsc::channel();
-        self.send(command(reply))?;
-        answer.recv().map_err(|_| NodeError::Stopped)?
-    }
-
-    /// Advances the node's logical clock by one tick (and waits until the thread has).
-    pub fn tick(&self) -> Result<(), NodeError> {
-        self.call(Command::Tick)
-    }
-
-    /// Starts an election now.
-    pub fn campaign(&self) -> Result<(), NodeError> {
-        self.call(Command::Campaign)
-    }
-
-    /// Proposes `data` (with `context`) to be appended to the log. See [`Proposal`].
-    pub fn propose(&self, context: Vec<u8>, data: Vec<u8>) -> Result<Proposal, NodeError> {
-        self.call(|reply| Command::Propose(context, data, reply))
-    }
-
-    /// Proposes a membership change. See [`Proposal`].
-    pub fn propose_conf_change(
-        &self,
-        context: Vec<u8>,
-        cc: impl Into<AnyConfChange>,
-    ) -> Result<Proposal, NodeError> {
-        let cc = cc.into();
-        self.call(|reply| Command::ProposeConfChange(context, cc, reply))
-    }
-
-    /// Steps a message from a peer into the node. An impossible message is refused with an error
-    /// and changes nothing.
-    pub fn step(&self, m: Message) -> Result<(), NodeError> {
-        self.call(|reply| Command::Step(m, reply))
     }
 
     /// The channel the node hands out its Readys on, one at a time; an error says the node
@@ -197,61 +164,32 @@ impl<S: Storage + Send + 'static> Node<S> {
         &self.readys
     }
 
-    /// Gives back the Ready handed out last, handled (sent, persisted, its committed entries
-    /// applied). Returns the LightReady it led to; apply its entries, then call
-    /// [`Node::advance_apply`].
-    pub fn advance(&self, rd: Ready) -> Result<LightReady, NodeError> {
-        self.call(|reply| Command::Advance(rd, reply))
-    }
-
-    /// Every committed entry handed out so far has been applied.
-    pub fn advance_apply(&self) -> Result<(), NodeError> {
-        self.call(Command::AdvanceApply)
-    }
-
-    /// Applies a committed membership change and returns the new configuration (store it).
-    pub fn apply_conf_change(&self, cc: impl Into<AnyConfChange>) -> Result<ConfState, NodeError> {
-        let cc = cc.into();
-        self.call(|reply| Command::ApplyConfChange(cc, reply))
-    }
-
-    /// The node's status (with every member's progress on a leader).
-    pub fn status(&self) -> Result<Status, NodeError> {
-        self.call(Command::Status)
-    }
-
-    /// Tells the leader that `id` could not be reached.
-    pub fn report_unreachable(&self, id: u64) -> Result<(), NodeError> {
-        self.send(Command::ReportUnreachable(id))
-    }
-
-    /// Tells the leader how sending a snapshot to `id` went.
-    pub fn report_snapshot(&self, id: u64, status: SnapshotStatus) -> Result<(), NodeError> {
-        self.send(Command::ReportSnapshot(id, status))
-    }
-
-    /// Asks the leader to hand leadership to `to`.
-    pub fn transfer_leadership(&self, to: u64) -> Result<(), NodeError> {
-        self.send(Command::TransferLeader(to))
-    }
-
-    /// Requests a linearizable read point; it comes in a Ready's read states.
-    pub fn read_index(&self, context: Vec<u8>) -> Result<(), NodeError> {
-        self.call(|reply| Command::ReadIndex(context, reply))
+    /// A handle through which other threads call the node (every call but `ready` and `stop`;
+    /// the `Node` makes the same calls itself, through `Deref`).
+    pub fn handle(&self) -> NodeHandle {
+        self.handle.clone()
     }
 
     /// Stops the thread once it has handled every command sent before, and returns the node.
     pub fn stop(mut self) -> Result<RawNode<S>, NodeError> {
-        let _ = self.send(Command::Stop);
+        let _ = self.handle.send(Command::Stop);
         let thread = self.thread.take().ok_or(NodeError::Stopped)?;
         thread.join().map_err(|_| NodeError::Stopped)
+    }
+}
+
+impl<S: Storage + Send + 'static> Deref for Node<S> {
+    type Target = NodeHandle;
+
+    fn deref(&self) -> &NodeHandle {
+        &self.handle
     }
 }
 
 impl<S: Storage + Send + 'static> Drop for Node<S> {
     fn drop(&mut self) {
         if let Some(thread) = self.thread.take() {
-            let _ = self.commands.send(Command::Stop);
+            let _ = self.handle.send(Command::Stop);
             let _ = thread.join();
         }
     }

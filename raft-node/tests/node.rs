@@ -1,8 +1,14 @@
 //! `Node` in a three-node group driven from the test's thread: each node's thread handles its
 //! commands, the test carries messages between them (dropping what a partition cuts), persists
-//! and applies. Proposal outcomes, forwarding, refusals and stopping.
+//! and applies. Proposal outcomes, forwarding, refusals and stopping; and a `Node` shared
+//! between threads.
 
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::RecvTimeoutError;
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
 
 use raft_core::eraftpb::{
     ConfChange, ConfChangeType, ConfChangeV2, Entry, EntryType, Message, MessageType,
@@ -10,7 +16,7 @@ use raft_core::eraftpb::{
 use raft_core::proposal::{ProposalOutcome, Proposed};
 use raft_core::raft::decode_conf_change;
 use raft_core::{Config, StateRole};
-use raft_node::{Node, NodeError};
+use raft_node::{Node, NodeError, NodeHandle};
 use storage_mem::MemStorage;
 
 /// A member: its node, its storage and what it applied.
@@ -300,4 +306,126 @@ fn stop_hands_the_raw_node_back_and_a_restarted_thread_goes_on() {
     g.member(1).node.propose(vec![], b"b".to_vec()).unwrap();
     g.settle();
     assert_eq!(data_applied(g.member(2)), vec![&b"a"[..], b"b"]);
+}
+
+/// Payloads applied, shared between a driver thread and the test.
+type Applied = Arc<Mutex<Vec<Vec<u8>>>>;
+
+/// Handles `node`'s Readys until `stop`: persists, applies, and steps each message into its peer
+/// through `peers` (from this thread, while the peer's own driver handles its Readys).
+fn drive(
+    node: Node<MemStorage>,
+    storage: MemStorage,
+    peers: Vec<NodeHandle>,
+    applied: Applied,
+    stop: Arc<AtomicBool>,
+) {
+    let send = |msgs: Vec<Message>| {
+        for m in msgs {
+            match peers[m.to as usize - 1].step(m) {
+                Ok(()) => {}
+                // A peer whose driver stopped first has stopped its node.
+                Err(NodeError::Stopped) if stop.load(Ordering::SeqCst) => {}
+                Err(e) => panic!("a message of the group was refused: {e}"),
+            }
+        }
+    };
+    let apply = |entries: Vec<Entry>| {
+        let data = entries.into_iter().filter_map(|e| {
+            (e.entry_type == EntryType::EntryNormal as i32 && !e.data.is_empty())
+                .then(|| e.data.to_vec())
+        });
+        applied.lock().unwrap().extend(data);
+    };
+    while !stop.load(Ordering::SeqCst) {
+        let mut rd = match node.ready().recv_timeout(Duration::from_millis(10)) {
+            Ok(rd) => rd.expect("a Ready"),
+            Err(RecvTimeoutError::Timeout) => continue,
+            Err(RecvTimeoutError::Disconnected) => panic!("the node's thread stopped"),
+        };
+        send(rd.take_messages());
+        storage.wl().append(rd.entries()).unwrap();
+        if let Some(hs) = rd.hard_state() {
+            storage.wl().set_hardstate(*hs);
+        }
+        send(rd.take_persisted_messages());
+        apply(rd.take_committed_entries());
+        let mut light = node.advance(rd).expect("advance");
+        if let Some(commit) = light.commit_index() {
+            storage.wl().mut_hard_state().commit = commit;
+        }
+        send(light.take_messages());
+        apply(light.take_committed_entries());
+        node.advance_apply().expect("advance_apply");
+    }
+}
+
+#[test]
+fn handles_let_other_threads_propose_and_step_while_one_thread_handles_the_readys() {
+    fn shareable<T: Clone + Send + Sync>() {}
+    shareable::<NodeHandle>();
+    let voters = [1, 2, 3];
+    let mut nodes = Vec::new();
+    for &id in &voters {
+        let storage = MemStorage::bootstrap(voters, []).unwrap();
+        let node = Node::start(&Config::new(id), storage.clone(), &logger()).unwrap();
+        nodes.push((node, storage));
+    }
+    let handles: Vec<NodeHandle> = nodes.iter().map(|(node, _)| node.handle()).collect();
+    let stop = Arc::new(AtomicBool::new(false));
+    let applied: Vec<Applied> = voters.iter().map(|_| Applied::default()).collect();
+    let drivers: Vec<_> = nodes
+        .into_iter()
+        .zip(&applied)
+        .map(|((node, storage), applied)| {
+            let (peers, applied, stop) = (handles.clone(), Arc::clone(applied), Arc::clone(&stop));
+            thread::spawn(move || drive(node, storage, peers, applied, stop))
+        })
+        .collect();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let leader = &handles[0];
+    leader.campaign().unwrap();
+    while leader.status().unwrap().basic.soft_state.raft_state != StateRole::Leader {
+        assert!(Instant::now() < deadline, "node 1 was not elected");
+        thread::sleep(Duration::from_millis(1));
+    }
+
+    // Two threads propose on the leader at once, each waiting for its proposals' outcomes.
+    let proposers: Vec<_> = (0..2)
+        .map(|t| {
+            let leader = leader.clone();
+            thread::spawn(move || {
+                for i in 0..20 {
+                    let p = leader.propose(vec![], format!("{t}-{i}").into_bytes());
+                    let outcome = p.unwrap().outcome.expect("the leader appends");
+                    let outcome = outcome.recv_timeout(Duration::from_secs(10));
+                    assert!(
+                        matches!(outcome, Ok(ProposalOutcome::Committed { .. })),
+                        "proposal {t}-{i}: {outcome:?}"
+                    );
+                }
+            })
+        })
+        .collect();
+    for p in proposers {
+        p.join().expect("a proposer thread");
+    }
+    for (id, applied) in voters.iter().zip(&applied) {
+        while applied.lock().unwrap().len() < 40 {
+            assert!(Instant::now() < deadline, "node {id} did not apply all 40");
+            thread::sleep(Duration::from_millis(1));
+        }
+    }
+    stop.store(true, Ordering::SeqCst);
+    for d in drivers {
+        d.join().expect("a driver thread");
+    }
+    let on_leader = applied[0].lock().unwrap().clone();
+    for (id, applied) in voters.iter().zip(&applied) {
+        assert_eq!(*applied.lock().unwrap(), on_leader, "node {id}");
+    }
+    assert!(
+        matches!(handles[1].status(), Err(NodeError::Stopped)),
+        "a handle outlives its node and says so"
+    );
 }

@@ -1,50 +1,65 @@
-//! [`ThreadedCluster`]: a cluster whose nodes run concurrently, each on its own thread, and talk
-//! through channels, as a real deployment would (the idea of etcd-io/raft's `rafttest` package).
+//! [`ThreadedCluster`]: a cluster whose nodes run concurrently, each a [`raft_node::Node`] on its
+//! own threads, talking through channels, as a real deployment would (the idea of etcd-io/raft's
+//! `rafttest` package, which drives its `raft.Node` the same way).
 //!
 //! Where [`Network`](crate::Network) delivers messages synchronously in one thread, so that a
-//! test is deterministic, this cluster exercises the core under real concurrency: every node
-//! thread drives a [`RawNode`] over a [`MemStorage`] with its own timer (one tick every
-//! [`ThreadedOptions::tick_interval`]), handles its Readys as an application would (persist, send,
-//! apply), and receives messages on its inbox (an `std::sync::mpsc` channel). Messages go through
-//! a shared router that can drop them (a probability per directed link) or hold them for a random
-//! delay (a range per directed link); a network thread hands held messages over when they fall due.
+//! test is deterministic, this cluster exercises the core and raft-node under real concurrency.
+//! Each node is a `Node` over a [`MemStorage`] (raft-node's thread owns the `RawNode`) with two
+//! threads of the harness around it: a driver that receives its Readys and handles them as an
+//! application would (send, persist, apply, `advance`, `advance_apply`) and ticks it on its own
+//! timer (one tick every [`ThreadedOptions::tick_interval`]), and an inbox thread that steps the
+//! messages the network delivers (an `std::sync::mpsc` channel) through a
+//! [`NodeHandle`], while the driver works. Proposals are made on the node
+//! from the caller's thread and come back with raft-node's [`Proposal`]: on the leader, a
+//! receiver of the proposal's outcome. Messages go through a shared router that can drop them (a
+//! probability per directed link) or hold them for a random delay (a range per directed link); a
+//! network thread hands held messages over when they fall due.
 //!
-//! Nodes can be paused (they stop ticking and processing; messages to them wait in their inbox,
-//! up to a bound), resumed, and restarted (the thread stops and a new `RawNode` starts from the
-//! same storage, with `Config::applied` set to what the node had applied).
+//! Nodes can be paused (they stop ticking and handling Readys, messages and proposals; messages
+//! to them wait in their inbox, up to a bound), resumed, and restarted (the node stops and a new
+//! one starts from the same storage, with `Config::applied` set to what the node had applied).
 //!
 //! Thread scheduling is not deterministic, so neither is a run: the seed
 //! ([`ThreadedOptions::seed`]) only fixes the sequence of random drop and delay decisions. Tests
 //! on this cluster wait for outcomes with generous deadlines and never assert on timing.
 //!
 //! ```
+//! use raft_core::proposal::ProposalOutcome;
 //! use rafttest::threaded::ThreadedCluster;
 //! use std::time::Duration;
 //!
 //! let mut cluster = ThreadedCluster::new(3);
 //! let leader = cluster.wait_for_leader(Duration::from_secs(10)).expect("a leader is elected");
-//! cluster.propose(leader, b"x=1".to_vec()).expect("the leader accepts a proposal");
+//! let proposal = cluster.propose(leader, b"x=1".to_vec()).expect("the leader accepts a proposal");
+//! let outcome = proposal.outcome.expect("the leader appended it");
+//! assert!(matches!(
+//!     outcome.recv_timeout(Duration::from_secs(10)),
+//!     Ok(ProposalOutcome::Committed { .. })
+//! ));
 //! assert!(cluster.wait_until_applied(&[1, 2, 3], 1, Duration::from_secs(10)));
 //! assert_eq!(cluster.applied(2), vec![b"x=1".to_vec()]);
 //! cluster.shutdown();
 //! ```
 
+mod gate;
+mod inbox;
 mod node;
 mod router;
 
-use node::{lock, NodeRunner, NodeView, SharedView, Stopped};
+use gate::Gate;
+use inbox::Input;
+use node::{lock, Driver, NodeView, SharedView, Stopped};
 use raft_core::{Config, RawNode, StateRole};
-use router::{Input, Router};
-use std::collections::{BTreeMap, VecDeque};
+use raft_node::{Node, NodeError, NodeHandle, Proposal};
+use router::Router;
+use std::collections::BTreeMap;
 use std::fmt;
-use std::sync::mpsc::{self, RecvTimeoutError, Sender};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, Sender};
 use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 use storage_mem::{conf_state, MemStorage};
-
-/// How long the cluster waits for a node thread to answer a request before giving up.
-const REPLY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// How often the `wait_*` methods look at the nodes.
 const POLL: Duration = Duration::from_millis(2);
@@ -56,12 +71,10 @@ pub enum ThreadedError {
     Raft(raft_core::Error),
     /// The node with this id is paused and processes nothing.
     Paused(u64),
-    /// The node with this id has no running thread (it stopped or panicked).
+    /// The node with this id has no running threads (it stopped or panicked).
     Stopped(u64),
     /// There is no node with this id.
     NoSuchNode(u64),
-    /// The node with this id did not answer in time.
-    Timeout(u64),
 }
 
 impl fmt::Display for ThreadedError {
@@ -71,7 +84,6 @@ impl fmt::Display for ThreadedError {
             ThreadedError::Paused(id) => write!(f, "node {id} is paused"),
             ThreadedError::Stopped(id) => write!(f, "node {id} is not running"),
             ThreadedError::NoSuchNode(id) => write!(f, "there is no node {id}"),
-            ThreadedError::Timeout(id) => write!(f, "node {id} did not answer in time"),
         }
     }
 }
@@ -90,13 +102,14 @@ impl std::error::Error for ThreadedError {
 pub struct NetworkStats {
     /// Messages put in their destination's inbox.
     pub delivered: u64,
-    /// Messages lost: dropped by a link's fault, or addressed to a node with no running thread.
+    /// Messages lost: dropped by a link's fault, or addressed to a node with no running threads.
     pub dropped: u64,
     /// Messages held for a delay before delivery (counted when held).
     pub delayed: u64,
 }
 
-/// A node as seen from outside its thread, at one moment.
+/// A node as seen from outside its threads, at one moment: its role, term and leader are those
+/// of the last Ready its driver handled.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NodeStatus {
     /// Its role.
@@ -149,28 +162,45 @@ pub fn default_threaded_config(id: u64) -> Config {
     }
 }
 
-/// The cluster's handle on one node thread.
-struct NodeHandle {
-    /// The node's inbox (the router holds a clone).
+/// The cluster's hold on one node: a handle on it and its two threads.
+struct Member {
+    /// For proposals.
+    node: NodeHandle,
+    /// Its inbox thread's inbox (the router holds a clone).
     inbox: Sender<Input>,
-    /// Its thread; `None` once joined.
-    thread: Option<JoinHandle<Stopped>>,
+    gate: Arc<Gate>,
+    /// Tells the driver to stop.
+    stop: Arc<AtomicBool>,
+    /// Its driver thread; `None` once joined.
+    driver: Option<JoinHandle<Stopped>>,
+    /// Its inbox thread; `None` once joined.
+    receiver: Option<JoinHandle<()>>,
     view: SharedView,
 }
 
-impl NodeHandle {
-    /// Whether its thread is still running.
+impl Member {
+    /// Whether both its threads are still running.
     fn running(&self) -> bool {
-        self.thread.as_ref().is_some_and(|t| !t.is_finished())
+        finished(&self.driver) == Some(false) && finished(&self.receiver) == Some(false)
+    }
+
+    /// Whether one of its threads ended without being told to (it panicked).
+    fn died(&self) -> bool {
+        finished(&self.driver) == Some(true) || finished(&self.receiver) == Some(true)
     }
 }
 
-/// A cluster of voters `1..=n`, each node on its own thread, connected by a router with
+/// Whether a thread not joined yet has ended.
+fn finished<T>(thread: &Option<JoinHandle<T>>) -> Option<bool> {
+    thread.as_ref().map(JoinHandle::is_finished)
+}
+
+/// A cluster of voters `1..=n`, each node on its own threads, connected by a router with
 /// injectable loss and delay. Dropping it shuts it down (see [`ThreadedCluster::shutdown`]).
 pub struct ThreadedCluster {
     router: Arc<Router>,
     network: Option<JoinHandle<()>>,
-    nodes: BTreeMap<u64, NodeHandle>,
+    nodes: BTreeMap<u64, Member>,
     options: ThreadedOptions,
 }
 
@@ -205,14 +235,14 @@ impl ThreadedCluster {
             let storage = MemStorage::new_with_conf_state(conf_state(ids.clone(), vec![]));
             let view = Arc::new(Mutex::new(NodeView::default()));
             let config = (cluster.options.config)(id);
-            let handle = cluster.spawn(id, &config, storage, view);
-            cluster.nodes.insert(id, handle);
+            let member = cluster.spawn(id, &config, storage, view);
+            cluster.nodes.insert(id, member);
         }
         cluster
     }
 
-    /// Starts the thread of node `id` over `storage`, publishing what it does in `view`.
-    fn spawn(&self, id: u64, config: &Config, storage: MemStorage, view: SharedView) -> NodeHandle {
+    /// Starts node `id` and its threads over `storage`, publishing what it does in `view`.
+    fn spawn(&self, id: u64, config: &Config, storage: MemStorage, view: SharedView) -> Member {
         let logger = slog::Logger::root(slog::Discard, slog::o!());
         let raw = RawNode::new(config, storage.clone(), &logger)
             .unwrap_or_else(|e| panic!("node {id}: cannot start a RawNode: {e}"));
@@ -225,56 +255,77 @@ impl ThreadedCluster {
             v.term = raw.raft.term;
             v.leader_id = raw.raft.leader_id;
         }
-        let (tx, rx) = mpsc::channel();
-        self.router.register(id, tx.clone());
-        let runner = NodeRunner {
+        let node = Node::start_with(raw, &logger)
+            .unwrap_or_else(|e| panic!("node {id}: cannot start a Node: {e}"));
+        let handle = node.handle();
+        let gate = Arc::new(Gate::default());
+        let stop = Arc::new(AtomicBool::new(false));
+        let driver = Driver {
             id,
-            raw,
+            node,
             storage,
-            inbox: rx,
             router: Arc::clone(&self.router),
             view: Arc::clone(&view),
+            gate: Arc::clone(&gate),
+            stop: Arc::clone(&stop),
             tick_interval: self.options.tick_interval,
-            paused: false,
-            held: VecDeque::new(),
             applied_index,
         };
-        let thread = thread::Builder::new()
-            .name(format!("raft-node-{id}"))
-            .spawn(move || runner.run())
-            .expect("spawn a node thread");
-        NodeHandle {
+        let driver = thread::Builder::new()
+            .name(format!("driver-{id}"))
+            .spawn(move || driver.run())
+            .expect("spawn a driver thread");
+        let (tx, rx) = mpsc::channel();
+        self.router.register(id, tx.clone());
+        let receiver = {
+            let (handle, gate) = (handle.clone(), Arc::clone(&gate));
+            thread::Builder::new()
+                .name(format!("inbox-{id}"))
+                .spawn(move || inbox::run(rx, handle, &gate))
+                .expect("spawn an inbox thread")
+        };
+        Member {
+            node: handle,
             inbox: tx,
-            thread: Some(thread),
+            gate,
+            stop,
+            driver: Some(driver),
+            receiver: Some(receiver),
             view,
         }
     }
 
-    fn handle(&self, id: u64) -> &NodeHandle {
+    fn member(&self, id: u64) -> &Member {
         self.nodes
             .get(&id)
             .unwrap_or_else(|| panic!("there is no node {id} in the cluster"))
     }
 
-    /// Sends `input` to node `id` and waits for its answer on `rx`.
-    fn request<T>(&self, id: u64, input: Input, rx: mpsc::Receiver<T>) -> Result<T, ThreadedError> {
-        let handle = self.nodes.get(&id).ok_or(ThreadedError::NoSuchNode(id))?;
-        handle
-            .inbox
-            .send(input)
-            .map_err(|_| ThreadedError::Stopped(id))?;
-        rx.recv_timeout(REPLY_TIMEOUT).map_err(|e| match e {
-            RecvTimeoutError::Timeout => ThreadedError::Timeout(id),
-            RecvTimeoutError::Disconnected => ThreadedError::Stopped(id),
-        })
+    /// Node `id`, if its threads run.
+    fn running(&self, id: u64) -> Result<&Member, ThreadedError> {
+        let member = self.nodes.get(&id).ok_or(ThreadedError::NoSuchNode(id))?;
+        if member.running() {
+            Ok(member)
+        } else {
+            Err(ThreadedError::Stopped(id))
+        }
     }
 
-    /// Proposes `data` at node `id` (a follower forwards it to its leader). `Ok` means the node
-    /// accepted it, not that it will commit: a leader change or a lost message can still lose it,
-    /// so callers wait for it to be applied and propose again if it is not.
-    pub fn propose(&self, id: u64, data: Vec<u8>) -> Result<(), ThreadedError> {
-        let (tx, rx) = mpsc::channel();
-        self.request(id, Input::Propose(data, tx), rx)?
+    /// Proposes `data` at node `id`, from the calling thread. On the leader, the [`Proposal`] is
+    /// appended and its `outcome` receives `Committed` once the node applied it, or `Dropped` once
+    /// a later leader's entry took its place (safe to propose again). A follower forwards it to
+    /// its leader (if it knows one) with no outcome to wait for: a lost message or a leader
+    /// change can lose it, so callers wait for it to be applied and propose again if it is not.
+    pub fn propose(&self, id: u64, data: Vec<u8>) -> Result<Proposal, ThreadedError> {
+        let member = self.running(id)?;
+        let Some(_open) = member.gate.enter() else {
+            return Err(ThreadedError::Paused(id));
+        };
+        member.node.propose(vec![], data).map_err(|e| match e {
+            NodeError::Raft(e) => ThreadedError::Raft(e),
+            // A proposal fails only in the core or because the node stopped.
+            _ => ThreadedError::Stopped(id),
+        })
     }
 
     /// The node that believes it leads in the highest term, among the running nodes that are not
@@ -282,9 +333,9 @@ impl ThreadedCluster {
     pub fn leader(&self) -> Option<u64> {
         self.nodes
             .iter()
-            .filter(|(_, h)| h.running())
-            .filter_map(|(id, h)| {
-                let v = lock(&h.view);
+            .filter(|(_, m)| m.running())
+            .filter_map(|(id, m)| {
+                let v = lock(&m.view);
                 (v.role == StateRole::Leader && !v.paused).then_some((v.term, *id))
             })
             .max()
@@ -312,11 +363,11 @@ impl ThreadedCluster {
     ///
     /// If there is no node `id`.
     pub fn applied(&self, id: u64) -> Vec<Vec<u8>> {
-        lock(&self.handle(id).view).applied.clone()
+        lock(&self.member(id).view).applied.clone()
     }
 
     /// Waits up to `timeout` until every node of `ids` has applied at least `count` payloads.
-    /// Returns false on timeout, or at once if a node thread has died.
+    /// Returns false on timeout, or at once if a node's thread has died.
     ///
     /// # Panics
     ///
@@ -326,7 +377,7 @@ impl ThreadedCluster {
         loop {
             if ids
                 .iter()
-                .all(|id| lock(&self.handle(*id).view).applied.len() >= count)
+                .all(|id| lock(&self.member(*id).view).applied.len() >= count)
             {
                 return true;
             }
@@ -343,7 +394,7 @@ impl ThreadedCluster {
     ///
     /// If there is no node `id`.
     pub fn status(&self, id: u64) -> NodeStatus {
-        let v = lock(&self.handle(id).view);
+        let v = lock(&self.member(id).view);
         NodeStatus {
             role: v.role,
             term: v.term,
@@ -358,44 +409,48 @@ impl ThreadedCluster {
         self.nodes.keys().copied().collect()
     }
 
-    /// Whether a node thread ended without being told to (it panicked); its panic is reported
-    /// by [`shutdown`](Self::shutdown).
+    /// Whether a node's thread ended without being told to (it panicked); its panic is
+    /// reported by [`shutdown`](Self::shutdown).
     pub fn any_thread_died(&self) -> bool {
-        self.nodes
-            .values()
-            .any(|h| h.thread.as_ref().is_some_and(|t| t.is_finished()))
+        self.nodes.values().any(Member::died)
     }
 
-    /// Pauses node `id`: once this returns it neither ticks nor handles messages or proposals
-    /// (proposals fail with [`ThreadedError::Paused`]); messages sent to it wait until it
-    /// resumes (up to a few thousand; later ones are lost).
+    /// Pauses node `id`: once this returns it neither ticks nor handles Readys, messages or
+    /// proposals (proposals fail with [`ThreadedError::Paused`]); messages sent to it wait until
+    /// it resumes (up to a few thousand; later ones are lost).
     pub fn pause(&self, id: u64) -> Result<(), ThreadedError> {
-        let (tx, rx) = mpsc::channel();
-        self.request(id, Input::Pause(tx), rx)
+        let member = self.running(id)?;
+        member.gate.pause();
+        lock(&member.view).paused = true;
+        Ok(())
     }
 
     /// Resumes a paused node: it handles the messages that waited for it and ticks again.
     pub fn resume(&self, id: u64) -> Result<(), ThreadedError> {
-        let (tx, rx) = mpsc::channel();
-        self.request(id, Input::Resume(tx), rx)
+        let member = self.running(id)?;
+        member.gate.resume();
+        lock(&member.view).paused = false;
+        member
+            .inbox
+            .send(Input::Resume)
+            .map_err(|_| ThreadedError::Stopped(id))
     }
 
-    /// Restarts node `id`: its thread stops (its in-memory Raft state, inbox and held messages
-    /// are lost) and a new `RawNode` starts over the same storage with `Config::applied` set to
-    /// the last index it applied. Every Ready is persisted before it is advanced, so the storage
-    /// holds everything the node promised to keep. Its applied payloads (the state machine) are
-    /// kept. A paused node restarts unpaused.
+    /// Restarts node `id`: its node stops (its in-memory Raft state, inbox, held messages and
+    /// undecided proposal outcomes are lost; their receivers disconnect) and a new one starts over
+    /// the same storage with `Config::applied` set to the last index it applied. Every Ready is
+    /// persisted before it is advanced, so the storage holds everything the node promised to
+    /// keep. Its applied payloads (the state machine) are kept. A paused node restarts unpaused.
     ///
     /// # Panics
     ///
-    /// If there is no node `id`, or its thread had panicked (with that panic's message).
+    /// If there is no node `id`, or one of its threads had panicked (with that panic's message).
     pub fn restart(&mut self, id: u64) {
-        let handle = self
+        let mut member = self
             .nodes
             .remove(&id)
             .unwrap_or_else(|| panic!("there is no node {id} in the cluster"));
-        let _ = handle.inbox.send(Input::Stop);
-        let stopped = join_node(id, handle.thread).unwrap_or_else(|msg| panic!("{msg}"));
+        let stopped = stop_member(id, &mut member).unwrap_or_else(|msg| panic!("{msg}"));
         let Some(stopped) = stopped else {
             panic!("node {id} was already shut down");
         };
@@ -403,7 +458,7 @@ impl ThreadedCluster {
             applied: stopped.applied_index,
             ..(self.options.config)(id)
         };
-        let new = self.spawn(id, &config, stopped.storage, handle.view);
+        let new = self.spawn(id, &config, stopped.storage, member.view);
         self.nodes.insert(id, new);
     }
 
@@ -458,20 +513,21 @@ impl ThreadedCluster {
             .collect()
     }
 
-    /// Stops every node thread and the network thread and joins them. Called again (or by
+    /// Stops every node and the network thread and joins their threads. Called again (or by
     /// `Drop`) it does nothing.
     ///
     /// # Panics
     ///
-    /// If a node thread panicked (a failed invariant in the core or in the harness), with the
-    /// panics' messages, unless the calling thread is already panicking.
+    /// If a node's thread panicked (a failed invariant in the core, raft-node or the harness),
+    /// with the panics' messages, unless the calling thread is already panicking.
     pub fn shutdown(&mut self) {
-        for handle in self.nodes.values() {
-            let _ = handle.inbox.send(Input::Stop);
+        for member in self.nodes.values() {
+            member.stop.store(true, Ordering::SeqCst);
+            let _ = member.inbox.send(Input::Stop);
         }
         let mut failures = Vec::new();
-        for (id, handle) in self.nodes.iter_mut() {
-            if let Err(msg) = join_node(*id, handle.thread.take()) {
+        for (id, member) in self.nodes.iter_mut() {
+            if let Err(msg) = stop_member(*id, member) {
                 failures.push(msg);
             }
         }
@@ -493,17 +549,27 @@ impl Drop for ThreadedCluster {
     }
 }
 
-/// Joins a node thread: `Ok(None)` if it was already joined, `Err` with a message if it panicked.
-fn join_node(id: u64, thread: Option<JoinHandle<Stopped>>) -> Result<Option<Stopped>, String> {
-    let Some(thread) = thread else {
-        return Ok(None);
-    };
-    thread.join().map(Some).map_err(|payload| {
+/// Tells a node's threads to stop and joins them (the driver stops the node): `Ok(None)` if they
+/// were joined already, `Err` with a message if one panicked.
+fn stop_member(id: u64, member: &mut Member) -> Result<Option<Stopped>, String> {
+    member.stop.store(true, Ordering::SeqCst);
+    let _ = member.inbox.send(Input::Stop);
+    let receiver = member.receiver.take().map(|t| join(id, "inbox", t));
+    let driver = member.driver.take().map(|t| join(id, "driver", t));
+    match (receiver, driver) {
+        (_, Some(Err(msg))) | (Some(Err(msg)), _) => Err(msg),
+        (_, driver) => driver.transpose(),
+    }
+}
+
+/// Joins one of node `id`'s threads: `Err` with a message if it panicked.
+fn join<T>(id: u64, thread_name: &str, thread: JoinHandle<T>) -> Result<T, String> {
+    thread.join().map_err(|payload| {
         let msg = payload
             .downcast_ref::<String>()
             .cloned()
             .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
             .unwrap_or_else(|| "a non-string panic".to_string());
-        format!("node {id}'s thread panicked: {msg}")
+        format!("node {id}'s {thread_name} thread panicked: {msg}")
     })
 }

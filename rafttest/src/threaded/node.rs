@@ -1,28 +1,26 @@
-//! The body of a node thread: a `RawNode<MemStorage>` driven by its own timer and its inbox.
+//! A node's driver thread: it receives the Readys of a [`raft_node::Node`] and handles them as
+//! an application would (send, persist into a [`MemStorage`], apply, advance), and ticks the node
+//! on its own timer. The node's thread is raft-node's; messages come in on the inbox thread.
 
-use super::router::{Input, Router};
-use super::ThreadedError;
+use super::gate::Gate;
+use super::router::Router;
 use raft_core::eraftpb::{Entry, EntryType, Message, Snapshot};
 use raft_core::raft::decode_conf_change;
-use raft_core::{RawNode, StateRole};
+use raft_core::{Ready, StateRole};
+use raft_node::{Node, NodeError};
 use raft_proto::prost::Message as _;
-use std::collections::VecDeque;
-use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::RecvTimeoutError;
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::thread;
 use std::time::{Duration, Instant};
 use storage_mem::MemStorage;
 
-/// How many messages a paused node holds for later; the ones beyond are lost, as a full socket
-/// buffer would lose them.
-const HELD_CAP: usize = 4096;
-
-/// How many inputs a node handles before it looks at its timer again, so that a flood of messages
-/// cannot starve its ticks.
-const BATCH: usize = 256;
-
-/// What the cluster can see of a node from outside its thread.
+/// What the cluster can see of a node from outside its threads.
 #[derive(Debug, Default)]
 pub(crate) struct NodeView {
+    /// The role, leader and term of the last Ready handled (the application's view, as with
+    /// etcd's `SoftState`).
     pub(crate) role: StateRole,
     pub(crate) term: u64,
     pub(crate) leader_id: u64,
@@ -33,145 +31,105 @@ pub(crate) struct NodeView {
     pub(crate) applied_index: u64,
 }
 
-/// A node's view, shared between its thread and the cluster.
+/// A node's view, shared between its driver thread and the cluster.
 pub(crate) type SharedView = Arc<Mutex<NodeView>>;
 
-/// Locks a view, ignoring poisoning: a panicked node thread is reported when it is joined.
+/// Locks a view, ignoring poisoning: a panicked driver thread is reported when it is joined.
 pub(crate) fn lock(view: &SharedView) -> MutexGuard<'_, NodeView> {
     view.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// What a stopped node thread hands back: what a restart starts from.
+/// What a stopped driver thread hands back: what a restart starts from.
 pub(crate) struct Stopped {
     pub(crate) storage: MemStorage,
     pub(crate) applied_index: u64,
 }
 
-/// One node's thread state.
-pub(crate) struct NodeRunner {
+/// One node's driver thread state.
+pub(crate) struct Driver {
     pub(crate) id: u64,
-    pub(crate) raw: RawNode<MemStorage>,
+    pub(crate) node: Node<MemStorage>,
     pub(crate) storage: MemStorage,
-    pub(crate) inbox: Receiver<Input>,
     pub(crate) router: Arc<Router>,
     pub(crate) view: SharedView,
+    pub(crate) gate: Arc<Gate>,
+    /// Set by the cluster to end the thread; looked at least once a tick.
+    pub(crate) stop: Arc<AtomicBool>,
     pub(crate) tick_interval: Duration,
-    pub(crate) paused: bool,
-    /// Messages that arrived while paused, handled on resume.
-    pub(crate) held: VecDeque<Message>,
     pub(crate) applied_index: u64,
 }
 
-impl NodeRunner {
-    /// Runs until told to stop (or until the cluster is gone), then hands back the storage.
+impl Driver {
+    /// Runs until told to stop, then stops the node and hands back the storage.
+    ///
+    /// # Panics
+    ///
+    /// If handling a Ready fails or the node's thread ends (a failed invariant), with the reason.
     pub(crate) fn run(mut self) -> Stopped {
         let mut next_tick = Instant::now() + self.tick_interval;
-        'outer: loop {
-            let wait = if self.paused {
-                Duration::from_millis(50)
-            } else {
-                next_tick.saturating_duration_since(Instant::now())
-            };
-            let first = match self.inbox.recv_timeout(wait) {
-                Ok(input) => Some(input),
-                Err(RecvTimeoutError::Timeout) => None,
-                Err(RecvTimeoutError::Disconnected) => break,
-            };
-            let mut inputs: Vec<Input> = first.into_iter().collect();
-            while inputs.len() < BATCH {
-                match self.inbox.try_recv() {
-                    Ok(input) => inputs.push(input),
-                    Err(_) => break,
-                }
-            }
-            for input in inputs {
-                if !self.handle_input(input) {
-                    break 'outer;
-                }
-            }
-            if !self.paused {
-                let now = Instant::now();
-                if now >= next_tick {
-                    self.raw.tick();
-                    next_tick += self.tick_interval;
-                    // After a long stall, tick once and start afresh rather than in a burst.
-                    if next_tick < now {
-                        next_tick = now + self.tick_interval;
+        // A Ready received while paused, handled on resume.
+        let mut parked: Option<Ready> = None;
+        let gate = Arc::clone(&self.gate);
+        while !self.stop.load(Ordering::SeqCst) {
+            if parked.is_none() {
+                let wait = next_tick.saturating_duration_since(Instant::now());
+                parked = match self.node.ready().recv_timeout(wait) {
+                    Ok(rd) => Some(rd.unwrap_or_else(|e| self.fail("receiving a Ready", e))),
+                    Err(RecvTimeoutError::Timeout) => None,
+                    Err(RecvTimeoutError::Disconnected) => {
+                        self.fail("receiving a Ready", NodeError::Stopped)
                     }
-                }
-                self.process_readys();
-            } else {
-                next_tick = Instant::now() + self.tick_interval;
+                };
             }
-            self.publish();
+            let Some(_open) = gate.enter() else {
+                // Paused: nothing is handled and the clock stands still.
+                if parked.is_some() {
+                    thread::sleep(self.tick_interval);
+                }
+                next_tick = Instant::now() + self.tick_interval;
+                continue;
+            };
+            if let Some(rd) = parked.take() {
+                if let Err(e) = self.handle_ready(rd) {
+                    self.fail("handling a Ready", e);
+                }
+            }
+            let now = Instant::now();
+            if now >= next_tick {
+                if let Err(e) = self.node.tick() {
+                    self.fail("ticking", e);
+                }
+                next_tick += self.tick_interval;
+                // After a long stall, tick once and start afresh rather than in a burst.
+                if next_tick < now {
+                    next_tick = now + self.tick_interval;
+                }
+            }
         }
+        let raw = match self.node.stop() {
+            Ok(raw) => raw,
+            Err(e) => panic!("node {}: stopping the node: {e}", self.id),
+        };
+        // Every Ready handled was advanced and its entries applied before `advance_apply`.
+        assert_eq!(
+            raw.raft.raft_log.applied, self.applied_index,
+            "node {}: the RawNode's applied index differs from what the harness applied",
+            self.id
+        );
         Stopped {
             storage: self.storage,
             applied_index: self.applied_index,
         }
     }
 
-    /// Handles one input; false means stop.
-    fn handle_input(&mut self, input: Input) -> bool {
-        match input {
-            Input::Msg(m) => {
-                if self.paused {
-                    if self.held.len() < HELD_CAP {
-                        self.held.push_back(m);
-                    }
-                } else {
-                    // Refusals of impossible messages are part of the protocol: the node logs
-                    // them and stays unchanged.
-                    let _ = self.raw.step(m);
-                }
-            }
-            Input::Propose(data, reply) => {
-                let result = if self.paused {
-                    Err(ThreadedError::Paused(self.id))
-                } else {
-                    self.raw.propose(vec![], data).map_err(ThreadedError::Raft)
-                };
-                let _ = reply.send(result);
-            }
-            Input::SnapshotStatus(to, status) => self.raw.report_snapshot(to, status),
-            Input::Pause(ack) => {
-                self.paused = true;
-                lock(&self.view).paused = true;
-                let _ = ack.send(());
-            }
-            Input::Resume(ack) => {
-                self.paused = false;
-                lock(&self.view).paused = false;
-                let _ = ack.send(());
-                for m in std::mem::take(&mut self.held) {
-                    let _ = self.raw.step(m);
-                }
-            }
-            Input::Stop => return false,
-        }
-        true
+    fn fail(&self, doing: &str, e: NodeError) -> ! {
+        panic!("node {}: {doing} failed: {e}", self.id)
     }
 
-    /// Copies the node's role and term where the cluster can see them.
-    fn publish(&self) {
-        let mut view = lock(&self.view);
-        view.role = self.raw.raft.state;
-        view.term = self.raw.raft.term;
-        view.leader_id = self.raw.raft.leader_id;
-    }
-
-    fn process_readys(&mut self) {
-        while self.raw.has_ready() {
-            if let Err(e) = self.handle_ready() {
-                panic!("node {}: handling a Ready failed: {e}", self.id);
-            }
-        }
-    }
-
-    /// Handles one Ready the way the crate documentation's Ready loop does; every write to
-    /// storage is durable at once, so nothing a Ready asked to persist is ever lost.
-    fn handle_ready(&mut self) -> raft_core::Result<()> {
-        let mut rd = self.raw.ready()?;
+    /// Handles one Ready the way raft-node's documentation says; every write to storage is
+    /// durable at once, so nothing a Ready asked to persist is ever lost.
+    fn handle_ready(&mut self, mut rd: Ready) -> Result<(), NodeError> {
+        self.observe(&rd);
         self.router.send_all(rd.take_messages());
         if !rd.snapshot().is_empty() {
             self.restore(rd.snapshot())?;
@@ -185,25 +143,38 @@ impl NodeRunner {
         }
         self.router.send_all(rd.take_persisted_messages());
         let committed = rd.take_committed_entries();
-        self.apply(&committed);
-        let mut light = self.raw.advance(rd)?;
+        self.apply(&committed)?;
+        let mut light = self.node.advance(rd)?;
         if let Some(commit) = light.commit_index() {
             self.storage.wl().mut_hard_state().commit = commit;
         }
         self.router.send_all(light.take_messages());
         let committed = light.take_committed_entries();
-        self.apply(&committed);
-        self.raw.advance_apply();
-        Ok(())
+        self.apply(&committed)?;
+        self.node.advance_apply()
+    }
+
+    /// Copies the role, leader and term a Ready reports where the cluster can see them.
+    fn observe(&self, rd: &Ready) {
+        if rd.soft_state().is_none() && rd.hard_state().is_none() {
+            return;
+        }
+        let mut view = lock(&self.view);
+        if let Some(ss) = rd.soft_state() {
+            view.role = ss.raft_state;
+            view.leader_id = ss.leader_id;
+        }
+        if let Some(hs) = rd.hard_state() {
+            view.term = hs.term;
+        }
     }
 
     /// Applies committed entries to the state machine (the view's payload list) and conf changes
     /// to the node, recording the resulting membership in storage for restarts.
-    fn apply(&mut self, entries: &[Entry]) {
+    fn apply(&mut self, entries: &[Entry]) -> Result<(), NodeError> {
         if entries.is_empty() {
-            return;
+            return Ok(());
         }
-        let mut view = lock(&self.view);
         for e in entries {
             assert_eq!(
                 e.index,
@@ -215,7 +186,7 @@ impl NodeRunner {
             );
             self.applied_index = e.index;
             if e.entry_type == EntryType::EntryNormal as i32 && !e.data.is_empty() {
-                view.applied.push(e.data.to_vec());
+                lock(&self.view).applied.push(e.data.to_vec());
             }
             if let Some(cc) = decode_conf_change(e) {
                 let cc = cc.unwrap_or_else(|err| {
@@ -224,19 +195,22 @@ impl NodeRunner {
                         self.id, e.index
                     )
                 });
-                // A change that cannot be applied is skipped, as every node skips it.
-                if let Ok(cs) = self.raw.apply_conf_change(&cc) {
-                    self.storage.wl().set_conf_state(cs);
+                match self.node.apply_conf_change(cc) {
+                    Ok(cs) => self.storage.wl().set_conf_state(cs),
+                    // A change that cannot be applied is skipped, as every node skips it.
+                    Err(NodeError::Raft(_)) => {}
+                    Err(e) => return Err(e),
                 }
             }
         }
-        view.applied_index = self.applied_index;
+        lock(&self.view).applied_index = self.applied_index;
+        Ok(())
     }
 
     /// Installs a snapshot from the leader: storage takes it and the state machine is rebuilt
     /// from its data (a `Message` whose entries are the applied payloads, as in
     /// [`Node::snapshot_and_compact`](crate::network::Node::snapshot_and_compact)).
-    fn restore(&mut self, snapshot: &Snapshot) -> raft_core::Result<()> {
+    fn restore(&mut self, snapshot: &Snapshot) -> Result<(), NodeError> {
         self.storage.wl().apply_snapshot(snapshot.clone())?;
         let state = Message::decode(snapshot.data.clone()).map_err(|_| {
             raft_core::Error::Invariant("a threaded cluster snapshot's data does not decode")

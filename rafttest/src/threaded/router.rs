@@ -1,6 +1,8 @@
-//! The router: the shared object every node thread sends its messages through, and the network
-//! thread that hands delayed messages to their destination's inbox when their deadline comes.
+//! The router: the shared object every driver thread sends its messages through, and the
+//! network thread that hands delayed messages to their destination's inbox when their deadline
+//! comes.
 
+use super::inbox::{Delivery, Input};
 use super::NetworkStats;
 use raft_core::eraftpb::{Message, MessageType};
 use raft_core::SnapshotStatus;
@@ -11,22 +13,6 @@ use std::collections::{BinaryHeap, HashMap};
 use std::sync::mpsc::Sender;
 use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
-
-/// What a node thread receives on its inbox: messages from peers and requests from the cluster.
-pub(crate) enum Input {
-    /// A message from a peer.
-    Msg(Message),
-    /// Propose `data`; the result of `RawNode::propose` goes back on the sender.
-    Propose(Vec<u8>, Sender<Result<(), super::ThreadedError>>),
-    /// The transport's verdict on a snapshot this node sent to the given peer.
-    SnapshotStatus(u64, SnapshotStatus),
-    /// Stop ticking and processing; acknowledged once paused.
-    Pause(Sender<()>),
-    /// Undo `Pause`; acknowledged once running again.
-    Resume(Sender<()>),
-    /// Leave the thread, handing back the storage.
-    Stop,
-}
 
 /// The faults of one directed link.
 #[derive(Debug, Clone, Copy, Default)]
@@ -81,7 +67,7 @@ impl RouterState {
         let (from, to) = (m.from, m.to);
         let is_snapshot = m.msg_type == MessageType::MsgSnapshot as i32;
         let delivered = match self.inboxes.get(&to) {
-            Some(inbox) => inbox.send(Input::Msg(m)).is_ok(),
+            Some(inbox) => inbox.send(Input::Delivery(Delivery::Msg(m))).is_ok(),
             None => false,
         };
         if delivered {
@@ -97,7 +83,7 @@ impl RouterState {
                 SnapshotStatus::Failure
             };
             if let Some(sender) = self.inboxes.get(&from) {
-                let _ = sender.send(Input::SnapshotStatus(to, status));
+                let _ = sender.send(Input::Delivery(Delivery::SnapshotStatus(to, status)));
             }
         }
     }
@@ -145,7 +131,8 @@ impl Router {
             st.stats.dropped += 1;
             if m.msg_type == MessageType::MsgSnapshot as i32 {
                 if let Some(sender) = st.inboxes.get(&m.from) {
-                    let _ = sender.send(Input::SnapshotStatus(m.to, SnapshotStatus::Failure));
+                    let failure = Delivery::SnapshotStatus(m.to, SnapshotStatus::Failure);
+                    let _ = sender.send(Input::Delivery(failure));
                 }
             }
             return;
