@@ -181,7 +181,10 @@ pub(super) fn check_sent(
                 return Ok(());
             };
             let (l, t) = (&leader.raft, &target.raft);
-            if t.term > l.term {
+            if t.term > m.term {
+                // The target has moved past the message's term and will ignore it; its log may
+                // have moved on too, legitimately (a stale leader's queued message goes out in a
+                // Ready taken after it stepped down: found by the soak, seed 302246).
                 return Ok(());
             }
             let (last, last_term) = match transfers.get(&(m.from, m.to, m.term)) {
