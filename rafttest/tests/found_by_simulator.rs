@@ -631,3 +631,39 @@ fn follower_nine_ticks_without_its_leader() -> (RawNode<MemStorage>, MemStorage)
     }
     (raw, storage)
 }
+
+/// Node 2 has applied a membership that makes it a learner, and has taken term 5 from a vote
+/// request; leader 1, still in term 3, already counts 2 as a voter again (a later change 2 has not
+/// learnt yet). Without check-quorum or pre-vote, etcd and raft-rs ignore the leader's lower-term
+/// appends and count on the node's own vote requests to carry its term to the leader, but a
+/// learner sends none, and the leader waited on it for good (found by the soak, seed 307324).
+/// The node answers with its term, which deposes the stale leader; a voter still ignores them.
+#[test]
+fn a_node_that_cannot_campaign_answers_a_lower_term_leader_with_its_term() {
+    let appended_from_term_3 = |learner: bool| {
+        let learners: &[u64] = if learner { &[2] } else { &[] };
+        let voters: &[u64] = if learner { &[1, 3] } else { &[1, 2, 3] };
+        let storage = MemStorage::bootstrap(voters.iter().copied(), learners.iter().copied())
+            .expect("bootstrap");
+        let mut raw = node(2, &storage);
+        raw.step(vote_request(MessageType::MsgRequestVote, 3, 2, 5, 0, 0))
+            .expect("a vote request of term 5");
+        drain(&mut raw, &storage);
+        assert_eq!(raw.raft.term, 5);
+        raw.step(append(1, 3, (1, 1), vec![entry(2, 3)]))
+            .expect("an append of term 3");
+        drain(&mut raw, &storage)
+    };
+    let answers = appended_from_term_3(true);
+    assert!(
+        answers.iter().any(|m| m.to == 1
+            && m.msg_type == MessageType::MsgAppendResponse as i32
+            && m.term == 5),
+        "the learner tells the stale leader its term: {answers:?}"
+    );
+    let answers = appended_from_term_3(false);
+    assert!(
+        !answers.iter().any(|m| m.to == 1),
+        "a voter (without check-quorum or pre-vote) still ignores it, as etcd does: {answers:?}"
+    );
+}

@@ -557,12 +557,17 @@ impl<T: Storage> Raft<T> {
 
     /// A message of a lower term: answered only where the sender needs to learn the newer term.
     fn step_lower_term(&mut self, m: &Message, msg_type: MessageType) {
-        if (self.check_quorum || self.pre_vote)
+        if (self.check_quorum || self.pre_vote || !self.promotable())
             && matches!(msg_type, MessageType::MsgHeartbeat | MessageType::MsgAppend)
         {
             // A leader cut off by a partition keeps its term while the rest moved on. With
             // check-quorum or pre-vote it would never learn of the new term (its followers ignore
             // it and it cannot win a vote), so tell it: the higher term in this reply deposes it.
+            // Likewise when this node cannot campaign (a learner, or not a member, as far as it
+            // has applied): without either option etcd and raft-rs count on the node's own vote
+            // requests to carry its term to the leader, and this node sends none. A leader whose
+            // configuration has already made it a voter again would otherwise wait on it for
+            // good, unheard (found by the soak, seed 307324).
             self.send(Message {
                 msg_type: MessageType::MsgAppendResponse as i32,
                 to: m.from,
