@@ -170,7 +170,8 @@ impl Default for Config {
     }
 }
 
-fn invalid(field: &'static str, rule: impl Into<String>) -> Error {
+/// The error for `field` breaking `rule` (also used by the runtime setters of `Raft`).
+pub(crate) fn invalid(field: &'static str, rule: impl Into<String>) -> Error {
     Error::ConfigInvalid {
         field,
         rule: rule.into(),

@@ -2,8 +2,8 @@
 //! Each takes effect from the next message or tick.
 
 use super::{Raft, StateRole};
-use crate::config::ReadOnlyOption;
-use crate::error::{Error, Result};
+use crate::config::{invalid, ReadOnlyOption};
+use crate::error::Result;
 use crate::storage::Storage;
 
 impl<T: Storage> Raft<T> {
@@ -23,10 +23,10 @@ impl<T: Storage> Raft<T> {
     /// Sets `Config::max_committed_size_per_ready`; 0 is refused, like in the configuration.
     pub fn set_max_committed_size_per_ready(&mut self, size: u64) -> Result<()> {
         if size == 0 {
-            return Err(Error::ConfigInvalid {
-                field: "max_committed_size_per_ready",
-                rule: "must be greater than 0 (use NO_LIMIT for no limit)".to_string(),
-            });
+            return Err(invalid(
+                "max_committed_size_per_ready",
+                "must be greater than 0 (use NO_LIMIT for no limit)",
+            ));
         }
         self.max_committed_size_per_ready = size;
         Ok(())
@@ -37,10 +37,10 @@ impl<T: Storage> Raft<T> {
     /// steps down.
     pub fn set_check_quorum(&mut self, check_quorum: bool) -> Result<()> {
         if !check_quorum && self.read_only.option == ReadOnlyOption::LeaseBased {
-            return Err(Error::ConfigInvalid {
-                field: "check_quorum",
-                rule: "must stay true while read_only_option is LeaseBased".to_string(),
-            });
+            return Err(invalid(
+                "check_quorum",
+                "must stay true while read_only_option is LeaseBased",
+            ));
         }
         self.check_quorum = check_quorum;
         Ok(())
