@@ -25,7 +25,7 @@ mod ready;
 mod requests;
 mod snapshot;
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -74,7 +74,7 @@ pub struct Node {
     /// The leader last seen: when it changes, the writes not applied yet are proposed again.
     last_leader: u64,
     waiting: VecDeque<Waiting>,
-    proposed: HashMap<u64, Proposed>,
+    proposed: BTreeMap<u64, Proposed>,
     new_reads: Vec<PendingRead>,
     reads_in_flight: HashMap<u64, ReadBatch>,
     reads_confirmed: Vec<(u64, Vec<PendingRead>)>,
@@ -144,7 +144,7 @@ impl Node {
             incarnation: epoch,
             last_leader: 0,
             waiting: VecDeque::new(),
-            proposed: HashMap::new(),
+            proposed: BTreeMap::new(),
             new_reads: Vec::new(),
             reads_in_flight: HashMap::new(),
             reads_confirmed: Vec::new(),

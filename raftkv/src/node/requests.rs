@@ -145,7 +145,7 @@ impl Node {
         let seq = self.next_seq();
         // Every write this node still waits on is at or above the floor: the state machine may
         // forget the replies below it.
-        let floor = self.proposed.keys().copied().min().unwrap_or(seq).min(seq);
+        let floor = self.proposed.keys().next().copied().unwrap_or(seq).min(seq);
         let ctx = WriteId {
             node: self.cfg.id,
             incarnation: self.incarnation,
@@ -239,13 +239,13 @@ impl Node {
     /// refused proposal waits for the next occasion). The write sessions apply each write once.
     pub(super) fn propose_again(&mut self, which: impl Fn(&Proposed) -> bool) {
         let now = Instant::now();
-        let mut again: Vec<(u64, Vec<u8>, Vec<u8>)> = self
+        // In sequence order: the order the clients sent them.
+        let again: Vec<(u64, Vec<u8>, Vec<u8>)> = self
             .proposed
             .iter()
             .filter(|(_, p)| which(p))
             .filter_map(|(seq, p)| p.again.clone().map(|(ctx, data)| (*seq, ctx, data)))
             .collect();
-        again.sort_unstable_by_key(|(seq, ..)| *seq); // in the order the clients sent them
         for (seq, ctx, data) in again {
             if self.raw.propose(ctx, data).is_ok() {
                 if let Some(p) = self.proposed.get_mut(&seq) {
@@ -267,7 +267,7 @@ impl Node {
     /// Fails every request waiting on this node with `why` (it was removed from the cluster).
     pub(super) fn fail_everything(&mut self, why: &str) {
         let reply = Reply::err(why);
-        for (_, p) in self.proposed.drain() {
+        for (_, p) in std::mem::take(&mut self.proposed) {
             send(&p.reply, reply.clone());
         }
         for w in self.waiting.drain(..) {
