@@ -22,6 +22,11 @@ impl Gate {
         (!*open).then_some(open)
     }
 
+    /// Whether the node is paused now.
+    pub(crate) fn is_paused(&self) -> bool {
+        *self.paused.read().unwrap_or_else(|e| e.into_inner())
+    }
+
     /// Pauses the node once the work under way is done.
     pub(crate) fn pause(&self) {
         *self.paused.write().unwrap_or_else(|e| e.into_inner()) = true;

@@ -249,7 +249,6 @@ impl ThreadedCluster {
         let applied_index = raw.raft.raft_log.applied;
         {
             let mut v = lock(&view);
-            v.paused = false;
             v.applied_index = applied_index;
             v.role = raw.raft.state;
             v.term = raw.raft.term;
@@ -334,9 +333,10 @@ impl ThreadedCluster {
         self.nodes
             .iter()
             .filter(|(_, m)| m.running())
+            .filter(|(_, m)| !m.gate.is_paused())
             .filter_map(|(id, m)| {
                 let v = lock(&m.view);
-                (v.role == StateRole::Leader && !v.paused).then_some((v.term, *id))
+                (v.role == StateRole::Leader).then_some((v.term, *id))
             })
             .max()
             .map(|(_, id)| id)
@@ -394,12 +394,15 @@ impl ThreadedCluster {
     ///
     /// If there is no node `id`.
     pub fn status(&self, id: u64) -> NodeStatus {
-        let v = lock(&self.member(id).view);
+        let member = self.member(id);
+        // Read before locking the view: a driver holds its gate while it waits for the view.
+        let paused = member.gate.is_paused();
+        let v = lock(&member.view);
         NodeStatus {
             role: v.role,
             term: v.term,
             leader_id: v.leader_id,
-            paused: v.paused,
+            paused,
             applied_index: v.applied_index,
         }
     }
@@ -421,7 +424,6 @@ impl ThreadedCluster {
     pub fn pause(&self, id: u64) -> Result<(), ThreadedError> {
         let member = self.running(id)?;
         member.gate.pause();
-        lock(&member.view).paused = true;
         Ok(())
     }
 
@@ -429,7 +431,6 @@ impl ThreadedCluster {
     pub fn resume(&self, id: u64) -> Result<(), ThreadedError> {
         let member = self.running(id)?;
         member.gate.resume();
-        lock(&member.view).paused = false;
         member
             .inbox
             .send(Input::Resume)

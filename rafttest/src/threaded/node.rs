@@ -24,7 +24,6 @@ pub(crate) struct NodeView {
     pub(crate) role: StateRole,
     pub(crate) term: u64,
     pub(crate) leader_id: u64,
-    pub(crate) paused: bool,
     /// The payloads of the normal entries it applied, in order (its state machine).
     pub(crate) applied: Vec<Vec<u8>>,
     /// The index of the last entry it applied, of any kind.
