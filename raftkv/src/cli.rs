@@ -219,17 +219,24 @@ impl SharedOpts {
         Ok(())
     }
 
+    /// The secret in `--cluster-secret-file`, if one is given; the error names the option.
+    fn secret(&self) -> Result<Option<ClusterSecret>, clap::Error> {
+        self.cluster_secret_file
+            .as_deref()
+            .map(|path| {
+                ClusterSecret::from_file(path).map_err(|e| {
+                    Command::command().error(
+                        ErrorKind::ValueValidation,
+                        format!("--cluster-secret-file: {e}"),
+                    )
+                })
+            })
+            .transpose()
+    }
+
     /// Writes these options into a node's configuration (reading the secret file).
     fn apply(&self, config: &mut NodeConfig) -> Result<(), clap::Error> {
-        if let Some(path) = &self.cluster_secret_file {
-            let secret = ClusterSecret::from_file(path).map_err(|e| {
-                Command::command().error(
-                    ErrorKind::ValueValidation,
-                    format!("--cluster-secret-file: {e}"),
-                )
-            })?;
-            config.cluster_secret = Some(secret);
-        }
+        config.cluster_secret = self.secret()?;
         self.apply_settings(config);
         Ok(())
     }
@@ -357,14 +364,8 @@ where
         }
         Sub::Cluster(opts) => {
             opts.shared.check("cluster")?;
-            if let Some(path) = &opts.shared.cluster_secret_file {
-                ClusterSecret::from_file(path).map_err(|e| {
-                    Command::command().error(
-                        ErrorKind::ValueValidation,
-                        format!("--cluster-secret-file: {e}"),
-                    )
-                })?;
-            }
+            // Refuse a bad secret file now rather than in every node.
+            opts.shared.secret()?;
             Ok(Cli::Cluster(ClusterArgs {
                 nodes: opts.nodes as usize,
                 dir: opts.dir,
