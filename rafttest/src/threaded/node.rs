@@ -174,6 +174,7 @@ impl Driver {
         if entries.is_empty() {
             return Ok(());
         }
+        let mut payloads = Vec::new();
         for e in entries {
             assert_eq!(
                 e.index,
@@ -185,7 +186,7 @@ impl Driver {
             );
             self.applied_index = e.index;
             if e.entry_type == EntryType::EntryNormal as i32 && !e.data.is_empty() {
-                lock(&self.view).applied.push(e.data.to_vec());
+                payloads.push(e.data.to_vec());
             }
             if let Some(cc) = decode_conf_change(e) {
                 let cc = cc.unwrap_or_else(|err| {
@@ -202,7 +203,10 @@ impl Driver {
                 }
             }
         }
-        lock(&self.view).applied_index = self.applied_index;
+        // Published together, once per batch.
+        let mut view = lock(&self.view);
+        view.applied.extend(payloads);
+        view.applied_index = self.applied_index;
         Ok(())
     }
 
