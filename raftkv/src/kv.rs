@@ -1,8 +1,9 @@
 //! The replicated state machine: a map of byte strings, the membership and every member's address.
 //!
 //! Writes travel through the Raft log as [`Op`]s (a small binary encoding in an entry's `data`);
-//! every node applies them in log order with [`StateMachine::apply_op`], which computes the reply
-//! deterministically (an `INCR` of a non-integer fails the same way everywhere). A snapshot's data
+//! every node applies them in log order with [`StateMachine::apply_write`], which computes the reply
+//! deterministically (an `INCR` of a non-integer fails the same way everywhere) and applies a
+//! write proposed twice only once (see [`crate::session`]). A snapshot's data
 //! is [`StateMachine::encode`]: the address book and the map; its metadata carries the index and
 //! the membership.
 
