@@ -1,0 +1,215 @@
+//! [`DiskStorage`]: the engine, and [`DiskStorageCore`], the data behind it.
+//!
+//! One concern per file: `open` (recovery), `write` (appends, fsync, segment rotation, the
+//! state file), `snapshots` (install, create, compact), `read` (the [`Storage`] trait).
+
+mod open;
+mod read;
+mod snapshots;
+mod write;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+use raft_core::eraftpb::{ConfState, HardState, SnapshotMetadata};
+
+use crate::error::DiskError;
+use crate::io::{Fs, FsFile};
+use crate::log_index::LogIndex;
+use crate::state_file::PersistedState;
+
+/// Settings of a [`DiskStorage`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Options {
+    /// The Raft group written in every record header. Records of other groups are skipped on
+    /// replay (a log shared by many groups is issue 17; the format is ready for it).
+    pub group_id: u64,
+    /// A segment is closed (fsynced) and a new one started once it holds this many bytes. A
+    /// batch is never split, so a segment may exceed it by one batch. At most 1 GiB.
+    pub segment_bytes: u64,
+    /// The budget of the cache of recent entries, in encoded bytes. Older entries are read from
+    /// disk. The last entry appended is always cached.
+    pub cache_bytes: usize,
+}
+
+impl Default for Options {
+    fn default() -> Options {
+        Options {
+            group_id: 1,
+            segment_bytes: 64 << 20,
+            cache_bytes: 16 << 20,
+        }
+    }
+}
+
+/// A torn tail that recovery cut off the log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TornTail {
+    /// The last segment, which held it.
+    pub path: PathBuf,
+    /// Where the damage started: the segment now ends here.
+    pub offset: u64,
+    /// How many bytes were cut (a partial record, and any unsynced records after it).
+    pub bytes_dropped: u64,
+}
+
+/// What [`DiskStorage::open`] found and did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Recovery {
+    /// The directory held no storage: a new one was made.
+    pub created: bool,
+    /// The segments replayed.
+    pub segments: usize,
+    /// The entries in the log after replay.
+    pub entries: u64,
+    /// The torn tail cut off the last segment, if there was one. Only data that was never
+    /// acknowledged as synced is ever cut: damage before a synced position is an error instead.
+    pub torn_tail: Option<TornTail>,
+    /// Files removed as leftovers: segments behind the log start, unreferenced snapshots,
+    /// temporary files.
+    pub removed: Vec<String>,
+}
+
+/// One segment file of the log.
+struct Segment {
+    path: PathBuf,
+    file: Box<dyn FsFile>,
+    /// The bytes written to it so far (the next record's offset).
+    len: u64,
+}
+
+/// The data behind a [`DiskStorage`]: open files, the in-memory index of the log and the state.
+///
+/// Reach it through [`DiskStorage::rl`] and [`DiskStorage::wl`]. The write methods follow
+/// `MemStorage`'s (same checks, same errors, same results); what differs is durability, described
+/// on each method, and I/O failures, after which the storage refuses every write until reopened.
+pub struct DiskStorageCore {
+    fs: Arc<dyn Fs>,
+    dir: PathBuf,
+    options: Options,
+    state_file: Box<dyn FsFile>,
+    /// The slot of the state file that holds the last durable state, and its sequence number.
+    state_slot: usize,
+    state_sequence: u64,
+    /// What the state file holds.
+    persisted: PersistedState,
+    hard_state: HardState,
+    conf_state: ConfState,
+    log: LogIndex,
+    segments: BTreeMap<u64, Segment>,
+    /// Segments below this are no longer part of the log.
+    first_segment: u64,
+    /// Entries were written to the last segment since its last fsync.
+    needs_sync: bool,
+    /// The next write to the last segment starts with a sync mark (see `record`).
+    mark_pending: bool,
+    /// The latest snapshot's metadata (index 0: none); its data stays in its file.
+    snapshot: SnapshotMetadata,
+    /// Why the storage refuses writes, after an I/O failure.
+    failed: Option<String>,
+    recovery: Recovery,
+}
+
+impl std::fmt::Debug for DiskStorageCore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DiskStorageCore")
+            .field("dir", &self.dir)
+            .field("hard_state", &self.hard_state)
+            .field("first_index", &self.log.first_index())
+            .field("last_index", &self.log.last_index())
+            .field("segments", &self.segments.len())
+            .field("failed", &self.failed)
+            .finish_non_exhaustive()
+    }
+}
+
+impl DiskStorageCore {
+    /// The current hard state (possibly not yet durable: see [`sync`](Self::sync)).
+    pub fn hard_state(&self) -> &HardState {
+        &self.hard_state
+    }
+
+    /// The current membership.
+    pub fn conf_state(&self) -> &ConfState {
+        &self.conf_state
+    }
+
+    /// The latest snapshot's metadata; index 0 if there is none (as `MemStorage`).
+    pub fn snapshot_metadata(&self) -> &SnapshotMetadata {
+        &self.snapshot
+    }
+
+    /// What recovery found when the storage was opened.
+    pub fn recovery(&self) -> &Recovery {
+        &self.recovery
+    }
+
+    /// Why the storage refuses writes, if an I/O operation failed (reopen it to go on).
+    pub fn failure(&self) -> Option<&str> {
+        self.failed.as_deref()
+    }
+
+    /// The storage's directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The path of a file of the directory.
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.join(name)
+    }
+
+    /// Fails if an earlier write failed.
+    fn check_writable(&self) -> Result<(), DiskError> {
+        match &self.failed {
+            Some(why) => Err(DiskError::Failed(why.clone())),
+            None => Ok(()),
+        }
+    }
+
+    /// Records an I/O failure: from now on every write is refused. Returns the error.
+    fn fail(&mut self, error: DiskError) -> DiskError {
+        if self.failed.is_none() {
+            self.failed = Some(error.to_string());
+        }
+        error
+    }
+}
+
+/// A durable Raft [`Storage`](raft_core::Storage): a cheap-to-clone, thread-safe handle to a
+/// [`DiskStorageCore`], as `MemStorage` is to its core.
+///
+/// The core reads it through the `Storage` trait; the application writes through
+/// [`wl`](Self::wl) (see [`DiskStorageCore::write`]).
+#[derive(Debug, Clone)]
+pub struct DiskStorage {
+    core: Arc<RwLock<DiskStorageCore>>,
+}
+
+impl DiskStorage {
+    /// Opens the storage in `dir` on `fs`, creating it if the directory holds none, and recovers
+    /// it (see [`Recovery`]). Errors name the file and, for corruption, the byte offset.
+    pub fn open(
+        fs: Arc<dyn Fs>,
+        dir: impl Into<PathBuf>,
+        options: Options,
+    ) -> Result<DiskStorage, DiskError> {
+        let core = DiskStorageCore::open(fs, dir.into(), options)?;
+        Ok(DiskStorage {
+            core: Arc::new(RwLock::new(core)),
+        })
+    }
+
+    /// Takes the read lock.
+    pub fn rl(&self) -> RwLockReadGuard<'_, DiskStorageCore> {
+        // A panic while holding the lock cannot leave the core half-updated in a way the next
+        // write would not refuse (I/O failures mark it failed first), as in `MemStorage`.
+        self.core.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Takes the write lock. Do not call it while holding a guard on the same thread.
+    pub fn wl(&self) -> RwLockWriteGuard<'_, DiskStorageCore> {
+        self.core.write().unwrap_or_else(|e| e.into_inner())
+    }
+}

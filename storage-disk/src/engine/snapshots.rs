@@ -1,0 +1,200 @@
+//! Snapshots and compaction: installing a leader's snapshot, recording the application's own,
+//! and discarding the log behind one. Each is durable when it returns.
+//!
+//! A snapshot file is written under a temporary name, fsynced, renamed to its final name and the
+//! directory fsynced; only then does the state file point at it. A crash at any step leaves
+//! either the old snapshot in force or the new one, and recovery removes the other.
+
+use bytes::Bytes;
+use raft_core::eraftpb::{ConfState, Snapshot, SnapshotMetadata};
+use raft_core::{Error, Result, StorageError};
+
+use super::DiskStorageCore;
+use crate::error::DiskError;
+use crate::files::{encode_snapshot, snapshot_name, TMP_SUFFIX};
+
+impl DiskStorageCore {
+    /// Installs a snapshot received from the leader, with `MemStorage::apply_snapshot`'s checks,
+    /// errors and effects: every entry is discarded, the log starts after the snapshot, the
+    /// membership becomes the snapshot's, the commit is raised to its index and, if its term is
+    /// newer, the term is raised and the vote cleared.
+    ///
+    /// Durable when it returns: the snapshot file, a new segment for the log that follows, and
+    /// the state file pointing at both. The old segments and snapshot are then removed.
+    pub fn apply_snapshot(&mut self, snapshot: Snapshot) -> Result<()> {
+        let Some(meta) = snapshot.metadata.clone() else {
+            return Err(Error::Invariant(
+                "DiskStorage::apply_snapshot: the snapshot has no metadata",
+            ));
+        };
+        let Some(conf_state) = meta.conf_state.clone() else {
+            return Err(Error::Invariant(
+                "DiskStorage::apply_snapshot: the snapshot has no membership",
+            ));
+        };
+        if meta.index <= self.snapshot.index || self.holds_committed_after(&meta) {
+            return Err(StorageError::SnapshotOutOfDate.into());
+        }
+        if meta.term == 0 {
+            return Err(Error::Invariant(
+                "DiskStorage::apply_snapshot: the snapshot's term is 0",
+            ));
+        }
+        if meta.index == u64::MAX {
+            return Err(Error::Invariant(
+                "DiskStorage::apply_snapshot: the snapshot's index is u64::MAX",
+            ));
+        }
+        self.check_writable()?;
+        self.write_snapshot_file(&snapshot)?;
+        self.rotate()?;
+        let old_snapshot = self.snapshot.index;
+        self.log.reset(meta.index, meta.term);
+        self.first_segment = self.active_id();
+        if meta.term > self.hard_state.term {
+            self.hard_state.term = meta.term;
+            self.hard_state.vote = 0;
+        }
+        self.hard_state.commit = self.hard_state.commit.max(meta.index);
+        self.conf_state = conf_state;
+        self.snapshot = meta;
+        self.store_state(self.state_to_persist())?;
+        self.remove_old_segments()?;
+        self.remove_snapshot_file(old_snapshot)?;
+        Ok(())
+    }
+
+    /// Records a snapshot of the application's state machine at `index`, with
+    /// `MemStorage::create_snapshot`'s checks and errors, and returns it. Durable when it returns;
+    /// it does not compact the log (call [`compact`](Self::compact)).
+    pub fn create_snapshot(
+        &mut self,
+        index: u64,
+        conf_state: Option<ConfState>,
+        data: Bytes,
+    ) -> Result<Snapshot> {
+        if index == 0 {
+            return Err(Error::Invariant(
+                "DiskStorage::create_snapshot: index 0 covers no entry",
+            ));
+        }
+        if index < self.snapshot.index {
+            return Err(StorageError::SnapshotOutOfDate.into());
+        }
+        if index > self.log.last_index() {
+            return Err(StorageError::Unavailable.into());
+        }
+        if index > self.hard_state.commit {
+            return Err(Error::Invariant(
+                "DiskStorage::create_snapshot: the index is beyond the commit index",
+            ));
+        }
+        let Some(term) = self.log.term(index) else {
+            return Err(Error::Invariant(
+                "DiskStorage::create_snapshot: an entry in range is missing",
+            ));
+        };
+        self.check_writable()?;
+        let metadata = SnapshotMetadata {
+            conf_state: Some(conf_state.unwrap_or_else(|| self.conf_state.clone())),
+            index,
+            term,
+        };
+        let snapshot = Snapshot {
+            data,
+            metadata: Some(metadata.clone()),
+        };
+        self.write_snapshot_file(&snapshot)?;
+        let old_snapshot = self.snapshot.index;
+        self.snapshot = metadata;
+        self.store_state(self.state_to_persist())?;
+        if old_snapshot != index {
+            self.remove_snapshot_file(old_snapshot)?;
+        }
+        Ok(snapshot)
+    }
+
+    /// Discards the entries before `compact_index`, with `MemStorage::compact`'s checks and
+    /// errors. Durable when it returns; the segments that then hold no entry of the log are
+    /// deleted (whole segments only: entries behind the start point that share a segment with
+    /// live ones stay on disk, unread, until their segment goes).
+    pub fn compact(&mut self, compact_index: u64) -> Result<()> {
+        if compact_index <= self.log.first_index() {
+            return Ok(());
+        }
+        let point = compact_index - 1;
+        if point > self.log.last_index() {
+            return Err(StorageError::Unavailable.into());
+        }
+        if point > self.hard_state.commit {
+            return Err(Error::Invariant(
+                "DiskStorage::compact: the entries to discard are not all committed",
+            ));
+        }
+        if point > self.snapshot.index {
+            return Err(Error::Invariant(
+                "DiskStorage::compact: the entries to discard are not all covered by a snapshot \
+                 (call create_snapshot first)",
+            ));
+        }
+        let Some(term) = self.log.term(point) else {
+            return Err(Error::Invariant(
+                "DiskStorage::compact: an entry in range is missing",
+            ));
+        };
+        self.check_writable()?;
+        self.log.compact_to(point, term);
+        self.first_segment = self.log.first_segment().unwrap_or(self.active_id());
+        self.store_state(self.state_to_persist())?;
+        self.remove_old_segments()?;
+        Ok(())
+    }
+
+    /// Whether installing a snapshot at `meta` would discard committed entries after it (see
+    /// `MemStorage::apply_snapshot`).
+    fn holds_committed_after(&self, meta: &SnapshotMetadata) -> bool {
+        let commit = self.hard_state.commit;
+        if commit <= meta.index || self.log.last_index() <= meta.index {
+            return false;
+        }
+        self.log.term(meta.index) == Some(meta.term)
+    }
+
+    /// Writes `snapshot` durably under its final name (temporary file, fsync, rename, directory
+    /// fsync).
+    fn write_snapshot_file(&mut self, snapshot: &Snapshot) -> std::result::Result<(), DiskError> {
+        let index = snapshot.metadata.as_ref().map_or(0, |m| m.index);
+        let name = snapshot_name(index);
+        let path = self.path(&name);
+        let tmp = self.path(&format!("{name}{TMP_SUFFIX}"));
+        let bytes = encode_snapshot(snapshot);
+        let result = (|| {
+            let file = self
+                .fs
+                .create(&tmp)
+                .map_err(|e| DiskError::io("create", &tmp, e))?;
+            file.write_at(0, &bytes)
+                .map_err(|e| DiskError::io("write", &tmp, e))?;
+            file.sync().map_err(|e| DiskError::io("fsync", &tmp, e))?;
+            self.fs
+                .rename(&tmp, &path)
+                .map_err(|e| DiskError::io("rename", &tmp, e))?;
+            self.fs
+                .sync_dir(&self.dir)
+                .map_err(|e| DiskError::io("fsync directory", &self.dir, e))
+        })();
+        result.map_err(|e| self.fail(e))
+    }
+
+    /// Removes the snapshot file at `index` (0: none).
+    fn remove_snapshot_file(&mut self, index: u64) -> std::result::Result<(), DiskError> {
+        if index == 0 {
+            return Ok(());
+        }
+        let path = self.path(&snapshot_name(index));
+        match self.fs.remove(&path) {
+            Ok(()) => Ok(()),
+            Err(e) => Err(self.fail(DiskError::io("remove", &path, e))),
+        }
+    }
+}

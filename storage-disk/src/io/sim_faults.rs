@@ -1,0 +1,48 @@
+//! [`FaultConfig`]: the probabilities with which [`SimFs`](super::SimFs) injects faults.
+
+/// How often the simulated disk misbehaves. Every probability is per operation, in `[0, 1]`.
+///
+/// The one-shot triggers on [`SimFs`](super::SimFs) (`fail_next_sync`, `halt_at_point`, ...)
+/// work whatever this says; tests that want exact control use them with [`FaultConfig::none`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct FaultConfig {
+    /// The unit of torn writes: a crash keeps or loses each unsynced sector as a whole.
+    pub sector_size: u64,
+    /// The chance that one unsynced sector write (or truncation) survives a crash. Kept sectors
+    /// need not be a prefix: a later sector may survive while an earlier one is lost.
+    pub keep_unsynced: f64,
+    /// The chance that an fsync fails; the file's unsynced writes are then lost at the next crash
+    /// although reads still return them.
+    pub sync_error: f64,
+    /// The chance that a read fails with an I/O error (a transient error: the data is intact).
+    pub read_error: f64,
+    /// The chance that a write reaches the medium with one bit flipped.
+    pub bit_flip: f64,
+    /// The chance that a write lands one sector away from where it was aimed (the aimed-at
+    /// sectors keep their old contents).
+    pub misdirected_write: f64,
+    /// The disk's capacity in bytes, over all files: a write or extension past it fails like
+    /// `ENOSPC` and writes nothing.
+    pub capacity_bytes: u64,
+}
+
+impl FaultConfig {
+    /// A disk without faults: only crashes (which keep each unsynced sector with probability ½).
+    pub fn none() -> FaultConfig {
+        FaultConfig {
+            sector_size: 512,
+            keep_unsynced: 0.5,
+            sync_error: 0.0,
+            read_error: 0.0,
+            bit_flip: 0.0,
+            misdirected_write: 0.0,
+            capacity_bytes: u64::MAX,
+        }
+    }
+}
+
+impl Default for FaultConfig {
+    fn default() -> FaultConfig {
+        FaultConfig::none()
+    }
+}

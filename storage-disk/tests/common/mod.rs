@@ -1,0 +1,100 @@
+//! Fixtures shared by the integration tests.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use raft_core::eraftpb::{ConfState, Entry, Snapshot, SnapshotMetadata};
+use raft_core::{Error, Result};
+use storage_disk::io::{FaultConfig, Fs, SimFs};
+use storage_disk::{DiskError, DiskStorage, Options};
+
+/// The directory the simulated tests keep their storage in.
+pub fn dir() -> PathBuf {
+    PathBuf::from("/raft")
+}
+
+/// An entry at `index` with `term` and a payload whose size varies with the index.
+pub fn ent(index: u64, term: u64) -> Entry {
+    let len = (index * 37 % 200) as usize;
+    Entry {
+        index,
+        term,
+        data: vec![(index % 251) as u8; len].into(),
+        ..Default::default()
+    }
+}
+
+/// Small segments and a small cache, so that rotation, compaction and disk reads all happen.
+pub fn small_options() -> Options {
+    Options {
+        group_id: 1,
+        segment_bytes: 2048,
+        cache_bytes: 1024,
+    }
+}
+
+/// Opens the storage at [`dir`] on `fs`.
+pub fn open(fs: &SimFs, options: &Options) -> std::result::Result<DiskStorage, DiskError> {
+    DiskStorage::open(Arc::new(fs.clone()) as Arc<dyn Fs>, dir(), options.clone())
+}
+
+/// A disk without faults (crashes keep each unsynced sector with probability ½).
+pub fn sim(seed: u64) -> SimFs {
+    SimFs::new(seed, FaultConfig::none())
+}
+
+/// A membership of `voters`.
+pub fn conf(voters: &[u64]) -> ConfState {
+    ConfState {
+        voters: voters.to_vec(),
+        ..Default::default()
+    }
+}
+
+/// A snapshot at (`index`, `term`).
+pub fn snap(index: u64, term: u64, voters: &[u64]) -> Snapshot {
+    Snapshot {
+        data: format!("state at {index}").into_bytes().into(),
+        metadata: Some(SnapshotMetadata {
+            conf_state: Some(conf(voters)),
+            index,
+            term,
+        }),
+    }
+}
+
+/// The kind of a result: "ok" or the error's kind, comparable between storages whose
+/// messages differ.
+pub fn kind<T>(r: &Result<T>) -> String {
+    match r {
+        Ok(_) => "ok".to_string(),
+        Err(Error::Invariant(_)) => "invariant".to_string(),
+        Err(Error::Store(e)) => format!("{:?}", std::mem::discriminant(e)),
+        Err(e) => format!("{e}"),
+    }
+}
+
+/// The disk error inside `e`, or a panic naming what arrived instead.
+pub fn disk_error(e: &Error) -> &DiskError {
+    DiskError::from_raft(e).unwrap_or_else(|| panic!("expected a DiskError, got {e:?}"))
+}
+
+/// The file and offset a corruption error names.
+pub fn corrupt_at(e: &DiskError) -> (PathBuf, u64) {
+    let (path, offset) = e
+        .corrupt_at()
+        .unwrap_or_else(|| panic!("expected a corruption error, got {e}"));
+    (path.to_path_buf(), offset)
+}
+
+/// The segment file `id` in [`dir`].
+pub fn segment(id: u64) -> PathBuf {
+    dir().join(format!("{id:020}.log"))
+}
+
+/// Whether `path` is under the test directory.
+pub fn in_dir(path: &Path) -> bool {
+    path.starts_with(dir())
+}
