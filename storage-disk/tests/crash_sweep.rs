@@ -1,0 +1,260 @@
+//! Crash-point sweep: a scripted workload is run once to count its crash points (every write,
+//! truncation, fsync, creation, rename, removal and directory fsync of the simulated disk); then,
+//! for every point, it is run again with the disk halting there, the disk loses power, and the
+//! storage is reopened. Recovery must succeed (a crash alone never corrupts), everything synced
+//! before the crash must be there, and nothing may be served that the workload did not write.
+
+mod common;
+
+use std::collections::BTreeMap;
+
+use bytes::Bytes;
+use common::*;
+use raft_core::eraftpb::{Entry, HardState, SnapshotMetadata};
+use raft_core::{Storage, NO_LIMIT};
+use storage_disk::io::SimFs;
+use storage_disk::{DiskStorage, WriteBatch};
+use storage_mem::MemStorage;
+
+/// What a storage holds, as the reads show it.
+#[derive(Debug, Clone, PartialEq)]
+struct Model {
+    first: u64,
+    entries: BTreeMap<u64, Entry>,
+    hard_state: HardState,
+    snapshot: SnapshotMetadata,
+}
+
+fn model_of(s: &impl Storage, snapshot: SnapshotMetadata) -> Model {
+    let first = s.first_index().unwrap();
+    let last = s.last_index().unwrap();
+    let entries = s
+        .entries(first, last + 1, NO_LIMIT)
+        .expect("every entry of the log reads back")
+        .into_iter()
+        .map(|e| (e.index, e))
+        .collect();
+    Model {
+        first,
+        entries,
+        hard_state: s.initial_state().unwrap().hard_state,
+        snapshot,
+    }
+}
+
+/// One step of the workload, applied to both the disk storage and the reference.
+#[derive(Debug, Clone)]
+enum Step {
+    /// Entries and a hard state, as one Ready, synced or not.
+    Ready(Box<WriteBatch>, bool),
+    Sync,
+    Snapshot(u64),
+    Compact(u64),
+    Install(u64, u64),
+}
+
+impl Step {
+    /// Whether the step, once it returns Ok, has made everything before it durable.
+    fn syncs(&self) -> bool {
+        !matches!(self, Step::Ready(_, false))
+    }
+}
+
+/// The scripted workload: appends (some replacing an uncommitted suffix), hard states, syncs,
+/// snapshots and compactions, a leader's snapshot. Small segments make it rotate.
+fn script() -> Vec<Step> {
+    let mut steps = Vec::new();
+    let (mut last, mut term, mut commit) = (0u64, 1u64, 0u64);
+    for round in 0..24u64 {
+        let mut start = last + 1;
+        if round % 7 == 3 && last > commit + 1 {
+            // A new leader replaces the last uncommitted entry.
+            start = last;
+            term += 1;
+        }
+        let entries: Vec<Entry> = (start..start + 3).map(|i| ent(i, term)).collect();
+        last = start + 2;
+        let hs = HardState {
+            term,
+            vote: 1,
+            commit,
+        };
+        steps.push(Step::Ready(
+            Box::new(WriteBatch {
+                entries,
+                hard_state: Some(hs),
+                ..Default::default()
+            }),
+            round % 3 != 1,
+        ));
+        commit = last - 1;
+        if round % 3 == 1 {
+            steps.push(Step::Sync);
+        }
+        if round % 6 == 5 {
+            steps.push(Step::Ready(
+                Box::new(WriteBatch {
+                    hard_state: Some(HardState {
+                        term,
+                        vote: 1,
+                        commit,
+                    }),
+                    ..Default::default()
+                }),
+                true,
+            ));
+            steps.push(Step::Snapshot(commit));
+            steps.push(Step::Compact(commit - 2));
+        }
+        if round == 15 {
+            term += 1;
+            last += 4;
+            commit = last;
+            steps.push(Step::Install(last, term));
+        }
+    }
+    steps
+}
+
+/// Applies `step` to the reference and to the disk storage (whose result is returned).
+fn apply(step: &Step, mem: &MemStorage, disk: &DiskStorage) -> raft_core::Result<()> {
+    match step {
+        Step::Ready(batch, sync) => {
+            mem.wl().append(&batch.entries).unwrap();
+            if let Some(hs) = batch.hard_state {
+                mem.wl().set_hardstate(hs);
+            }
+            disk.wl().write((**batch).clone(), *sync)
+        }
+        Step::Sync => disk.wl().sync(),
+        Step::Snapshot(index) => {
+            let data = Bytes::from(format!("sm {index}"));
+            mem.wl()
+                .create_snapshot(*index, None, data.clone())
+                .unwrap();
+            disk.wl().create_snapshot(*index, None, data).map(|_| ())
+        }
+        Step::Compact(index) => {
+            mem.wl().compact(*index).unwrap();
+            disk.wl().compact(*index)
+        }
+        Step::Install(index, term) => {
+            let s = snap(*index, *term, &[1, 2, 3]);
+            mem.wl().apply_snapshot(s.clone()).unwrap();
+            let batch = WriteBatch {
+                snapshot: Some(s),
+                ..Default::default()
+            };
+            disk.wl().write(batch, false)
+        }
+    }
+}
+
+/// Runs the workload on `fs` until the disk fails. Returns the models after each step (index 0:
+/// before any), and the number of the first step that failed (`steps.len()` if none did).
+fn run(fs: &SimFs, steps: &[Step]) -> (Vec<Model>, Vec<bool>, usize) {
+    let options = small_options();
+    let mem = MemStorage::new_with_conf_state(conf(&[1, 2, 3]));
+    let mut models = vec![model_of(&mem, SnapshotMetadata::default())];
+    let mut acked = vec![true];
+    let Ok(disk) = open(fs, &options) else {
+        return (models, acked, 0);
+    };
+    disk.wl().set_conf_state(conf(&[1, 2, 3]));
+    if disk.wl().sync().is_err() {
+        return (models, acked, 0);
+    }
+    for (n, step) in steps.iter().enumerate() {
+        let result = apply(step, &mem, &disk);
+        models.push(model_of(&mem, mem.rl().snapshot_metadata().clone()));
+        acked.push(result.is_ok() && step.syncs());
+        if result.is_err() {
+            return (models, acked, n + 1);
+        }
+    }
+    (models, acked, steps.len() + 1)
+}
+
+/// Checks the recovered storage against the models from the last synced one (`from`) to the
+/// one whose step failed (`to`), inclusive.
+fn check(recovered: &DiskStorage, models: &[Model], from: usize, to: usize, context: &str) {
+    let got = model_of(recovered, recovered.rl().snapshot_metadata().clone());
+    let window = &models[from..=to.min(models.len() - 1)];
+    let synced = &models[from];
+    assert!(
+        window.iter().any(|m| m.hard_state == got.hard_state),
+        "{context}: recovered hard state {:?} was never written at or after the last sync ({:?})",
+        got.hard_state,
+        synced.hard_state
+    );
+    assert!(
+        window.iter().any(|m| m.snapshot == got.snapshot),
+        "{context}: recovered snapshot {:?} is not one written at or after the last sync",
+        got.snapshot
+    );
+    assert!(
+        got.first >= synced.first && window.iter().any(|m| m.first == got.first),
+        "{context}: recovered first index {} (synced: {})",
+        got.first,
+        synced.first
+    );
+    for (index, entry) in &got.entries {
+        assert!(
+            window.iter().any(|m| m.entries.get(index) == Some(entry)),
+            "{context}: entry {index} (term {}) was never written",
+            entry.term
+        );
+    }
+    // Every synced entry that no later step replaced or compacted must be there.
+    for (index, entry) in &synced.entries {
+        let kept_by_all = window
+            .iter()
+            .all(|m| m.entries.get(index) == Some(entry) || *index < m.first);
+        if kept_by_all && *index >= got.first {
+            assert_eq!(
+                got.entries.get(index),
+                Some(entry),
+                "{context}: synced entry {index} is missing or changed"
+            );
+        }
+    }
+}
+
+fn sweep(seed: u64) -> u64 {
+    let steps = script();
+    let full = sim(seed);
+    let (models, _, failed) = run(&full, &steps);
+    assert_eq!(
+        failed,
+        steps.len() + 1,
+        "the workload runs on a healthy disk"
+    );
+    let points = full.points();
+    for point in 0..points {
+        let fs = sim(seed);
+        fs.halt_at_point(point);
+        let (models, acked, failed) = run(&fs, &steps);
+        let last_synced = acked.iter().rposition(|a| *a).expect("model 0 is acked");
+        let after = fs.crash();
+        let context = format!("seed {seed}, crash at point {point} of {points} (step {failed})");
+        let recovered = open(&after, &small_options())
+            .unwrap_or_else(|e| panic!("{context}: recovery failed after a mere crash: {e}"));
+        check(&recovered, &models, last_synced, failed, &context);
+        // The recovered storage accepts writes again and survives a second crash.
+        drop(recovered);
+        let again = open(&after.crash(), &small_options())
+            .unwrap_or_else(|e| panic!("{context}: the second recovery failed: {e}"));
+        check(&again, &models, last_synced, failed, &context);
+    }
+    assert!(models.len() > 20);
+    points
+}
+
+#[test]
+fn every_crash_point_of_the_workload_recovers_what_was_synced() {
+    let mut total = 0;
+    for seed in 0..10 {
+        total += sweep(seed);
+    }
+    assert!(total > 1000, "the sweep covered only {total} crash points");
+}
