@@ -110,8 +110,10 @@ fn assert_same_reads(
     );
 }
 
-/// Runs `steps` random operations on both storages, comparing after each.
-fn run(seed: u64, mut disk_kind: Disk, steps: usize) {
+/// Runs `steps` random operations on both storages, comparing after each. Returns how many
+/// appends, compactions, installed snapshots and reopenings succeeded.
+fn run(seed: u64, mut disk_kind: Disk, steps: usize) -> [u32; 4] {
+    let mut done = [0u32; 4];
     let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
     let options = small_options();
     let mem = MemStorage::new_with_conf_state(conf(&[1, 2, 3]));
@@ -145,6 +147,7 @@ fn run(seed: u64, mut disk_kind: Disk, steps: usize) {
             };
             let d = disk.wl().write(batch, rng.random_bool(0.5));
             assert_eq!(kind(&m), kind(&d), "append at {start}: {context}");
+            done[0] += u32::from(m.is_ok());
         } else if op < 55 {
             let last = mem.last_index().unwrap();
             let hs = HardState {
@@ -175,6 +178,7 @@ fn run(seed: u64, mut disk_kind: Disk, steps: usize) {
             let index = rng.random_range(first..=last + 2);
             let (m, d) = (mem.wl().compact(index), disk.wl().compact(index));
             assert_eq!(kind(&m), kind(&d), "compact({index}): {context}");
+            done[1] += u32::from(m.is_ok() && index > first);
         } else if op < 87 {
             // A leader's snapshot, ahead of the log or inside it.
             let index = rng.random_range(first.max(commit)..=last + 5);
@@ -187,6 +191,7 @@ fn run(seed: u64, mut disk_kind: Disk, steps: usize) {
             };
             let d = disk.wl().write(batch, false);
             assert_eq!(kind(&m), kind(&d), "apply_snapshot({index}): {context}");
+            done[2] += u32::from(m.is_ok());
         } else if op < 90 {
             let cs = conf(&[1, 2, 3, rng.random_range(4..9)]);
             mem.wl().set_conf_state(cs.clone());
@@ -200,22 +205,35 @@ fn run(seed: u64, mut disk_kind: Disk, steps: usize) {
             disk_kind.crash();
             disk = disk_kind.open(&options);
             assert_eq!(disk.rl().recovery().torn_tail, None, "{context}");
+            done[3] += 1;
         }
         assert_same_reads(&mem, &disk, &mut rng, &context);
     }
+    done
+}
+
+/// Adds up the counts of several runs and checks that every kind of operation happened.
+fn assert_exercised(counts: impl Iterator<Item = [u32; 4]>) {
+    let total = counts.fold([0; 4], |a, c| {
+        [a[0] + c[0], a[1] + c[1], a[2] + c[2], a[3] + c[3]]
+    });
+    let [appends, compactions, installs, reopens] = total;
+    assert!(
+        appends > 100 && compactions > 2 && installs > 5 && reopens > 5,
+        "the random operations barely ran: {appends} appends, {compactions} compactions, \
+         {installs} installed snapshots, {reopens} reopenings"
+    );
 }
 
 #[test]
 fn disk_storage_answers_like_mem_storage_on_the_simulated_disk() {
-    for seed in 0..40 {
-        run(seed, Disk::Sim(sim(seed)), 300);
-    }
+    assert_exercised((0..40).map(|seed| run(seed, Disk::Sim(sim(seed)), 300)));
 }
 
 #[test]
 fn disk_storage_answers_like_mem_storage_on_real_files() {
-    for seed in 100..104 {
+    assert_exercised((100..104).map(|seed| {
         let tmp = tempfile::tempdir().expect("a temporary directory");
-        run(seed, Disk::Real(tmp), 150);
-    }
+        run(seed, Disk::Real(tmp), 150)
+    }));
 }
