@@ -7,6 +7,7 @@ use raft_core::SnapshotStatus;
 
 use crate::command::Command;
 use crate::resp::Reply;
+use crate::storage::MadeSnapshot;
 
 /// What the node's loop reacts to.
 #[derive(Debug)]
@@ -26,6 +27,8 @@ pub enum Event {
     SnapshotStatus(u64, SnapshotStatus),
     /// A client's request.
     Client(Request),
+    /// The snapshot thread finished writing a snapshot (or failed to).
+    SnapshotMade(Box<Result<MadeSnapshot, raft_core::Error>>),
 }
 
 /// A client's command and where its reply goes.

@@ -7,11 +7,12 @@
 //! is [`StateMachine::encode`]: the address book and the map; its metadata carries the index and
 //! the membership.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use bytes::Bytes;
 use raft_core::eraftpb::{ConfState, Snapshot};
 
+use crate::cow_map::{CowMap, MapView};
 use crate::resp::Reply;
 use crate::session::{Sessions, WriteId};
 
@@ -110,8 +111,8 @@ pub struct StateMachine {
     pub conf_state: ConfState,
     /// Each member's address (`host:port`, for both peers and clients), by node id.
     pub members: BTreeMap<u64, String>,
-    /// The key-value map.
-    pub data: HashMap<Vec<u8>, Vec<u8>>,
+    /// The key-value map (shared copy-on-write with a snapshot being encoded).
+    pub data: CowMap,
     /// The replies of recent writes, by proposer: a write proposed again applies once.
     pub sessions: Sessions,
 }
@@ -138,23 +139,20 @@ impl StateMachine {
     }
 
     /// The snapshot data for this state: the address book and the map (the index and membership
-    /// travel in the snapshot's metadata).
+    /// travel in the snapshot's metadata). Encodes on this thread; see [`Self::snapshot_view`]
+    /// to encode on another.
     pub fn encode(&self) -> Bytes {
-        let size: usize = self.data.iter().map(|(k, v)| 8 + k.len() + v.len()).sum();
-        let mut out = Vec::with_capacity(32 + size);
-        out.push(SNAPSHOT_VERSION);
-        put_u32(&mut out, self.members.len() as u32);
-        for (id, addr) in &self.members {
-            out.extend_from_slice(&id.to_be_bytes());
-            put_bytes(&mut out, addr.as_bytes());
+        self.snapshot_view().encode()
+    }
+
+    /// A consistent view of what [`Self::encode`] would encode now, taken in microseconds
+    /// whatever the size of the map, to encode on another thread while writes go on.
+    pub fn snapshot_view(&self) -> SnapshotView {
+        SnapshotView {
+            members: self.members.clone(),
+            data: self.data.view(),
+            sessions: self.sessions.clone(),
         }
-        out.extend_from_slice(&(self.data.len() as u64).to_be_bytes());
-        for (key, value) in &self.data {
-            put_bytes(&mut out, key);
-            put_bytes(&mut out, value);
-        }
-        self.sessions.encode(&mut out);
-        Bytes::from(out)
     }
 
     /// The state a snapshot holds.
@@ -175,7 +173,7 @@ impl StateMachine {
             members.insert(id, addr.ok_or(err.clone())?);
         }
         let count = r.u64().ok_or(err.clone())?;
-        let mut data = HashMap::with_capacity(count.min(1 << 20) as usize);
+        let mut data = CowMap::default();
         for _ in 0..count {
             let key = r.bytes().ok_or(err.clone())?;
             data.insert(key, r.bytes().ok_or(err.clone())?);
@@ -199,15 +197,49 @@ impl StateMachine {
     }
 }
 
+/// The state a snapshot encodes, frozen by [`StateMachine::snapshot_view`].
+#[derive(Debug, Clone)]
+pub struct SnapshotView {
+    members: BTreeMap<u64, String>,
+    data: MapView,
+    sessions: Sessions,
+}
+
+impl SnapshotView {
+    /// The snapshot data: the address book, the map and the write sessions.
+    pub fn encode(&self) -> Bytes {
+        let size: usize = self.data.iter().map(|(k, v)| 8 + k.len() + v.len()).sum();
+        let mut out = Vec::with_capacity(32 + size);
+        out.push(SNAPSHOT_VERSION);
+        put_u32(&mut out, self.members.len() as u32);
+        for (id, addr) in &self.members {
+            out.extend_from_slice(&id.to_be_bytes());
+            put_bytes(&mut out, addr.as_bytes());
+        }
+        out.extend_from_slice(&(self.data.len() as u64).to_be_bytes());
+        for (key, value) in self.data.iter() {
+            put_bytes(&mut out, key);
+            put_bytes(&mut out, value);
+        }
+        self.sessions.encode(&mut out);
+        Bytes::from(out)
+    }
+
+    /// The number of keys.
+    pub fn keys(&self) -> usize {
+        self.data.len()
+    }
+}
+
 /// Applies `op` to the map and returns the client's reply (the same on every node).
-fn apply_op(data: &mut HashMap<Vec<u8>, Vec<u8>>, op: Op) -> Reply {
+fn apply_op(data: &mut CowMap, op: Op) -> Reply {
     match op {
         Op::Set(key, value) => {
             data.insert(key, value);
             Reply::ok()
         }
         Op::Del(keys) => {
-            let removed = keys.iter().filter(|k| data.remove(*k).is_some()).count();
+            let removed = keys.iter().filter(|k| data.remove(k).is_some()).count();
             Reply::Integer(removed as i64)
         }
         Op::Incr(key) => {

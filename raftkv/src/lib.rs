@@ -14,13 +14,15 @@
 //!   cluster secret that peers prove they know.
 //! - [`server`]: the listener; RESP clients and peers share the port.
 //! - [`resp`] and [`command`]: the protocol and the command table.
-//! - [`kv`]: the replicated state machine and its snapshot encoding; [`session`]: exactly-once
-//!   writes when a node proposes a write again.
+//! - [`kv`]: the replicated state machine and its snapshot encoding; [`cow_map`]: the map,
+//!   shared copy-on-write with the snapshot thread; [`session`]: exactly-once writes when a node
+//!   proposes a write again.
 //! - [`cli`] and [`cluster`]: the `raftkv` binary's command line and `raftkv cluster`.
 
 pub mod cli;
 pub mod cluster;
 pub mod command;
+pub mod cow_map;
 pub mod event;
 pub mod kv;
 pub mod node;

@@ -29,7 +29,7 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use raft_core::{Error as RaftError, RawNode};
+use raft_core::{Error as RaftError, RawNode, StateRole};
 use slog::{debug, error, info, warn, Logger};
 
 use crate::kv::StateMachine;
@@ -82,6 +82,10 @@ pub struct Node {
     removed: bool,
     snapshots_installed: u64,
     snapshots_made: u64,
+    /// The index of the snapshot being made on a background thread, if one is.
+    snapshot_in_progress: Option<u64>,
+    /// Where the snapshot thread reports (the loop's own channel).
+    events: Sender<Event>,
 }
 
 impl Node {
@@ -125,7 +129,7 @@ impl Node {
             cfg.id,
             cfg.addr.clone(),
             cfg.cluster_secret.clone(),
-            events,
+            events.clone(),
             logger.clone(),
         );
         let epoch = SystemTime::now()
@@ -151,6 +155,8 @@ impl Node {
             removed: false,
             snapshots_installed: 0,
             snapshots_made: 0,
+            snapshot_in_progress: None,
+            events,
         };
         node.sync_peers();
         if node.raw.raft.prs.conf().voters.ids() == [node.cfg.id] {
@@ -163,10 +169,12 @@ impl Node {
     /// Runs the loop until the event channel closes. Returns an error only for a failure that
     /// makes going on unsafe (the disk failed).
     ///
-    /// The logical clock follows the monotonic clock: every tick that elapsed is delivered before
-    /// the next message is stepped or the next read is asked for, however long the loop was held
-    /// up (a process pause, a VM stall, a slow fsync). A leader lease therefore never outlives a
-    /// pause (issue 19); `raft_core::ReadOnlyOption::LeaseBased` states the rule.
+    /// The logical clock follows the monotonic clock: on a leader, every tick that elapsed is
+    /// delivered before the next message is stepped or the next read is asked for, however long
+    /// the loop was held up (a process pause, a VM stall, a slow fsync). A leader lease therefore
+    /// never outlives a pause (issue 19); `raft_core::ReadOnlyOption::LeaseBased` states the
+    /// rule. A follower steps the messages that arrived first, then gets its ticks (still before
+    /// any read is asked for), so that being held up does not make it campaign.
     pub fn run(mut self, events: Receiver<Event>) -> Result<(), NodeError> {
         let mut clock = Clock::new(Instant::now(), self.cfg.tick, self.cfg.election_ticks);
         loop {
@@ -176,18 +184,29 @@ impl Node {
                 Err(RecvTimeoutError::Timeout) => None,
                 Err(RecvTimeoutError::Disconnected) => return Ok(()),
             };
-            self.catch_up(&mut clock);
             if let Some(event) = first {
-                self.on_event(event);
+                self.leader_catch_up(&mut clock);
+                self.on_event(event)?;
                 for event in events.try_iter().take(MAX_EVENTS_PER_TURN) {
-                    self.catch_up(&mut clock);
-                    self.on_event(event);
+                    self.leader_catch_up(&mut clock);
+                    self.on_event(event)?;
                 }
             }
             self.catch_up(&mut clock);
             self.flush_reads();
             self.handle_readies()?;
             self.maybe_snapshot()?;
+        }
+    }
+
+    /// On a leader, delivers the ticks that are due by now before the next event: its lease
+    /// must not outlive the time the loop was held up. A follower instead hears first what
+    /// arrived meanwhile (ticks follow at the end of the turn): a follower held up by its own
+    /// work, say installing a large snapshot, would otherwise time out and campaign with the
+    /// leader's heartbeats unread in its queue. Late ticks only delay a follower's timeout.
+    fn leader_catch_up(&mut self, clock: &mut Clock) {
+        if self.raw.raft.state == StateRole::Leader {
+            self.catch_up(clock);
         }
     }
 
@@ -205,12 +224,13 @@ impl Node {
         self.next_seq
     }
 
-    fn on_event(&mut self, event: Event) {
+    /// Handles one event. Returns an error only when the disk failed.
+    fn on_event(&mut self, event: Event) -> Result<(), NodeError> {
         match event {
             Event::Peer(msg) => {
                 if msg.to != self.cfg.id {
                     debug!(self.logger, "dropped a message for another node"; "to" => msg.to);
-                    return;
+                    return Ok(());
                 }
                 if let Err(e) = self.raw.step(*msg) {
                     debug!(self.logger, "step refused a message"; "error" => %e);
@@ -229,7 +249,9 @@ impl Node {
                 let deadline = Instant::now() + self.cfg.request_timeout;
                 self.on_request(request, deadline);
             }
+            Event::SnapshotMade(made) => return self.on_snapshot_made(*made),
         }
+        Ok(())
     }
 
     /// `ticks` ticks of the logical clock: Raft ticks (unless this node was removed), then the

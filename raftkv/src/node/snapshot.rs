@@ -1,11 +1,17 @@
 //! Snapshots: the first state of a new cluster, installing a leader's snapshot, and making one
-//! (then compacting the log) once enough was applied or a follower needs a newer one.
+//! (then compacting the log) once enough was applied or a follower needs a newer one, on a
+//! background thread from a copy-on-write view of the state.
+
+use std::thread;
 
 use raft_core::eraftpb::{Snapshot, SnapshotMetadata};
-use slog::{debug, info};
+use raft_core::Storage as _;
+use slog::{debug, info, warn};
 
 use super::{Node, NodeError};
+use crate::event::Event;
 use crate::kv::StateMachine;
+use crate::storage::MadeSnapshot;
 
 /// The first state of a new cluster of `peers`, which every initial member installs alike: a
 /// snapshot at index 1, term 1, holding the membership and the address book. Starting from a
@@ -43,9 +49,17 @@ impl Node {
         Ok(())
     }
 
-    /// Snapshots the state machine and compacts the log once enough was applied since the last
-    /// snapshot, or when a follower needs a newer one than storage has.
+    /// Starts a snapshot of the state machine once enough was applied since the last snapshot,
+    /// or when a follower needs a newer one than storage has, unless one is being made.
+    ///
+    /// The loop only takes a copy-on-write view of the state (microseconds, whatever its size);
+    /// a background thread encodes it and writes it to a temporary file, and the loop adopts it
+    /// when the thread reports ([`Event::SnapshotMade`]). Neither encoding nor the write of a
+    /// large snapshot holds up ticks, messages or requests (issue 19).
     pub(super) fn maybe_snapshot(&mut self) -> Result<(), NodeError> {
+        if self.snapshot_in_progress.is_some() {
+            return Ok(());
+        }
         let applied = self.sm.applied_index;
         let (snapshot_index, commit, wanted) = {
             let store = self.storage.rl();
@@ -59,12 +73,56 @@ impl Node {
         if !(due || wanted.is_some()) || applied <= snapshot_index || applied > commit {
             return Ok(());
         }
+        let term = self.storage.term(applied)?;
+        let metadata = SnapshotMetadata {
+            conf_state: Some(self.sm.conf_state.clone()),
+            index: applied,
+            term,
+        };
+        let job = self
+            .storage
+            .rl()
+            .snapshot_job(metadata, self.cfg.keep_entries);
+        let view = self.sm.snapshot_view();
+        let events = self.events.clone();
+        let spawned = thread::Builder::new()
+            .name("snapshot".into())
+            .spawn(move || {
+                let data = view.encode();
+                // Release the view: writes no longer copy the shards they touch.
+                drop(view);
+                let made = job.write(data);
+                let _ = events.send(Event::SnapshotMade(Box::new(made)));
+            });
+        if let Err(e) = spawned {
+            // Try again at the next turn; the log keeps growing meanwhile, nothing is lost.
+            warn!(self.logger, "cannot start the snapshot thread"; "error" => %e);
+            return Ok(());
+        }
+        debug!(self.logger, "making a snapshot"; "index" => applied);
+        self.snapshot_in_progress = Some(applied);
+        Ok(())
+    }
+
+    /// The snapshot thread is done: the snapshot becomes storage's latest and the log is
+    /// compacted behind it (keeping `keep_entries` for followers a little behind; the thread
+    /// wrote the compacted WAL too, the loop only adds what was appended since). A snapshot
+    /// overtaken meanwhile (one installed from the leader is newer) is dropped. A failed write
+    /// is a failed disk: the loop stops, as for any storage error.
+    pub(super) fn on_snapshot_made(
+        &mut self,
+        made: Result<MadeSnapshot, raft_core::Error>,
+    ) -> Result<(), NodeError> {
+        self.snapshot_in_progress = None;
+        let made = made?;
+        let index = made.metadata().index;
         let mut store = self.storage.wl();
-        store.create_snapshot(applied, self.sm.conf_state.clone(), self.sm.encode())?;
-        let first_kept = (applied + 1).saturating_sub(self.cfg.keep_entries).max(1);
-        store.compact(first_kept)?;
+        if !store.adopt_snapshot(made)? {
+            debug!(self.logger, "dropped an overtaken snapshot"; "index" => index);
+            return Ok(());
+        }
         self.snapshots_made += 1;
-        debug!(self.logger, "snapshot made"; "index" => applied, "first_index" => store.first_log_index());
+        debug!(self.logger, "snapshot made"; "index" => index, "first_index" => store.first_log_index());
         Ok(())
     }
 }

@@ -16,7 +16,7 @@
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use prost::Message as _;
 use raft_core::eraftpb::{Entry, HardState, Snapshot};
@@ -114,14 +114,35 @@ pub fn decode_records(data: &[u8]) -> (Vec<WalRecord>, usize) {
 
 /// Writes `bytes` to `dir/name` atomically: a temporary file, fsync, rename, fsync of `dir`.
 pub fn write_atomically(dir: &Path, name: &str, bytes: &[u8]) -> io::Result<()> {
-    let tmp = dir.join(format!("{name}.tmp"));
-    {
-        let mut file = File::create(&tmp)?;
-        file.write_all(bytes)?;
-        file.sync_all()?;
-    }
+    let tmp = write_synced(dir, &format!("{name}.tmp"), bytes)?;
     fs::rename(&tmp, dir.join(name))?;
     sync_dir(dir)
+}
+
+/// The temporary name of a snapshot made on a background thread, until the storage adopts it
+/// (see `DiskStorageCore::adopt_snapshot`). Distinct from the temporary file of
+/// [`write_atomically`], which installing a leader's snapshot may be using meanwhile.
+pub const MADE_SNAPSHOT_TMP: &str = "snapshot.made.tmp";
+
+/// The temporary name of the compacted WAL written with a snapshot made on a background thread.
+pub const MADE_WAL_TMP: &str = "wal.made.tmp";
+
+/// How much of a large file [`write_synced`] writes between two fsyncs.
+const SYNC_EVERY: usize = 4 << 20;
+
+/// Writes `bytes` to `dir/name` and fsyncs the file; no rename. A large file is fsynced every
+/// few megabytes as it is written (as Redis does with `rdb-save-incremental-fsync`): the page
+/// cache then never holds hundreds of megabytes of it at once, which a file system journal
+/// commit (an fsync of the WAL, on ext4 in ordered mode) would otherwise have to flush first.
+pub fn write_synced(dir: &Path, name: &str, bytes: &[u8]) -> io::Result<PathBuf> {
+    let path = dir.join(name);
+    let mut file = File::create(&path)?;
+    for chunk in bytes.chunks(SYNC_EVERY) {
+        file.write_all(chunk)?;
+        file.sync_data()?;
+    }
+    file.sync_all()?;
+    Ok(path)
 }
 
 /// Fsyncs a directory, so that a rename or a new file in it survives a crash.

@@ -260,6 +260,78 @@ impl DiskStorageCore {
         Ok(snapshot)
     }
 
+    /// What a background thread needs to write a snapshot at `metadata.index` and the log it
+    /// compacts to (the `keep_entries` entries up to that index, so followers a little behind
+    /// still catch up from the log): see [`SnapshotJob`]. Cheap: entries share their payloads.
+    pub fn snapshot_job(&self, metadata: SnapshotMetadata, keep_entries: u64) -> SnapshotJob {
+        let index = metadata.index;
+        let first_kept = (index + 1).saturating_sub(keep_entries).max(1);
+        let log = (first_kept > self.first_index() && index <= self.last_index()).then(|| {
+            let from = (first_kept - self.first_index()) as usize;
+            let to = (index - self.first_index()) as usize;
+            KeptLog {
+                base_index: first_kept - 1,
+                base_term: self.term_of(first_kept - 1).unwrap_or_default(),
+                entries: self.entries[from..=to].to_vec(),
+            }
+        });
+        SnapshotJob {
+            dir: self.dir.clone(),
+            metadata,
+            log,
+        }
+    }
+
+    /// Makes a snapshot written by [`SnapshotJob::write`] the latest one, and the log it
+    /// compacts to the WAL: the entries appended since the job was taken are added to the new
+    /// WAL, it is fsynced, the snapshot file then the WAL are renamed into place (in that order:
+    /// a crash between leaves the new snapshot with the old, longer WAL) and the directory is
+    /// fsynced. The loop only writes what was appended meanwhile. Returns `false`, and removes
+    /// the files, when the snapshot is no longer of use: the storage has one as new (say, one
+    /// installed from the leader meanwhile) or no longer holds the entry it ends at.
+    pub fn adopt_snapshot(&mut self, made: MadeSnapshot) -> Result<bool> {
+        let meta = made.snapshot.metadata.clone().unwrap_or_default();
+        let usable = meta.index > self.snapshot_index()
+            && meta.index <= self.hard_state.commit
+            && self.term_of(meta.index) == Some(meta.term)
+            && made
+                .log
+                .as_ref()
+                .is_none_or(|log| log.base_index >= self.base_index);
+        if !usable {
+            let _ = fs::remove_file(&made.path);
+            if let Some(log) = &made.log {
+                let _ = fs::remove_file(&log.path);
+            }
+            return Ok(false);
+        }
+        if let Some(log) = &made.log {
+            let mut wal = open_append(&log.path).map_err(io_error)?;
+            let mut buf = Vec::new();
+            for entry in &self.entries[(log.last_index - self.base_index) as usize..] {
+                files::encode_record(&WalRecord::Entry(entry.clone()), &mut buf);
+            }
+            wal.write_all(&buf).map_err(io_error)?;
+            wal.sync_data().map_err(io_error)?;
+        }
+        fs::rename(&made.path, self.dir.join(SNAPSHOT_FILE)).map_err(io_error)?;
+        if let Some(log) = &made.log {
+            fs::rename(&log.path, self.dir.join(WAL_FILE)).map_err(io_error)?;
+        }
+        files::sync_dir(&self.dir).map_err(io_error)?;
+        self.snapshot = made.snapshot;
+        if let Some(log) = made.log {
+            let wal = open_append(&self.dir.join(WAL_FILE)).map_err(io_error)?;
+            close_in_background(std::mem::replace(&mut self.wal, wal));
+            self.wal_dirty = false;
+            self.entries
+                .drain(..(log.base_index - self.base_index) as usize);
+            self.base_index = log.base_index;
+            self.base_term = log.base_term;
+        }
+        Ok(true)
+    }
+
     /// Discards the entries before `compact_index` durably (the WAL is rewritten without them).
     /// A no-op at or below the first index. Refused (`Error::Invariant`) beyond the latest
     /// snapshot's index + 1 (an entry no snapshot covers is never discarded) and `Unavailable`
@@ -290,7 +362,8 @@ impl DiskStorageCore {
             files::encode_record(&WalRecord::Entry(entry.clone()), &mut buf);
         }
         files::write_atomically(&self.dir, WAL_FILE, &buf).map_err(io_error)?;
-        self.wal = open_append(&self.dir.join(WAL_FILE)).map_err(io_error)?;
+        let wal = open_append(&self.dir.join(WAL_FILE)).map_err(io_error)?;
+        close_in_background(std::mem::replace(&mut self.wal, wal));
         self.wal_dirty = false;
         self.base_index = index;
         self.base_term = term;
@@ -299,8 +372,102 @@ impl DiskStorageCore {
     }
 }
 
+/// Closes a file replaced by a rename on another thread: closing the last handle of a large
+/// unlinked file frees its blocks, which takes tens of milliseconds for a few hundred megabytes
+/// on ext4, and the loop must not wait for it.
+fn close_in_background(file: File) {
+    let closer = std::thread::Builder::new().name("close".into());
+    // If no thread can be started, the file is closed here (the spawn error drops it).
+    let _ = closer.spawn(move || drop(file));
+}
+
 fn open_append(path: &Path) -> io::Result<File> {
     OpenOptions::new().append(true).open(path)
+}
+
+/// The entries a snapshot keeps in the log, after a base.
+#[derive(Debug)]
+struct KeptLog {
+    base_index: u64,
+    base_term: u64,
+    entries: Vec<Entry>,
+}
+
+/// A snapshot to write on a background thread, so that encoding and writing a large one never
+/// holds up the node: taken with [`DiskStorageCore::snapshot_job`], written with
+/// [`SnapshotJob::write`], adopted with [`DiskStorageCore::adopt_snapshot`]. One at a time: the
+/// temporary files have fixed names.
+#[derive(Debug)]
+pub struct SnapshotJob {
+    dir: PathBuf,
+    metadata: SnapshotMetadata,
+    log: Option<KeptLog>,
+}
+
+/// A snapshot written to temporary files, with the compacted WAL, not yet the storage's.
+#[derive(Debug)]
+pub struct MadeSnapshot {
+    snapshot: Snapshot,
+    path: PathBuf,
+    log: Option<MadeWal>,
+}
+
+/// The compacted WAL of a [`MadeSnapshot`]: its temporary file and the last index in it.
+#[derive(Debug)]
+struct MadeWal {
+    path: PathBuf,
+    base_index: u64,
+    base_term: u64,
+    last_index: u64,
+}
+
+impl SnapshotJob {
+    /// Writes the snapshot with `data` (the application's state at the job's index) and the
+    /// compacted WAL to temporary files, fsynced, without touching the storage.
+    pub fn write(self, data: Bytes) -> Result<MadeSnapshot> {
+        let snapshot = Snapshot {
+            data,
+            metadata: Some(self.metadata),
+        };
+        let bytes = files::encode_snapshot(&snapshot);
+        let path = files::write_synced(&self.dir, files::MADE_SNAPSHOT_TMP, &bytes);
+        let path = path.map_err(io_error)?;
+        let log = match self.log {
+            None => None,
+            Some(kept) => {
+                let mut buf = Vec::new();
+                let (base_index, base_term) = (kept.base_index, kept.base_term);
+                let base = WalRecord::Base {
+                    index: base_index,
+                    term: base_term,
+                };
+                files::encode_record(&base, &mut buf);
+                let last_index = base_index + kept.entries.len() as u64;
+                for entry in kept.entries {
+                    files::encode_record(&WalRecord::Entry(entry), &mut buf);
+                }
+                let path = files::write_synced(&self.dir, files::MADE_WAL_TMP, &buf);
+                Some(MadeWal {
+                    path: path.map_err(io_error)?,
+                    base_index,
+                    base_term,
+                    last_index,
+                })
+            }
+        };
+        Ok(MadeSnapshot {
+            snapshot,
+            path,
+            log,
+        })
+    }
+}
+
+impl MadeSnapshot {
+    /// The snapshot's metadata.
+    pub fn metadata(&self) -> SnapshotMetadata {
+        self.snapshot.metadata.clone().unwrap_or_default()
+    }
 }
 
 /// Durable [`Storage`] in a directory: a cheap-to-clone handle, shared between the node (which
@@ -320,6 +487,8 @@ impl DiskStorage {
         fs::create_dir_all(&dir).map_err(io_error)?;
         let _ = fs::remove_file(dir.join(format!("{SNAPSHOT_FILE}.tmp")));
         let _ = fs::remove_file(dir.join(format!("{WAL_FILE}.tmp")));
+        let _ = fs::remove_file(dir.join(files::MADE_SNAPSHOT_TMP));
+        let _ = fs::remove_file(dir.join(files::MADE_WAL_TMP));
 
         let snapshot = match fs::read(dir.join(SNAPSHOT_FILE)) {
             Ok(bytes) => files::decode_snapshot(&bytes)

@@ -461,3 +461,5 @@ fn snapshot_request_beyond_the_latest_is_remembered_for_the_application() {
     );
     assert_eq!(empty.rl().take_snapshot_request(), Some(1));
 }
+
+mod background;
