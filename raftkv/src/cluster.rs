@@ -2,16 +2,55 @@
 //!
 //! Picks free loopback ports (or `--base-port` and the ports after it), starts one `raftkv node`
 //! child process per node with the same `--peers` list, prints each node's address and log file,
-//! and waits for the children. Ctrl-C stops them all (they share the terminal's process group).
+//! and waits for the children. Ctrl-C (or SIGTERM) stops every node of the cluster, including one
+//! the user restarted by hand from its data directory after killing it: each node's data
+//! directory lock names the process using it ([`crate::storage::files::lock_holder`]).
 
 use std::fs::{self, File};
 use std::io;
 use std::net::TcpListener;
+use std::path::Path;
 use std::path::PathBuf;
 use std::process::{Child, ChildStdin, Command, Stdio};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::cli::ClusterArgs;
+use crate::storage::files::lock_holder;
+
+/// How long `stop` waits for the nodes to exit.
+const STOP_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Sends SIGTERM to the process using each data directory in `dirs` (a node this process started
+/// or one restarted by hand) and waits until every directory is free. Returns the directories
+/// still in use after [`STOP_TIMEOUT`].
+pub fn stop(dirs: &[PathBuf]) -> Vec<PathBuf> {
+    for dir in dirs {
+        if let Some(pid) = lock_holder(dir) {
+            let _ = Command::new("kill")
+                .args(["-TERM", &pid.to_string()])
+                .status();
+        }
+    }
+    let deadline = Instant::now() + STOP_TIMEOUT;
+    loop {
+        let busy: Vec<PathBuf> = dirs
+            .iter()
+            .filter(|d| lock_holder(d).is_some())
+            .cloned()
+            .collect();
+        if busy.is_empty() || Instant::now() >= deadline {
+            return busy;
+        }
+        thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn node_dir(dir: &Path, id: u64) -> PathBuf {
+    dir.join(format!("node-{id}"))
+}
 
 /// A port on 127.0.0.1 that was free a moment ago (the OS picks it).
 pub fn free_port() -> io::Result<u16> {
@@ -56,7 +95,7 @@ pub fn run(args: &ClusterArgs) -> io::Result<()> {
     for (i, port) in ports.iter().enumerate() {
         let id = i as u64 + 1;
         let addr = format!("127.0.0.1:{port}");
-        let data_dir: PathBuf = dir.join(format!("node-{id}"));
+        let data_dir = node_dir(&dir, id);
         let log_path = dir.join(format!("node-{id}.log"));
         let log = File::create(&log_path)?;
         let mut child = Command::new(&exe)
@@ -81,11 +120,31 @@ pub fn run(args: &ClusterArgs) -> io::Result<()> {
     if let Some(port) = ports.first() {
         println!("try: redis-cli -p {port} SET hello world; redis-cli -p {port} INFO");
     }
+    let dirs: Vec<PathBuf> = (1..=args.nodes as u64)
+        .map(|id| node_dir(&dir, id))
+        .collect();
+    let stopping = Arc::new(AtomicBool::new(false));
+    let flag = stopping.clone();
+    ctrlc::set_handler(move || {
+        flag.store(true, Ordering::SeqCst);
+        println!("raftkv: stopping the cluster");
+        for dir in stop(&dirs) {
+            eprintln!("raftkv cluster: {} is still in use", dir.display());
+        }
+        std::process::exit(130);
+    })
+    .map_err(io::Error::other)?;
     println!("Ctrl-C stops the cluster.");
     for (id, mut child) in children {
         let status = child.wait()?;
         println!("node {id} exited: {status}");
     }
     drop(lifelines);
+    if stopping.load(Ordering::SeqCst) {
+        // The handler is stopping the nodes and exits the process when it is done.
+        loop {
+            thread::park();
+        }
+    }
     Ok(())
 }

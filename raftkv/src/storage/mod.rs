@@ -57,6 +57,8 @@ pub struct DiskStorageCore {
     /// WAL bytes written since the last fsync.
     wal_dirty: bool,
     hard_state_file: HardStateFile,
+    /// The data directory's lock, held while the storage is open ([`files::lock_dir`]).
+    _lock: File,
     hard_state: HardState,
     /// The index and term of the entry just before `entries[0]`.
     base_index: u64,
@@ -485,6 +487,7 @@ impl DiskStorage {
     pub fn open(dir: impl AsRef<Path>) -> Result<DiskStorage> {
         let dir = dir.as_ref().to_path_buf();
         fs::create_dir_all(&dir).map_err(io_error)?;
+        let lock = files::lock_dir(&dir).map_err(io_error)?;
         let _ = fs::remove_file(dir.join(format!("{SNAPSHOT_FILE}.tmp")));
         let _ = fs::remove_file(dir.join(format!("{WAL_FILE}.tmp")));
         let _ = fs::remove_file(dir.join(files::MADE_SNAPSHOT_TMP));
@@ -560,6 +563,7 @@ impl DiskStorage {
             dir: dir.clone(),
             wal_dirty: false,
             hard_state_file,
+            _lock: lock,
             hard_state,
             base_index,
             base_term,

@@ -122,6 +122,13 @@ impl NodeProcess {
         assert!(status.success(), "kill -{name} node {} failed", self.id);
     }
 
+    /// Whether its process still runs (it was started, not killed, and has not exited).
+    pub fn is_alive(&mut self) -> bool {
+        self.child
+            .as_mut()
+            .is_some_and(|c| matches!(c.try_wait(), Ok(None)))
+    }
+
     /// Whether it was started and not killed.
     pub fn is_running(&self) -> bool {
         self.child.is_some()
