@@ -7,8 +7,9 @@
 //! *.tmp                   a file being written; removed on open
 //! ```
 //!
-//! Segment header: magic "RDSG", version u32, segment id u64, CRC-32C of the first 16 bytes,
-//! 4 zero bytes. Snapshot file: magic "RDSN", CRC-32C u32 of the rest, payload length u64, the
+//! Segment header: magic "RDSG", format version u32 (2: the record format of `record`, with
+//! hard state and membership records), segment id u64, CRC-32C of the first 16 bytes, 4 zero
+//! bytes. A segment of another version is refused, never replayed or cut. Snapshot file: magic "RDSN", CRC-32C u32 of the rest, payload length u64, the
 //! prost encoding of `eraftpb::Snapshot`.
 
 use std::path::Path;
@@ -28,7 +29,7 @@ pub const TMP_SUFFIX: &str = ".tmp";
 pub const SEGMENT_HEADER_LEN: u64 = 24;
 
 const SEGMENT_MAGIC: &[u8; 4] = b"RDSG";
-const SEGMENT_VERSION: u32 = 1;
+const SEGMENT_VERSION: u32 = 2;
 const SNAPSHOT_MAGIC: &[u8; 4] = b"RDSN";
 const SNAPSHOT_HEADER_LEN: usize = 16;
 
@@ -70,6 +71,20 @@ pub fn segment_header(id: u64) -> [u8; SEGMENT_HEADER_LEN as usize] {
 pub fn is_segment_header(bytes: &[u8], id: u64) -> bool {
     bytes.len() >= SEGMENT_HEADER_LEN as usize
         && bytes[..SEGMENT_HEADER_LEN as usize] == segment_header(id)
+}
+
+/// The format version of a segment header that is intact (magic, checksum and id right) but of
+/// another version than this build writes, if that is what `bytes` start with.
+pub fn foreign_segment_version(bytes: &[u8], id: u64) -> Option<u32> {
+    let header = bytes.get(..SEGMENT_HEADER_LEN as usize)?;
+    let mut word = [0u8; 4];
+    word.copy_from_slice(&header[4..8]);
+    let version = u32::from_le_bytes(word);
+    word.copy_from_slice(&header[16..20]);
+    let intact = &header[0..4] == SEGMENT_MAGIC
+        && header[8..16] == id.to_le_bytes()
+        && u32::from_le_bytes(word) == crc32c::crc32c(&header[0..16]);
+    (intact && version != SEGMENT_VERSION).then_some(version)
 }
 
 /// The contents of a snapshot file holding `snapshot`.
@@ -141,6 +156,18 @@ mod tests {
         assert!(is_segment_header(&header, 5));
         assert!(!is_segment_header(&header, 6));
         assert!(!is_segment_header(&header[..10], 5));
+        assert_eq!(foreign_segment_version(&header, 5), None);
+    }
+
+    #[test]
+    fn a_segment_of_another_format_version_is_recognised() {
+        let mut header = segment_header(5);
+        header[4..8].copy_from_slice(&1u32.to_le_bytes());
+        let crc = crc32c::crc32c(&header[0..16]);
+        header[16..20].copy_from_slice(&crc.to_le_bytes());
+        assert!(!is_segment_header(&header, 5));
+        assert_eq!(foreign_segment_version(&header, 5), Some(1));
+        assert_eq!(foreign_segment_version(&header, 6), None);
     }
 
     #[test]

@@ -4,12 +4,15 @@
 //! # On disk
 //!
 //! One directory per Raft group (see [`DiskStorage::open`]):
-//! - the **log**, append-only segment files of checksummed records (length, CRC-32C, kind, group
-//!   id, prost-encoded `Entry`), a new segment started once one passes
+//! - the **log**, append-only segment files of checksummed records (length, a header CRC-32C, a
+//!   record CRC-32C, kind, group id, payload): entries (prost-encoded `Entry`), hard states,
+//!   memberships, and sync marks. A new segment is started once one passes
 //!   [`Options::segment_bytes`] (64 MiB by default). Every record names its group, so that a
 //!   future multi-raft log (issue 17) can share segments without a format change;
-//! - the **state file**, two checksummed slots holding the hard state, the membership and where
-//!   the log starts; a write goes to the older slot and is fsynced, the newer valid slot wins;
+//! - the **state file**, a checkpoint in two checksummed slots: the hard state, the membership,
+//!   where the log starts, the current snapshot, and the log position it was written at. A write
+//!   goes to the older slot and is fsynced, the newer valid slot wins. It is written only when
+//!   the log's shape changes (a snapshot is created or installed, the log is compacted);
 //! - the **snapshot**, one file written under a temporary name, fsynced, renamed, and the
 //!   directory fsynced. Its data is read from the file when [`Storage::snapshot`](raft_core::Storage::snapshot)
 //!   is asked for it, never kept in memory.
@@ -23,13 +26,52 @@
 //! asked (`Ready::must_sync`), [`DiskStorageCore::write_all`] fsyncs several batches at once
 //! (group commit), and snapshots and compaction are durable when they return.
 //!
+//! A synced `Ready` costs **one fsync**: its entries and, when they changed, a hard state record
+//! and a membership record are appended to the log and the log is fsynced; the last hard state
+//! and membership records after the checkpoint win on recovery. Snapshots and compaction cost
+//! more (the snapshot file, the directory, the checkpoint), and so does starting a segment.
+//!
 //! # Recovery and failures
 //!
-//! [`DiskStorage::open`] replays the log. A torn tail (damage after the last synced position of
-//! the last segment: a write the crash interrupted) is cut and reported in [`Recovery`]; any other
-//! damage (a bad checksum before a synced position, a missing segment or snapshot, a gap in the
-//! indexes, a commit index beyond the log) is a [`DiskError::Corrupt`] naming the file and byte
-//! offset. The storage never comes back with a silently shorter log.
+//! [`DiskStorage::open`] replays the log. Right after every successful fsync the engine appends
+//! a *sync mark* (not fsynced itself: the next fsync or the kernel's writeback carries it to the
+//! disk), which proves that everything before it was synced. Recovery cuts a damaged tail only
+//! when both hold:
+//! - the damage lies after the last proof of sync (the last sync mark, or the checkpoint's
+//!   position) in the last segment, and no valid sync mark follows it;
+//! - it has a shape that a crash leaves in a write that was not yet fsynced: the file ends inside
+//!   the record, or a 512-byte sector piece of it reads as zeros. A flipped bit in a complete
+//!   record, a record written somewhere else, an impossible header: none of these is what a
+//!   crash does, and each is an error even where no sync mark proves the record was synced.
+//!
+//! A cut is reported in [`Recovery::torn_tail`] (with its [`TornShape`]), except the cut of a
+//! sync mark that a crash tore, which loses nothing ([`Recovery::torn_sync_mark`]). Any other
+//! damage (a bad record before a proof of sync or of another shape, a missing segment or
+//! snapshot, a gap in the indexes, a log that ends before the checkpoint's position, a commit
+//! index beyond the entries before it, a segment of another format version) is a
+//! [`DiskError::Corrupt`] naming the file and byte offset. Nothing damaged is ever served.
+//!
+//! ## What recovery cannot tell
+//!
+//! A torn write can only damage data written after the last completed fsync, and a sync mark
+//! can only be written after that fsync returns; until the mark reaches the disk, nothing on
+//! the disk says that the fsync happened. So one case is indistinguishable from a crash during
+//! the write: the last batch was fsynced (and maybe acknowledged), the power failed before its
+//! sync mark reached the disk, **and** the device lost or zeroed a sector of that batch (or
+//! flipped a bit in a record that happens to hold a zeroed sector piece, or cut the file).
+//! Recovery then cuts that batch and reports it in [`Recovery::torn_tail`] like any torn write.
+//! Closing this would take a second fsync per `Ready`, which is what this design removes. An
+//! application that must not run with a log that may have lost an acknowledged entry refuses to
+//! start (or does not vote or acknowledge until a leader has caught it up) whenever
+//! `torn_tail` is set, at the cost of doing so after every power loss that interrupted a write.
+//!
+//! Also not detected: a file system that shortens a segment exactly at a record boundary after
+//! the checkpoint's position (a shorter file is never what a crash does to fsynced data, and a
+//! shorter log before the checkpoint's position is an error). The model assumes that a crash
+//! loses whole 512-byte sectors (a half-written sector reads back as an I/O error on real
+//! disks) and that the file system never shows stale blocks after a crash (ext4
+//! `data=ordered`, XFS, btrfs); a file system that does may make recovery refuse a log that a
+//! mere crash damaged, never accept a damaged one.
 //!
 //! An I/O error while writing (a failed fsync, a full disk) is returned, and the storage then
 //! refuses every write until it is reopened: after a failed fsync the kernel may have dropped the
@@ -118,5 +160,5 @@ mod record;
 mod state_file;
 
 pub use batch::WriteBatch;
-pub use engine::{DiskStorage, DiskStorageCore, Options, Recovery, TornTail};
+pub use engine::{DiskStorage, DiskStorageCore, Options, Recovery, TornShape, TornTail};
 pub use error::DiskError;

@@ -1,32 +1,45 @@
-//! The log record format: a fixed header and a payload, checksummed with CRC-32C.
+//! The log record format: a self-checking header and a payload, checksummed with CRC-32C.
 //!
 //! ```text
 //! offset  size  field
 //!      0     4  payload length, u32 little-endian
-//!      4     4  CRC-32C, u32 little-endian (see below)
-//!      8     4  kind, u32 little-endian (1 = entry, 2 = sync mark)
-//!     12     8  raft group id, u64 little-endian
-//!     20     -  payload (for an entry: the prost encoding of `eraftpb::Entry`)
+//!      4     4  header CRC-32C, u32 LE: segment id, byte offset, length, kind, group id
+//!      8     4  record CRC-32C, u32 LE: the header CRC continued over the payload
+//!     12     4  kind, u32 LE (1 entry, 2 sync mark, 3 hard state, 4 membership)
+//!     16     8  raft group id, u64 LE
+//!     24     -  payload
 //! ```
 //!
-//! The CRC covers the segment id and the record's byte offset in its segment (neither is stored),
-//! then the length, kind, group id and payload. Covering the position means a record that a
-//! misdirected write put in the wrong place, or a stale copy of a record, fails its checksum
-//! exactly like a flipped bit does.
+//! Payloads: an entry is the prost encoding of `eraftpb::Entry`; a sync mark is empty; a hard
+//! state is term, vote and commit (u64 LE each); a membership is the prost encoding of
+//! `eraftpb::ConfState`.
+//!
+//! Both checksums cover the segment id and the record's byte offset in its segment (neither is
+//! stored), so a record that a misdirected write put in the wrong place, or a stale copy of a
+//! record, fails its checksum exactly like a flipped bit does. The header has a checksum of its
+//! own so that a damaged length is never believed: a record whose valid header says it runs past
+//! the end of the file really was cut short, it is not a flipped bit in its length (recovery
+//! depends on telling these apart, see `engine::tail`).
 //!
 //! The group id is in every header although one engine serves one Raft group today: a log shared
 //! by many groups (multi-raft, issue 17) can then be written in this same format, each record
 //! telling which group it belongs to. Records of other groups are skipped on replay.
 //!
-//! A *sync mark* (kind 2, empty payload) is appended after every successful fsync of the log: it
-//! proves that every byte before it in its segment was durable. Recovery treats damage before the
-//! last sync mark (or the state file's synced position) as corruption, never as a torn write.
+//! A *sync mark* (kind 2, empty payload) is written right after every successful fsync of the
+//! log: it proves that every byte before it in its segment was durable. Recovery treats damage
+//! before the last sync mark (or the state file's checkpoint position) as corruption, never as a
+//! torn write.
+
+use raft_core::eraftpb::HardState;
 
 /// The size of a record header in bytes.
-pub const HEADER_LEN: usize = 20;
+pub const HEADER_LEN: usize = 24;
 
 /// The largest payload a record may carry (a sanity bound: a longer length is corruption).
 pub const MAX_PAYLOAD_LEN: usize = 1 << 30;
+
+/// The size of a hard state record's payload.
+pub const HARD_STATE_LEN: usize = 24;
 
 /// What a record holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,6 +48,10 @@ pub enum RecordKind {
     Entry,
     /// Everything before this record in its segment was fsynced.
     SyncMark,
+    /// The hard state from this point of the log on (term, vote, commit).
+    HardState,
+    /// The membership from this point of the log on (prost-encoded `ConfState`).
+    ConfState,
 }
 
 impl RecordKind {
@@ -42,6 +59,8 @@ impl RecordKind {
         match self {
             RecordKind::Entry => 1,
             RecordKind::SyncMark => 2,
+            RecordKind::HardState => 3,
+            RecordKind::ConfState => 4,
         }
     }
 
@@ -49,6 +68,8 @@ impl RecordKind {
         match code {
             1 => Some(RecordKind::Entry),
             2 => Some(RecordKind::SyncMark),
+            3 => Some(RecordKind::HardState),
+            4 => Some(RecordKind::ConfState),
             _ => None,
         }
     }
@@ -70,17 +91,39 @@ pub struct Decoded<'a> {
 /// Why a buffer does not start with a valid record.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DecodeError {
-    /// The buffer ends inside the record (a partial write, or the end of the file).
+    /// The buffer ends inside the record: it is shorter than a header, or the header is valid
+    /// and its payload runs past the end.
     Truncated,
-    /// The bytes are not a record this engine wrote there.
+    /// The header fails its checksum (its length cannot be trusted).
+    BadHeader,
+    /// The header is valid but the payload fails the record checksum; the record spans
+    /// `total_len` bytes.
+    BadPayload {
+        /// Header plus payload, as the valid header says.
+        total_len: usize,
+    },
+    /// A header that passes its checksum holds an impossible value (an unknown kind, a length
+    /// beyond the maximum): not something this engine writes.
     Invalid(&'static str),
 }
 
-fn checksum(segment: u64, offset: u64, record: &[u8]) -> u32 {
+impl DecodeError {
+    /// The error in words.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            DecodeError::Truncated => "partial record at the end of the segment",
+            DecodeError::BadHeader => "record header checksum mismatch",
+            DecodeError::BadPayload { .. } => "record checksum mismatch",
+            DecodeError::Invalid(why) => why,
+        }
+    }
+}
+
+fn header_checksum(segment: u64, offset: u64, header: &[u8]) -> u32 {
     let mut crc = crc32c::crc32c(&segment.to_le_bytes());
     crc = crc32c::crc32c_append(crc, &offset.to_le_bytes());
-    crc = crc32c::crc32c_append(crc, &record[0..4]);
-    crc32c::crc32c_append(crc, &record[8..])
+    crc = crc32c::crc32c_append(crc, &header[0..4]);
+    crc32c::crc32c_append(crc, &header[12..HEADER_LEN])
 }
 
 /// Appends a record to `out`, to be written at byte `offset` of segment `segment`.
@@ -94,12 +137,14 @@ pub fn encode(
 ) {
     let start = out.len();
     out.extend_from_slice(&(payload.len() as u32).to_le_bytes());
-    out.extend_from_slice(&[0; 4]);
+    out.extend_from_slice(&[0; 8]);
     out.extend_from_slice(&kind.code().to_le_bytes());
     out.extend_from_slice(&group.to_le_bytes());
+    let header_crc = header_checksum(segment, offset, &out[start..]);
+    let crc = crc32c::crc32c_append(header_crc, payload);
+    out[start + 4..start + 8].copy_from_slice(&header_crc.to_le_bytes());
+    out[start + 8..start + 12].copy_from_slice(&crc.to_le_bytes());
     out.extend_from_slice(payload);
-    let crc = checksum(segment, offset, &out[start..]);
-    out[start + 4..start + 8].copy_from_slice(&crc.to_le_bytes());
 }
 
 fn u32_at(buf: &[u8], at: usize) -> u32 {
@@ -119,26 +164,48 @@ pub fn decode(buf: &[u8], segment: u64, offset: u64) -> Result<Decoded<'_>, Deco
     if buf.len() < HEADER_LEN {
         return Err(DecodeError::Truncated);
     }
+    let header_crc = header_checksum(segment, offset, buf);
+    if u32_at(buf, 4) != header_crc {
+        return Err(DecodeError::BadHeader);
+    }
     let len = u32_at(buf, 0) as usize;
     if len > MAX_PAYLOAD_LEN {
         return Err(DecodeError::Invalid("record length beyond the maximum"));
     }
+    let Some(kind) = RecordKind::from_code(u32_at(buf, 12)) else {
+        return Err(DecodeError::Invalid("unknown record kind"));
+    };
     let total_len = HEADER_LEN + len;
     if buf.len() < total_len {
         return Err(DecodeError::Truncated);
     }
-    let record = &buf[..total_len];
-    if u32_at(record, 4) != checksum(segment, offset, record) {
-        return Err(DecodeError::Invalid("record checksum mismatch"));
+    let payload = &buf[HEADER_LEN..total_len];
+    if u32_at(buf, 8) != crc32c::crc32c_append(header_crc, payload) {
+        return Err(DecodeError::BadPayload { total_len });
     }
-    let Some(kind) = RecordKind::from_code(u32_at(record, 8)) else {
-        return Err(DecodeError::Invalid("unknown record kind"));
-    };
     Ok(Decoded {
         kind,
-        group: u64_at(record, 12),
-        payload: &record[HEADER_LEN..],
+        group: u64_at(buf, 16),
+        payload,
         total_len,
+    })
+}
+
+/// The payload of a hard state record.
+pub fn encode_hard_state(hs: &HardState) -> [u8; HARD_STATE_LEN] {
+    let mut out = [0u8; HARD_STATE_LEN];
+    out[0..8].copy_from_slice(&hs.term.to_le_bytes());
+    out[8..16].copy_from_slice(&hs.vote.to_le_bytes());
+    out[16..24].copy_from_slice(&hs.commit.to_le_bytes());
+    out
+}
+
+/// The hard state in a hard state record's payload, or `None` if it has the wrong size.
+pub fn decode_hard_state(payload: &[u8]) -> Option<HardState> {
+    (payload.len() == HARD_STATE_LEN).then(|| HardState {
+        term: u64_at(payload, 0),
+        vote: u64_at(payload, 8),
+        commit: u64_at(payload, 16),
     })
 }
 
@@ -161,8 +228,13 @@ mod tests {
         assert_eq!(rec.group, 42);
         assert_eq!(rec.payload, b"hello");
         assert_eq!(rec.total_len, buf.len());
-        let mark = one(RecordKind::SyncMark, 0, b"");
-        assert_eq!(decode(&mark, 7, 100).unwrap().kind, RecordKind::SyncMark);
+        for kind in [
+            RecordKind::SyncMark,
+            RecordKind::HardState,
+            RecordKind::ConfState,
+        ] {
+            assert_eq!(decode(&one(kind, 0, b""), 7, 100).unwrap().kind, kind);
+        }
     }
 
     #[test]
@@ -179,13 +251,34 @@ mod tests {
     }
 
     #[test]
+    fn a_flipped_bit_in_the_header_is_never_taken_for_a_short_record() {
+        // A damaged length must not make a complete record look cut off by the end of the file.
+        let buf = one(RecordKind::Entry, 3, b"payload");
+        for bit in 0..HEADER_LEN * 8 {
+            let mut damaged = buf.clone();
+            damaged[bit / 8] ^= 1 << (bit % 8);
+            let error = decode(&damaged, 7, 100).unwrap_err();
+            assert_ne!(error, DecodeError::Truncated, "bit {bit}");
+        }
+    }
+
+    #[test]
+    fn a_flipped_bit_in_the_payload_keeps_the_record_extent() {
+        let buf = one(RecordKind::Entry, 3, b"payload");
+        let mut damaged = buf.clone();
+        damaged[HEADER_LEN + 2] ^= 4;
+        assert_eq!(
+            decode(&damaged, 7, 100),
+            Err(DecodeError::BadPayload {
+                total_len: buf.len()
+            })
+        );
+    }
+
+    #[test]
     fn a_record_read_at_another_position_fails_its_checksum() {
         let buf = one(RecordKind::Entry, 3, b"misdirected");
-        assert_eq!(
-            decode(&buf, 7, 612),
-            Err(DecodeError::Invalid("record checksum mismatch")),
-            "another offset"
-        );
+        assert_eq!(decode(&buf, 7, 612), Err(DecodeError::BadHeader));
         assert!(decode(&buf, 8, 100).is_err(), "another segment");
     }
 
@@ -199,9 +292,17 @@ mod tests {
 
     #[test]
     fn zeros_are_not_a_record() {
-        assert!(matches!(
-            decode(&[0; 64], 7, 100),
-            Err(DecodeError::Invalid(_))
-        ));
+        assert_eq!(decode(&[0; 64], 7, 100), Err(DecodeError::BadHeader));
+    }
+
+    #[test]
+    fn a_hard_state_payload_round_trips() {
+        let hs = HardState {
+            term: 3,
+            vote: 2,
+            commit: 99,
+        };
+        assert_eq!(decode_hard_state(&encode_hard_state(&hs)), Some(hs));
+        assert_eq!(decode_hard_state(&[0; 23]), None);
     }
 }

@@ -1,4 +1,6 @@
-//! The state file: the hard state and the log's metadata in two checksummed slots.
+//! The state file: a checkpoint of the hard state, the membership and the log's shape, in two
+//! checksummed slots. It is written when the log's shape changes (snapshot, compaction); in
+//! between, the hard state and membership live in the log as records (see `engine::write`).
 //!
 //! The file holds two slots of [`SLOT_LEN`] bytes. A write goes to the slot that does not hold the
 //! last durable state, and is fsynced; the slot with the higher sequence number that passes its
@@ -21,13 +23,13 @@ const MAGIC: &[u8; 4] = b"RDST";
 const FIXED_FIELDS: usize = 10;
 const SLOT_HEADER: usize = 12;
 
-/// What the state file records.
+/// What the state file records: a checkpoint.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct PersistedState {
-    /// Term, vote and commit. The commit is never beyond the log end that was durable when the
-    /// state was written.
+    /// Term, vote and commit at the checkpoint (later hard state records in the log supersede
+    /// it). The commit is never beyond the log end that was durable when it was written.
     pub hard_state: HardState,
-    /// The current membership.
+    /// The membership at the checkpoint (later membership records supersede it).
     pub conf_state: ConfState,
     /// Segments with a lower id are no longer part of the log (deleted, or to delete).
     pub first_segment: u64,
@@ -35,7 +37,9 @@ pub struct PersistedState {
     pub log_start: (u64, u64),
     /// The index of the current snapshot file (0: none).
     pub snapshot_index: u64,
-    /// A log position known durable when this state was written: (segment, byte offset).
+    /// The log position the checkpoint was written at, (segment, byte offset): the log was
+    /// synced up to it, and the hard state and membership records before it are older than the
+    /// checkpoint.
     pub synced: (u64, u64),
 }
 

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 
 use bytes::Bytes;
 use common::*;
-use raft_core::eraftpb::{Entry, HardState, SnapshotMetadata};
+use raft_core::eraftpb::{ConfState, Entry, HardState, SnapshotMetadata};
 use raft_core::{Storage, NO_LIMIT};
 use storage_disk::io::SimFs;
 use storage_disk::{DiskStorage, WriteBatch};
@@ -22,6 +22,7 @@ struct Model {
     first: u64,
     entries: BTreeMap<u64, Entry>,
     hard_state: HardState,
+    conf_state: ConfState,
     snapshot: SnapshotMetadata,
 }
 
@@ -34,10 +35,12 @@ fn model_of(s: &impl Storage, snapshot: SnapshotMetadata) -> Model {
         .into_iter()
         .map(|e| (e.index, e))
         .collect();
+    let state = s.initial_state().unwrap();
     Model {
         first,
         entries,
-        hard_state: s.initial_state().unwrap().hard_state,
+        hard_state: state.hard_state,
+        conf_state: state.conf_state,
         snapshot,
     }
 }
@@ -45,7 +48,7 @@ fn model_of(s: &impl Storage, snapshot: SnapshotMetadata) -> Model {
 /// One step of the workload, applied to both the disk storage and the reference.
 #[derive(Debug, Clone)]
 enum Step {
-    /// Entries and a hard state, as one Ready, synced or not.
+    /// Entries and a hard state (and a membership), as one Ready, synced or not.
     Ready(Box<WriteBatch>, bool),
     Sync,
     Snapshot(u64),
@@ -79,10 +82,13 @@ fn script() -> Vec<Step> {
             vote: 1,
             commit,
         };
+        // Now and then a membership change rides along (a hard state and a membership record).
+        let conf_state = (round % 5 == 2).then(|| conf(&[1, 2, 3, 4 + round]));
         steps.push(Step::Ready(
             Box::new(WriteBatch {
                 entries,
                 hard_state: Some(hs),
+                conf_state,
                 ..Default::default()
             }),
             round % 3 != 1,
@@ -124,6 +130,9 @@ fn apply(step: &Step, mem: &MemStorage, disk: &DiskStorage) -> raft_core::Result
             if let Some(hs) = batch.hard_state {
                 mem.wl().set_hardstate(hs);
             }
+            if let Some(cs) = &batch.conf_state {
+                mem.wl().set_conf_state(cs.clone());
+            }
             disk.wl().write((**batch).clone(), *sync)
         }
         Step::Sync => disk.wl().sync(),
@@ -151,28 +160,36 @@ fn apply(step: &Step, mem: &MemStorage, disk: &DiskStorage) -> raft_core::Result
 }
 
 /// Runs the workload on `fs` until the disk fails. Returns the models after each step (index 0:
-/// before any), and the number of the first step that failed (`steps.len()` if none did).
+/// the new storage, 1: after its membership is set, then one per step), whether each was
+/// acknowledged as synced, and the index of the model whose step failed (`models.len()` if none
+/// did).
 fn run(fs: &SimFs, steps: &[Step]) -> (Vec<Model>, Vec<bool>, usize) {
     let options = small_options();
     let mem = MemStorage::new_with_conf_state(conf(&[1, 2, 3]));
-    let mut models = vec![model_of(&mem, SnapshotMetadata::default())];
-    let mut acked = vec![true];
+    let created = Model {
+        conf_state: ConfState::default(),
+        ..model_of(&mem, SnapshotMetadata::default())
+    };
+    let mut models = vec![created, model_of(&mem, SnapshotMetadata::default())];
+    let mut acked = vec![true, false];
     let Ok(disk) = open(fs, &options) else {
         return (models, acked, 0);
     };
     disk.wl().set_conf_state(conf(&[1, 2, 3]));
     if disk.wl().sync().is_err() {
-        return (models, acked, 0);
+        return (models, acked, 1);
     }
+    acked[1] = true;
     for (n, step) in steps.iter().enumerate() {
         let result = apply(step, &mem, &disk);
         models.push(model_of(&mem, mem.rl().snapshot_metadata().clone()));
         acked.push(result.is_ok() && step.syncs());
         if result.is_err() {
-            return (models, acked, n + 1);
+            return (models, acked, n + 2);
         }
     }
-    (models, acked, steps.len() + 1)
+    let end = models.len();
+    (models, acked, end)
 }
 
 /// Checks the recovered storage against the models from the last synced one (`from`) to the
@@ -186,6 +203,12 @@ fn check(recovered: &DiskStorage, models: &[Model], from: usize, to: usize, cont
         "{context}: recovered hard state {:?} was never written at or after the last sync ({:?})",
         got.hard_state,
         synced.hard_state
+    );
+    assert!(
+        window.iter().any(|m| m.conf_state == got.conf_state),
+        "{context}: recovered membership {:?} was never set at or after the last sync ({:?})",
+        got.conf_state,
+        synced.conf_state
     );
     assert!(
         window.iter().any(|m| m.snapshot == got.snapshot),
@@ -226,7 +249,7 @@ fn sweep(seed: u64) -> u64 {
     let (models, _, failed) = run(&full, &steps);
     assert_eq!(
         failed,
-        steps.len() + 1,
+        steps.len() + 2,
         "the workload runs on a healthy disk"
     );
     let points = full.points();

@@ -105,21 +105,25 @@ fn damage_before_a_later_sync_mark_is_not_taken_for_a_torn_tail() {
     let fs = sim(3);
     let storage = open(&fs, &small_options()).unwrap();
     storage.wl().write(ready(1, 2, 0), true).unwrap();
+    // The sync mark of that fsync is written right after it: the second write starts here.
     let synced_end = fs.contents(&segment(1)).unwrap().len() as u64;
-    // Entries 3-4 are synced without a new hard state, so only the sync mark that the next
-    // write starts with proves it.
+    // Entries 3-4 are synced without a new hard state, so only the sync mark written after
+    // their fsync proves it.
     storage.wl().append(&[ent(3, 1), ent(4, 1)]).unwrap();
     storage.wl().sync().unwrap();
     storage.wl().append(&[ent(5, 1)]).unwrap();
     drop(storage);
     assert!(fs.flip_bit(&segment(1), synced_end + 30, 0));
-    let (path, offset) = corrupt_at(&reopen_error(&fs));
+    let error = reopen_error(&fs);
+    let (path, offset) = corrupt_at(&error);
     assert_eq!(path, segment(1));
-    // The second write starts with a 20-byte sync mark; the entry record after it is damaged.
     assert_eq!(
-        offset,
-        synced_end + 20,
+        offset, synced_end,
         "the first entry record of the second write"
+    );
+    assert!(
+        error.to_string().contains("before a proof of sync"),
+        "{error}"
     );
 }
 
@@ -212,15 +216,36 @@ fn a_missing_segment_is_an_error_naming_it() {
 }
 
 #[test]
-fn a_log_shorter_than_the_state_file_records_is_an_error() {
+fn a_log_shorter_than_the_checkpoint_records_is_an_error() {
     let (fs, storage) = synced_storage(8);
+    // A snapshot writes a checkpoint, which records the log's synced length.
+    storage
+        .wl()
+        .create_snapshot(5, None, bytes::Bytes::from_static(b"state at 5"))
+        .unwrap();
     drop(storage);
     let last = last_segment(&fs);
     let mut bytes = fs.contents(&last).unwrap();
     bytes.truncate(24);
     fs.set_contents(&last, bytes);
-    let (path, _) = corrupt_at(&reopen_error(&fs));
-    assert!(in_dir(&path));
+    let error = reopen_error(&fs);
+    let (path, _) = corrupt_at(&error);
+    assert_eq!(path, last);
+    assert!(error.to_string().contains("ends before"), "{error}");
+}
+
+#[test]
+fn a_closed_segment_cut_at_a_record_boundary_is_an_error() {
+    let (fs, storage) = synced_storage(60);
+    drop(storage);
+    assert!(fs.contents(&segment(3)).is_some(), "the log spans segments");
+    // Segment 2 loses every record (its header is a record boundary): segment 3 then follows a
+    // gap (an entry after it, or a commit beyond the log).
+    let mut bytes = fs.contents(&segment(2)).unwrap();
+    bytes.truncate(24);
+    fs.set_contents(&segment(2), bytes);
+    let error = reopen_error(&fs);
+    assert_eq!(corrupt_at(&error).0, segment(3), "{error}");
 }
 
 #[test]

@@ -1,11 +1,14 @@
 //! [`DiskStorage`]: the engine, and [`DiskStorageCore`], the data behind it.
 //!
-//! One concern per file: `open` (recovery), `write` (appends, fsync, segment rotation, the
-//! state file), `snapshots` (install, create, compact), `read` (the [`Storage`] trait).
+//! One concern per file: `open` (recovery), `replay` (reading segments back), `tail` (torn
+//! write or corruption?), `write` (appends, hard state records, fsync, segment rotation, the
+//! checkpoint), `snapshots` (install, create, compact), `read` (the [`Storage`] trait).
 
 mod open;
 mod read;
+mod replay;
 mod snapshots;
+mod tail;
 mod write;
 
 use std::collections::BTreeMap;
@@ -17,7 +20,6 @@ use raft_core::eraftpb::{ConfState, HardState, SnapshotMetadata};
 use crate::error::DiskError;
 use crate::io::{Fs, FsFile};
 use crate::log_index::LogIndex;
-use crate::state_file::PersistedState;
 
 /// Settings of a [`DiskStorage`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -43,7 +45,29 @@ impl Default for Options {
     }
 }
 
+/// How the first record of a cut tail was damaged. Both shapes are what a crash leaves in a write
+/// that was not yet fsynced; any other damage is a [`DiskError::Corrupt`] instead.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TornShape {
+    /// The segment ends inside the record (the crash lost the sectors at the end of the file).
+    ShortFile,
+    /// A piece of the record between two 512-byte boundaries reads as zeros, starting at this
+    /// byte offset (the crash lost a sector inside the file).
+    ZeroedSector {
+        /// The first byte of the zeroed piece.
+        offset: u64,
+    },
+}
+
 /// A torn tail that recovery cut off the log.
+///
+/// A cut is always damage of a crash's shape ([`TornShape`]) after the last proof that the log
+/// was synced (a sync mark, or the checkpoint's position). Recovery cannot rule out one case: a
+/// batch that was fsynced (and so may have been acknowledged), whose sync mark the same power
+/// loss took before it reached the disk, and which the device then lost or zeroed a sector of.
+/// An application that must not run with that risk refuses to start, or does not vote or
+/// acknowledge until it has caught up with a leader, whenever [`Recovery::torn_tail`] is set.
+/// See the crate documentation, "What recovery cannot tell".
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TornTail {
     /// The last segment, which held it.
@@ -52,6 +76,8 @@ pub struct TornTail {
     pub offset: u64,
     /// How many bytes were cut (a partial record, and any unsynced records after it).
     pub bytes_dropped: u64,
+    /// How the first cut record was damaged.
+    pub shape: TornShape,
 }
 
 /// What [`DiskStorage::open`] found and did.
@@ -63,9 +89,14 @@ pub struct Recovery {
     pub segments: usize,
     /// The entries in the log after replay.
     pub entries: u64,
-    /// The torn tail cut off the last segment, if there was one. Only data that was never
-    /// acknowledged as synced is ever cut: damage before a synced position is an error instead.
+    /// The torn tail cut off the last segment, if there was one: damage of a crash's shape
+    /// after the last proof of sync. Damage before a proof of sync, or of a shape no crash leaves,
+    /// is an error instead. See [`TornTail`] for the one case recovery cannot rule out.
     pub torn_tail: Option<TornTail>,
+    /// The log ended in a sync mark that a crash tore, which recovery cut. The engine writes a
+    /// sync mark on its own right after an fsync succeeded, so no record was lost and everything
+    /// before it is synced: unlike [`torn_tail`](Self::torn_tail), this needs no action.
+    pub torn_sync_mark: bool,
     /// Files removed as leftovers: segments behind the log start, unreferenced snapshots,
     /// temporary files.
     pub removed: Vec<String>,
@@ -92,17 +123,22 @@ pub struct DiskStorageCore {
     /// The slot of the state file that holds the last durable state, and its sequence number.
     state_slot: usize,
     state_sequence: u64,
-    /// What the state file holds.
-    persisted: PersistedState,
+    /// The hard state and membership last recorded in the log or the checkpoint (the hard
+    /// state's commit capped as it was written): a sync records the current ones if they differ.
+    logged_hard_state: HardState,
+    logged_conf_state: ConfState,
     hard_state: HardState,
     conf_state: ConfState,
     log: LogIndex,
     segments: BTreeMap<u64, Segment>,
     /// Segments below this are no longer part of the log.
     first_segment: u64,
-    /// Entries were written to the last segment since its last fsync.
+    /// Records were written to the last segment since its last fsync.
     needs_sync: bool,
-    /// The next write to the last segment starts with a sync mark (see `record`).
+    /// The length of the last segment at its last fsync (its sync mark, if written, follows).
+    synced_len: u64,
+    /// The sync mark of the last fsync could not be written after it: the next write to the last
+    /// segment starts with it (see `record`).
     mark_pending: bool,
     /// The latest snapshot's metadata (index 0: none); its data stays in its file.
     snapshot: SnapshotMetadata,

@@ -1,40 +1,31 @@
 //! Opening a storage: creating a new one, or recovering an existing one.
 //!
-//! Recovery reads the state file (the newer valid slot), checks the snapshot file it names, and
-//! replays the segments from the state's first segment on. It accepts exactly one kind of damage:
-//! a torn tail, that is damage in the last segment after its last known synced position (the
-//! last sync mark, or the position the state file recorded), which it cuts off and reports.
-//! Everything else is an error naming the file and byte offset: a bad record anywhere else, a
-//! missing segment or snapshot, a gap in the indexes, a log that ends before a position or a
-//! commit index the state file recorded. The storage never comes back with a silently shorter
-//! log.
+//! Recovery reads the checkpoint (the state file's newer valid slot), checks the snapshot file it
+//! names, and replays the segments from the checkpoint's first segment on: entries, and the hard
+//! state and membership records written after the checkpoint (the last one wins). It accepts
+//! exactly one kind of damage, a torn tail: damage of a shape a crash leaves (see `tail`) in the
+//! last segment after its last proof of sync (the last sync mark, or the checkpoint's position),
+//! which it cuts off and reports in [`Recovery::torn_tail`]. Everything else is an error naming
+//! the file and byte offset: a bad record anywhere else or of another shape, a missing segment or
+//! snapshot, a gap in the indexes, a log that ends before the checkpoint's position, a commit
+//! index beyond the entries before it.
 
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use prost::Message as _;
-use raft_core::eraftpb::{Entry, SnapshotMetadata};
+use raft_core::eraftpb::SnapshotMetadata;
 
+use super::replay::{has_sync_mark_after, replay_segment, ReplayState};
+use super::tail::is_torn_sync_mark;
 use super::{DiskStorageCore, Options, Recovery, Segment, TornTail};
 use crate::error::DiskError;
 use crate::files::{
-    decode_snapshot, is_segment_header, is_snapshot_name, parse_segment_name, segment_name,
-    snapshot_name, SEGMENT_HEADER_LEN, STATE_FILE, STATE_TMP, TMP_SUFFIX,
+    decode_snapshot, is_snapshot_name, parse_segment_name, segment_name, snapshot_name,
+    SEGMENT_HEADER_LEN, STATE_FILE, STATE_TMP, TMP_SUFFIX,
 };
 use crate::io::{Fs, FsFile};
-use crate::log_index::{Location, LogIndex};
-use crate::record::{self, DecodeError, RecordKind, HEADER_LEN};
+use crate::log_index::LogIndex;
 use crate::state_file::{encode_slot, newest_slot, PersistedState, SLOT_LEN};
-
-/// What the replay of one segment found.
-struct Replayed {
-    /// Where the valid records end.
-    end: u64,
-    /// The first damaged byte, if the records stop before the end of the file.
-    damage: Option<(u64, &'static str)>,
-    /// The end of the last sync mark: every byte before it was synced.
-    synced_end: u64,
-}
 
 impl DiskStorageCore {
     /// Opens (creating or recovering) the storage in `dir`.
@@ -93,7 +84,14 @@ impl DiskStorageCore {
             .map_err(|e| DiskError::io("fsync", &state_path, e))?;
         let snapshot = read_snapshot_metadata(&*fs, &dir, state.snapshot_index)?;
 
-        let mut log = LogIndex::new(state.log_start.0, state.log_start.1, options.cache_bytes);
+        let mut replay = ReplayState {
+            log: LogIndex::new(state.log_start.0, state.log_start.1, options.cache_bytes),
+            hard_state: state.hard_state,
+            conf_state: state.conf_state.clone(),
+            checkpoint_at: state.synced,
+            first_segment: state.first_segment,
+            group: options.group_id,
+        };
         let mut segments = std::collections::BTreeMap::new();
         let live: Vec<u64> = segment_ids
             .iter()
@@ -122,16 +120,29 @@ impl DiskStorageCore {
             let file = open_file(&*fs, &path)?;
             let bytes = read_all(&*file, &path)?;
             let is_last = id == last_id;
-            let replayed = replay_segment(&path, id, &bytes, &options, &mut log)?;
+            let replayed = replay_segment(&path, id, &bytes, &mut replay)?;
             let mut synced_floor = replayed.synced_end;
             if state.synced.0 == id {
                 synced_floor = synced_floor.max(state.synced.1);
             }
             let mut len = bytes.len() as u64;
-            if let Some((offset, why)) = replayed.damage {
-                if !is_last || offset < synced_floor || has_sync_mark_after(&bytes, id, offset) {
+            if let Some(damage) = replayed.damage {
+                let offset = damage.offset;
+                if !is_last {
+                    let why = format!("{} (in a segment that was closed)", damage.reason);
                     return Err(DiskError::corrupt(&path, offset, why));
                 }
+                if offset < synced_floor || has_sync_mark_after(&bytes, id, offset) {
+                    let why = format!("{} (before a proof of sync)", damage.reason);
+                    return Err(DiskError::corrupt(&path, offset, why));
+                }
+                let Some(shape) = damage.shape else {
+                    let why = format!(
+                        "{} (no crash leaves this shape: a flipped bit or a misplaced write)",
+                        damage.reason
+                    );
+                    return Err(DiskError::corrupt(&path, offset, why));
+                };
                 let cut = if offset < SEGMENT_HEADER_LEN {
                     0
                 } else {
@@ -143,11 +154,16 @@ impl DiskStorageCore {
                     file.write_at(0, &crate::files::segment_header(id))
                         .map_err(|e| DiskError::io("write", &path, e))?;
                 }
-                recovery.torn_tail = Some(TornTail {
-                    path: path.clone(),
-                    offset,
-                    bytes_dropped: len - offset,
-                });
+                if is_torn_sync_mark(&bytes, id, offset) {
+                    recovery.torn_sync_mark = true;
+                } else {
+                    recovery.torn_tail = Some(TornTail {
+                        path: path.clone(),
+                        offset,
+                        bytes_dropped: len - offset,
+                        shape,
+                    });
+                }
                 len = replayed.end.max(SEGMENT_HEADER_LEN);
             } else if len < synced_floor {
                 return Err(DiskError::corrupt(
@@ -161,19 +177,26 @@ impl DiskStorageCore {
             }
             segments.insert(id, Segment { path, file, len });
         }
-        let hard_state = state.hard_state;
+        let ReplayState {
+            log,
+            hard_state,
+            conf_state,
+            ..
+        } = replay;
         if hard_state.commit > log.last_index() {
             let last = &segments[&last_id];
             return Err(DiskError::corrupt(
                 &last.path,
                 last.len,
                 format!(
-                    "the log ends at index {} but the state file's commit index is {}",
+                    "the log ends at index {} but the hard state's commit index is {}",
                     log.last_index(),
                     hard_state.commit
                 ),
             ));
         }
+        // The last segment was fsynced above: all of it is durable.
+        let synced_len = segments[&last_id].len;
         recovery.segments = segments.len();
         recovery.entries = log.last_index() - log.start().0;
         recovery.removed = remove_leftovers(&*fs, &dir, &names, &state)?;
@@ -184,13 +207,15 @@ impl DiskStorageCore {
             state_file,
             state_slot: slot,
             state_sequence: sequence,
+            logged_hard_state: hard_state,
+            logged_conf_state: conf_state.clone(),
             hard_state,
-            conf_state: state.conf_state.clone(),
+            conf_state,
             first_segment: state.first_segment,
-            persisted: state,
             log,
             segments,
             needs_sync: false,
+            synced_len,
             mark_pending: true,
             snapshot,
             failed: None,
@@ -274,96 +299,6 @@ fn read_snapshot_metadata(
             format!("the snapshot file does not hold the snapshot at index {index}"),
         )),
     }
-}
-
-/// Replays the records of segment `id` into `log`.
-fn replay_segment(
-    path: &std::path::Path,
-    id: u64,
-    bytes: &[u8],
-    options: &Options,
-    log: &mut LogIndex,
-) -> Result<Replayed, DiskError> {
-    if !is_segment_header(bytes, id) {
-        return Ok(Replayed {
-            end: 0,
-            damage: Some((0, "bad segment header")),
-            synced_end: 0,
-        });
-    }
-    let mut offset = SEGMENT_HEADER_LEN;
-    let mut synced_end = SEGMENT_HEADER_LEN;
-    while (offset as usize) < bytes.len() {
-        let rec = match record::decode(&bytes[offset as usize..], id, offset) {
-            Ok(rec) => rec,
-            Err(DecodeError::Truncated) => {
-                return Ok(Replayed {
-                    end: offset,
-                    damage: Some((offset, "partial record at the end of the segment")),
-                    synced_end,
-                })
-            }
-            Err(DecodeError::Invalid(why)) => {
-                return Ok(Replayed {
-                    end: offset,
-                    damage: Some((offset, why)),
-                    synced_end,
-                })
-            }
-        };
-        let total = rec.total_len as u64;
-        match rec.kind {
-            RecordKind::SyncMark => synced_end = offset + total,
-            RecordKind::Entry if rec.group != options.group_id => {}
-            RecordKind::Entry => {
-                let entry = Entry::decode(rec.payload).map_err(|e| {
-                    DiskError::corrupt(path, offset, format!("entry does not decode: {e}"))
-                })?;
-                let index = entry.index;
-                if index > log.start().0 {
-                    if index > log.last_index() + 1 {
-                        return Err(DiskError::corrupt(
-                            path,
-                            offset,
-                            format!(
-                                "gap in the log: entry {index} follows entry {}",
-                                log.last_index()
-                            ),
-                        ));
-                    }
-                    log.truncate_after(index - 1);
-                    let location = Location {
-                        term: entry.term,
-                        offset,
-                        segment: id as u32,
-                        len: total as u32,
-                    };
-                    log.push(location, entry);
-                }
-            }
-        }
-        offset += total;
-    }
-    Ok(Replayed {
-        end: offset,
-        damage: None,
-        synced_end,
-    })
-}
-
-/// Whether a valid sync mark lies anywhere after `damage` in a segment: then the damaged bytes
-/// were synced before it was written, and the damage is corruption, not a torn write.
-fn has_sync_mark_after(bytes: &[u8], id: u64, damage: u64) -> bool {
-    let start = (damage as usize + 1).max(SEGMENT_HEADER_LEN as usize);
-    (start..bytes.len().saturating_sub(HEADER_LEN - 1)).any(|at| {
-        // Cheap filter first: a sync mark has length 0 and kind 2.
-        bytes[at..at + 4] == [0; 4]
-            && bytes[at + 8..at + 12] == 2u32.to_le_bytes()
-            && matches!(
-                record::decode(&bytes[at..], id, at as u64),
-                Ok(rec) if rec.kind == RecordKind::SyncMark
-            )
-    })
 }
 
 /// Removes what a crash may leave behind: segments before the first one, snapshot files other

@@ -58,7 +58,7 @@ impl DiskStorageCore {
         self.hard_state.commit = self.hard_state.commit.max(meta.index);
         self.conf_state = conf_state;
         self.snapshot = meta;
-        self.store_state(self.state_to_persist())?;
+        self.checkpoint()?;
         self.remove_old_segments()?;
         self.remove_snapshot_file(old_snapshot)?;
         Ok(())
@@ -107,7 +107,7 @@ impl DiskStorageCore {
         self.write_snapshot_file(&snapshot)?;
         let old_snapshot = self.snapshot.index;
         self.snapshot = metadata;
-        self.store_state(self.state_to_persist())?;
+        self.checkpoint()?;
         if old_snapshot != index {
             self.remove_snapshot_file(old_snapshot)?;
         }
@@ -145,7 +145,7 @@ impl DiskStorageCore {
         self.check_writable()?;
         self.log.compact_to(point, term);
         self.first_segment = self.log.first_segment().unwrap_or(self.active_id());
-        self.store_state(self.state_to_persist())?;
+        self.checkpoint()?;
         self.remove_old_segments()?;
         Ok(())
     }

@@ -1,14 +1,27 @@
-//! Writing: appends, the hard state, fsync and group commit, segment rotation, the state file.
+//! Writing: appends, hard state and membership records, fsync and group commit, segment
+//! rotation, the checkpoint (the state file).
+//!
+//! A synced `Ready` costs one fsync: its entries and, if they changed, the hard state and
+//! membership are records of the log, written and fsynced together. The state file is only a
+//! checkpoint, written when the log's shape changes (a snapshot is created or installed, the log
+//! is compacted), because it records what the log alone cannot: where the log starts, which
+//! segment comes first, which snapshot is current. It also records its own position in the log:
+//! hard state and membership records before that position are older than the checkpoint and
+//! replay skips them.
 //!
 //! Ordering rules that recovery relies on:
-//! - the state file is written only after the log is fsynced, and its commit index never passes
-//!   the log's last index, so a durable state never refers to entries that are not durable;
+//! - a hard state record is written after the entries it commits, and its commit index never
+//!   passes the log's last index, so replay (which stops at the first damaged record) never
+//!   finds a commit beyond the entries before it;
+//! - the checkpoint is written only after the log is fsynced, and its commit never passes the
+//!   log's last index, so a durable checkpoint never refers to entries that are not durable;
 //! - a segment is fsynced before the next one is started, so only the last segment can hold
 //!   unsynced records (a torn tail);
 //! - a new segment's header is fsynced and its directory entry made durable before any record is
-//!   written to it, so every segment a durable state refers to exists after a crash;
-//! - after a successful fsync of the log, the next record written is a sync mark: damage before
-//!   it is corruption, not a torn write.
+//!   written to it, so every segment a durable checkpoint refers to exists after a crash;
+//! - right after every successful fsync of the log a sync mark is written (not fsynced): once it
+//!   reaches the disk, with the next fsync or the kernel's writeback, damage before it is
+//!   corruption, not a torn write.
 //!
 //! Any I/O error marks the storage failed (see [`DiskStorageCore::failure`]): after a failed fsync
 //! the file's unsynced pages may be lost even though reads still return them, so the only honest
@@ -27,6 +40,25 @@ use crate::files::{segment_header, segment_name, SEGMENT_HEADER_LEN};
 use crate::log_index::Location;
 use crate::record::{self, RecordKind};
 use crate::state_file::{encode_slot, PersistedState, SLOT_LEN};
+
+/// Records encoded for the end of the last segment, not yet written.
+struct Pending {
+    segment: u64,
+    start: u64,
+    buf: Vec<u8>,
+}
+
+impl Pending {
+    /// The segment offset the next record appended to the buffer will have.
+    fn next_offset(&self) -> u64 {
+        self.start + self.buf.len() as u64
+    }
+
+    fn push(&mut self, kind: RecordKind, group: u64, payload: &[u8]) {
+        let offset = self.next_offset();
+        record::encode(&mut self.buf, self.segment, offset, kind, group, payload);
+    }
+}
 
 impl DiskStorageCore {
     /// Applies one `Ready`'s writes in the order of [`WriteBatch`]'s fields, then fsyncs if `sync`
@@ -92,50 +124,24 @@ impl DiskStorageCore {
             return Err(StorageError::Unavailable.into());
         }
         self.check_writable()?;
-        let active_len = self.active().len;
-        if active_len >= self.options.segment_bytes.min(1 << 30) && active_len > SEGMENT_HEADER_LEN
-        {
-            self.rotate()?;
-        }
-        let segment_id = self.active_id();
-        let start = self.active().len;
-        let mut buf = Vec::new();
-        if self.mark_pending {
-            record::encode(&mut buf, segment_id, start, RecordKind::SyncMark, 0, &[]);
-        }
+        self.rotate_if_full()?;
+        let mut pending = self.pending();
         let mut locations = Vec::with_capacity(entries.len());
+        let group = self.options.group_id;
         for entry in entries {
-            let offset = start + buf.len() as u64;
-            let before = buf.len();
+            let offset = pending.next_offset();
             let payload = entry.encode_to_vec();
-            let group = self.options.group_id;
-            record::encode(
-                &mut buf,
-                segment_id,
-                offset,
-                RecordKind::Entry,
-                group,
-                &payload,
-            );
-            let len = u32::try_from(buf.len() - before)
+            pending.push(RecordKind::Entry, group, &payload);
+            let len = u32::try_from(pending.next_offset() - offset)
                 .map_err(|_| DiskError::TooLarge(format!("an entry of {} bytes", payload.len())))?;
             locations.push(Location {
                 term: entry.term,
                 offset,
-                segment: segment_id as u32,
+                segment: pending.segment as u32,
                 len,
             });
         }
-        if start + buf.len() as u64 > u64::from(u32::MAX) {
-            return Err(DiskError::TooLarge("a segment past 4 GiB".into()).into());
-        }
-        let path = self.active().path.clone();
-        if let Err(e) = self.active().file.write_at(start, &buf) {
-            return Err(self.fail(DiskError::io("write", &path, e)).into());
-        }
-        self.active_mut().len = start + buf.len() as u64;
-        self.mark_pending = false;
-        self.needs_sync = true;
+        self.write_pending(pending)?;
         self.log.truncate_after(first_new.index - 1);
         for (location, entry) in locations.into_iter().zip(entries) {
             self.log.push(location, entry.clone());
@@ -166,25 +172,88 @@ impl DiskStorageCore {
         Ok(())
     }
 
-    /// Makes everything written so far durable: fsyncs the log, then writes and fsyncs the state
-    /// file if the hard state or membership changed since it was last written.
+    /// Makes everything written so far durable with one fsync of the log: if the hard state or
+    /// membership changed since they were last recorded, a record of each is appended first.
     ///
     /// On failure the storage is marked failed and refuses every later write: the unsynced data
     /// may or may not be on disk, and a retried fsync could report success for pages the kernel
     /// already dropped.
     pub fn sync(&mut self) -> Result<()> {
         self.check_writable()?;
+        self.record_state()?;
         self.sync_log()?;
-        let state = self.state_to_persist();
-        if state.hard_state != self.persisted.hard_state
-            || state.conf_state != self.persisted.conf_state
+        Ok(())
+    }
+
+    /// Appends a hard state record and a membership record, each only if it differs from the
+    /// one last recorded (in the log or the checkpoint).
+    fn record_state(&mut self) -> std::result::Result<(), DiskError> {
+        let hard_state = self.capped_hard_state();
+        let hs_changed = hard_state != self.logged_hard_state;
+        let cs_changed = self.conf_state != self.logged_conf_state;
+        if !hs_changed && !cs_changed {
+            return Ok(());
+        }
+        self.rotate_if_full()?;
+        let mut pending = self.pending();
+        let group = self.options.group_id;
+        if hs_changed {
+            let payload = record::encode_hard_state(&hard_state);
+            pending.push(RecordKind::HardState, group, &payload);
+        }
+        if cs_changed {
+            let payload = self.conf_state.encode_to_vec();
+            pending.push(RecordKind::ConfState, group, &payload);
+        }
+        self.write_pending(pending)?;
+        self.logged_hard_state = hard_state;
+        self.logged_conf_state = self.conf_state.clone();
+        Ok(())
+    }
+
+    /// An empty buffer for the end of the last segment, starting with the sync mark that could
+    /// not be written after the last fsync, if any.
+    fn pending(&self) -> Pending {
+        let mut pending = Pending {
+            segment: self.active_id(),
+            start: self.active().len,
+            buf: Vec::new(),
+        };
+        if self.mark_pending {
+            pending.push(RecordKind::SyncMark, 0, &[]);
+        }
+        pending
+    }
+
+    /// Writes `pending` at the end of the last segment (not durable until [`sync`](Self::sync)).
+    fn write_pending(&mut self, pending: Pending) -> std::result::Result<(), DiskError> {
+        if pending.next_offset() > u64::from(u32::MAX) {
+            return Err(DiskError::TooLarge("a segment past 4 GiB".into()));
+        }
+        let path = self.active().path.clone();
+        if let Err(e) = self.active().file.write_at(pending.start, &pending.buf) {
+            return Err(self.fail(DiskError::io("write", &path, e)));
+        }
+        self.active_mut().len = pending.next_offset();
+        self.mark_pending = false;
+        self.needs_sync = true;
+        Ok(())
+    }
+
+    /// Starts a new segment if the last one is full.
+    fn rotate_if_full(&mut self) -> std::result::Result<(), DiskError> {
+        let active_len = self.active().len;
+        if active_len >= self.options.segment_bytes.min(1 << 30) && active_len > SEGMENT_HEADER_LEN
         {
-            self.store_state(state)?;
+            self.rotate()?;
         }
         Ok(())
     }
 
-    /// Fsyncs the last segment if entries were written to it since its last fsync.
+    /// Fsyncs the last segment if records were written to it since its last fsync, then writes
+    /// the sync mark that proves it (without an fsync of its own: the next one, or the kernel's
+    /// writeback, makes it durable). A mark that cannot be written is written with the next
+    /// records instead; the fsync succeeded, so the data is durable either way.
     pub(super) fn sync_log(&mut self) -> std::result::Result<(), DiskError> {
         if !self.needs_sync {
             return Ok(());
@@ -194,38 +263,58 @@ impl DiskStorageCore {
             return Err(self.fail(DiskError::io("fsync", &path, e)));
         }
         self.needs_sync = false;
-        self.mark_pending = true;
+        self.synced_len = self.active().len;
+        let mut mark = Pending {
+            segment: self.active_id(),
+            start: self.active().len,
+            buf: Vec::with_capacity(record::HEADER_LEN),
+        };
+        mark.push(RecordKind::SyncMark, 0, &[]);
+        match self.active().file.write_at(mark.start, &mark.buf) {
+            Ok(()) => {
+                self.active_mut().len = mark.next_offset();
+                self.mark_pending = false;
+            }
+            Err(_) => self.mark_pending = true,
+        }
         Ok(())
     }
 
-    /// The state as it would be written now: the commit index is capped at the last index, so
-    /// that a durable state never commits entries the durable log does not hold.
-    pub(super) fn state_to_persist(&self) -> PersistedState {
+    /// The hard state with its commit capped at the last index, as it is recorded: a durable
+    /// record never commits entries that the durable log before it does not hold.
+    fn capped_hard_state(&self) -> HardState {
         let mut hard_state = self.hard_state;
         hard_state.commit = hard_state.commit.min(self.log.last_index());
-        PersistedState {
-            hard_state,
+        hard_state
+    }
+
+    /// Writes a checkpoint of the current state (see [`write_checkpoint`](Self::write_checkpoint)).
+    pub(super) fn checkpoint(&mut self) -> std::result::Result<(), DiskError> {
+        self.check_writable()?;
+        self.sync_log()?;
+        let state = PersistedState {
+            hard_state: self.capped_hard_state(),
             conf_state: self.conf_state.clone(),
             first_segment: self.first_segment,
             log_start: self.log.start(),
             snapshot_index: self.snapshot.index,
-            synced: (self.active_id(), self.active().len),
-        }
+            synced: (self.active_id(), self.synced_len),
+        };
+        self.write_checkpoint(state)
     }
 
-    /// Writes `state` to the slot that does not hold the last durable state and fsyncs it. The
-    /// log must be synced first (the state's synced position and commit refer to it).
-    pub(super) fn store_state(
-        &mut self,
-        state: PersistedState,
-    ) -> std::result::Result<(), DiskError> {
-        self.check_writable()?;
-        self.sync_log()?;
+    /// Writes the checkpoint `state` to the slot that does not hold the last durable one and
+    /// fsyncs it. The log must be synced up to the checkpoint's position, which must be the end
+    /// of the log's records (only the sync mark of that fsync may follow it): the hard state and
+    /// membership records before it are older than the checkpoint. The hard state and
+    /// membership it holds count as recorded from then on.
+    fn write_checkpoint(&mut self, state: PersistedState) -> std::result::Result<(), DiskError> {
         let sequence = self.state_sequence + 1;
         let Some(slot_bytes) = encode_slot(&state, sequence) else {
-            return Err(DiskError::TooLarge(format!(
+            // The caller already changed the log in memory: refuse writes from now on.
+            return Err(self.fail(DiskError::TooLarge(format!(
                 "the membership does not fit in a {SLOT_LEN}-byte state slot"
-            )));
+            ))));
         };
         let slot = 1 - self.state_slot;
         let path = self.path(crate::files::STATE_FILE);
@@ -238,7 +327,8 @@ impl DiskStorageCore {
         }
         self.state_slot = slot;
         self.state_sequence = sequence;
-        self.persisted = state;
+        self.logged_hard_state = state.hard_state;
+        self.logged_conf_state = state.conf_state;
         Ok(())
     }
 
@@ -257,6 +347,7 @@ impl DiskStorageCore {
             Err(e) => return Err(self.fail(e)),
         };
         self.segments.insert(id, segment);
+        self.synced_len = SEGMENT_HEADER_LEN;
         self.mark_pending = false;
         Ok(())
     }

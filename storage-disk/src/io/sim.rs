@@ -87,6 +87,8 @@ struct SimState {
     dirs: BTreeSet<PathBuf>,
     /// Mutating operations so far (the "points" a crash sweep enumerates).
     points: u64,
+    /// Successful file fsyncs so far.
+    syncs: u64,
     halt_at: Option<u64>,
     halted: bool,
     fail_next_sync: bool,
@@ -124,6 +126,7 @@ impl SimState {
             pending_dir: Vec::new(),
             dirs: BTreeSet::new(),
             points: 0,
+            syncs: 0,
             halt_at: None,
             halted: false,
             fail_next_sync: false,
@@ -241,6 +244,7 @@ impl SimState {
         for op in &pending {
             apply(&mut inode.durable, op);
         }
+        self.syncs += 1;
         Ok(())
     }
 
@@ -358,6 +362,12 @@ impl SimFs {
     /// removals, directory fsyncs) made so far: the crash points of the run.
     pub fn points(&self) -> u64 {
         self.lock().points
+    }
+
+    /// The number of successful file fsyncs ([`FsFile::sync`]) so far, directory fsyncs not
+    /// counted: what a write costs in fsyncs.
+    pub fn sync_count(&self) -> u64 {
+        self.lock().syncs
     }
 
     /// Halts the disk at mutating operation number `point` (counted from 0, as
