@@ -135,16 +135,34 @@ pub fn encode(
     group: u64,
     payload: &[u8],
 ) {
+    encode_with(out, segment, offset, kind, group, |out| {
+        out.extend_from_slice(payload)
+    });
+}
+
+/// Appends a record to `out`, to be written at byte `offset` of segment `segment`, its payload
+/// written by `write_payload` straight into `out` (no intermediate copy). Returns the payload's
+/// length.
+pub fn encode_with(
+    out: &mut Vec<u8>,
+    segment: u64,
+    offset: u64,
+    kind: RecordKind,
+    group: u64,
+    write_payload: impl FnOnce(&mut Vec<u8>),
+) -> usize {
     let start = out.len();
-    out.extend_from_slice(&(payload.len() as u32).to_le_bytes());
-    out.extend_from_slice(&[0; 8]);
+    out.extend_from_slice(&[0; 12]);
     out.extend_from_slice(&kind.code().to_le_bytes());
     out.extend_from_slice(&group.to_le_bytes());
-    let header_crc = header_checksum(segment, offset, &out[start..]);
-    let crc = crc32c::crc32c_append(header_crc, payload);
+    write_payload(out);
+    let len = out.len() - start - HEADER_LEN;
+    out[start..start + 4].copy_from_slice(&(len as u32).to_le_bytes());
+    let header_crc = header_checksum(segment, offset, &out[start..start + HEADER_LEN]);
+    let crc = crc32c::crc32c_append(header_crc, &out[start + HEADER_LEN..]);
     out[start + 4..start + 8].copy_from_slice(&header_crc.to_le_bytes());
     out[start + 8..start + 12].copy_from_slice(&crc.to_le_bytes());
-    out.extend_from_slice(payload);
+    len
 }
 
 fn u32_at(buf: &[u8], at: usize) -> u32 {

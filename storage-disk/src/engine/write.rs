@@ -128,12 +128,25 @@ impl DiskStorageCore {
         let mut pending = self.pending();
         let mut locations = Vec::with_capacity(entries.len());
         let group = self.options.group_id;
+        pending.buf.reserve(
+            entries
+                .iter()
+                .map(|e| record::HEADER_LEN + e.encoded_len())
+                .sum(),
+        );
         for entry in entries {
             let offset = pending.next_offset();
-            let payload = entry.encode_to_vec();
-            pending.push(RecordKind::Entry, group, &payload);
+            let payload_len = record::encode_with(
+                &mut pending.buf,
+                pending.segment,
+                offset,
+                RecordKind::Entry,
+                group,
+                // A Vec grows as needed: encoding into one cannot run out of room.
+                |out| entry.encode(out).expect("encoding into a Vec"),
+            );
             let len = u32::try_from(pending.next_offset() - offset)
-                .map_err(|_| DiskError::TooLarge(format!("an entry of {} bytes", payload.len())))?;
+                .map_err(|_| DiskError::TooLarge(format!("an entry of {payload_len} bytes")))?;
             locations.push(Location {
                 term: entry.term,
                 offset,
