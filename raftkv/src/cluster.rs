@@ -25,7 +25,7 @@ const STOP_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Sends SIGTERM to the process using each data directory in `dirs` (a node this process started
 /// or one restarted by hand) and waits until every directory is free. Returns the directories
-/// still in use after [`STOP_TIMEOUT`].
+/// still in use after `STOP_TIMEOUT` (10 s).
 pub fn stop(dirs: &[PathBuf]) -> Vec<PathBuf> {
     for dir in dirs {
         if let Some(pid) = lock_holder(dir) {

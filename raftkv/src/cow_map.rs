@@ -16,19 +16,20 @@ use std::sync::Arc;
 /// The number of shards: a write during a snapshot copies at most 1/`SHARDS` of the map.
 pub const SHARDS: usize = 512;
 
-type Shard = HashMap<Vec<u8>, Vec<u8>>;
+type Shard<V> = HashMap<Vec<u8>, V>;
 
-/// A map of byte strings to byte strings whose [`view`](CowMap::view) is cheap.
+/// A map of byte strings to values (byte strings by default) whose [`view`](CowMap::view) is
+/// cheap. The state machine keeps its values in one and its keys' expiry deadlines in another.
 #[derive(Debug, Clone)]
-pub struct CowMap {
-    shards: Vec<Arc<Shard>>,
+pub struct CowMap<V = Vec<u8>> {
+    shards: Vec<Arc<Shard<V>>>,
     len: usize,
 }
 
 /// A consistent, immutable view of a [`CowMap`] as it was when the view was taken.
 #[derive(Debug, Clone)]
-pub struct MapView {
-    shards: Vec<Arc<Shard>>,
+pub struct MapView<V = Vec<u8>> {
+    shards: Vec<Arc<Shard<V>>>,
     len: usize,
 }
 
@@ -39,8 +40,8 @@ fn shard_of(key: &[u8]) -> usize {
     (hasher.finish() % SHARDS as u64) as usize
 }
 
-impl Default for CowMap {
-    fn default() -> CowMap {
+impl<V> Default for CowMap<V> {
+    fn default() -> CowMap<V> {
         CowMap {
             shards: (0..SHARDS).map(|_| Arc::new(Shard::new())).collect(),
             len: 0,
@@ -48,15 +49,15 @@ impl Default for CowMap {
     }
 }
 
-impl PartialEq for CowMap {
-    fn eq(&self, other: &CowMap) -> bool {
+impl<V: PartialEq> PartialEq for CowMap<V> {
+    fn eq(&self, other: &CowMap<V>) -> bool {
         self.len == other.len && self.shards == other.shards
     }
 }
 
-impl Eq for CowMap {}
+impl<V: Eq> Eq for CowMap<V> {}
 
-impl CowMap {
+impl<V: Clone> CowMap<V> {
     /// The number of keys.
     pub fn len(&self) -> usize {
         self.len
@@ -68,17 +69,17 @@ impl CowMap {
     }
 
     /// The value of `key`.
-    pub fn get(&self, key: &[u8]) -> Option<&Vec<u8>> {
+    pub fn get(&self, key: &[u8]) -> Option<&V> {
         self.shards[shard_of(key)].get(key)
     }
 
     /// The shard of `key`, copied first if a view shares it.
-    fn shard_mut(&mut self, key: &[u8]) -> &mut Shard {
+    fn shard_mut(&mut self, key: &[u8]) -> &mut Shard<V> {
         Arc::make_mut(&mut self.shards[shard_of(key)])
     }
 
     /// Sets `key` to `value`; returns the previous value.
-    pub fn insert(&mut self, key: Vec<u8>, value: Vec<u8>) -> Option<Vec<u8>> {
+    pub fn insert(&mut self, key: Vec<u8>, value: V) -> Option<V> {
         let old = self.shard_mut(&key).insert(key, value);
         if old.is_none() {
             self.len += 1;
@@ -87,7 +88,7 @@ impl CowMap {
     }
 
     /// Removes `key`; returns its value.
-    pub fn remove(&mut self, key: &[u8]) -> Option<Vec<u8>> {
+    pub fn remove(&mut self, key: &[u8]) -> Option<V> {
         // Looking first spares a shard copy when the key is absent.
         self.get(key)?;
         let old = self.shard_mut(key).remove(key);
@@ -98,12 +99,12 @@ impl CowMap {
     }
 
     /// Every key and value, in no particular order.
-    pub fn iter(&self) -> impl Iterator<Item = (&Vec<u8>, &Vec<u8>)> {
+    pub fn iter(&self) -> impl Iterator<Item = (&Vec<u8>, &V)> {
         self.shards.iter().flat_map(|shard| shard.iter())
     }
 
     /// A consistent view of the map as it is now (one `Arc` clone per shard).
-    pub fn view(&self) -> MapView {
+    pub fn view(&self) -> MapView<V> {
         MapView {
             shards: self.shards.clone(),
             len: self.len,
@@ -111,23 +112,23 @@ impl CowMap {
     }
 }
 
-impl Extend<(Vec<u8>, Vec<u8>)> for CowMap {
-    fn extend<I: IntoIterator<Item = (Vec<u8>, Vec<u8>)>>(&mut self, pairs: I) {
+impl<V: Clone> Extend<(Vec<u8>, V)> for CowMap<V> {
+    fn extend<I: IntoIterator<Item = (Vec<u8>, V)>>(&mut self, pairs: I) {
         for (key, value) in pairs {
             self.insert(key, value);
         }
     }
 }
 
-impl FromIterator<(Vec<u8>, Vec<u8>)> for CowMap {
-    fn from_iter<I: IntoIterator<Item = (Vec<u8>, Vec<u8>)>>(pairs: I) -> CowMap {
+impl<V: Clone> FromIterator<(Vec<u8>, V)> for CowMap<V> {
+    fn from_iter<I: IntoIterator<Item = (Vec<u8>, V)>>(pairs: I) -> CowMap<V> {
         let mut map = CowMap::default();
         map.extend(pairs);
         map
     }
 }
 
-impl MapView {
+impl<V> MapView<V> {
     /// The number of keys in the view.
     pub fn len(&self) -> usize {
         self.len
@@ -139,7 +140,7 @@ impl MapView {
     }
 
     /// Every key and value of the view, in no particular order.
-    pub fn iter(&self) -> impl Iterator<Item = (&Vec<u8>, &Vec<u8>)> {
+    pub fn iter(&self) -> impl Iterator<Item = (&Vec<u8>, &V)> {
         self.shards.iter().flat_map(|shard| shard.iter())
     }
 }

@@ -13,15 +13,18 @@
 //! - [`transport`]: peer messages as length-prefixed protobuf frames over TCP; [`peer_auth`]: the
 //!   cluster secret that peers prove they know.
 //! - [`server`]: the listener; RESP clients and peers share the port.
-//! - [`resp`] and [`command`]: the protocol and the command table.
-//! - [`kv`]: the replicated state machine and its snapshot encoding; [`cow_map`]: the map,
-//!   shared copy-on-write with the snapshot thread; [`session`]: exactly-once writes when a node
-//!   proposes a write again.
+//! - [`resp`] and [`command`]: the protocol and the command table; [`connection`]: a client
+//!   connection's own state and the commands answered from it (`HELLO`, `CLIENT`, `CONFIG`...).
+//! - [`kv`]: the replicated state machine (keys expire by a clock that only the log moves, never
+//!   by a replica's own) and its snapshot encoding; [`cow_map`]: the map, shared copy-on-write
+//!   with the snapshot thread; [`session`]: exactly-once writes when a node proposes a write
+//!   again.
 //! - [`cli`] and [`cluster`]: the `raftkv` binary's command line and `raftkv cluster`.
 
 pub mod cli;
 pub mod cluster;
 pub mod command;
+pub mod connection;
 pub mod cow_map;
 pub mod event;
 pub mod kv;

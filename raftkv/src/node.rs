@@ -15,9 +15,11 @@
 //! The loop and its state are here; the rest is split by concern: [`NodeConfig`] and the modes
 //! (`config`), the [`Event`]s the loop reacts to (`event`), client requests and writes
 //! (`requests`), linearizable reads (`reads`), the Ready handling and applying (`ready`),
-//! snapshots (`snapshot`) and the `INFO` / `RAFT.STATUS` texts (`info`).
+//! snapshots (`snapshot`), the wall clock's way into the log (`expiry`: write stamps and the
+//! leader's expiry sweeps) and the `INFO` / `RAFT.STATUS` texts (`info`).
 
 mod config;
+mod expiry;
 mod info;
 pub(crate) mod options_file;
 mod reads;
@@ -86,6 +88,8 @@ pub struct Node {
     snapshot_in_progress: Option<u64>,
     /// Where the snapshot thread reports (the loop's own channel).
     events: Sender<Event>,
+    /// When this node, leading, last proposed an `ExpireSweep`.
+    last_sweep: Option<Instant>,
 }
 
 impl Node {
@@ -157,6 +161,7 @@ impl Node {
             snapshots_made: 0,
             snapshot_in_progress: None,
             events,
+            last_sweep: None,
         };
         node.sync_peers();
         if node.raw.raft.prs.conf().voters.ids() == [node.cfg.id] {
@@ -255,7 +260,8 @@ impl Node {
     }
 
     /// `ticks` ticks of the logical clock: Raft ticks (unless this node was removed), then the
-    /// writes waiting for a leader are tried again and the requests past their deadline fail.
+    /// writes waiting for a leader are tried again, the requests past their deadline fail, and
+    /// a leader proposes an expiry sweep if one is due.
     fn on_tick(&mut self, now: Instant, ticks: u64) {
         if !self.removed {
             for _ in 0..ticks {
@@ -264,6 +270,7 @@ impl Node {
         }
         self.retry_and_expire_writes(now);
         self.expire_and_resend_reads(now);
+        self.maybe_propose_sweep(now);
     }
 
     /// Makes the transport's peers the address book's.

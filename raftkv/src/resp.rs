@@ -44,6 +44,21 @@ pub enum ProtocolError {
     InvalidReply(&'static str),
 }
 
+/// An argument or a stored value read as an integer the way Redis reads one (`string2ll`): an
+/// optional minus sign, decimal digits, no spaces, no leading `+`, no leading zeros, within `i64`.
+pub fn parse_integer(value: &[u8]) -> Option<i64> {
+    let text = std::str::from_utf8(value).ok()?;
+    let digits = text.strip_prefix('-').unwrap_or(text);
+    let canonical = !digits.is_empty()
+        && digits.bytes().all(|b| b.is_ascii_digit())
+        && (digits == "0" || !digits.starts_with('0'))
+        && text != "-0";
+    if !canonical {
+        return None;
+    }
+    text.parse().ok()
+}
+
 /// The result of an incremental parse: the value and the number of bytes it took, or `None` when
 /// the input does not hold a whole one yet.
 pub type Parsed<T> = Result<Option<(T, usize)>, ProtocolError>;

@@ -24,6 +24,7 @@ use std::time::Duration;
 use slog::{debug, warn, Logger};
 
 use crate::command::{self, Command};
+use crate::connection::{ClientState, Settings};
 use crate::event::{Event, Request};
 use crate::peer_auth::ClusterSecret;
 use crate::resp::{self, Reply};
@@ -66,14 +67,18 @@ pub fn spawn_listener(
     thread::Builder::new()
         .name("listener".to_string())
         .spawn(move || {
+            // `CLIENT ID`: unique in the process, counting from 1 as Redis does.
+            let mut next_id = 0;
             for stream in listener.incoming() {
                 match stream {
                     Ok(stream) => {
                         let (events, conn_logger) = (events.clone(), logger.clone());
+                        next_id += 1;
                         let conn = Connection {
                             secret: secret.clone(),
                             limits,
                             clients: clients.clone(),
+                            id: next_id,
                         };
                         let spawned = thread::Builder::new()
                             .name("conn".to_string())
@@ -93,6 +98,8 @@ struct Connection {
     secret: Option<ClusterSecret>,
     limits: ClientLimits,
     clients: Arc<AtomicUsize>,
+    /// The connection's number, for `CLIENT ID`.
+    id: u64,
 }
 
 fn handle_connection(stream: TcpStream, conn: Connection, events: &Sender<Event>, logger: &Logger) {
@@ -123,8 +130,16 @@ fn handle_connection(stream: TcpStream, conn: Connection, events: &Sender<Event>
         return;
     }
     let _slot = ClientSlot(conn.clients);
+    let peer = stream
+        .peer_addr()
+        .map_or_else(|_| "?".to_string(), |a| a.to_string());
+    let settings = Settings {
+        max_clients: conn.limits.max_clients,
+        idle_timeout_secs: conn.limits.idle_timeout.map_or(0, |t| t.as_secs()),
+    };
+    let mut state = ClientState::new(conn.id, peer, settings);
     // Reading with the idle timeout: a client that sends nothing for that long is closed.
-    match serve_client(reader, stream, events) {
+    match serve_client(reader, stream, &mut state, events) {
         Ok(()) => {}
         Err(e)
             if matches!(
@@ -209,6 +224,7 @@ impl Replies {
 fn serve_client(
     mut reader: impl Read,
     mut writer: TcpStream,
+    state: &mut ClientState,
     events: &Sender<Event>,
 ) -> io::Result<()> {
     let mut input = Vec::new();
@@ -241,6 +257,7 @@ fn serve_client(
                         Ok(Command::Ping(Some(message)) | Command::Echo(message)) => {
                             replies.pending.push(now(Reply::Bulk(message)))
                         }
+                        Ok(Command::Connection(c)) => replies.pending.push(now(state.answer(c))),
                         Ok(Command::Quit) => {
                             replies.pending.push(now(Reply::ok()));
                             close = true;

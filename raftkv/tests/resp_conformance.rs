@@ -1,56 +1,11 @@
 //! Redis-protocol conformance of a single-node `raftkv` server: every supported command, sent as
 //! hand-written RESP2 frames, answered with the exact bytes Redis would send (errors included:
-//! unknown command, wrong arity, INCR of a non-integer, protocol errors).
+//! unknown command, wrong arity, INCR of a non-integer, protocol errors). The commands added for
+//! client libraries (connection, string and expiry commands) are in `resp_commands.rs`.
 
 mod support;
 
-use std::time::Duration;
-
-use support::{wait_for, Client, NodeProcess, TempDir, FAST};
-
-/// A running single-node server (the process is killed before its directory is removed).
-struct Server {
-    node: NodeProcess,
-    _dir: TempDir,
-}
-
-impl Server {
-    fn start(name: &str) -> Server {
-        let dir = TempDir::new(name);
-        let addr = support::free_addr();
-        let mut extra: Vec<String> = FAST.iter().map(|s| s.to_string()).collect();
-        extra.extend(["--peers".to_string(), format!("1={addr}")]);
-        let mut node = NodeProcess::new(&dir.path, 1, &addr, &extra);
-        node.start();
-        let server = Server { node, _dir: dir };
-        wait_for(
-            "the single node to lead",
-            Duration::from_secs(15),
-            || server.node.log_tail(30),
-            || {
-                support::info(&server.node.addr)
-                    .filter(|i| i.get("role").is_some_and(|r| r == "leader"))
-            },
-        );
-        server
-    }
-
-    fn client(&self) -> Client {
-        Client::connect(&self.node.addr, Duration::from_secs(5)).expect("connect to the server")
-    }
-}
-
-/// Sends `frame` and checks that the next reply is exactly `expected`.
-fn exchange(client: &mut Client, frame: &[u8], expected: &[u8]) {
-    client.send_raw(frame).expect("send");
-    let reply = client.read_raw_reply().expect("a reply");
-    assert_eq!(
-        reply.escape_ascii().to_string(),
-        expected.escape_ascii().to_string(),
-        "reply to {}",
-        frame.escape_ascii()
-    );
-}
+use support::{exchange, SingleNode as Server};
 
 #[test]
 fn ping_answers_pong_or_its_argument_and_echo_echoes() {
@@ -211,7 +166,7 @@ fn info_reports_role_term_leader_and_indexes() {
         "an idle single node has applied all it committed"
     );
     assert_eq!(info["voters"], "1");
-    assert_eq!(info["keys"], "1");
+    assert_eq!(info["db0"], "keys=1,expires=0,avg_ttl=0");
     // INFO takes optional section names.
     c.send_raw(b"*2\r\n$4\r\nINFO\r\n$11\r\nreplication\r\n")
         .unwrap();
@@ -304,7 +259,7 @@ fn unknown_commands_and_wrong_arity_are_errors() {
     );
     exchange(
         &mut c,
-        b"*4\r\n$3\r\nSET\r\n$1\r\nk\r\n$1\r\nv\r\n$2\r\nNX\r\n",
+        b"*5\r\n$3\r\nSET\r\n$1\r\nk\r\n$1\r\nv\r\n$2\r\nNX\r\n$2\r\nXX\r\n",
         b"-ERR syntax error\r\n",
     );
     // The connection is still usable after command errors.

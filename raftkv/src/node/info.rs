@@ -5,6 +5,7 @@ use std::fmt::Write as _;
 use raft_core::{StateRole, Storage as _};
 
 use super::Node;
+use crate::connection::REDIS_VERSION;
 
 /// The role as `INFO` and `RAFT.STATUS` spell it.
 fn role_name(role: StateRole) -> &'static str {
@@ -22,8 +23,14 @@ fn join_ids(ids: &[u64]) -> String {
 }
 
 impl Node {
-    /// The `INFO` text: `# Section` headers and `field:value` lines, as Redis writes it.
-    pub(super) fn info(&self) -> String {
+    /// The `INFO` text: `# Section` headers and `field:value` lines, as Redis writes it. With
+    /// `sections` named (lower case), only those (`server`, `raft`, `keyspace`); none, or
+    /// `default`, `all` or `everything`, gives every one.
+    pub(super) fn info(&self, sections: &[String]) -> String {
+        let every = sections.is_empty()
+            || sections
+                .iter()
+                .any(|s| matches!(s.as_str(), "default" | "all" | "everything"));
         let status = self.raw.basic_status();
         let store = self.storage.rl();
         let conf = &self.sm.conf_state;
@@ -40,6 +47,9 @@ impl Node {
             .collect();
         let mut out = String::new();
         let mut section = |name: &str, fields: &[(&str, String)]| {
+            if !every && !sections.iter().any(|s| s.eq_ignore_ascii_case(name)) {
+                return;
+            }
             let _ = write!(out, "# {name}\r\n");
             for (key, value) in fields {
                 let _ = write!(out, "{key}:{value}\r\n");
@@ -49,6 +59,9 @@ impl Node {
             "Server",
             &[
                 ("raftkv_version", env!("CARGO_PKG_VERSION").to_string()),
+                // The Redis whose commands and replies raftkv follows, for tools that check.
+                ("redis_version", REDIS_VERSION.to_string()),
+                ("redis_mode", "standalone".to_string()),
                 ("process_id", std::process::id().to_string()),
                 ("node_id", self.cfg.id.to_string()),
                 ("address", self.cfg.addr.clone()),
@@ -85,7 +98,14 @@ impl Node {
                 ),
             ],
         );
-        section("Keyspace", &[("keys", self.sm.data.len().to_string())]);
+        // Redis's line for database 0, left out when it is empty, as Redis does. The counts
+        // are by the replicated clock (expired keys not swept yet are not counted).
+        let keys = self.sm.len();
+        let keyspace = (keys > 0).then(|| {
+            let expires = self.sm.expiring_len();
+            ("db0", format!("keys={keys},expires={expires},avg_ttl=0"))
+        });
+        section("Keyspace", keyspace.as_slice());
         out
     }
 

@@ -10,6 +10,7 @@ use raft_core::ReadState;
 use super::requests::{own_sequence, request_context, send};
 use super::Node;
 use crate::command::ReadCommand;
+use crate::kv::Ttl;
 use crate::resp::Reply;
 
 /// A read waiting for its read index, or for the state machine to reach it.
@@ -79,7 +80,8 @@ impl Node {
         }
     }
 
-    /// The answer to a read, from the state machine as it is now.
+    /// The answer to a read, from the state machine as it is now: a function of the entries
+    /// applied, expiry included (never of this node's clock).
     fn execute_read(&self, command: &ReadCommand) -> Reply {
         let value = |key: &Vec<u8>| {
             self.sm
@@ -92,7 +94,20 @@ impl Node {
             ReadCommand::Exists(keys) => {
                 Reply::Integer(keys.iter().filter(|k| self.sm.get(k).is_some()).count() as i64)
             }
-            ReadCommand::DbSize => Reply::Integer(self.sm.data.len() as i64),
+            ReadCommand::Strlen(key) => Reply::Integer(self.sm.get(key).map_or(0, Vec::len) as i64),
+            ReadCommand::Ttl(key) | ReadCommand::Pttl(key) => {
+                let in_ms = matches!(command, ReadCommand::Pttl(_));
+                Reply::Integer(match self.sm.ttl(key) {
+                    Ttl::Missing => -2,
+                    Ttl::Persistent => -1,
+                    Ttl::Remaining(ms) if in_ms => i64::try_from(ms).unwrap_or(i64::MAX),
+                    // Redis rounds to the nearest second.
+                    Ttl::Remaining(ms) => {
+                        i64::try_from(ms.saturating_add(500) / 1000).unwrap_or(i64::MAX)
+                    }
+                })
+            }
+            ReadCommand::DbSize => Reply::Integer(self.sm.len() as i64),
         }
     }
 

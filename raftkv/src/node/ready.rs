@@ -8,7 +8,7 @@ use slog::{info, warn};
 
 use super::requests::own_sequence;
 use super::{Node, NodeError};
-use crate::kv::Op;
+use crate::kv::WriteEntry;
 use crate::resp::Reply;
 
 impl Node {
@@ -77,8 +77,8 @@ impl Node {
             match EntryType::try_from(entry.entry_type) {
                 Ok(EntryType::EntryNormal) if entry.data.is_empty() => {}
                 Ok(EntryType::EntryNormal) => {
-                    let reply = match Op::decode(&entry.data) {
-                        Ok(op) => self.sm.apply_write(&entry.context, op),
+                    let reply = match WriteEntry::decode(&entry.data) {
+                        Ok(write) => self.sm.apply_write(&entry.context, write),
                         Err(e) => Reply::err(e),
                     };
                     self.answer(&entry.context, reply);

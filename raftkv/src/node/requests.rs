@@ -9,6 +9,7 @@ use std::time::Instant;
 use raft_core::eraftpb::{ConfChangeSingle, ConfChangeType, ConfChangeV2};
 use raft_core::{Error as RaftError, StateRole};
 
+use super::expiry::wall_clock_ms;
 use super::reads::PendingRead;
 use super::{Node, Request, WriteMode};
 use crate::command::Command;
@@ -66,7 +67,11 @@ impl Node {
         // A removed node still answers what it can answer alone (INFO says it was removed).
         let local = matches!(
             command,
-            Command::Ping(_) | Command::Echo(_) | Command::Quit | Command::Info | Command::Status
+            Command::Ping(_)
+                | Command::Echo(_)
+                | Command::Quit
+                | Command::Info(_)
+                | Command::Status
         );
         if self.removed && !local {
             let _ = reply.send(Reply::err("this node was removed from the cluster"));
@@ -78,7 +83,9 @@ impl Node {
                 send(&reply, Reply::Bulk(message))
             }
             Command::Quit => send(&reply, Reply::ok()),
-            Command::Info => send(&reply, Reply::Bulk(self.info().into_bytes())),
+            Command::Info(sections) => send(&reply, Reply::Bulk(self.info(&sections).into_bytes())),
+            // The connection answers these itself; one sent here has no connection state.
+            Command::Connection(_) => send(&reply, Reply::err("not a command for the node")),
             Command::Status => send(&reply, Reply::Bulk(self.status().into_bytes())),
             Command::Read(command) => self.new_reads.push(PendingRead {
                 command,
@@ -153,10 +160,13 @@ impl Node {
             floor,
         }
         .encode();
-        let again = match &w.command {
-            Command::Write(op) => Some((ctx.clone(), op.encode())),
+        // The proposal's moment: a relative TTL becomes a deadline by this node's clock, and the
+        // stamp moves the replicated clock (a copy proposed again keeps both).
+        let data = match &w.command {
+            Command::Write(write) => Some(write.clone().at(wall_clock_ms()).encode()),
             _ => None,
         };
+        let again = data.clone().map(|data| (ctx.clone(), data));
         let change = |change_type: ConfChangeType, node_id: u64, context: Vec<u8>| ConfChangeV2 {
             changes: vec![ConfChangeSingle {
                 change_type: change_type as i32,
@@ -165,13 +175,13 @@ impl Node {
             context: context.into(),
             ..Default::default()
         };
-        let result = match &w.command {
-            Command::Write(op) => self.raw.propose(ctx, op.encode()),
-            Command::AddNode { id, addr } => self.raw.propose_conf_change(
+        let result = match (&w.command, data) {
+            (Command::Write(_), Some(data)) => self.raw.propose(ctx, data),
+            (Command::AddNode { id, addr }, _) => self.raw.propose_conf_change(
                 ctx,
                 change(ConfChangeType::AddNode, *id, addr.as_bytes().to_vec()),
             ),
-            Command::RemoveNode(id) => self
+            (Command::RemoveNode(id), _) => self
                 .raw
                 .propose_conf_change(ctx, change(ConfChangeType::RemoveNode, *id, Vec::new())),
             _ => Err(RaftError::Invariant(

@@ -336,3 +336,47 @@ pub fn set_until_ok(nodes: &[NodeProcess], addr: &str, key: &str, value: &str) {
         },
     )
 }
+
+/// A running single-node server (the process is killed before its directory is removed).
+pub struct SingleNode {
+    /// The node.
+    pub node: NodeProcess,
+    _dir: TempDir,
+}
+
+impl SingleNode {
+    /// Starts a one-node cluster in a new temp dir named after `name` and waits until it leads.
+    pub fn start(name: &str) -> SingleNode {
+        let dir = TempDir::new(name);
+        let addr = free_addr();
+        let mut extra: Vec<String> = FAST.iter().map(|s| s.to_string()).collect();
+        extra.extend(["--peers".to_string(), format!("1={addr}")]);
+        let mut node = NodeProcess::new(&dir.path, 1, &addr, &extra);
+        node.start();
+        let server = SingleNode { node, _dir: dir };
+        wait_for(
+            "the single node to lead",
+            Duration::from_secs(15),
+            || server.node.log_tail(30),
+            || info(&server.node.addr).filter(|i| i.get("role").is_some_and(|r| r == "leader")),
+        );
+        server
+    }
+
+    /// A new client connection.
+    pub fn client(&self) -> Client {
+        Client::connect(&self.node.addr, Duration::from_secs(5)).expect("connect to the server")
+    }
+}
+
+/// Sends `frame` and checks that the next reply is exactly `expected`.
+pub fn exchange(client: &mut Client, frame: &[u8], expected: &[u8]) {
+    client.send_raw(frame).expect("send");
+    let reply = client.read_raw_reply().expect("a reply");
+    assert_eq!(
+        reply.escape_ascii().to_string(),
+        expected.escape_ascii().to_string(),
+        "reply to {}",
+        frame.escape_ascii()
+    );
+}

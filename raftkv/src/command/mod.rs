@@ -1,11 +1,23 @@
-//! The commands the server understands, checked for name and arity before they reach the node.
+//! The commands the server understands, checked for name and arity (against [`table`]) before
+//! they reach the node or the connection.
 //!
 //! Errors use Redis's wording, so clients and tests written against Redis see the same text:
-//! `ERR unknown command 'x', with args beginning with: ...` and
-//! `ERR wrong number of arguments for 'get' command`.
+//! `ERR unknown command 'x', with args beginning with: ...`,
+//! `ERR wrong number of arguments for 'get' command`, `ERR syntax error`,
+//! `ERR value is not an integer or out of range`.
+//!
+//! The pieces: [`table`] (names, arities, flags, key positions), `strings` (`SET` and its
+//! options, `SETEX`, the `INCR` family), `expiry` (`EXPIRE`, `TTL`, ...), [`connection`] (what client
+//! libraries send on connecting: `HELLO`, `SELECT`, `CLIENT`, `COMMAND`, `CONFIG`).
 
-use crate::kv::Op;
+pub mod connection;
+mod expiry;
+mod strings;
+pub mod table;
+
+use crate::kv::{Op, Write};
 use crate::resp::Reply;
+pub use connection::ConnectionCommand;
 
 /// A parsed, well-formed command.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -16,12 +28,15 @@ pub enum Command {
     Echo(Vec<u8>),
     /// `QUIT`: `+OK`, then the server closes the connection.
     Quit,
+    /// A command about the connection, answered by the connection itself.
+    Connection(ConnectionCommand),
     /// A linearizable read.
     Read(ReadCommand),
     /// A write, replicated through the log.
-    Write(Op),
-    /// `INFO [section ...]`: the node's role, term, leader, indexes and keyspace size.
-    Info,
+    Write(Write),
+    /// `INFO [section ...]`: the node's role, term, leader, indexes and keyspace; the sections
+    /// asked for, in lower case (none: the default ones).
+    Info(Vec<String>),
     /// `RAFT.ADDNODE id addr`: adds a voter reachable at `addr`.
     AddNode {
         /// The new member's id.
@@ -46,92 +61,89 @@ pub enum ReadCommand {
     Exists(Vec<Vec<u8>>),
     /// `MGET key [key ...]`.
     MGet(Vec<Vec<u8>>),
+    /// `STRLEN key`.
+    Strlen(Vec<u8>),
+    /// `TTL key`: seconds to live, -1 without a deadline, -2 for a missing key.
+    Ttl(Vec<u8>),
+    /// `PTTL key`: as `TTL`, in ms.
+    Pttl(Vec<u8>),
     /// `DBSIZE`.
     DbSize,
 }
 
-/// How many arguments (after the name) a command takes.
-enum Arity {
-    Exactly(usize),
-    AtLeast(usize),
-    Between(usize, usize),
-}
-
-impl Arity {
-    fn allows(&self, n: usize) -> bool {
-        match *self {
-            Arity::Exactly(k) => n == k,
-            Arity::AtLeast(k) => n >= k,
-            Arity::Between(lo, hi) => (lo..=hi).contains(&n),
-        }
-    }
-}
-
 /// Parses a command's arguments (name first). Returns the error reply to send when the command
-/// is unknown or malformed.
+/// is unknown or malformed. Never panics, whatever the input.
 pub fn parse(mut args: Vec<Vec<u8>>) -> Result<Command, Reply> {
     if args.is_empty() {
         return Err(Reply::err("empty command"));
     }
     let raw_name = args.remove(0);
     let name = String::from_utf8_lossy(&raw_name).to_ascii_lowercase();
-    let arity = match name.as_str() {
-        "ping" => Arity::Between(0, 1),
-        "echo" | "get" | "incr" | "raft.removenode" | "raft.transfer" => Arity::Exactly(1),
-        "quit" | "info" => Arity::AtLeast(0),
-        "set" | "mset" => Arity::AtLeast(2),
-        "del" | "exists" | "mget" => Arity::AtLeast(1),
-        "dbsize" | "raft.status" => Arity::Exactly(0),
-        "raft.addnode" => Arity::Exactly(2),
-        _ => return Err(unknown_command(&raw_name, &args)),
+    let Some(spec) = table::lookup(&name) else {
+        return Err(unknown_command(&raw_name, &args));
     };
     let given = args.len();
-    if !arity.allows(given) || (name == "mset" && !given.is_multiple_of(2)) {
+    if !spec.arity.allows(given) || (name == "mset" && !given.is_multiple_of(2)) {
         return Err(Reply::err(format!(
             "wrong number of arguments for '{name}' command"
         )));
     }
+    match name.as_str() {
+        "set" => return strings::set(args),
+        "setex" | "psetex" => return strings::setex(&name, args),
+        "expire" | "pexpire" | "expireat" | "pexpireat" => return expiry::expire(&name, args),
+        "hello" | "auth" | "select" | "client" | "command" | "config" => {
+            return connection::parse(&name, args)
+        }
+        _ => {}
+    }
     let mut rest = args.into_iter();
     let mut next = || rest.next().unwrap_or_default();
-    Ok(match name.as_str() {
-        "ping" => Command::Ping(if given == 1 { Some(next()) } else { None }),
-        "echo" => Command::Echo(next()),
-        "quit" => Command::Quit,
-        "get" => Command::Read(ReadCommand::Get(next())),
-        "exists" => Command::Read(ReadCommand::Exists(rest.collect())),
-        "mget" => Command::Read(ReadCommand::MGet(rest.collect())),
-        "dbsize" => Command::Read(ReadCommand::DbSize),
-        "set" => {
-            if given != 2 {
-                // SET's options (EX, NX, ...) are not supported.
-                return Err(Reply::err("syntax error"));
-            }
-            Command::Write(Op::Set(next(), next()))
+    let write = |op| Ok(Command::Write(Write::Op(op)));
+    match name.as_str() {
+        "ping" => Ok(Command::Ping(if given == 1 { Some(next()) } else { None })),
+        "echo" => Ok(Command::Echo(next())),
+        "quit" => Ok(Command::Quit),
+        "get" => Ok(Command::Read(ReadCommand::Get(next()))),
+        "strlen" => Ok(Command::Read(ReadCommand::Strlen(next()))),
+        "exists" => Ok(Command::Read(ReadCommand::Exists(rest.collect()))),
+        "mget" => Ok(Command::Read(ReadCommand::MGet(rest.collect()))),
+        "dbsize" => Ok(Command::Read(ReadCommand::DbSize)),
+        "ttl" | "pttl" | "persist" => Ok(expiry::by_key(&name, next())),
+        "setnx" => write(Op::SetNx(next(), next())),
+        "getset" => Ok(strings::getset(next(), next())),
+        "append" => write(Op::Append(next(), next())),
+        "incr" | "decr" | "incrby" | "decrby" => {
+            let key = next();
+            let amount = rest.next();
+            strings::incr_by(&name, key, amount.as_deref())
         }
-        "del" => Command::Write(Op::Del(rest.collect())),
-        "incr" => Command::Write(Op::Incr(next())),
+        "del" => write(Op::Del(rest.collect())),
         "mset" => {
             let flat: Vec<Vec<u8>> = rest.collect();
             let pairs = flat
                 .chunks_exact(2)
                 .map(|pair| (pair[0].clone(), pair[1].clone()))
                 .collect();
-            Command::Write(Op::MSet(pairs))
+            write(Op::MSet(pairs))
         }
-        "info" => Command::Info,
+        "info" => Ok(Command::Info(
+            rest.map(|s| String::from_utf8_lossy(&s).to_ascii_lowercase())
+                .collect(),
+        )),
         "raft.addnode" => {
             let id = node_id(&next())?;
             let addr = String::from_utf8(next())
                 .ok()
                 .filter(|a| a.parse::<std::net::SocketAddr>().is_ok())
                 .ok_or_else(|| Reply::err("invalid address: expected ip:port"))?;
-            Command::AddNode { id, addr }
+            Ok(Command::AddNode { id, addr })
         }
-        "raft.removenode" => Command::RemoveNode(node_id(&next())?),
-        "raft.transfer" => Command::Transfer(node_id(&next())?),
-        "raft.status" => Command::Status,
-        _ => unreachable!("every name with an arity is handled above"),
-    })
+        "raft.removenode" => Ok(Command::RemoveNode(node_id(&next())?)),
+        "raft.transfer" => Ok(Command::Transfer(node_id(&next())?)),
+        "raft.status" => Ok(Command::Status),
+        _ => Err(unknown_command(&raw_name, &[])),
+    }
 }
 
 fn node_id(arg: &[u8]) -> Result<u64, Reply> {
@@ -224,18 +236,31 @@ mod tests {
     }
 
     #[test]
+    fn every_table_entry_parses_with_its_minimum_arguments_without_panicking() {
+        for spec in table::TABLE {
+            for n in 0..6 {
+                let mut args = vec![spec.name.as_bytes().to_vec()];
+                args.extend((0..n).map(|i| format!("{i}").into_bytes()));
+                let _ = parse(args);
+            }
+        }
+    }
+
+    #[test]
     fn writes_become_ops() {
         assert_eq!(
             parse_words(&["MSET", "a", "1", "b", "2"]),
-            Ok(Command::Write(Op::MSet(vec![
+            Ok(Command::Write(Write::Op(Op::MSet(vec![
                 (b"a".to_vec(), b"1".to_vec()),
                 (b"b".to_vec(), b"2".to_vec())
-            ])))
+            ]))))
         );
         assert_eq!(
-            parse_words(&["SET", "k", "v", "NX"]),
-            Err(Reply::err("syntax error")),
-            "SET options are not supported"
+            parse_words(&["APPEND", "k", "v"]),
+            Ok(Command::Write(Write::Op(Op::Append(
+                b"k".to_vec(),
+                b"v".to_vec()
+            ))))
         );
     }
 
