@@ -104,13 +104,13 @@ impl StateMachine {
         }
         match self.expiries.deadline(key) {
             None => Ttl::Persistent,
-            Some(at) => Ttl::Remaining(at - self.expiries.clock_ms()),
+            Some(at) => Ttl::Remaining(at.saturating_sub(self.expiries.clock_ms())),
         }
     }
 
     /// The number of keys that exist (expired keys not removed yet do not count).
     pub fn len(&self) -> usize {
-        self.data.len() - self.expiries.expired_len()
+        self.data.len().saturating_sub(self.expiries.expired_len())
     }
 
     /// Whether no key exists.
@@ -120,7 +120,9 @@ impl StateMachine {
 
     /// The number of keys that exist and have a deadline.
     pub fn expiring_len(&self) -> usize {
-        self.expiries.len() - self.expiries.expired_len()
+        self.expiries
+            .len()
+            .saturating_sub(self.expiries.expired_len())
     }
 
     /// Whether the leader, whose wall clock reads `now_ms`, should propose an
