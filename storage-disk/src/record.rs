@@ -120,10 +120,14 @@ impl DecodeError {
 }
 
 fn header_checksum(segment: u64, offset: u64, header: &[u8]) -> u32 {
-    let mut crc = crc32c::crc32c(&segment.to_le_bytes());
-    crc = crc32c::crc32c_append(crc, &offset.to_le_bytes());
-    crc = crc32c::crc32c_append(crc, &header[0..4]);
-    crc32c::crc32c_append(crc, &header[12..HEADER_LEN])
+    // One call over the covered fields laid end to end (the same CRC as feeding them one by
+    // one, at a fraction of the per-call cost for 32 bytes).
+    let mut covered = [0u8; 32];
+    covered[0..8].copy_from_slice(&segment.to_le_bytes());
+    covered[8..16].copy_from_slice(&offset.to_le_bytes());
+    covered[16..20].copy_from_slice(&header[0..4]);
+    covered[20..32].copy_from_slice(&header[12..HEADER_LEN]);
+    crc32c::crc32c(&covered)
 }
 
 /// Appends a record to `out`, to be written at byte `offset` of segment `segment`.

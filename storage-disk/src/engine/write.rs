@@ -85,7 +85,7 @@ impl DiskStorageCore {
             if let Some(snapshot) = batch.snapshot {
                 self.apply_snapshot(snapshot)?;
             }
-            self.append(&batch.entries)?;
+            self.append_owned(batch.entries)?;
             if let Some(hs) = batch.hard_state {
                 self.set_hard_state(hs);
             }
@@ -106,7 +106,12 @@ impl DiskStorageCore {
     /// A conflicting suffix is not erased from the segment: the new records follow it and
     /// replay lets a record at index `i` replace every entry from `i` on, as this call does.
     pub fn append(&mut self, entries: &[Entry]) -> Result<()> {
-        let Some(first_new) = entries.first() else {
+        self.append_owned(entries.to_vec())
+    }
+
+    /// [`append`](Self::append) of entries the caller hands over (they move into the cache).
+    fn append_owned(&mut self, entries: Vec<Entry>) -> Result<()> {
+        let Some(first_index) = entries.first().map(|e| e.index) else {
             return Ok(());
         };
         if entries
@@ -117,10 +122,10 @@ impl DiskStorageCore {
                 "DiskStorage::append: the entries to append do not have consecutive indexes",
             ));
         }
-        if first_new.index < self.log.first_index() {
+        if first_index < self.log.first_index() {
             return Err(StorageError::Compacted.into());
         }
-        if first_new.index - 1 > self.log.last_index() {
+        if first_index - 1 > self.log.last_index() {
             return Err(StorageError::Unavailable.into());
         }
         self.check_writable()?;
@@ -134,7 +139,7 @@ impl DiskStorageCore {
                 .map(|e| record::HEADER_LEN + e.encoded_len())
                 .sum(),
         );
-        for entry in entries {
+        for entry in &entries {
             let offset = pending.next_offset();
             let payload_len = record::encode_with(
                 &mut pending.buf,
@@ -155,9 +160,9 @@ impl DiskStorageCore {
             });
         }
         self.write_pending(pending)?;
-        self.log.truncate_after(first_new.index - 1);
+        self.log.truncate_after(first_index - 1);
         for (location, entry) in locations.into_iter().zip(entries) {
-            self.log.push(location, entry.clone());
+            self.log.push(location, entry);
         }
         Ok(())
     }
