@@ -163,6 +163,44 @@ fn the_checker_catches_acknowledgements_sent_before_persisting() {
 }
 
 #[test]
+fn the_checker_catches_a_node_on_disk_that_never_fsyncs() {
+    let reason = caught(
+        PlantedBug::IgnoreMustSync,
+        SimOptions {
+            disk: Some(1.0),
+            events: 20_000,
+            ..Default::default()
+        },
+    );
+    assert!(
+        is_safety(&reason),
+        "a safety property must fail, not {reason}"
+    );
+}
+
+#[test]
+fn nodes_on_storage_disk_stay_safe_through_power_losses_and_failed_fsyncs() {
+    let (mut recoveries, mut failures, mut applied) = (0, 0, 0);
+    for seed in 500..530 {
+        let opts = SimOptions {
+            seed,
+            disk: Some(1.0),
+            events: 10_000,
+            ..Default::default()
+        };
+        let report = run(&opts).unwrap_or_else(|f| panic!("seed {seed}: {f}"));
+        let count = |k: &str| report.counts.get(k).copied().unwrap_or(0);
+        recoveries += count("disk recovery");
+        failures += count("disk failure");
+        applied += report.writes_committed;
+    }
+    // Otherwise the seeds would test nothing of the disk.
+    assert!(recoveries > 50, "crash recoveries from disk: {recoveries}");
+    assert!(failures > 0, "nodes stopped by a failed fsync: {failures}");
+    assert!(applied > 0, "the runs must make progress");
+}
+
+#[test]
 fn the_same_seed_gives_the_same_run() {
     let opts = SimOptions {
         seed: 42,

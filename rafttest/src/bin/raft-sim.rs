@@ -83,6 +83,10 @@ struct Args {
     /// How reads are confirmed [default: drawn per seed].
     #[arg(long, value_enum)]
     read_mode: Option<ReadMode>,
+    /// The share of nodes whose durable state is `storage-disk` on a simulated disk that loses,
+    /// tears and reorders unsynced writes at a crash, 0-1 [default: drawn per seed].
+    #[arg(long, value_parser = share)]
+    disk: Option<f64>,
     /// Same as `--pre-vote off`.
     #[arg(long, conflicts_with = "pre_vote")]
     no_pre_vote: bool,
@@ -115,6 +119,15 @@ fn probability(s: &str) -> Result<f64, String> {
     }
 }
 
+fn share(s: &str) -> Result<f64, String> {
+    let p: f64 = s.parse().map_err(|e| format!("{e}"))?;
+    if (0.0..=1.0).contains(&p) {
+        Ok(p)
+    } else {
+        Err(format!("{p} is not within 0-1"))
+    }
+}
+
 fn options(args: &Args) -> (SimOptions, u64) {
     let switch = |s: Option<Switch>, off: bool| {
         if off {
@@ -133,6 +146,7 @@ fn options(args: &Args) -> (SimOptions, u64) {
         reordering: args.reordering,
         crashes: !args.no_crashes,
         membership: !args.no_membership,
+        disk: args.disk,
         pre_vote: switch(args.pre_vote, args.no_pre_vote),
         check_quorum: switch(args.check_quorum, args.no_check_quorum),
         read_mode: args.read_mode.map(|m| match m {
@@ -182,6 +196,9 @@ struct Totals {
     transfers: u64,
     /// Proposal outcomes checked: committed, dropped, unknown.
     outcomes: [u64; 3],
+    /// Seeds with nodes on `storage-disk`, their crash recoveries, and the nodes a failed fsync
+    /// stopped.
+    disk: [u64; 3],
     /// The longest recovery after healing, in round trips, its seed and its bound.
     slowest_recovery: (u64, u64, u64),
 }
@@ -261,6 +278,9 @@ fn main() -> ExitCode {
                 t.outcomes[0] += count("outcome committed");
                 t.outcomes[1] += count("outcome dropped");
                 t.outcomes[2] += count("outcome unknown");
+                t.disk[0] += u64::from(count("disk node") > 0);
+                t.disk[1] += count("disk recovery");
+                t.disk[2] += count("disk failure");
                 t.slowest_recovery =
                     t.slowest_recovery
                         .max((r.recovery_ticks, seed, r.recovery_bound));
@@ -305,6 +325,11 @@ fn main() -> ExitCode {
     println!(
         "proposal outcomes checked: {} committed, {} dropped, {} unknown",
         t.outcomes[0], t.outcomes[1], t.outcomes[2]
+    );
+    println!(
+        "storage-disk on simulated disks: {} seeds, {} crash recoveries checked, {} nodes stopped \
+         by a failed fsync",
+        t.disk[0], t.disk[1], t.disk[2]
     );
     println!(
         "all {} seeds passed every safety check after every event and recovered after healing \

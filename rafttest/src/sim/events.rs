@@ -308,6 +308,7 @@ impl Sim {
             hard_state: rd.hard_state().copied(),
             persisted_msgs: rd.take_persisted_messages(),
             ready: None,
+            must_sync: rd.must_sync(),
         };
         let committed = rd.take_committed_entries();
         let read_states = rd.take_read_states();
@@ -355,8 +356,14 @@ impl Sim {
         node.reads.extend(read_states);
         durability::check_handed_out(id, node, &committed)?;
         let written: &[raft_core::eraftpb::Entry] = entries.as_deref().map_or(&[], |e| &e[..]);
-        node.write(snapshot.as_ref(), written, hard_state)
-            .map_err(|e| format!("node {id}: persisting failed: {e}"))?;
+        let result = node.write(snapshot.as_ref(), written, hard_state, rd.must_sync());
+        if let Some(why) = node.disk_failed() {
+            // Nothing of this Ready leaves: the node stops, as one must when an fsync fails.
+            let why = why.to_string();
+            self.count("disk failure");
+            return self.crash(id, &format!("when its disk failed ({why})"));
+        }
+        result.map_err(|e| format!("node {id}: persisting failed: {e}"))?;
         drop(entries);
         node.to_apply.extend(committed);
         let mut applied = node
@@ -368,7 +375,7 @@ impl Sim {
             .map_err(|e| format!("node {id}: advance failed: {e}"))?;
         if let Some(commit) = light.commit_index() {
             durability::check_commit_written(id, &node.storage, commit)?;
-            node.storage.wl().mut_hard_state().commit = commit;
+            node.store_commit(commit);
         }
         let more = light.take_committed_entries();
         durability::check_handed_out(id, node, &more)?;
@@ -421,9 +428,14 @@ impl Sim {
 
     pub(super) fn persist(&mut self, id: u64) -> Result<(), String> {
         let node = self.nodes.get_mut(&id).expect("known id");
-        let (msgs, committed) = node
-            .persist_one()
-            .map_err(|e| format!("node {id}: persisting failed: {e}"))?;
+        let result = node.persist_one();
+        if let Some(why) = node.disk_failed() {
+            // The write was not acknowledged; the node stops, as one must when an fsync fails.
+            let why = why.to_string();
+            self.count("disk failure");
+            return self.crash(id, &format!("when its disk failed ({why})"));
+        }
+        let (msgs, committed) = result.map_err(|e| format!("node {id}: persisting failed: {e}"))?;
         durability::check_handed_out(id, node, &committed)?;
         node.to_apply.extend(committed);
         self.count("persist");
@@ -579,10 +591,13 @@ impl Sim {
         };
         let keep = self.rng.random_range(0..20);
         let node = self.nodes.get_mut(&id).expect("known id");
-        if node
-            .compact(keep)
-            .map_err(|e| format!("node {id}: compaction failed: {e}"))?
-        {
+        let result = node.compact(keep);
+        if let Some(why) = node.disk_failed() {
+            let why = why.to_string();
+            self.count("disk failure");
+            return self.crash(id, &format!("when its disk failed ({why})"));
+        }
+        if result.map_err(|e| format!("node {id}: compaction failed: {e}"))? {
             self.count("compact");
             self.log(format!("node {id} snapshotted and compacted (keep {keep})"));
         }

@@ -47,6 +47,11 @@ impl Sim {
     /// leader and commit a new write on every running member of its configuration within a bound.
     pub(super) fn heal_and_check_liveness(&mut self) -> Result<(), String> {
         self.faults = false;
+        for node in self.nodes.values_mut() {
+            if let Some(disk) = node.disk.as_mut() {
+                disk.set_faults(false);
+            }
+        }
         self.cut.clear();
         self.delayed.clear();
         let down: Vec<u64> = self
@@ -244,7 +249,7 @@ impl Sim {
                 self.lives.entry(id).or_insert(0);
                 self.restart(id)?;
             } else if !members.contains(&id) && up && id != leader && known_removed {
-                self.nodes.get_mut(&id).expect("known id").crash();
+                self.nodes.get_mut(&id).expect("known id").crash()?;
                 *self.lives.entry(id).or_default() += 1;
                 self.log(format!("node {id} stopped: no longer a member"));
             }

@@ -19,6 +19,7 @@
 pub mod checker;
 mod confirm;
 mod confmodel;
+mod disk;
 mod durability;
 mod events;
 mod heal;
@@ -281,7 +282,22 @@ impl Sim {
                 proposals: raft_core::proposal::ProposalTracker::new(),
                 outcomes: Vec::new(),
                 last_hard_state: Default::default(),
+                disk: None,
             };
+            // Its own stream, so the draws above stay what they were before disks were added.
+            let mut disk_rng =
+                Xoshiro256PlusPlus::seed_from_u64(sim.opts.seed ^ 0xd15c_0000 ^ id.rotate_left(32));
+            if disk_rng.random_bool(sim.f.disk_share) {
+                let faults = storage_disk::io::FaultConfig {
+                    sync_error: sim.f.disk_sync_errors,
+                    ..storage_disk::io::FaultConfig::none()
+                };
+                let mut disk = disk::SimDisk::new(id, disk_rng.random(), faults, &node.storage)
+                    .map_err(|e| format!("node {id}: a new disk: {e}"))?;
+                disk.ignore_sync = sim.opts.planted_bug == Some(PlantedBug::IgnoreMustSync);
+                node.disk = Some(disk);
+                *sim.report.counts.entry("disk node").or_default() += 1;
+            }
             if id <= sim.f.nodes {
                 node.start(&sim.logger)
                     .map_err(|e| format!("start {id}: {e}"))?;

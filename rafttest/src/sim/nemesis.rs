@@ -96,8 +96,12 @@ impl Sim {
     pub(super) fn crash(&mut self, id: u64, when: &str) -> Result<(), String> {
         let now = self.now;
         let node = self.nodes.get_mut(&id).expect("known id");
-        node.crash();
+        let disk = node.disk.is_some();
+        node.crash()?;
         node.crashed_at = now;
+        if disk {
+            self.count("disk recovery");
+        }
         *self.lives.entry(id).or_default() += 1;
         self.reads.retain(|_, r| r.node != id);
         self.count("crash");

@@ -24,6 +24,8 @@ pub(crate) struct Unpersisted {
     pub persisted_msgs: Vec<Message>,
     /// The Ready itself, for a node that reports it with `advance_append`.
     pub ready: Option<raft_core::Ready>,
+    /// Whether the Ready asked for a synced write (a node on `storage-disk` fsyncs then).
+    pub must_sync: bool,
 }
 
 /// The replicated state machine: a small key-value map. Writes are `key:u8` + `value:u64`.
@@ -130,6 +132,9 @@ pub struct SimNode {
     pub(crate) proposals: ProposalTracker<u64>,
     /// Outcomes decided and not yet checked: (write value, outcome).
     pub(crate) outcomes: Vec<(u64, ProposalOutcome)>,
+    /// Its storage on a simulated disk, for a node whose durable state lives on `storage-disk`
+    /// (see [`super::disk`]); `storage` is then rebuilt from it after every crash.
+    pub(crate) disk: Option<super::disk::SimDisk>,
 }
 
 impl SimNode {
@@ -169,8 +174,15 @@ impl SimNode {
         Ok(())
     }
 
-    /// Crashes the node: everything not durable is lost.
-    pub fn crash(&mut self) {
+    /// Crashes the node: everything not durable is lost. A node on `storage-disk` loses what a
+    /// power loss may lose and comes back with what recovery finds; an error says what recovery
+    /// got wrong.
+    pub fn crash(&mut self) -> Result<(), String> {
+        if let Some(disk) = self.disk.as_mut() {
+            self.storage = disk
+                .crash_and_recover(&self.storage)
+                .map_err(|e| format!("node {}: {e}", self.id))?;
+        }
         self.raw = None;
         self.unpersisted.clear();
         self.to_apply.clear();
@@ -178,6 +190,20 @@ impl SimNode {
         self.sm = StateMachine::default();
         self.proposals = ProposalTracker::new();
         self.outcomes.clear();
+        Ok(())
+    }
+
+    /// Whether its disk failed (an fsync did): the node must stop.
+    pub(crate) fn disk_failed(&self) -> Option<&str> {
+        self.disk.as_ref().and_then(|d| d.failed.as_deref())
+    }
+
+    /// Stores a new commit index (a LightReady's).
+    pub(crate) fn store_commit(&mut self, commit: u64) {
+        self.storage.wl().mut_hard_state().commit = commit;
+        if let Some(disk) = self.disk.as_mut() {
+            disk.set_commit(commit);
+        }
     }
 
     /// Persists the oldest Ready taken: writes it to storage, reports it durable. Returns the
@@ -190,7 +216,7 @@ impl SimNode {
             return Ok((Vec::new(), Vec::new()));
         };
         let entries: &[Entry] = u.entries.as_deref().map_or(&[], |e| &e[..]);
-        self.write(u.snapshot.as_ref(), entries, u.hard_state)?;
+        self.write(u.snapshot.as_ref(), entries, u.hard_state, u.must_sync)?;
         let Some(raw) = self.raw.as_mut() else {
             return Ok((Vec::new(), Vec::new()));
         };
@@ -198,7 +224,7 @@ impl SimNode {
             drop(u.entries);
             let mut light = raw.advance_append(rd)?;
             if let Some(commit) = light.commit_index() {
-                self.storage.wl().mut_hard_state().commit = commit;
+                self.store_commit(commit);
             }
             let mut msgs = u.persisted_msgs;
             msgs.extend(light.take_messages());
@@ -275,16 +301,18 @@ impl SimNode {
         Ok(applied)
     }
 
-    /// Writes a Ready's snapshot, entries and hard state to durable storage, and restores the
-    /// state machine from the snapshot.
+    /// Writes a Ready's snapshot, entries and hard state to durable storage (fsynced when
+    /// `sync`, for a node on `storage-disk`), and restores the state machine from the snapshot.
     pub(crate) fn write(
         &mut self,
         snapshot: Option<&Snapshot>,
         entries: &[Entry],
         hard_state: Option<HardState>,
+        sync: bool,
     ) -> raft_core::Result<()> {
-        {
+        let installed = {
             let mut store = self.storage.wl();
+            let mut installed = None;
             if let Some(snapshot) = snapshot {
                 let meta = snapshot.metadata.clone().unwrap_or_default();
                 let own = store.snapshot_metadata();
@@ -292,12 +320,17 @@ impl SimNode {
                 // of one it took itself since: the same committed state, nothing to install.
                 if (own.index, own.term) != (meta.index, meta.term) {
                     store.apply_snapshot(snapshot.clone())?;
+                    installed = Some(snapshot);
                 }
             }
             store.append(entries)?;
             if let Some(hs) = hard_state {
                 store.set_hardstate(hs);
             }
+            installed
+        };
+        if let Some(disk) = self.disk.as_mut() {
+            disk.write(installed, entries, hard_state, sync)?;
         }
         if let Some(snapshot) = snapshot {
             // The state machine is replaced by the snapshot's; queued older entries are moot.
@@ -327,11 +360,17 @@ impl SimNode {
         {
             return Ok(false);
         }
-        store.create_snapshot(index, Some(self.sm.conf_state.clone()), self.sm.encode())?;
-        store.compact((index + 1).saturating_sub(keep).max(1))?;
+        let data = self.sm.encode();
+        let first_kept = (index + 1).saturating_sub(keep).max(1);
+        store.create_snapshot(index, Some(self.sm.conf_state.clone()), data.clone())?;
+        store.compact(first_kept)?;
         // A restart resumes from this snapshot (`Config::applied` = its index), so the stored
         // membership must be the one as of that index: the contract of `initial_state`.
         store.set_conf_state(self.sm.conf_state.clone());
+        drop(store);
+        if let Some(disk) = self.disk.as_mut() {
+            disk.compact(index, &self.sm.conf_state, data, first_kept)?;
+        }
         Ok(true)
     }
 }

@@ -22,6 +22,9 @@ pub enum PlantedBug {
     /// The application sends the messages that must wait for persistence (acknowledgements,
     /// votes) as soon as it takes the Ready: a crash then loses state others rely on.
     AckBeforePersist,
+    /// A node on `storage-disk` never fsyncs, whatever `must_sync` says: its writes reach the
+    /// disk's cache only, and a crash loses them after they were acknowledged.
+    IgnoreMustSync,
 }
 
 /// What to simulate. `None` fields are drawn per seed (swarm testing); set ones are pinned.
@@ -60,6 +63,8 @@ pub struct SimOptions {
     pub stop_after: u64,
     /// A bug to plant in the application (tests of the checker only).
     pub planted_bug: Option<PlantedBug>,
+    /// The share of nodes on `storage-disk` over a simulated disk (drawn per seed when unset).
+    pub disk: Option<f64>,
 }
 
 impl Default for SimOptions {
@@ -81,6 +86,7 @@ impl Default for SimOptions {
             verbose: false,
             stop_after: 0,
             planted_bug: None,
+            disk: None,
         }
     }
 }
@@ -131,6 +137,9 @@ impl SimOptions {
         }
         if let Some(mode) = self.read_mode {
             push(format!("--read-mode {}", read_mode_name(mode)));
+        }
+        if let Some(share) = self.disk {
+            push(format!("--disk {share}"));
         }
         push(format!("--stop-after {event} --verbose"));
         cmd
@@ -221,6 +230,11 @@ pub struct Features {
     pub step_down_on_removal: bool,
     /// The randomised election timeout's upper bound, in election timeouts (2 is the default).
     pub election_spread: usize,
+    /// The share of nodes whose durable state lives on `storage-disk` over a simulated disk that
+    /// loses, tears and reorders unsynced writes at a crash (see `sim::disk`); 0 for none.
+    pub disk_share: f64,
+    /// On those disks, the probability that an fsync fails (the node then stops and restarts).
+    pub disk_sync_errors: f64,
 }
 
 impl Features {
@@ -262,6 +276,8 @@ impl Features {
             max_uncommitted_size: raft_core::NO_LIMIT,
             step_down_on_removal: true,
             election_spread: 2,
+            disk_share: opts.disk.unwrap_or(0.0),
+            disk_sync_errors: 0.0,
         }
     }
 
@@ -337,6 +353,10 @@ impl Features {
             [raft_core::NO_LIMIT, raft_core::NO_LIMIT, 4096, 256][rng.random_range(0..4)];
         f.step_down_on_removal = rng.random_bool(0.75);
         f.election_spread = [2, 2, 3, 5][rng.random_range(0..4)];
+        f.disk_share = opts
+            .disk
+            .unwrap_or([0.0, 0.0, 0.5, 1.0][rng.random_range(0..4)]);
+        f.disk_sync_errors = [0.0, 0.001, 0.01][rng.random_range(0..3)];
         f
     }
 
@@ -355,7 +375,8 @@ impl Features {
              per Ready {}; skip-bcast-commit {}; batch-append {}; forwarding {}; async depth {}; \
              sync nodes {}; disk speed {}; chaos {:.2}; targeted {}; crash any {}; tick weight {}; \
              ready weight {}; priorities {}; inflight bytes {}; uncommitted {}; \
-             step-down-on-removal {}; election timeout up to {}x",
+             step-down-on-removal {}; election timeout up to {}x; nodes on storage-disk {}; \
+             fsync errors {}",
             self.nodes,
             self.loss,
             self.duplication,
@@ -389,6 +410,8 @@ impl Features {
             size(self.max_uncommitted_size),
             self.step_down_on_removal,
             self.election_spread,
+            self.disk_share,
+            self.disk_sync_errors,
         )
     }
 }
