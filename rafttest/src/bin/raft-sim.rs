@@ -209,7 +209,8 @@ fn main() -> ExitCode {
     let shown = |v: Option<String>| v.unwrap_or_else(|| "drawn per seed".to_string());
     println!(
         "raft-sim: {} seeds from {}, {} events each; nodes {} (+{} spares); loss {}, \
-         duplication {}, reordering {}; crashes {}, membership churn {}; swarm {}",
+         duplication {}, reordering {}; crashes {}, membership churn {}; share of nodes on \
+         storage-disk {}; swarm {}",
         seeds,
         opts.seed,
         opts.events,
@@ -220,6 +221,7 @@ fn main() -> ExitCode {
         shown(opts.reordering.map(|p| p.to_string())),
         opts.crashes,
         opts.membership,
+        shown(opts.disk.map(|p| p.to_string())),
         opts.swarm,
     );
     let per_seed_lines = seeds <= 20;
