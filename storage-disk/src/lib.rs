@@ -160,5 +160,8 @@ mod record;
 mod state_file;
 
 pub use batch::WriteBatch;
-pub use engine::{DiskStorage, DiskStorageCore, Options, Recovery, TornShape, TornTail};
+pub use engine::{
+    DiskStorage, DiskStorageCore, Options, Recovery, SnapshotWriter, TornShape, TornTail,
+    WrittenSnapshot,
+};
 pub use error::DiskError;

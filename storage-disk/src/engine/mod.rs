@@ -2,8 +2,12 @@
 //!
 //! One concern per file: `open` (recovery), `replay` (reading segments back), `tail` (torn
 //! write or corruption?), `write` (appends, hard state records, fsync, segment rotation, the
-//! checkpoint), `snapshots` (install, create, compact), `read` (the [`Storage`] trait).
+//! checkpoint), `snapshots` (install, create, compact), `background` (snapshots written on another
+//! thread), `read` (the [`Storage`] trait).
 
+pub use background::{SnapshotWriter, WrittenSnapshot};
+
+mod background;
 mod open;
 mod read;
 mod replay;

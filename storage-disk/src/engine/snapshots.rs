@@ -187,7 +187,10 @@ impl DiskStorageCore {
     }
 
     /// Removes the snapshot file at `index` (0: none).
-    fn remove_snapshot_file(&mut self, index: u64) -> std::result::Result<(), DiskError> {
+    pub(super) fn remove_snapshot_file(
+        &mut self,
+        index: u64,
+    ) -> std::result::Result<(), DiskError> {
         if index == 0 {
             return Ok(());
         }

@@ -1,0 +1,179 @@
+//! Snapshots written off the storage's lock: [`SnapshotWriter`] and
+//! [`DiskStorageCore::adopt_snapshot`].
+//!
+//! [`DiskStorageCore::create_snapshot`] encodes, writes and fsyncs the snapshot while the caller
+//! holds the storage's write lock, which for a state of hundreds of megabytes stops the node for
+//! seconds. Instead, an application takes a [`SnapshotWriter`] (cheap, under the read lock),
+//! hands it and the encoded state to another thread, which writes a temporary file and fsyncs it
+//! without touching the storage, and then adopts the result under the write lock: a rename, a
+//! directory fsync and a checkpoint. A snapshot overtaken meanwhile (the storage installed a newer
+//! one from the leader, or the log no longer holds its entry) is dropped instead.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use raft_core::eraftpb::{ConfState, Snapshot, SnapshotMetadata};
+use raft_core::{Error, Result, StorageError};
+
+use super::DiskStorageCore;
+use crate::error::DiskError;
+use crate::files::{encode_snapshot, snapshot_name, TMP_SUFFIX};
+use crate::io::Fs;
+
+/// Written between two fsyncs of a large snapshot file: the page cache then never holds
+/// hundreds of megabytes of it, which a journal commit (another file's fsync, the log's) would
+/// have to flush first. Redis does the same (`rdb-save-incremental-fsync`).
+const SYNC_EVERY: usize = 4 << 20;
+
+/// A snapshot to write on another thread; see the [module docs](self).
+#[derive(Clone)]
+pub struct SnapshotWriter {
+    fs: Arc<dyn Fs>,
+    dir: PathBuf,
+    metadata: SnapshotMetadata,
+}
+
+impl std::fmt::Debug for SnapshotWriter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SnapshotWriter")
+            .field("dir", &self.dir)
+            .field("metadata", &self.metadata)
+            .finish()
+    }
+}
+
+/// A snapshot written to its temporary file and fsynced, not yet the storage's.
+#[derive(Debug)]
+pub struct WrittenSnapshot {
+    metadata: SnapshotMetadata,
+    tmp: PathBuf,
+}
+
+/// The temporary name of a snapshot written in the background: distinct from the one
+/// [`DiskStorageCore::apply_snapshot`] writes, which may be at work on the same index meanwhile.
+fn background_tmp(dir: &Path, index: u64) -> PathBuf {
+    dir.join(format!("{}.background{TMP_SUFFIX}", snapshot_name(index)))
+}
+
+impl SnapshotWriter {
+    /// The metadata the snapshot will have.
+    pub fn metadata(&self) -> &SnapshotMetadata {
+        &self.metadata
+    }
+
+    /// Writes the snapshot with `data` (the application's state as of the writer's index) to a
+    /// temporary file in the storage directory and fsyncs it, fsyncing every few megabytes on the
+    /// way. Touches nothing the storage uses; call from any thread, then
+    /// [`DiskStorageCore::adopt_snapshot`].
+    pub fn write(self, data: Bytes) -> std::result::Result<WrittenSnapshot, DiskError> {
+        let snapshot = Snapshot {
+            data,
+            metadata: Some(self.metadata.clone()),
+        };
+        let bytes = encode_snapshot(&snapshot);
+        drop(snapshot);
+        let tmp = background_tmp(&self.dir, self.metadata.index);
+        let file = self
+            .fs
+            .create(&tmp)
+            .map_err(|e| DiskError::io("create", &tmp, e))?;
+        let mut offset = 0u64;
+        for chunk in bytes.chunks(SYNC_EVERY) {
+            file.write_at(offset, chunk)
+                .map_err(|e| DiskError::io("write", &tmp, e))?;
+            offset += chunk.len() as u64;
+            file.sync().map_err(|e| DiskError::io("fsync", &tmp, e))?;
+        }
+        if bytes.is_empty() {
+            file.sync().map_err(|e| DiskError::io("fsync", &tmp, e))?;
+        }
+        Ok(WrittenSnapshot {
+            metadata: self.metadata,
+            tmp,
+        })
+    }
+}
+
+impl WrittenSnapshot {
+    /// The snapshot's metadata.
+    pub fn metadata(&self) -> &SnapshotMetadata {
+        &self.metadata
+    }
+}
+
+impl DiskStorageCore {
+    /// A writer for a snapshot at `index` whose membership is `conf_state` (the current one when
+    /// `None`), with [`create_snapshot`](Self::create_snapshot)'s checks and errors.
+    pub fn snapshot_writer(
+        &self,
+        index: u64,
+        conf_state: Option<ConfState>,
+    ) -> Result<SnapshotWriter> {
+        if index == 0 {
+            return Err(Error::Invariant(
+                "DiskStorage::snapshot_writer: index 0 covers no entry",
+            ));
+        }
+        if index < self.snapshot.index {
+            return Err(StorageError::SnapshotOutOfDate.into());
+        }
+        if index > self.log.last_index() {
+            return Err(StorageError::Unavailable.into());
+        }
+        if index > self.hard_state.commit {
+            return Err(Error::Invariant(
+                "DiskStorage::snapshot_writer: the index is beyond the commit index",
+            ));
+        }
+        let Some(term) = self.log.term(index) else {
+            return Err(Error::Invariant(
+                "DiskStorage::snapshot_writer: an entry in range is missing",
+            ));
+        };
+        self.check_writable()?;
+        Ok(SnapshotWriter {
+            fs: self.fs.clone(),
+            dir: self.dir.clone(),
+            metadata: SnapshotMetadata {
+                conf_state: Some(conf_state.unwrap_or_else(|| self.conf_state.clone())),
+                index,
+                term,
+            },
+        })
+    }
+
+    /// Makes a snapshot written by [`SnapshotWriter::write`] the latest one: its file is renamed
+    /// into place, the directory fsynced and a checkpoint written; the previous snapshot's file
+    /// is removed. Durable when it returns. Does not compact the log (call
+    /// [`compact`](Self::compact)).
+    ///
+    /// Returns `false`, and removes the temporary file, when the snapshot is no longer of use:
+    /// the storage has one at least as new (say, installed from the leader meanwhile), or no
+    /// longer holds the entry it ends at with its term.
+    pub fn adopt_snapshot(&mut self, written: WrittenSnapshot) -> Result<bool> {
+        let meta = written.metadata;
+        let usable = meta.index > self.snapshot.index
+            && meta.index <= self.hard_state.commit
+            && self.log.term(meta.index) == Some(meta.term);
+        if !usable || self.check_writable().is_err() {
+            let _ = self.fs.remove(&written.tmp);
+            self.check_writable()?;
+            return Ok(false);
+        }
+        let path = self.path(&snapshot_name(meta.index));
+        if let Err(e) = self.fs.rename(&written.tmp, &path) {
+            return Err(self.fail(DiskError::io("rename", &written.tmp, e)).into());
+        }
+        if let Err(e) = self.fs.sync_dir(&self.dir) {
+            return Err(self
+                .fail(DiskError::io("fsync directory", &self.dir, e))
+                .into());
+        }
+        let old_snapshot = self.snapshot.index;
+        self.snapshot = meta;
+        self.checkpoint()?;
+        self.remove_snapshot_file(old_snapshot)?;
+        Ok(true)
+    }
+}
