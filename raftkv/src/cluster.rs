@@ -4,7 +4,7 @@
 //! child process per node with the same `--peers` list, prints each node's address and log file,
 //! and waits for the children. Ctrl-C (or SIGTERM) stops every node of the cluster, including one
 //! the user restarted by hand from its data directory after killing it: each node's data
-//! directory lock names the process using it ([`crate::storage::files::lock_holder`]).
+//! directory lock names the process using it ([`crate::storage::lock::lock_holder`]).
 
 use std::fs::{self, File};
 use std::io;
@@ -18,7 +18,7 @@ use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::cli::ClusterArgs;
-use crate::storage::files::lock_holder;
+use crate::storage::lock::lock_holder;
 
 /// How long `stop` waits for the nodes to exit.
 const STOP_TIMEOUT: Duration = Duration::from_secs(10);

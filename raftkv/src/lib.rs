@@ -1,15 +1,16 @@
 //! raftkv: a replicated key-value server on the Raft core, speaking the Redis protocol (RESP2).
 //!
 //! One node per process. Each node listens on one TCP address for Redis clients (`redis-cli`,
-//! `redis-benchmark`) and for its peers, and keeps its Raft state in a data directory (a
-//! write-ahead log, the hard state and the latest snapshot, fsync'd). The pieces:
+//! `redis-benchmark`) and for its peers, and keeps its Raft state in a data directory (the
+//! `storage-disk` crate: a segment log, a checkpoint and snapshot files, fsync'd). The pieces:
 //!
 //! - [`event`]: what the node's loop reacts to, sent by the transport and the client connections
 //!   (its own module, so that neither depends on the node).
 //! - [`node`]: the Ready loop: one thread owns the `RawNode`, the storage and the state machine;
 //!   writes become proposals (forwarded to the leader by Raft, or redirected), reads go through
 //!   ReadIndex, a write is acknowledged once applied on the node that took it.
-//! - [`storage`]: [`storage::DiskStorage`], the durable `raft_core::Storage`.
+//! - [`storage`]: [`storage::NodeStorage`], the durable `raft_core::Storage` (the `storage-disk`
+//!   crate, plus the directory lock and the latest snapshot in memory).
 //! - [`transport`]: peer messages as length-prefixed protobuf frames over TCP; [`peer_auth`]: the
 //!   cluster secret that peers prove they know.
 //! - [`server`]: the listener; RESP clients and peers share the port.

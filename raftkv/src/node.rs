@@ -35,7 +35,7 @@ use raft_core::{Error as RaftError, RawNode, StateRole};
 use slog::{debug, error, info, warn, Logger};
 
 use crate::kv::StateMachine;
-use crate::storage::DiskStorage;
+use crate::storage::NodeStorage;
 use crate::transport::Transport;
 use reads::{PendingRead, ReadBatch};
 use requests::{Proposed, Waiting};
@@ -64,8 +64,8 @@ const MAX_EVENTS_PER_TURN: usize = 4096;
 /// A running node.
 pub struct Node {
     cfg: NodeConfig,
-    raw: RawNode<DiskStorage>,
-    storage: DiskStorage,
+    raw: RawNode<NodeStorage>,
+    storage: NodeStorage,
     sm: StateMachine,
     transport: Transport,
     logger: Logger,
@@ -96,13 +96,19 @@ impl Node {
     /// Opens (or bootstraps) the storage and builds the node. `events` is the sender the node's
     /// transport reports on (the same channel its loop reads).
     pub fn new(cfg: NodeConfig, events: Sender<Event>, logger: Logger) -> Result<Node, NodeError> {
-        let storage = DiskStorage::open(&cfg.data_dir)?;
+        let storage = NodeStorage::open(&cfg.data_dir)?;
         let mut cfg = cfg;
         options_file::reconcile(&mut cfg, &logger)?;
-        let recovery = storage.rl().recovery().clone();
-        if recovery.truncated_bytes > 0 || recovery.log_reset {
-            warn!(logger, "recovered storage"; "truncated_bytes" => recovery.truncated_bytes,
-                "log_reset" => recovery.log_reset);
+        let recovery = storage.recovery();
+        if let Some(torn) = &recovery.torn_tail {
+            // A write the crash interrupted, never fsynced, so never acknowledged (storage-disk's
+            // docs name the one case it cannot tell from a lost synced sector).
+            warn!(logger, "recovered storage: cut a torn tail"; "file" => %torn.path.display(),
+                "offset" => torn.offset, "bytes" => torn.bytes_dropped,
+                "shape" => ?torn.shape);
+        }
+        if !recovery.removed.is_empty() {
+            info!(logger, "recovered storage: removed leftovers"; "files" => ?recovery.removed);
         }
         if !storage.is_initialized() {
             if cfg.join {
@@ -121,7 +127,7 @@ impl Node {
                 storage.initialize(bootstrap_snapshot(&cfg.peers)?)?;
             }
         }
-        let sm = match storage.rl().latest_snapshot() {
+        let sm = match storage.latest_snapshot() {
             Some(snapshot) => StateMachine::decode(&snapshot)
                 .map_err(|e| NodeError::Invalid(format!("stored snapshot: {e}")))?,
             None => StateMachine::default(),

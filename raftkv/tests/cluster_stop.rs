@@ -66,7 +66,7 @@ fn stopping_a_cluster_stops_a_node_restarted_by_hand() {
     signal(pid2, "KILL");
     let node2_dir = dir.path.join("node-2");
     wait_for("node 2's directory to be free", STEP, no_logs, || {
-        raftkv::storage::files::lock_holder(&node2_dir)
+        raftkv::storage::lock::lock_holder(&node2_dir)
             .is_none()
             .then_some(())
     });
@@ -81,7 +81,7 @@ fn stopping_a_cluster_stops_a_node_restarted_by_hand() {
     for id in 1..=3 {
         let dir = dir.path.join(format!("node-{id}"));
         assert_eq!(
-            raftkv::storage::files::lock_holder(&dir),
+            raftkv::storage::lock::lock_holder(&dir),
             None,
             "node {id} still runs"
         );

@@ -161,7 +161,7 @@ mod state_file;
 
 pub use batch::WriteBatch;
 pub use engine::{
-    DiskStorage, DiskStorageCore, Options, Recovery, SnapshotWriter, TornShape, TornTail,
+    DiskStorage, DiskStorageCore, Garbage, Options, Recovery, SnapshotWriter, TornShape, TornTail,
     WrittenSnapshot,
 };
 pub use error::DiskError;

@@ -19,7 +19,11 @@ fn with_log(fs: &storage_disk::io::SimFs) -> DiskStorage {
     let s = open(fs, &small_options()).unwrap();
     s.wl().apply_snapshot(snap(1, 1, &[1, 2, 3])).unwrap();
     let ents: Vec<_> = (2..=40).map(|i| ent(i, 2)).collect();
-    s.wl().append(&ents).unwrap();
+    // In several batches, so that the small segments rotate.
+    for chunk in ents.chunks(4) {
+        s.wl().append(chunk).unwrap();
+        s.wl().sync().unwrap();
+    }
     s.wl().set_hard_state(HardState {
         term: 2,
         vote: 1,
@@ -132,4 +136,63 @@ fn a_failed_fsync_while_writing_fails_the_write_and_leaves_the_storage_usable() 
     let writer = s.rl().snapshot_writer(30, None).unwrap();
     let written = writer.write("state at 30".into()).unwrap();
     assert!(s.wl().adopt_snapshot(written).unwrap());
+}
+
+#[test]
+fn a_deferred_compaction_leaves_the_freed_segments_to_the_caller() {
+    let fs = sim(6);
+    let s = with_log(&fs);
+    s.wl()
+        .create_snapshot(35, None, "state at 35".into())
+        .unwrap();
+    let before = names(&fs).iter().filter(|n| n.ends_with(".log")).count();
+    let garbage = s.wl().compact_deferred(36).unwrap();
+    assert!(
+        !garbage.paths().is_empty(),
+        "small segments: some are freed"
+    );
+    assert_eq!(s.first_index().unwrap(), 36);
+    assert_eq!(
+        names(&fs).iter().filter(|n| n.ends_with(".log")).count(),
+        before,
+        "nothing removed yet"
+    );
+    let freed = garbage.paths().len();
+    assert!(std::thread::spawn(move || garbage.remove())
+        .join()
+        .unwrap()
+        .is_empty());
+    assert_eq!(
+        names(&fs).iter().filter(|n| n.ends_with(".log")).count(),
+        before - freed
+    );
+    assert_eq!(s.entries(36, 41, u64::MAX).unwrap().len(), 5);
+}
+
+#[test]
+fn segments_a_deferred_compaction_freed_are_removed_by_the_next_open() {
+    let fs = sim(7);
+    let s = with_log(&fs);
+    s.wl()
+        .create_snapshot(35, None, "state at 35".into())
+        .unwrap();
+    let garbage = s.wl().compact_deferred(36).unwrap();
+    let freed: Vec<String> = garbage
+        .paths()
+        .iter()
+        .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+        .collect();
+    assert!(!freed.is_empty());
+    // The process dies before removing them.
+    drop(garbage);
+    let after = fs.crash();
+    let r = open(&after, &small_options()).unwrap();
+    assert_eq!(r.first_index().unwrap(), 36);
+    for name in &freed {
+        assert!(!names(&after).contains(name), "{name} left behind");
+        assert!(
+            r.rl().recovery().removed.contains(name),
+            "{name} not reported"
+        );
+    }
 }

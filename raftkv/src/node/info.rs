@@ -32,7 +32,7 @@ impl Node {
                 .iter()
                 .any(|s| matches!(s.as_str(), "default" | "all" | "everything"));
         let status = self.raw.basic_status();
-        let store = self.storage.rl();
+        let store = &self.storage;
         let conf = &self.sm.conf_state;
         let role = if self.removed {
             "removed"

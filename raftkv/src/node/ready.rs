@@ -25,15 +25,12 @@ impl Node {
             if !rd.snapshot().is_empty() {
                 self.install_snapshot(rd.snapshot().clone())?;
             }
-            {
-                let mut store = self.storage.wl();
-                store.append(rd.entries())?;
-                if let Some(hs) = rd.hard_state() {
-                    store.set_hard_state(*hs)?;
-                }
-                if rd.must_sync() {
-                    store.sync()?;
-                }
+            self.storage.append(rd.entries())?;
+            if let Some(hs) = rd.hard_state() {
+                self.storage.set_hard_state(*hs);
+            }
+            if rd.must_sync() {
+                self.storage.sync()?;
             }
             // Votes and append acknowledgements promise durable state: only now.
             self.transport.send(rd.take_persisted_messages());
@@ -46,7 +43,7 @@ impl Node {
                 .collect();
             let mut light = self.raw.advance(rd)?;
             if let Some(commit) = light.commit_index() {
-                self.storage.wl().set_commit(commit)?;
+                self.storage.set_commit(commit);
             }
             self.transport.send(light.take_messages());
             self.apply_entries(light.take_committed_entries());

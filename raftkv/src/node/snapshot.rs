@@ -5,7 +5,6 @@
 use std::thread;
 
 use raft_core::eraftpb::{Snapshot, SnapshotMetadata};
-use raft_core::Storage as _;
 use slog::{debug, info, warn};
 
 use super::{Node, NodeError};
@@ -39,7 +38,7 @@ impl Node {
     pub(super) fn install_snapshot(&mut self, snapshot: Snapshot) -> Result<(), NodeError> {
         let sm = StateMachine::decode(&snapshot)
             .map_err(|e| NodeError::Invalid(format!("snapshot from the leader: {e}")))?;
-        self.storage.wl().apply_snapshot(snapshot)?;
+        self.storage.apply_snapshot(snapshot)?;
         info!(self.logger, "installed a snapshot"; "index" => sm.applied_index,
             "keys" => sm.data.len());
         self.sm = sm;
@@ -61,28 +60,21 @@ impl Node {
             return Ok(());
         }
         let applied = self.sm.applied_index;
-        let (snapshot_index, commit, wanted) = {
-            let store = self.storage.rl();
-            (
-                store.snapshot_metadata().index,
-                store.hard_state().commit,
-                store.take_snapshot_request(),
-            )
-        };
+        let store = &self.storage;
+        let (snapshot_index, commit, wanted) = (
+            store.snapshot_metadata().index,
+            store.hard_state().commit,
+            store.take_snapshot_request(),
+        );
         let due = applied >= snapshot_index + self.cfg.snapshot_entries.max(1);
         if !(due || wanted.is_some()) || applied <= snapshot_index || applied > commit {
             return Ok(());
         }
-        let term = self.storage.term(applied)?;
-        let metadata = SnapshotMetadata {
-            conf_state: Some(self.sm.conf_state.clone()),
-            index: applied,
-            term,
-        };
-        let job = self
-            .storage
-            .rl()
-            .snapshot_job(metadata, self.cfg.keep_entries);
+        let job = self.storage.snapshot_job(
+            applied,
+            self.sm.conf_state.clone(),
+            self.cfg.keep_entries,
+        )?;
         let view = self.sm.snapshot_view();
         let events = self.events.clone();
         let spawned = thread::Builder::new()
@@ -105,8 +97,8 @@ impl Node {
     }
 
     /// The snapshot thread is done: the snapshot becomes storage's latest and the log is
-    /// compacted behind it (keeping `keep_entries` for followers a little behind; the thread
-    /// wrote the compacted WAL too, the loop only adds what was appended since). A snapshot
+    /// compacted behind it (keeping `keep_entries` for followers a little behind; whole segments
+    /// are deleted, nothing is rewritten). A snapshot
     /// overtaken meanwhile (one installed from the leader is newer) is dropped. A failed write
     /// is a failed disk: the loop stops, as for any storage error.
     pub(super) fn on_snapshot_made(
@@ -116,13 +108,13 @@ impl Node {
         self.snapshot_in_progress = None;
         let made = made?;
         let index = made.metadata().index;
-        let mut store = self.storage.wl();
-        if !store.adopt_snapshot(made)? {
+        if !self.storage.adopt_snapshot(made)? {
             debug!(self.logger, "dropped an overtaken snapshot"; "index" => index);
             return Ok(());
         }
         self.snapshots_made += 1;
-        debug!(self.logger, "snapshot made"; "index" => index, "first_index" => store.first_log_index());
+        debug!(self.logger, "snapshot made"; "index" => index,
+            "first_index" => self.storage.first_log_index());
         Ok(())
     }
 }

@@ -5,7 +5,7 @@
 //! checkpoint), `snapshots` (install, create, compact), `background` (snapshots written on another
 //! thread), `read` (the [`Storage`] trait).
 
-pub use background::{SnapshotWriter, WrittenSnapshot};
+pub use background::{Garbage, SnapshotWriter, WrittenSnapshot};
 
 mod background;
 mod open;

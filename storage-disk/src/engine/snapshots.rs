@@ -119,8 +119,17 @@ impl DiskStorageCore {
     /// deleted (whole segments only: entries behind the start point that share a segment with
     /// live ones stay on disk, unread, until their segment goes).
     pub fn compact(&mut self, compact_index: u64) -> Result<()> {
+        if self.compact_log(compact_index)? {
+            self.remove_old_segments()?;
+        }
+        Ok(())
+    }
+
+    /// [`compact`](Self::compact) up to the checkpoint, without removing a file: returns whether
+    /// the log start moved.
+    pub(super) fn compact_log(&mut self, compact_index: u64) -> Result<bool> {
         if compact_index <= self.log.first_index() {
-            return Ok(());
+            return Ok(false);
         }
         let point = compact_index - 1;
         if point > self.log.last_index() {
@@ -146,8 +155,7 @@ impl DiskStorageCore {
         self.log.compact_to(point, term);
         self.first_segment = self.log.first_segment().unwrap_or(self.active_id());
         self.checkpoint()?;
-        self.remove_old_segments()?;
-        Ok(())
+        Ok(true)
     }
 
     /// Whether installing a snapshot at `meta` would discard committed entries after it (see
