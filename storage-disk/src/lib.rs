@@ -8,7 +8,9 @@
 //!   record CRC-32C, kind, group id, payload): entries (prost-encoded `Entry`), hard states,
 //!   memberships, and sync marks. A new segment is started once one passes
 //!   [`Options::segment_bytes`] (64 MiB by default). Every record names its group, so that a
-//!   future multi-raft log (issue 17) can share segments without a format change;
+//!   future multi-raft log (issue 17) can share segments without a format change. Segments are
+//!   zero-filled ahead of their records, 1 MiB at a time up to `segment_bytes`, so that the
+//!   fsync of an append writes the data alone, not the inode of a growing file;
 //! - the **state file**, a checkpoint in two checksummed slots: the hard state, the membership,
 //!   where the log starts, the current snapshot, and the log position it was written at. A write
 //!   goes to the older slot and is fsynced, the newer valid slot wins. It is written only when
@@ -26,8 +28,9 @@
 //! asked (`Ready::must_sync`), [`DiskStorageCore::write_all`] fsyncs several batches at once
 //! (group commit), and snapshots and compaction are durable when they return.
 //!
-//! A synced `Ready` costs **one fsync**: its entries and, when they changed, a hard state record
-//! and a membership record are appended to the log and the log is fsynced; the last hard state
+//! A synced `Ready` costs **one fsync** and two `write`s: its entries and, when they changed, a
+//! hard state record and a membership record are appended to the log with one `write`, the log
+//! is fsynced, and a sync mark follows (below); the last hard state
 //! and membership records after the checkpoint win on recovery. Snapshots and compaction cost
 //! more (the snapshot file, the directory, the checkpoint), and so does starting a segment.
 //!
@@ -43,6 +46,12 @@
 //!   the record, or a 512-byte sector piece of it reads as zeros. A flipped bit in a complete
 //!   record, a record written somewhere else, an impossible header: none of these is what a
 //!   crash does, and each is an error even where no sync mark proves the record was synced.
+//!
+//! Zeros from the first byte of a record to the end of a segment are its end, not damage: the
+//! zero-filled space ahead of the records, or a crash that lost every sector written there. A
+//! zeroed sector *inside* a record always has a non-zero byte after the record's start before
+//! the end of the file (the record's header, its later sectors, later records) and is judged
+//! by the rules above.
 //!
 //! A cut is reported in [`Recovery::torn_tail`] (with its [`TornShape`]), except the cut of a
 //! sync mark that a crash tore, which loses nothing ([`Recovery::torn_sync_mark`]). Any other
@@ -65,9 +74,10 @@
 //! start (or does not vote or acknowledge until a leader has caught it up) whenever
 //! `torn_tail` is set, at the cost of doing so after every power loss that interrupted a write.
 //!
-//! Also not detected: a file system that shortens a segment exactly at a record boundary after
-//! the checkpoint's position (a shorter file is never what a crash does to fsynced data, and a
-//! shorter log before the checkpoint's position is an error). The model assumes that a crash
+//! Also not detected: a file system that shortens a segment exactly at a record boundary, or a
+//! device that zeroes it from a record's first byte to its end, after the checkpoint's position
+//! and the last sync mark left (this is never what a crash does to fsynced data, and a shorter
+//! log before the checkpoint's position is an error). The model assumes that a crash
 //! loses whole 512-byte sectors (a half-written sector reads back as an I/O error on real
 //! disks) and that the file system never shows stale blocks after a crash (ext4
 //! `data=ordered`, XFS, btrfs); a file system that does may make recovery refuse a log that a

@@ -78,7 +78,7 @@ fn a_torn_tail_is_cut_and_reported() {
     // The last unsynced record lost its last 7 bytes in the crash.
     let path = last_segment(&fs);
     let mut bytes = fs.contents(&path).unwrap();
-    let torn_len = bytes.len() - 7;
+    let torn_len = log_end(&bytes) - 7;
     bytes.truncate(torn_len);
     fs.set_contents(&path, bytes);
     let storage = open(&fs, &small_options()).expect("a torn tail is not corruption");
@@ -106,7 +106,7 @@ fn damage_before_a_later_sync_mark_is_not_taken_for_a_torn_tail() {
     let storage = open(&fs, &small_options()).unwrap();
     storage.wl().write(ready(1, 2, 0), true).unwrap();
     // The sync mark of that fsync is written right after it: the second write starts here.
-    let synced_end = fs.contents(&segment(1)).unwrap().len() as u64;
+    let synced_end = log_end(&fs.contents(&segment(1)).unwrap()) as u64;
     // Entries 3-4 are synced without a new hard state, so only the sync mark written after
     // their fsync proves it.
     storage.wl().append(&[ent(3, 1), ent(4, 1)]).unwrap();

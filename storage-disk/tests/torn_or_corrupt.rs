@@ -35,7 +35,7 @@ fn last_batch_synced() -> (SimFs, DiskStorage, u64) {
     for index in 1..=4 {
         storage.wl().write(batch(index, index), true).unwrap();
     }
-    let start = fs.contents(&segment(1)).unwrap().len() as u64;
+    let start = log_end(&fs.contents(&segment(1)).unwrap()) as u64;
     storage.wl().write(batch(5, 7), true).unwrap();
     (fs, storage, start)
 }
@@ -55,7 +55,7 @@ fn batch(lo: u64, hi: u64) -> WriteBatch {
 /// Removes the sync mark at the end of segment 1: what a power loss right after the fsync,
 /// before the mark reached the disk, leaves.
 fn lose_the_last_sync_mark(fs: &SimFs) {
-    let mut bytes = fs.contents(&segment(1)).unwrap();
+    let mut bytes = records(fs, 1);
     bytes.truncate(bytes.len() - MARK_LEN);
     fs.set_contents(&segment(1), bytes);
 }
@@ -124,7 +124,7 @@ fn a_sync_mark_torn_by_a_crash_loses_nothing_and_is_not_a_torn_tail() {
     for keep in [0, 5, 23] {
         let (fs, storage, _) = last_batch_synced();
         drop(storage);
-        let mut bytes = fs.contents(&segment(1)).unwrap();
+        let mut bytes = records(&fs, 1);
         bytes.truncate(bytes.len() - MARK_LEN + keep);
         fs.set_contents(&segment(1), bytes);
         let storage = reopen(&fs).expect("a torn sync mark is not corruption");
@@ -141,7 +141,7 @@ fn a_sync_mark_torn_by_a_crash_loses_nothing_and_is_not_a_torn_tail() {
 #[test]
 fn a_torn_write_of_an_unsynced_batch_is_still_cut() {
     let (fs, storage, _) = last_batch_synced();
-    let start = fs.contents(&segment(1)).unwrap().len() as u64;
+    let start = log_end(&fs.contents(&segment(1)).unwrap()) as u64;
     storage.wl().write(batch(8, 10), false).unwrap();
     drop(storage);
     zero_sector(&fs, start + 1600);

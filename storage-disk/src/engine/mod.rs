@@ -112,6 +112,8 @@ struct Segment {
     file: Box<dyn FsFile>,
     /// The bytes written to it so far (the next record's offset).
     len: u64,
+    /// The file's length: past `len` it holds zeros written ahead (see `write`, preallocation).
+    allocated: u64,
 }
 
 /// The data behind a [`DiskStorage`]: open files, the in-memory index of the log and the state.

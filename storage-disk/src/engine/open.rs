@@ -15,7 +15,7 @@ use std::sync::Arc;
 
 use raft_core::eraftpb::SnapshotMetadata;
 
-use super::replay::{has_sync_mark_after, replay_segment, ReplayState};
+use super::replay::{content_len, has_sync_mark_after, replay_segment, ReplayState};
 use super::tail::is_torn_sync_mark;
 use super::{DiskStorageCore, Options, Recovery, Segment, TornTail};
 use crate::error::DiskError;
@@ -125,7 +125,9 @@ impl DiskStorageCore {
             if state.synced.0 == id {
                 synced_floor = synced_floor.max(state.synced.1);
             }
-            let mut len = bytes.len() as u64;
+            // Zeros after the records are space written ahead, not part of the log (`replay`).
+            let mut len = replayed.end;
+            let mut allocated = bytes.len() as u64;
             if let Some(damage) = replayed.damage {
                 let offset = damage.offset;
                 if !is_last {
@@ -157,14 +159,16 @@ impl DiskStorageCore {
                 if is_torn_sync_mark(&bytes, id, offset) {
                     recovery.torn_sync_mark = true;
                 } else {
+                    let content_end = (content_len(&bytes) as u64).max(offset);
                     recovery.torn_tail = Some(TornTail {
                         path: path.clone(),
                         offset,
-                        bytes_dropped: len - offset,
+                        bytes_dropped: content_end - offset,
                         shape,
                     });
                 }
                 len = replayed.end.max(SEGMENT_HEADER_LEN);
+                allocated = len;
             } else if len < synced_floor {
                 return Err(DiskError::corrupt(
                     &path,
@@ -175,7 +179,15 @@ impl DiskStorageCore {
             if is_last {
                 file.sync().map_err(|e| DiskError::io("fsync", &path, e))?;
             }
-            segments.insert(id, Segment { path, file, len });
+            segments.insert(
+                id,
+                Segment {
+                    path,
+                    file,
+                    len,
+                    allocated,
+                },
+            );
         }
         let ReplayState {
             log,

@@ -1,5 +1,25 @@
 //! Replaying segments: rebuilding the log index, the hard state and the membership from the
 //! records, and finding where the valid records stop.
+//!
+//! # The end of a segment
+//!
+//! The engine writes zeros ahead of the records of a segment (preallocation, see `write`), so
+//! a segment's records are followed by zeros to the end of its file. Replay stops at the first
+//! record that does not decode, at byte `D`, and:
+//! - if every byte from `D` to the end of the file is zero, `D` is the end of the segment's
+//!   records, not damage: that is what a preallocated segment holds after its last record, and
+//!   what a crash leaves when it lost every sector of the writes after the last complete record
+//!   (in a segment without zeros ahead, the file then ends at `D`, which was always the end);
+//! - otherwise the record at `D` is damaged, and `tail` judges its shape as before.
+//!
+//! A zeroed sector *inside* a record is told apart from the zeros ahead by what follows it: the
+//! bytes from the record's start to the end of the file are not all zeros, because the record
+//! itself holds a non-zero byte before the zeroed piece (its header: kind and checksums are
+//! never all zeros) or after it (its later sectors, or later records). So the rules of `tail`
+//! still decide every damage that leaves a non-zero byte after `D`, and the one case they never
+//! saw before, zeros from a record's first byte to the end of the file, is exactly the case
+//! "the file ends at `D`", which they always accepted as the end. The end found must still lie
+//! at or after the last proof of sync (`open` checks it, as it checked the file's length).
 
 use std::path::Path;
 
@@ -80,6 +100,7 @@ pub fn replay_segment(
     while (offset as usize) < bytes.len() {
         let rec = match record::decode(&bytes[offset as usize..], id, offset) {
             Ok(rec) => rec,
+            Err(_) if is_zero(&bytes[offset as usize..]) => break,
             Err(error) => {
                 let damage = Damage {
                     offset,
@@ -177,11 +198,28 @@ fn replay_entry(
     Ok(())
 }
 
+/// Whether every byte of `bytes` is zero.
+pub fn is_zero(bytes: &[u8]) -> bool {
+    bytes.iter().all(|b| *b == 0)
+}
+
+/// The length of `bytes` without its trailing zeros: what a preallocated segment holds before
+/// the zeros written ahead.
+pub fn content_len(bytes: &[u8]) -> usize {
+    bytes
+        .iter()
+        .rposition(|b| *b != 0)
+        .map_or(0, |last| last + 1)
+}
+
 /// Whether a valid sync mark lies anywhere after `damage` in a segment: then the damaged bytes
 /// were synced before it was written, and the damage is corruption, not a torn write.
 pub fn has_sync_mark_after(bytes: &[u8], id: u64, damage: u64) -> bool {
     let start = (damage as usize + 1).max(SEGMENT_HEADER_LEN as usize);
-    (start..bytes.len().saturating_sub(HEADER_LEN - 1)).any(|at| {
+    // A mark ends in the upper bytes of its kind and its group id, all 0: it may end up to 11
+    // bytes into the trailing zeros.
+    let end = (content_len(bytes) + HEADER_LEN).min(bytes.len());
+    (start..end.saturating_sub(HEADER_LEN - 1)).any(|at| {
         // Cheap filter first: a sync mark has length 0 and kind 2.
         bytes[at..at + 4] == [0; 4]
             && bytes[at + 12..at + 16] == 2u32.to_le_bytes()

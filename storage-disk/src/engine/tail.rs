@@ -3,9 +3,13 @@
 //!
 //! The disk model (see [`crate::io`]): a crash keeps any subset of the *sectors* of the writes not
 //! yet fsynced; a lost sector inside the file reads as zeros, and a lost sector at the end leaves
-//! the file shorter. The engine writes every byte of a segment once (it appends; a cut torn tail
-//! is truncated and fsynced before anything is written after it), so a sector of a record that a
-//! crash lost holds zeros or is missing, and a sector it kept holds exactly what was written.
+//! the file shorter. The engine writes every byte of a segment at most twice: zeros ahead of the
+//! records (preallocation), then a record over them (it appends; a cut torn tail is truncated and
+//! fsynced before anything is written after it). So a sector of a record that a crash lost holds
+//! zeros (the preallocation's, kept or synced, or the gap before a kept later sector) or is
+//! missing, and a sector it kept holds exactly what was written. Zeros from a record's first
+//! byte to the end of the file are the end of the log and never reach this module (see
+//! `replay`).
 //!
 //! So the first damaged record of a torn tail always has one of two shapes: the file ends inside
 //! it ([`TornShape::ShortFile`]; its header, when complete, is valid), or one of its pieces between
@@ -48,20 +52,21 @@ pub fn header_crash_shape(bytes: &[u8], header_len: u64) -> Option<TornShape> {
 
 /// Whether everything from `offset` to the end of a segment holding `bytes` is what a crash
 /// leaves of a sync mark written at `offset` and nothing after it: the file ends within the
-/// mark's bytes, and each of its pieces between 512-byte boundaries is either the mark's or
-/// zeros. The engine writes a sync mark on its own only right after an fsync succeeded, so then
-/// everything before `offset` was synced and no record was lost.
+/// mark's bytes or only zeros (a preallocated region) follow them, and each of the mark's pieces
+/// between 512-byte boundaries is either the mark's or zeros. The engine writes a sync mark on
+/// its own only right after an fsync succeeded, so then everything before `offset` was synced
+/// and no record was lost.
 pub fn is_torn_sync_mark(bytes: &[u8], segment: u64, offset: u64) -> bool {
     let Some(tail) = bytes.get(offset as usize..) else {
         return false;
     };
-    if tail.is_empty() || tail.len() > HEADER_LEN {
+    if tail.is_empty() || !tail.iter().skip(HEADER_LEN).all(|b| *b == 0) {
         return false;
     }
     let mut mark = Vec::with_capacity(HEADER_LEN);
     record::encode(&mut mark, segment, offset, RecordKind::SyncMark, 0, &[]);
     let mut piece = offset;
-    let end = bytes.len() as u64;
+    let end = (bytes.len() as u64).min(offset + HEADER_LEN as u64);
     while piece < end {
         let piece_end = ((piece / TORN_WRITE_UNIT + 1) * TORN_WRITE_UNIT).min(end);
         let found = &bytes[piece as usize..piece_end as usize];
@@ -164,8 +169,13 @@ mod tests {
         let mut flipped = bytes.clone();
         flipped[515] ^= 1;
         assert!(!is_torn_sync_mark(&flipped, 1, 500), "a flipped bit");
-        let mut longer = bytes.clone();
+        let mut longer = zeroed.clone();
         longer.extend_from_slice(&[0; 4]);
+        assert!(
+            is_torn_sync_mark(&longer, 1, 500),
+            "zeros written ahead follow it"
+        );
+        longer.extend_from_slice(&[0, 3, 0]);
         assert!(!is_torn_sync_mark(&longer, 1, 500), "something follows it");
         let mut entry = vec![9u8; 500];
         record::encode(&mut entry, 1, 500, RecordKind::Entry, 1, b"x");

@@ -45,6 +45,27 @@ pub trait FsFile: Send + Sync {
 
     /// Makes every write and truncation of this file durable (`fdatasync`).
     fn sync(&self) -> io::Result<()>;
+
+    /// Extends the file to `len` bytes that read as zeros, its blocks allocated and written
+    /// (unlike the sparse extension of [`truncate`](Self::truncate)), so that writes inside it
+    /// later change no file metadata: an `fdatasync` of them then writes no inode (the file's
+    /// size does not change). Does nothing if the file is at least `len` bytes long. Durable
+    /// after [`sync`](Self::sync); until then a crash keeps any subset of its sectors, as for a
+    /// write.
+    ///
+    /// The default writes zeros with [`write_at`](Self::write_at). `fallocate` (mode 0) is not
+    /// a substitute on ext4 or XFS: it leaves *unwritten* extents, and the first write into each
+    /// one converts it, a metadata change that `fdatasync` must then write.
+    fn preallocate(&self, len: u64) -> io::Result<()> {
+        let mut at = self.len()?;
+        let zeros = [0u8; 64 << 10];
+        while at < len {
+            let piece = (len - at).min(zeros.len() as u64);
+            self.write_at(at, &zeros[..piece as usize])?;
+            at += piece;
+        }
+        Ok(())
+    }
 }
 
 /// A file system: opening files and changing directory entries.

@@ -89,6 +89,10 @@ struct SimState {
     points: u64,
     /// Successful file fsyncs so far.
     syncs: u64,
+    /// Successful [`FsFile::write_at`] calls so far (preallocations not counted).
+    writes: u64,
+    /// Successful [`FsFile::preallocate`] calls that extended a file, so far.
+    preallocations: u64,
     halt_at: Option<u64>,
     halted: bool,
     fail_next_sync: bool,
@@ -127,6 +131,8 @@ impl SimState {
             dirs: BTreeSet::new(),
             points: 0,
             syncs: 0,
+            writes: 0,
+            preallocations: 0,
             halt_at: None,
             halted: false,
             fail_next_sync: false,
@@ -370,6 +376,17 @@ impl SimFs {
         self.lock().syncs
     }
 
+    /// The number of successful [`FsFile::write_at`] calls so far, on every file (preallocations
+    /// not counted): what a write costs in `pwrite`s.
+    pub fn write_count(&self) -> u64 {
+        self.lock().writes
+    }
+
+    /// The number of [`FsFile::preallocate`] calls that extended a file so far.
+    pub fn preallocation_count(&self) -> u64 {
+        self.lock().preallocations
+    }
+
     /// Halts the disk at mutating operation number `point` (counted from 0, as
     /// [`points`](Self::points) counts): that operation fails (a write there lands unsynced,
     /// torn by the next crash), and so does every call after it.
@@ -483,7 +500,27 @@ impl FsFile for SimFile {
     }
 
     fn write_at(&self, offset: u64, data: &[u8]) -> io::Result<()> {
-        self.fs.lock().write(self.inode, offset, data)
+        let mut state = self.fs.lock();
+        state.write(self.inode, offset, data)?;
+        state.writes += 1;
+        Ok(())
+    }
+
+    /// A write of zeros from the end of the file to `len` (what `RealFs` does), one crash
+    /// point: until synced, a crash keeps any subset of its sectors, and the faults of a write
+    /// (a full disk, a flipped bit, a misdirected write) apply to it.
+    fn preallocate(&self, len: u64) -> io::Result<()> {
+        let mut state = self.fs.lock();
+        if state.halted {
+            return Err(halted_error());
+        }
+        let current = state.inode(self.inode)?.data.len() as u64;
+        if len <= current {
+            return Ok(());
+        }
+        state.write(self.inode, current, &vec![0; (len - current) as usize])?;
+        state.preallocations += 1;
+        Ok(())
     }
 
     fn truncate(&self, len: u64) -> io::Result<()> {

@@ -98,3 +98,22 @@ pub fn segment(id: u64) -> PathBuf {
 pub fn in_dir(path: &Path) -> bool {
     path.starts_with(dir())
 }
+
+/// Where the records in a segment's contents end: the engine writes zeros ahead of them
+/// (preallocation), so the file is longer. Walks the record headers (payload length at bytes
+/// 0-3, a header checksum at bytes 4-7 that is never 0 in a written record).
+pub fn log_end(bytes: &[u8]) -> usize {
+    let mut at = 24;
+    while at + 24 <= bytes.len() && bytes[at + 4..at + 8] != [0; 4] {
+        let len = u32::from_le_bytes(bytes[at..at + 4].try_into().expect("4 bytes"));
+        at += 24 + len as usize;
+    }
+    at.min(bytes.len())
+}
+
+/// The contents of segment `id` up to the end of its records (see [`log_end`]).
+pub fn records(fs: &SimFs, id: u64) -> Vec<u8> {
+    let mut bytes = fs.contents(&segment(id)).expect("the segment exists");
+    bytes.truncate(log_end(&bytes));
+    bytes
+}
