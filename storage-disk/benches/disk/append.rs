@@ -1,6 +1,8 @@
 //! W5 `disk-append`: append throughput with an fsync per Ready, for storage-disk, for a bare
-//! `write` + `fdatasync` loop over the same payload bytes (the disk's limit), and for TiKV's
-//! raft-engine (feature `bench-raft-engine`).
+//! `write` + `fdatasync` loop over the same payload bytes (the disk's limit, as issue 16 defines
+//! it), for the same loop over as many bytes as storage-disk writes per Ready (`bare-log`:
+//! record headers, entry encoding, the hard state record and the sync mark), and for TiKV's
+//! raft-engine (feature `bench-raft-engine`). Both bare loops append to a growing file.
 
 use std::fs::File;
 use std::io::Write as _;
@@ -33,6 +35,7 @@ impl Shape {
 pub enum Contender {
     Ours,
     Bare,
+    BareLog,
     #[cfg(feature = "bench-raft-engine")]
     RaftEngine,
 }
@@ -41,7 +44,7 @@ impl Contender {
     /// Every engine this build measures.
     pub fn all() -> Vec<Contender> {
         #[allow(unused_mut)]
-        let mut all = vec![Contender::Ours, Contender::Bare];
+        let mut all = vec![Contender::Ours, Contender::Bare, Contender::BareLog];
         #[cfg(feature = "bench-raft-engine")]
         all.push(Contender::RaftEngine);
         all
@@ -52,6 +55,7 @@ impl Contender {
         match self {
             Contender::Ours => "ours",
             Contender::Bare => "bare",
+            Contender::BareLog => "bare-log",
             #[cfg(feature = "bench-raft-engine")]
             Contender::RaftEngine => "raft-engine",
         }
@@ -86,6 +90,7 @@ pub fn run(engine: Contender, dir: &Path, shape: Shape, payloads: &[Bytes]) -> D
     let took = match engine {
         Contender::Ours => ours(&dir, shape, payloads),
         Contender::Bare => bare(&dir, shape, payloads),
+        Contender::BareLog => bare_log(&dir, shape, payloads),
         #[cfg(feature = "bench-raft-engine")]
         Contender::RaftEngine => raft_engine::run(&dir, shape, payloads),
     };
@@ -137,6 +142,49 @@ fn bare(dir: &Path, shape: Shape, payloads: &[Bytes]) -> Duration {
     let start = Instant::now();
     for _ in 0..shape.readys {
         file.write_all(&buf).expect("write");
+        file.sync_data().expect("fdatasync");
+    }
+    start.elapsed()
+}
+
+/// The bytes storage-disk writes for Ready number `ready` (from 0) of `shape`: a 24-byte header
+/// and the prost encoding per entry, a hard state record (24 + 24) and a sync mark (24).
+fn log_bytes(shape: Shape, payloads: &[Bytes], ready: usize) -> usize {
+    use prost::Message as _;
+    let first = (ready * shape.entries) as u64 + 1;
+    let entries: usize = payloads
+        .iter()
+        .enumerate()
+        .map(|(j, data)| {
+            let entry = Entry {
+                index: first + j as u64,
+                term: 1,
+                data: data.clone(),
+                ..Default::default()
+            };
+            24 + entry.encoded_len()
+        })
+        .sum();
+    entries + 48 + 24
+}
+
+/// `bare` over as many bytes per Ready as storage-disk writes (see [`log_bytes`]), in one
+/// `write`.
+fn bare_log(dir: &Path, shape: Shape, payloads: &[Bytes]) -> Duration {
+    let sizes: Vec<usize> = (0..shape.readys)
+        .map(|ready| log_bytes(shape, payloads, ready))
+        .collect();
+    let largest = sizes.iter().copied().max().unwrap_or(0);
+    let buf: Vec<u8> = payloads
+        .iter()
+        .flat_map(|p| p.iter().copied())
+        .cycle()
+        .take(largest)
+        .collect();
+    let mut file = File::create(dir.join("bare.log")).expect("create");
+    let start = Instant::now();
+    for size in sizes {
+        file.write_all(&buf[..size]).expect("write");
         file.sync_data().expect("fdatasync");
     }
     start.elapsed()

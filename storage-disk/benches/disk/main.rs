@@ -6,8 +6,8 @@
 //! `--recovery-mib A,B` log sizes (256,1024), `--recovery-payload N` (4096),
 //! `--drop-caches` (cold-cache recovery; needs root), `--batches 1,64,1024` entries per Ready,
 //! `--payloads 128,4096` bytes per entry, `--skip-append`, `--skip-recovery`.
-//! Every figure is a line `RESULT lib=<ours|bare|raft-engine> name=<workload> value=<v> unit=<u>`;
-//! a table of medians closes the run.
+//! Every figure is a line `RESULT lib=<ours|bare|bare-log|raft-engine> name=<workload> value=<v> unit=<u>`;
+//! a table of medians closes the run, with the median of the per-round ratios ours / bare.
 
 mod append;
 mod recovery;
@@ -129,6 +129,20 @@ fn append_benchmarks(args: &Args) -> Vec<String> {
                     rates[e].push(rate);
                 }
             }
+            // Ours over bare within each round (run back to back): steadier than the ratio of
+            // medians when the disk's speed drifts between rounds (a shared, throttled disk).
+            let mut round_ratios: Vec<f64> = rates[0]
+                .iter()
+                .zip(&rates[1])
+                .map(|(ours, bare)| ours / bare)
+                .collect();
+            let round_ratio = median(&mut round_ratios);
+            result(
+                "ours",
+                &format!("{name}.round_ratio"),
+                round_ratio,
+                "x bare",
+            );
             let medians: Vec<f64> = rates.iter_mut().map(|r| median(r)).collect();
             let bare = medians[1];
             let mut cells = Vec::new();
@@ -147,6 +161,17 @@ fn append_benchmarks(args: &Args) -> Vec<String> {
                     result(engine.name(), &format!("{name}.ratio"), ratio, "x bare");
                     ratios.push(format!("{}: {ratio:.2}x", engine.name()));
                 }
+            }
+            ratios.push(format!(
+                "ours / bare per round: {round_ratio:.2}x [{:.2}-{:.2}]",
+                round_ratios.first().copied().unwrap_or(0.0),
+                round_ratios.last().copied().unwrap_or(0.0)
+            ));
+            if let Some(log) = engines.iter().position(|e| *e == Contender::BareLog) {
+                ratios.push(format!(
+                    "ours / bare-log: {:.2}x",
+                    medians[0] / medians[log]
+                ));
             }
             table.push(format!(
                 "| {entries} x {payload} B ({readys} Readys) | {} | {} |",
