@@ -1,6 +1,6 @@
 //! What the node's loop reacts to: [`Event`]s from the transport and the client connections.
 
-use std::sync::mpsc::Sender;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use raft_core::eraftpb::Message;
 use raft_core::SnapshotStatus;
@@ -25,8 +25,8 @@ pub enum Event {
     Unreachable(u64),
     /// How sending a snapshot to this peer ended.
     SnapshotStatus(u64, SnapshotStatus),
-    /// A client's request.
-    Client(Request),
+    /// Client requests, in the order their connection sent them (one connection's batch).
+    Clients(Vec<Request>),
     /// The snapshot thread finished writing a snapshot (or failed to).
     SnapshotMade(Box<Result<MadeSnapshot, raft_core::Error>>),
 }
@@ -36,6 +36,43 @@ pub enum Event {
 pub struct Request {
     /// The command.
     pub command: Command,
-    /// The reply channel (the connection thread waits on it).
-    pub reply: Sender<Reply>,
+    /// Where the reply goes.
+    pub reply: ReplyTo,
+}
+
+/// Where one request's reply goes: its slot on its connection's reply queue. The connection
+/// puts replies back in request order, whatever order they come in.
+///
+/// Dropped unanswered (a request the node lost track of), it answers `-ERR the node stopped`,
+/// so that the connection never waits for it for ever.
+#[derive(Debug)]
+pub struct ReplyTo {
+    slot: u64,
+    queue: tokio::sync::mpsc::UnboundedSender<(u64, Reply)>,
+    sent: AtomicBool,
+}
+
+impl ReplyTo {
+    /// The reply to the request in `slot` of the connection that reads `queue`.
+    pub fn new(slot: u64, queue: tokio::sync::mpsc::UnboundedSender<(u64, Reply)>) -> ReplyTo {
+        ReplyTo {
+            slot,
+            queue,
+            sent: AtomicBool::new(false),
+        }
+    }
+
+    /// Sends the reply. The client may have gone away: its reply is then simply not wanted.
+    pub fn send(&self, reply: Reply) {
+        self.sent.store(true, Ordering::Relaxed);
+        let _ = self.queue.send((self.slot, reply));
+    }
+}
+
+impl Drop for ReplyTo {
+    fn drop(&mut self) {
+        if !self.sent.load(Ordering::Relaxed) {
+            let _ = self.queue.send((self.slot, Reply::err("the node stopped")));
+        }
+    }
 }

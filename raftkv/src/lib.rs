@@ -13,7 +13,9 @@
 //!   crate, plus the directory lock and the latest snapshot in memory).
 //! - [`transport`]: peer messages as length-prefixed protobuf frames over TCP; [`peer_auth`]: the
 //!   cluster secret that peers prove they know.
-//! - [`server`]: the listener; RESP clients and peers share the port.
+//! - [`server`]: the I/O thread (an event loop that runs every client and peer connection) and
+//!   the listener; RESP clients and peers share the port. [`client`]: a client connection
+//!   (pipelined commands to the node in batches, replies in order, bounded buffers).
 //! - [`resp`] and [`command`]: the protocol and the command table; [`connection`]: a client
 //!   connection's own state and the commands answered from it (`HELLO`, `CLIENT`, `CONFIG`...).
 //! - [`kv`]: the replicated state machine (keys expire by a clock that only the log moves, never
@@ -23,6 +25,7 @@
 //! - [`cli`] and [`cluster`]: the `raftkv` binary's command line and `raftkv cluster`.
 
 pub mod cli;
+pub mod client;
 pub mod cluster;
 pub mod command;
 pub mod connection;
@@ -42,8 +45,8 @@ use std::sync::mpsc;
 
 use node::{Node, NodeConfig, NodeError};
 
-/// Runs a node until the process ends: opens or bootstraps its storage, listens on its address,
-/// and runs the Ready loop on the calling thread.
+/// Runs a node until the process ends: opens or bootstraps its storage, listens on its address
+/// (the connections run on the I/O thread), and runs the Ready loop on the calling thread.
 pub fn run_node(config: NodeConfig, logger: slog::Logger) -> Result<(), NodeError> {
     let listener = TcpListener::bind(&config.addr)?;
     let (events_tx, events_rx) = mpsc::channel();
@@ -52,7 +55,8 @@ pub fn run_node(config: NodeConfig, logger: slog::Logger) -> Result<(), NodeErro
         max_clients: config.max_clients,
         idle_timeout: config.client_idle_timeout,
     };
-    let node = Node::new(config, events_tx.clone(), logger.clone())?;
-    server::spawn_listener(listener, events_tx, secret, limits, logger)?;
+    let io = server::IoThread::start()?;
+    let node = Node::new(config, events_tx.clone(), io.handle(), logger.clone())?;
+    server::spawn_listener(&io.handle(), listener, events_tx, secret, limits, logger)?;
     node.run(events_rx)
 }

@@ -94,8 +94,14 @@ pub struct Node {
 
 impl Node {
     /// Opens (or bootstraps) the storage and builds the node. `events` is the sender the node's
-    /// transport reports on (the same channel its loop reads).
-    pub fn new(cfg: NodeConfig, events: Sender<Event>, logger: Logger) -> Result<Node, NodeError> {
+    /// transport reports on (the same channel its loop reads); its peer connections run on the
+    /// I/O thread `io`.
+    pub fn new(
+        cfg: NodeConfig,
+        events: Sender<Event>,
+        io: tokio::runtime::Handle,
+        logger: Logger,
+    ) -> Result<Node, NodeError> {
         let storage = NodeStorage::open(&cfg.data_dir)?;
         let mut cfg = cfg;
         options_file::reconcile(&mut cfg, &logger)?;
@@ -140,6 +146,7 @@ impl Node {
             cfg.addr.clone(),
             cfg.cluster_secret.clone(),
             events.clone(),
+            io,
             logger.clone(),
         );
         let epoch = SystemTime::now()
@@ -256,9 +263,11 @@ impl Node {
             }
             Event::Unreachable(id) => self.raw.report_unreachable(id),
             Event::SnapshotStatus(id, status) => self.raw.report_snapshot(id, status),
-            Event::Client(request) => {
+            Event::Clients(requests) => {
                 let deadline = Instant::now() + self.cfg.request_timeout;
-                self.on_request(request, deadline);
+                for request in requests {
+                    self.on_request(request, deadline);
+                }
             }
             Event::SnapshotMade(made) => return self.on_snapshot_made(*made),
         }

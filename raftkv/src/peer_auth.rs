@@ -81,6 +81,39 @@ impl ClusterSecret {
     }
 }
 
+/// A fresh random challenge for a connecting peer.
+pub fn new_challenge() -> [u8; CHALLENGE_LEN] {
+    rand::rng().random()
+}
+
+/// Checks a peer's `answer` to `challenge`, the peer having said it is `id` at `addr`.
+pub fn check_answer(
+    secret: &ClusterSecret,
+    challenge: &[u8],
+    answer: &[u8],
+    id: u64,
+    addr: &str,
+) -> io::Result<()> {
+    secret
+        .answer_to(challenge, id, addr)
+        .verify_slice(answer)
+        .map_err(|_| io::Error::new(io::ErrorKind::PermissionDenied, "wrong cluster secret"))
+}
+
+/// The answer to `challenge` of a node connecting as `id` at `addr`.
+pub fn answer_for(
+    secret: &ClusterSecret,
+    challenge: &[u8],
+    id: u64,
+    addr: &str,
+) -> [u8; ANSWER_LEN] {
+    secret
+        .answer_to(challenge, id, addr)
+        .finalize()
+        .into_bytes()
+        .into()
+}
+
 /// The receiving side: challenges a peer that said it is `id` at `addr`, and checks its answer.
 pub fn challenge(
     conn: &mut impl Read,
@@ -89,15 +122,12 @@ pub fn challenge(
     id: u64,
     addr: &str,
 ) -> io::Result<()> {
-    let challenge: [u8; CHALLENGE_LEN] = rand::rng().random();
+    let challenge = new_challenge();
     out.write_all(&challenge)?;
     out.flush()?;
     let mut answer = [0u8; ANSWER_LEN];
     conn.read_exact(&mut answer)?;
-    secret
-        .answer_to(&challenge, id, addr)
-        .verify_slice(&answer)
-        .map_err(|_| io::Error::new(io::ErrorKind::PermissionDenied, "wrong cluster secret"))
+    check_answer(secret, &challenge, &answer, id, addr)
 }
 
 /// The connecting side: answers the challenge of the node it connected to as `id` at `addr`.
@@ -109,11 +139,7 @@ pub fn answer(
 ) -> io::Result<()> {
     let mut challenge = [0u8; CHALLENGE_LEN];
     conn.read_exact(&mut challenge)?;
-    let answer = secret
-        .answer_to(&challenge, id, addr)
-        .finalize()
-        .into_bytes();
-    conn.write_all(&answer)
+    conn.write_all(&answer_for(secret, &challenge, id, addr))
 }
 
 #[cfg(test)]

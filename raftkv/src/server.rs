@@ -1,37 +1,29 @@
-//! The listener: one TCP port per node for Redis clients and peers alike.
+//! The I/O thread and the listener: one TCP port per node for Redis clients and peers alike.
 //!
-//! Each accepted connection gets a thread. Its first byte tells what it is: a NUL byte starts a
-//! peer's handshake ([`crate::transport`]); anything else is a Redis client. A client's commands
-//! are parsed as they arrive, pipelined ones included: the connection hands every complete
-//! command in its buffer to the node, then writes the replies in order.
-//!
-//! Redis runs a connection's commands one after another, so a pipelined `GET` sees the `SET`
-//! before it. Raft alone does not give that: the `GET`'s read index may be taken before the `SET`
-//! commits (legal for concurrent operations, but not what a Redis client expects). So a
-//! connection keeps only commands of one kind in flight at a time: a run of reads goes to the node
-//! together (one ReadIndex covers them), as does a run of writes (Raft keeps their order), but a
-//! read waits for the writes before it to be answered, a write for the reads before it, and any
-//! other command for everything before it.
+//! Every connection, client or peer, inbound or outbound, is a task on one event loop (a tokio
+//! runtime on its own thread, [`IoThread`]); the node's thread does no network I/O. An accepted
+//! connection's first byte tells what it is: a NUL byte starts a peer's handshake
+//! ([`crate::transport`]); anything else is a Redis client ([`crate::client`]).
 
-use std::io::{self, BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::io;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::mpsc::{self, Receiver, Sender};
+use std::sync::mpsc::Sender;
 use std::sync::Arc;
-use std::thread::{self, JoinHandle};
+use std::thread;
 use std::time::Duration;
 
-use slog::{debug, warn, Logger};
+use slog::{debug, Logger};
+use tokio::io::AsyncWriteExt;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::runtime::Handle;
+use tokio::time::timeout;
 
-use crate::command::{self, Command};
+use crate::client;
 use crate::connection::{ClientState, Settings};
-use crate::event::{Event, Request};
+use crate::event::Event;
 use crate::peer_auth::ClusterSecret;
-use crate::resp::{self, Reply};
-use crate::transport;
-
-/// Write the replies gathered so far once they pass this many bytes.
-const FLUSH_BYTES: usize = 64 * 1024;
+use crate::resp::Reply;
+use crate::transport::{self, PEER_MAGIC};
 
 /// What the listener enforces on client connections.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -45,6 +37,78 @@ pub struct ClientLimits {
 /// The reply to a client past `max_clients`, in Redis's words.
 pub const TOO_MANY_CLIENTS: &str = "max number of clients reached";
 
+/// How long `accept` pauses after failing (say, out of file descriptors) before trying again,
+/// so that a persistent failure does not spin the I/O thread.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(10);
+
+/// The thread that runs every connection's I/O: a single-threaded tokio runtime, running for as
+/// long as the process lives.
+pub struct IoThread {
+    handle: Handle,
+}
+
+impl IoThread {
+    /// Starts the thread.
+    pub fn start() -> io::Result<IoThread> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        let handle = runtime.handle().clone();
+        thread::Builder::new()
+            .name("io".to_string())
+            .spawn(move || runtime.block_on(std::future::pending::<()>()))?;
+        Ok(IoThread { handle })
+    }
+
+    /// Where to spawn tasks on the thread.
+    pub fn handle(&self) -> Handle {
+        self.handle.clone()
+    }
+}
+
+/// Accepts connections on `listener` on the I/O thread `io`, for as long as the process lives.
+/// Peers must prove `secret` when there is one; clients are held to `limits`.
+pub fn spawn_listener(
+    io: &Handle,
+    listener: std::net::TcpListener,
+    events: Sender<Event>,
+    secret: Option<ClusterSecret>,
+    limits: ClientLimits,
+    logger: Logger,
+) -> io::Result<()> {
+    listener.set_nonblocking(true)?;
+    let listener = {
+        let _entered = io.enter();
+        TcpListener::from_std(listener)?
+    };
+    let clients = Arc::new(AtomicUsize::new(0));
+    io.spawn(async move {
+        // `CLIENT ID`: unique in the process, counting from 1 as Redis does.
+        let mut next_id = 0;
+        loop {
+            match listener.accept().await {
+                Ok((stream, _)) => {
+                    next_id += 1;
+                    let conn = Connection {
+                        secret: secret.clone(),
+                        limits,
+                        clients: clients.clone(),
+                        id: next_id,
+                        events: events.clone(),
+                        logger: logger.clone(),
+                    };
+                    tokio::spawn(conn.serve(stream));
+                }
+                Err(e) => {
+                    debug!(logger, "accept failed"; "error" => %e);
+                    tokio::time::sleep(ACCEPT_BACKOFF).await;
+                }
+            }
+        }
+    });
+    Ok(())
+}
+
 /// Counts a client connection while it lives.
 struct ClientSlot(Arc<AtomicUsize>);
 
@@ -54,242 +118,69 @@ impl Drop for ClientSlot {
     }
 }
 
-/// Accepts connections on `listener` on a thread of its own, for as long as the process lives.
-/// Peers must prove `secret` when there is one; clients are held to `limits`.
-pub fn spawn_listener(
-    listener: TcpListener,
-    events: Sender<Event>,
-    secret: Option<ClusterSecret>,
-    limits: ClientLimits,
-    logger: Logger,
-) -> io::Result<JoinHandle<()>> {
-    let clients = Arc::new(AtomicUsize::new(0));
-    thread::Builder::new()
-        .name("listener".to_string())
-        .spawn(move || {
-            // `CLIENT ID`: unique in the process, counting from 1 as Redis does.
-            let mut next_id = 0;
-            for stream in listener.incoming() {
-                match stream {
-                    Ok(stream) => {
-                        let (events, conn_logger) = (events.clone(), logger.clone());
-                        next_id += 1;
-                        let conn = Connection {
-                            secret: secret.clone(),
-                            limits,
-                            clients: clients.clone(),
-                            id: next_id,
-                        };
-                        let spawned = thread::Builder::new()
-                            .name("conn".to_string())
-                            .spawn(move || handle_connection(stream, conn, &events, &conn_logger));
-                        if let Err(e) = spawned {
-                            warn!(logger, "cannot start a connection thread"; "error" => %e);
-                        }
-                    }
-                    Err(e) => debug!(logger, "accept failed"; "error" => %e),
-                }
-            }
-        })
-}
-
-/// What a connection's thread gets from the listener.
+/// What a connection's task gets from the listener.
 struct Connection {
     secret: Option<ClusterSecret>,
     limits: ClientLimits,
     clients: Arc<AtomicUsize>,
     /// The connection's number, for `CLIENT ID`.
     id: u64,
+    events: Sender<Event>,
+    logger: Logger,
 }
 
-fn handle_connection(stream: TcpStream, conn: Connection, events: &Sender<Event>, logger: &Logger) {
-    let _ = stream.set_nodelay(true);
-    let Ok(read_half) = stream.try_clone() else {
-        return;
-    };
-    let mut reader = BufReader::with_capacity(64 * 1024, read_half);
-    // A connection that sends nothing is idle from the start.
-    if stream.set_read_timeout(conn.limits.idle_timeout).is_err() {
-        return;
-    }
-    let first = match reader.fill_buf() {
-        Ok([]) | Err(_) => return,
-        Ok(buf) => buf[0],
-    };
-    if first == transport::PEER_MAGIC[0] {
-        // Peers are never idle for long (heartbeats); their reads wait as long as they need.
-        let _ = stream.set_read_timeout(None);
-        transport::serve_peer(reader, &stream, conn.secret.as_ref(), events, logger);
-        return;
-    }
-    if conn.clients.fetch_add(1, Ordering::AcqRel) >= conn.limits.max_clients {
-        conn.clients.fetch_sub(1, Ordering::AcqRel);
-        debug!(logger, "refused a client: too many"; "max" => conn.limits.max_clients);
-        let mut stream = stream;
-        let _ = stream.write_all(&Reply::err(TOO_MANY_CLIENTS).to_bytes());
-        return;
-    }
-    let _slot = ClientSlot(conn.clients);
-    let peer = stream
-        .peer_addr()
-        .map_or_else(|_| "?".to_string(), |a| a.to_string());
-    let settings = Settings {
-        max_clients: conn.limits.max_clients,
-        idle_timeout_secs: conn.limits.idle_timeout.map_or(0, |t| t.as_secs()),
-    };
-    let mut state = ClientState::new(conn.id, peer, settings);
-    // Reading with the idle timeout: a client that sends nothing for that long is closed.
-    match serve_client(reader, stream, &mut state, events) {
-        Ok(()) => {}
-        Err(e)
-            if matches!(
-                e.kind(),
-                io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-            ) =>
-        {
-            debug!(logger, "closed an idle client connection");
+impl Connection {
+    async fn serve(self, mut stream: TcpStream) {
+        let _ = stream.set_nodelay(true);
+        // A connection that sends nothing is idle from the start.
+        let mut first = [0u8; 1];
+        let peeked = match self.limits.idle_timeout {
+            Some(idle) => timeout(idle, stream.peek(&mut first))
+                .await
+                .unwrap_or(Ok(0)),
+            None => stream.peek(&mut first).await,
+        };
+        if !matches!(peeked, Ok(1..)) {
+            return;
         }
-        Err(e) => debug!(logger, "client connection ended"; "error" => %e),
-    }
-}
-
-/// A reply known at once, or one the node will send.
-enum Pending {
-    Now(Reply),
-    Later(Receiver<Reply>),
-}
-
-/// What may be in flight together on one connection.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Kind {
-    Read,
-    Write,
-    /// Anything else (INFO, admin commands): alone.
-    Barrier,
-}
-
-fn kind_of(command: &Command) -> Kind {
-    match command {
-        Command::Read(_) => Kind::Read,
-        Command::Write(_) => Kind::Write,
-        _ => Kind::Barrier,
-    }
-}
-
-/// The replies of one connection, in command order, and what kind of command is in flight.
-struct Replies {
-    pending: Vec<Pending>,
-    in_flight: Option<Kind>,
-    out: Vec<u8>,
-}
-
-impl Replies {
-    /// Waits for every pending reply and encodes them all, in order.
-    fn resolve(&mut self, writer: &mut TcpStream) -> io::Result<()> {
-        for p in self.pending.drain(..) {
-            let reply = match p {
-                Pending::Now(reply) => reply,
-                Pending::Later(rx) => rx.recv().unwrap_or_else(|_| Reply::err("the node stopped")),
-            };
-            reply.encode(&mut self.out);
-            if self.out.len() >= FLUSH_BYTES {
-                writer.write_all(&self.out)?;
-                self.out.clear();
-            }
+        if first[0] == PEER_MAGIC[0] {
+            // Peers are never idle for long (heartbeats); their reads wait as long as they need.
+            transport::serve_peer(stream, self.secret, self.events, self.logger).await;
+            return;
         }
-        self.in_flight = None;
-        Ok(())
-    }
-
-    /// Hands `command` to the node, first waiting for what is in flight if it is of another kind.
-    fn dispatch(
-        &mut self,
-        command: Command,
-        events: &Sender<Event>,
-        writer: &mut TcpStream,
-    ) -> io::Result<()> {
-        let kind = kind_of(&command);
-        if self
-            .in_flight
-            .is_some_and(|k| k != kind || k == Kind::Barrier)
-        {
-            self.resolve(writer)?;
-        }
-        self.pending.push(dispatch(command, events));
-        self.in_flight = Some(kind);
-        Ok(())
-    }
-}
-
-fn serve_client(
-    mut reader: impl Read,
-    mut writer: TcpStream,
-    state: &mut ClientState,
-    events: &Sender<Event>,
-) -> io::Result<()> {
-    let mut input = Vec::new();
-    let mut chunk = vec![0u8; 64 * 1024];
-    let mut replies = Replies {
-        pending: Vec::new(),
-        in_flight: None,
-        out: Vec::new(),
-    };
-    loop {
-        let n = reader.read(&mut chunk)?;
-        if n == 0 {
-            return Ok(());
-        }
-        input.extend_from_slice(&chunk[..n]);
-        let mut used = 0;
-        let mut close = false;
-        loop {
-            let now = |reply| Pending::Now(reply);
-            match resp::parse_command(&input[used..]) {
-                Ok(Some((args, n))) => {
-                    used += n;
-                    if args.is_empty() {
-                        continue;
-                    }
-                    match command::parse(args) {
-                        Ok(Command::Ping(None)) => {
-                            replies.pending.push(now(Reply::Status("PONG".to_string())))
-                        }
-                        Ok(Command::Ping(Some(message)) | Command::Echo(message)) => {
-                            replies.pending.push(now(Reply::Bulk(message)))
-                        }
-                        Ok(Command::Connection(c)) => replies.pending.push(now(state.answer(c))),
-                        Ok(Command::Quit) => {
-                            replies.pending.push(now(Reply::ok()));
-                            close = true;
-                            break;
-                        }
-                        Ok(command) => replies.dispatch(command, events, &mut writer)?,
-                        Err(reply) => replies.pending.push(now(reply)),
-                    }
-                }
-                Ok(None) => break,
-                Err(e) => {
-                    let reply = Reply::err(format!("Protocol error: {e}"));
-                    replies.pending.push(now(reply));
-                    close = true;
+        if self.clients.fetch_add(1, Ordering::AcqRel) >= self.limits.max_clients {
+            self.clients.fetch_sub(1, Ordering::AcqRel);
+            debug!(self.logger, "refused a client: too many"; "max" => self.limits.max_clients);
+            // Take in what it sent before closing: closing with unread input would reset the
+            // connection, and the client might never see why.
+            let mut unread = [0u8; 4096];
+            for _ in 0..16 {
+                if !matches!(stream.try_read(&mut unread), Ok(1..)) {
                     break;
                 }
             }
+            let _ = stream
+                .write_all(&Reply::err(TOO_MANY_CLIENTS).to_bytes())
+                .await;
+            let _ = stream.shutdown().await;
+            return;
         }
-        input.drain(..used);
-        replies.resolve(&mut writer)?;
-        writer.write_all(&replies.out)?;
-        replies.out.clear();
-        if close {
-            return writer.shutdown(std::net::Shutdown::Both);
+        let _slot = ClientSlot(self.clients);
+        let peer = stream
+            .peer_addr()
+            .map_or_else(|_| "?".to_string(), |a| a.to_string());
+        let settings = Settings {
+            max_clients: self.limits.max_clients,
+            idle_timeout_secs: self.limits.idle_timeout.map_or(0, |t| t.as_secs()),
+        };
+        let state = ClientState::new(self.id, peer, settings);
+        let client = client::Client::new(stream, state, self.events, self.limits.idle_timeout);
+        match client.serve().await {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::TimedOut => {
+                debug!(self.logger, "closed an idle client connection");
+            }
+            Err(e) => debug!(self.logger, "client connection ended"; "error" => %e),
         }
-    }
-}
-
-fn dispatch(command: Command, events: &Sender<Event>) -> Pending {
-    let (reply, rx) = mpsc::channel();
-    match events.send(Event::Client(Request { command, reply })) {
-        Ok(()) => Pending::Later(rx),
-        Err(_) => Pending::Now(Reply::err("the node stopped")),
     }
 }

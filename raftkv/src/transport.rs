@@ -4,30 +4,38 @@
 //! a handshake that no RESP client can send (it starts with a NUL byte), naming the sender's id
 //! and address; then it carries frames `[len: u32 BE][eraftpb.Message]`, one way only.
 //!
-//! Sending: one writer thread per peer, fed through a queue. The writer connects on demand, writes
-//! every queued message in one batch and flushes; when connecting or writing fails it drops the
-//! batch, tells the node (`report_unreachable`, and `report_snapshot(Failure)` for a snapshot it
-//! was carrying) and waits a short back-off before connecting again. Raft tolerates lost messages:
-//! the leader probes again and retransmits. A snapshot that was written out is reported as
-//! `Finish`. The queue is bounded: past [`MAX_QUEUED_MESSAGES`] a message is dropped (and the
-//! peer reported unreachable) rather than let a dead peer's backlog grow without limit.
+//! Both sides run as tasks on the I/O thread's event loop ([`crate::server`]), never on the node's
+//! thread. Receiving ([`serve_peer`]): each frame read becomes an [`Event::Peer`] for the node.
+//! Sending ([`Transport`], owned by the node's loop): one task per peer, fed through a queue. It
+//! connects on demand, writes every queued message in one batch; when connecting or writing
+//! fails it drops the batch, tells the node (`report_unreachable`, and
+//! `report_snapshot(Failure)` for a snapshot it was carrying) and waits a short back-off before
+//! connecting again. Raft tolerates lost messages: the leader probes again and retransmits. A
+//! snapshot that was written out is reported as `Finish`. The queue is bounded: past
+//! [`MAX_QUEUED_MESSAGES`] a message is dropped (and the peer reported unreachable) rather than
+//! let a dead peer's backlog grow without limit.
+
+mod inbound;
+mod outbound;
 
 use std::collections::HashMap;
-use std::io::{self, BufWriter, Read, Write};
-use std::net::{TcpStream, ToSocketAddrs};
+use std::io;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::mpsc::{self, Receiver, Sender};
+use std::sync::mpsc::Sender;
 use std::sync::Arc;
-use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use prost::Message as _;
 use raft_core::eraftpb::{Message, MessageType};
 use raft_core::SnapshotStatus;
-use slog::{debug, info, warn, Logger};
+use slog::{debug, info, Logger};
+use tokio::io::{AsyncRead, AsyncReadExt};
+use tokio::runtime::Handle;
+use tokio::sync::mpsc::{self, UnboundedSender};
 
 use crate::event::Event;
-use crate::peer_auth::{self, ClusterSecret};
+use crate::peer_auth::ClusterSecret;
+pub use inbound::serve_peer;
 
 /// The bytes a peer connection starts with. A RESP client never sends a NUL byte first.
 pub const PEER_MAGIC: &[u8; 8] = b"\0RAFTKV1";
@@ -52,21 +60,19 @@ pub fn encode_handshake(id: u64, addr: &str) -> Vec<u8> {
 }
 
 /// Reads a handshake (the whole of it, magic included): the sender's id and address.
-pub fn read_handshake(r: &mut impl Read) -> io::Result<(u64, String)> {
+pub async fn read_handshake(r: &mut (impl AsyncRead + Unpin)) -> io::Result<(u64, String)> {
     let mut magic = [0u8; 8];
-    r.read_exact(&mut magic)?;
+    r.read_exact(&mut magic).await?;
     if &magic != PEER_MAGIC {
         return Err(io::Error::new(io::ErrorKind::InvalidData, "bad peer magic"));
     }
-    let mut id = [0u8; 8];
-    r.read_exact(&mut id)?;
-    let mut len = [0u8; 2];
-    r.read_exact(&mut len)?;
-    let mut addr = vec![0u8; u16::from_be_bytes(len) as usize];
-    r.read_exact(&mut addr)?;
+    let id = r.read_u64().await?;
+    let len = r.read_u16().await?;
+    let mut addr = vec![0u8; usize::from(len)];
+    r.read_exact(&mut addr).await?;
     let addr = String::from_utf8(addr)
         .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "peer address is not UTF-8"))?;
-    Ok((u64::from_be_bytes(id), addr))
+    Ok((id, addr))
 }
 
 /// Appends one frame (`[len: u32 BE][message]`) to `out`.
@@ -78,10 +84,10 @@ pub fn encode_frame(msg: &Message, out: &mut Vec<u8>) {
 }
 
 /// Reads one frame. `Ok(None)` at a clean end of stream.
-pub fn read_frame(r: &mut impl Read) -> io::Result<Option<Message>> {
+pub async fn read_frame(r: &mut (impl AsyncRead + Unpin)) -> io::Result<Option<Message>> {
     let mut len = [0u8; 4];
-    match r.read_exact(&mut len) {
-        Ok(()) => {}
+    match r.read_exact(&mut len).await {
+        Ok(_) => {}
         Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(None),
         Err(e) => return Err(e),
     }
@@ -93,61 +99,15 @@ pub fn read_frame(r: &mut impl Read) -> io::Result<Option<Message>> {
         ));
     }
     let mut body = vec![0u8; len];
-    r.read_exact(&mut body)?;
+    r.read_exact(&mut body).await?;
     Message::decode(&body[..])
         .map(Some)
         .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
 }
 
-/// Reads a peer connection after its first byte was seen to be NUL: the handshake, the
-/// challenge when this node has a cluster secret (answered on `stream`), then frames, each
-/// passed to the node as an event, until the stream ends or breaks.
-pub fn serve_peer(
-    mut conn: impl Read,
-    stream: &TcpStream,
-    secret: Option<&ClusterSecret>,
-    events: &Sender<Event>,
-    logger: &Logger,
-) {
-    let (from, addr) = match read_handshake(&mut conn) {
-        Ok(hello) => hello,
-        Err(e) => {
-            debug!(logger, "bad peer handshake"; "error" => %e);
-            return;
-        }
-    };
-    if let Some(secret) = secret {
-        let _ = stream.set_read_timeout(Some(CONNECT_TIMEOUT));
-        let mut out = stream;
-        if let Err(e) = peer_auth::challenge(&mut conn, &mut out, secret, from, &addr) {
-            warn!(logger, "refused a peer that did not prove the cluster secret";
-                "claimed_id" => from, "claimed_addr" => addr, "error" => %e);
-            return;
-        }
-        let _ = stream.set_read_timeout(None);
-    }
-    if events.send(Event::Hello { id: from, addr }).is_err() {
-        return;
-    }
-    loop {
-        match read_frame(&mut conn) {
-            Ok(Some(msg)) => {
-                if events.send(Event::Peer(Box::new(msg))).is_err() {
-                    return;
-                }
-            }
-            Ok(None) => return,
-            Err(e) => {
-                debug!(logger, "peer connection closed"; "from" => from, "error" => %e);
-                return;
-            }
-        }
-    }
-}
-
 struct PeerWriter {
     addr: String,
-    queue: Sender<Message>,
+    queue: UnboundedSender<Message>,
     queued: Arc<AtomicUsize>,
 }
 
@@ -158,17 +118,20 @@ pub struct Transport {
     secret: Option<ClusterSecret>,
     peers: HashMap<u64, PeerWriter>,
     events: Sender<Event>,
+    /// The I/O thread's event loop, where the writers run.
+    io: Handle,
     logger: Logger,
 }
 
 impl Transport {
     /// A transport for node `id`, which listens on `addr` and answers peers' challenges with
-    /// `secret`; reports go to `events`.
+    /// `secret`; its writers run on `io`; reports go to `events`.
     pub fn new(
         id: u64,
         addr: String,
         secret: Option<ClusterSecret>,
         events: Sender<Event>,
+        io: Handle,
         logger: Logger,
     ) -> Transport {
         Transport {
@@ -177,6 +140,7 @@ impl Transport {
             addr,
             peers: HashMap::new(),
             events,
+            io,
             logger,
         }
     }
@@ -193,9 +157,9 @@ impl Transport {
             return;
         }
         info!(self.logger, "peer address"; "peer" => id, "addr" => addr);
-        let (queue, rx) = mpsc::channel();
+        let (queue, rx) = mpsc::unbounded_channel();
         let queued = Arc::new(AtomicUsize::new(0));
-        let writer = Writer {
+        let writer = outbound::Writer {
             secret: self.secret.clone(),
             from: self.id,
             from_addr: self.addr.clone(),
@@ -205,14 +169,8 @@ impl Transport {
             events: self.events.clone(),
             logger: self.logger.clone(),
         };
-        let spawned = thread::Builder::new()
-            .name(format!("peer-{id}"))
-            .spawn(move || writer.run(rx));
-        if let Err(e) = spawned {
-            slog::error!(self.logger, "cannot start a peer writer"; "peer" => id, "error" => %e);
-            return;
-        }
-        // Replacing the old writer drops its queue, which ends its thread.
+        self.io.spawn(writer.run(rx));
+        // Replacing the old writer drops its queue, which ends its task.
         self.peers.insert(
             id,
             PeerWriter {
@@ -256,98 +214,6 @@ impl Transport {
     }
 }
 
-/// One peer's writer thread.
-struct Writer {
-    secret: Option<ClusterSecret>,
-    from: u64,
-    from_addr: String,
-    to: u64,
-    addr: String,
-    queued: Arc<AtomicUsize>,
-    events: Sender<Event>,
-    logger: Logger,
-}
-
-impl Writer {
-    fn run(self, rx: Receiver<Message>) {
-        let mut conn: Option<BufWriter<TcpStream>> = None;
-        let mut retry_at = Instant::now();
-        let mut reported = false;
-        let mut frame = Vec::new();
-        while let Ok(first) = rx.recv() {
-            let mut batch = vec![first];
-            batch.extend(rx.try_iter().take(MAX_QUEUED_MESSAGES));
-            self.queued.fetch_sub(batch.len(), Ordering::Relaxed);
-            if conn.is_none() && Instant::now() >= retry_at {
-                match self.connect() {
-                    Ok(stream) => {
-                        debug!(self.logger, "connected to peer"; "peer" => self.to);
-                        conn = Some(BufWriter::with_capacity(256 * 1024, stream));
-                        reported = false;
-                    }
-                    Err(e) => {
-                        debug!(self.logger, "cannot connect to peer"; "peer" => self.to,
-                            "addr" => &self.addr, "error" => %e);
-                        retry_at = Instant::now() + RECONNECT_BACKOFF;
-                    }
-                }
-            }
-            let result = match conn.as_mut() {
-                None => Err(io::Error::new(io::ErrorKind::NotConnected, "backing off")),
-                Some(stream) => batch.iter().try_for_each(|msg| {
-                    frame.clear();
-                    encode_frame(msg, &mut frame);
-                    stream.write_all(&frame)
-                }),
-            };
-            let result = result.and_then(|()| conn.as_mut().map_or(Ok(()), |s| s.flush()));
-            match result {
-                Ok(()) => {
-                    for msg in batch.iter().filter(|m| is_snapshot(m)) {
-                        let _ = self
-                            .events
-                            .send(Event::SnapshotStatus(msg.to, SnapshotStatus::Finish));
-                    }
-                }
-                Err(e) => {
-                    if conn.take().is_some() {
-                        debug!(self.logger, "lost peer connection"; "peer" => self.to, "error" => %e);
-                        retry_at = Instant::now() + RECONNECT_BACKOFF;
-                    }
-                    for msg in batch.iter().filter(|m| is_snapshot(m)) {
-                        let _ = self
-                            .events
-                            .send(Event::SnapshotStatus(msg.to, SnapshotStatus::Failure));
-                    }
-                    // Once per outage is enough for the leader to fall back to probing.
-                    if !reported {
-                        reported = true;
-                        let _ = self.events.send(Event::Unreachable(self.to));
-                    }
-                }
-            }
-        }
-    }
-
-    fn connect(&self) -> io::Result<TcpStream> {
-        let addr = self
-            .addr
-            .to_socket_addrs()?
-            .next()
-            .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "no address"))?;
-        let stream = TcpStream::connect_timeout(&addr, CONNECT_TIMEOUT)?;
-        stream.set_nodelay(true)?;
-        stream.set_write_timeout(Some(WRITE_TIMEOUT))?;
-        (&stream).write_all(&encode_handshake(self.from, &self.from_addr))?;
-        if let Some(secret) = &self.secret {
-            stream.set_read_timeout(Some(CONNECT_TIMEOUT))?;
-            peer_auth::answer(&mut &stream, secret, self.from, &self.from_addr)?;
-            stream.set_read_timeout(None)?;
-        }
-        Ok(stream)
-    }
-}
-
 fn is_snapshot(msg: &Message) -> bool {
     msg.msg_type == MessageType::MsgSnapshot as i32
 }
@@ -355,6 +221,13 @@ fn is_snapshot(msg: &Message) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn block_on<T>(future: impl std::future::Future<Output = T>) -> T {
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+            .block_on(future)
+    }
 
     #[test]
     fn frames_round_trip_and_end_cleanly() {
@@ -369,18 +242,21 @@ mod tests {
         encode_frame(&msg, &mut bytes);
         encode_frame(&msg, &mut bytes);
         let mut reader = &bytes[..];
-        assert_eq!(read_frame(&mut reader).unwrap(), Some(msg.clone()));
-        assert_eq!(read_frame(&mut reader).unwrap(), Some(msg));
-        assert_eq!(read_frame(&mut reader).unwrap(), None);
+        assert_eq!(
+            block_on(read_frame(&mut reader)).unwrap(),
+            Some(msg.clone())
+        );
+        assert_eq!(block_on(read_frame(&mut reader)).unwrap(), Some(msg));
+        assert_eq!(block_on(read_frame(&mut reader)).unwrap(), None);
     }
 
     #[test]
     fn oversized_or_garbled_frames_are_errors() {
         let mut huge = ((MAX_FRAME_BYTES + 1) as u32).to_be_bytes().to_vec();
         huge.extend_from_slice(&[0; 8]);
-        assert!(read_frame(&mut &huge[..]).is_err());
+        assert!(block_on(read_frame(&mut &huge[..])).is_err());
         let garbled = [0, 0, 0, 2, 0xFF, 0xFF];
-        assert!(read_frame(&mut &garbled[..]).is_err());
+        assert!(block_on(read_frame(&mut &garbled[..])).is_err());
     }
 
     #[test]
@@ -388,11 +264,15 @@ mod tests {
         let bytes = encode_handshake(7, "127.0.0.1:7007");
         assert_eq!(bytes[0], 0, "starts with a byte no RESP client sends first");
         assert_eq!(
-            read_handshake(&mut &bytes[..]).unwrap(),
+            block_on(read_handshake(&mut &bytes[..])).unwrap(),
             (7, "127.0.0.1:7007".to_string())
         );
         let mut bad = bytes.clone();
         bad[3] = b'x';
-        assert!(read_handshake(&mut &bad[..]).is_err());
+        assert!(block_on(read_handshake(&mut &bad[..])).is_err());
+        assert!(
+            block_on(read_handshake(&mut &bytes[..5])).is_err(),
+            "a short handshake"
+        );
     }
 }

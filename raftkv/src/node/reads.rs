@@ -2,7 +2,6 @@
 //! request; once confirmed, each is served when the state machine reaches its read index. A read
 //! not confirmed in time fails; one whose request was lost is asked again.
 
-use std::sync::mpsc::Sender;
 use std::time::Instant;
 
 use raft_core::ReadState;
@@ -10,13 +9,14 @@ use raft_core::ReadState;
 use super::requests::{own_sequence, request_context, send};
 use super::Node;
 use crate::command::ReadCommand;
+use crate::event::ReplyTo;
 use crate::kv::Ttl;
 use crate::resp::Reply;
 
 /// A read waiting for its read index, or for the state machine to reach it.
 pub(super) struct PendingRead {
     pub(super) command: ReadCommand,
-    pub(super) reply: Sender<Reply>,
+    pub(super) reply: ReplyTo,
     pub(super) deadline: Instant,
 }
 

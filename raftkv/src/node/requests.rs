@@ -3,7 +3,6 @@
 //! time out or the node is removed. Each proposal and read carries a context naming this node and
 //! a sequence number, so that only the node that took a request answers it.
 
-use std::sync::mpsc::Sender;
 use std::time::Instant;
 
 use raft_core::eraftpb::{ConfChangeSingle, ConfChangeType, ConfChangeV2};
@@ -13,19 +12,20 @@ use super::expiry::wall_clock_ms;
 use super::reads::PendingRead;
 use super::{Node, Request, WriteMode};
 use crate::command::Command;
+use crate::event::ReplyTo;
 use crate::resp::Reply;
 use crate::session::WriteId;
 
 /// A request that is not yet proposed (no leader known, or the proposal was dropped).
 pub(super) struct Waiting {
     command: Command,
-    reply: Sender<Reply>,
+    reply: ReplyTo,
     deadline: Instant,
 }
 
 /// A write or conf change proposed and not yet applied here.
 pub(super) struct Proposed {
-    reply: Sender<Reply>,
+    reply: ReplyTo,
     deadline: Instant,
     /// For a write: its context (a [`WriteId`]) and data, to propose it again when the first
     /// proposal may have been lost; the write sessions apply it once.
@@ -54,9 +54,8 @@ pub(super) fn own_sequence(id: u64, ctx: &[u8]) -> Option<u64> {
 }
 
 /// Sends `reply` to a client.
-pub(super) fn send(to: &Sender<Reply>, reply: Reply) {
-    // The client may have gone away; its reply is simply not wanted any more.
-    let _ = to.send(reply);
+pub(super) fn send(to: &ReplyTo, reply: Reply) {
+    to.send(reply);
 }
 
 impl Node {
@@ -74,7 +73,7 @@ impl Node {
                 | Command::Status
         );
         if self.removed && !local {
-            let _ = reply.send(Reply::err("this node was removed from the cluster"));
+            send(&reply, Reply::err("this node was removed from the cluster"));
             return;
         }
         match command {

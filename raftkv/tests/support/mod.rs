@@ -129,6 +129,11 @@ impl NodeProcess {
             .is_some_and(|c| matches!(c.try_wait(), Ok(None)))
     }
 
+    /// Its process id, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
     /// Whether it was started and not killed.
     pub fn is_running(&self) -> bool {
         self.child.is_some()
