@@ -10,6 +10,11 @@
 //! Simplifications: directories are durable as soon as they are created, and a file's length is
 //! the length of its durable image after a crash (a lost write past the end leaves no zeros,
 //! a kept sector past a lost one leaves zeros in between, as on a real file system).
+//!
+//! [`FsFile::preallocate`] is a write of zeros from the end of the file, as `RealFs` does it:
+//! once synced, its zeros survive a crash; before, a crash keeps a random subset of its sectors,
+//! and the faults of a write apply to it. Its zeros add unsynced sectors and so draws from the
+//! generator at a crash: a run that preallocates differs from one that does not, seed for seed.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io;
