@@ -390,9 +390,45 @@ impl<T: Storage> RawNode<T> {
         self.raft.step(m)
     }
 
-    /// On a leader, sends every follower a heartbeat now (raft-rs `ping`); elsewhere nothing.
+    /// On a leader, sends every follower a heartbeat now (raft-rs `ping`); elsewhere nothing. A
+    /// sleeping group is woken (see [`RawNode::quiesce`]).
     pub fn ping(&mut self) {
-        self.raft.ping();
+        if self.raft.is_quiesced() {
+            self.raft.wake();
+        } else {
+            self.raft.ping();
+        }
+    }
+
+    /// On a leader whose group is idle, puts the group to sleep: followers are told in a last
+    /// heartbeat, and from then on `tick` does nothing on any member until something wakes it.
+    /// Returns whether it did; [`RawNode::quiesce_blocker`] says why not.
+    ///
+    /// The group wakes on its own when any of its messages arrives, or a proposal, a read, a
+    /// campaign or a `ping`. What it cannot do asleep is notice that its leader died: the
+    /// application's failure detector must call [`RawNode::wake`] on the members when a node of
+    /// the group goes down (CockroachDB wakes a range when a node's liveness lapses); woken, a
+    /// follower campaigns after an election timeout as usual. A leader's lease does not survive a
+    /// nap: after waking, lease reads wait for a quorum to answer a heartbeat. A peer that does
+    /// not know quiescence (raft-rs) keeps the group awake while it is a member.
+    pub fn quiesce(&mut self) -> bool {
+        self.raft.quiesce()
+    }
+
+    /// Why [`RawNode::quiesce`] would refuse now, or `None` if it would put the group to sleep.
+    pub fn quiesce_blocker(&self) -> Option<&'static str> {
+        self.raft.quiesce_blocker()
+    }
+
+    /// Whether the group sleeps on this node.
+    pub fn is_quiesced(&self) -> bool {
+        self.raft.is_quiesced()
+    }
+
+    /// Wakes the group on this node (the application's failure detector calls it on the members
+    /// when a node goes down); nothing if it is awake. See [`RawNode::quiesce`].
+    pub fn wake(&mut self) {
+        self.raft.wake();
     }
 
     /// Sets this node's election priority (`Config::priority`) from now on.

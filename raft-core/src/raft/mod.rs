@@ -8,6 +8,7 @@ mod election;
 mod follower;
 mod leader;
 mod membership;
+mod quiesce;
 mod read;
 mod replication;
 mod runtime;
@@ -139,6 +140,8 @@ pub struct Raft<T: Storage> {
 
     /// The application's logger; records go through [`Raft::logger`], which adds `raft_id`.
     logger: Logger,
+    /// Whether the group sleeps on this node, and the peers that cannot (see `quiesce`).
+    pub(crate) quiescence: quiesce::Quiescence,
 }
 
 impl<T: Storage> Raft<T> {
@@ -189,6 +192,7 @@ impl<T: Storage> Raft<T> {
             disable_conf_change_validation: config.disable_conf_change_validation,
             term_not_durable: false,
             logger,
+            quiescence: Default::default(),
         };
         let next_idx = r.raft_log.last_index() + 1;
         // The stored membership is authoritative on restart: the log entries after it that
@@ -448,6 +452,10 @@ impl<T: Storage> Raft<T> {
     /// Advances the logical clock by one tick: followers and candidates count towards an election,
     /// leaders towards heartbeats and the check-quorum round.
     pub fn tick(&mut self) {
+        if self.quiescence.asleep {
+            // A sleeping group does no work at all (see `quiesce`).
+            return;
+        }
         self.ticks += 1;
         match self.state {
             StateRole::Leader => self.tick_heartbeat(),
@@ -462,6 +470,10 @@ impl<T: Storage> Raft<T> {
             MessageType::try_from(m.msg_type).map_err(|_| Error::UnknownMessageType(m.msg_type))?;
         self.validate(&m, msg_type)?;
         debug!(self.log(), "step"; "msg" => %raft_proto::describe_message(&m));
+        if self.quiescence.asleep && !quiesce::is_quiesce_heartbeat(&m) {
+            // Any message of the group, a proposal, a read or a campaign wakes it.
+            self.wake();
+        }
         if m.term > self.term
             && matches!(
                 msg_type,
@@ -577,6 +589,16 @@ impl<T: Storage> Raft<T> {
             // Reject explicitly so the pre-candidate learns the newer term instead of waiting.
             let msg = self.vote_rejection(m.from, MessageType::MsgRequestPreVoteResponse);
             self.send(msg);
+        } else if msg_type == MessageType::MsgRequestVote {
+            // Likewise a candidate (the Raft paper's RequestVote always answers with the current
+            // term; etcd and raft-rs stay silent). Otherwise a voter that fell behind on a
+            // membership change can sit in a higher term, campaigning in vain among members that
+            // no longer count it, while the only candidate that could win keeps asking it in
+            // lower terms and is never heard (found by the simulator, seed 1922: a two-voter
+            // group whose members disagreed on the configuration elected no one for 600 round
+            // trips).
+            let msg = self.vote_rejection(m.from, MessageType::MsgRequestVoteResponse);
+            self.send(msg);
         } else {
             debug!(self.log(), "ignored a message of a lower term";
                 "from" => m.from, "msg_term" => m.term, "msg" => ?msg_type);
@@ -595,7 +617,11 @@ impl<T: Storage> Raft<T> {
             }
             MessageType::MsgHeartbeat => {
                 self.become_follower(m.term, m.from);
-                self.handle_heartbeat(&m);
+                if quiesce::is_quiesce_heartbeat(&m) {
+                    self.handle_quiesce_heartbeat(&m);
+                } else {
+                    self.handle_heartbeat(&m);
+                }
                 Ok(())
             }
             MessageType::MsgSnapshot => {
@@ -632,7 +658,11 @@ impl<T: Storage> Raft<T> {
             MessageType::MsgHeartbeat => {
                 self.election_elapsed = 0;
                 self.leader_id = m.from;
-                self.handle_heartbeat(&m);
+                if quiesce::is_quiesce_heartbeat(&m) {
+                    self.handle_quiesce_heartbeat(&m);
+                } else {
+                    self.handle_heartbeat(&m);
+                }
                 Ok(())
             }
             MessageType::MsgSnapshot => {

@@ -302,6 +302,10 @@ impl<T: Storage> Raft<T> {
     }
 
     pub(super) fn handle_heartbeat_response(&mut self, m: &Message) {
+        if m.context.as_ref() == super::quiesce::QUIESCE_CTX {
+            // Our followers never answer a quiescing heartbeat with its context.
+            self.note_quiesce_unsupported(m.from);
+        }
         let last_index = self.raft_log.last_index();
         // The echoed context: the read round it confirms and when the heartbeat was sent (a
         // context this leader could not have sent, from its future, is ignored).

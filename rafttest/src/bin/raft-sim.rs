@@ -199,6 +199,8 @@ struct Totals {
     /// Seeds with nodes on `storage-disk`, their crash recoveries, and the nodes a failed fsync
     /// stopped.
     disk: [u64; 3],
+    /// Seeds with quiescence, the naps leaders started, and the wake-ups by the failure detector.
+    quiescence: [u64; 3],
     /// The longest recovery after healing, in round trips, its seed and its bound.
     slowest_recovery: (u64, u64, u64),
 }
@@ -283,6 +285,9 @@ fn main() -> ExitCode {
                 t.disk[0] += u64::from(count("disk node") > 0);
                 t.disk[1] += count("disk recovery");
                 t.disk[2] += count("disk failure");
+                t.quiescence[0] += u64::from(count("quiescence") > 0);
+                t.quiescence[1] += count("quiesce");
+                t.quiescence[2] += count("wake");
                 t.slowest_recovery =
                     t.slowest_recovery
                         .max((r.recovery_ticks, seed, r.recovery_bound));
@@ -332,6 +337,10 @@ fn main() -> ExitCode {
         "storage-disk on simulated disks: {} seeds, {} crash recoveries checked, {} nodes stopped \
          by a failed fsync",
         t.disk[0], t.disk[1], t.disk[2]
+    );
+    println!(
+        "quiescence: {} seeds, {} naps started by leaders, {} wake-ups by the failure detector",
+        t.quiescence[0], t.quiescence[1], t.quiescence[2]
     );
     println!(
         "all {} seeds passed every safety check after every event and recovered after healing \

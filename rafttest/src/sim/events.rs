@@ -32,11 +32,26 @@ enum Kind {
     Membership,
     Campaign,
     RequestSnapshot,
+    Quiesce,
+    Wake,
 }
 
 impl Sim {
     /// One random event of the faulty phase.
     pub(super) fn step_random(&mut self) -> Result<(), String> {
+        if self.wake_at.values().any(|at| *at <= self.event) {
+            let event = self.event;
+            let due: Vec<u64> = self
+                .wake_at
+                .iter()
+                .filter(|(_, at)| **at <= event)
+                .map(|(id, _)| *id)
+                .collect();
+            for id in due {
+                self.wake_at.remove(&id);
+                self.wake(id, "by the failure detector");
+            }
+        }
         if self.delayed.iter().any(|(at, _)| *at <= self.event) {
             let event = self.event;
             let (due, later): (Vec<_>, Vec<_>) =
@@ -50,8 +65,9 @@ impl Sim {
             (Kind::Ready, self.f.ready_weight),
             (Kind::Persist, self.f.ready_weight),
             (Kind::Apply, 100),
-            (Kind::Propose, 70),
-            (Kind::Read, 30),
+            // Seeds with quiescence have a lighter load, so that groups fall idle now and then.
+            (Kind::Propose, if self.f.quiescence { 12 } else { 70 }),
+            (Kind::Read, if self.f.quiescence { 6 } else { 30 }),
             (Kind::Compact, 15),
             (Kind::Partition, 10),
             (Kind::Crash, if self.opts.crashes { 7 } else { 0 }),
@@ -59,6 +75,8 @@ impl Sim {
             (Kind::Membership, if self.opts.membership { 10 } else { 0 }),
             (Kind::Campaign, 3),
             (Kind::RequestSnapshot, 2),
+            (Kind::Quiesce, if self.f.quiescence { 20 } else { 0 }),
+            (Kind::Wake, if self.f.quiescence { 3 } else { 0 }),
         ];
         let total: u32 = table.iter().map(|(_, w)| w).sum();
         let mut roll = self.rng.random_range(0..total);
@@ -97,6 +115,57 @@ impl Sim {
             Kind::Membership => self.change_membership(),
             Kind::Campaign => self.campaign_someone(),
             Kind::RequestSnapshot => self.request_snapshot_someone(),
+            Kind::Quiesce => self.quiesce_someone(),
+            Kind::Wake => self.wake_someone(),
+        }
+    }
+
+    /// A leader whose group is idle puts it to sleep, if the core lets it.
+    fn quiesce_someone(&mut self) -> Result<(), String> {
+        let leaders: Vec<u64> = self
+            .nodes
+            .iter()
+            .filter(|(_, n)| {
+                n.raw
+                    .as_ref()
+                    .is_some_and(|r| r.raft.state == StateRole::Leader)
+            })
+            .map(|(id, _)| *id)
+            .collect();
+        let Some(id) = self.pick(&leaders) else {
+            return Ok(());
+        };
+        let Some(raw) = self.nodes.get_mut(&id).and_then(|n| n.raw.as_mut()) else {
+            return Ok(());
+        };
+        match raw.quiesce_blocker() {
+            None => {
+                assert!(raw.quiesce(), "quiesce_blocker said it could");
+                self.count("quiesce");
+                self.log(format!("node {id} put the group to sleep"));
+            }
+            Some(why) => self.log(format!("node {id} cannot quiesce: {why}")),
+        }
+        Ok(())
+    }
+
+    /// The failure detector wakes a node at random (a false suspicion costs only a wake-up).
+    fn wake_someone(&mut self) -> Result<(), String> {
+        let ids = self.up_ids();
+        if let Some(id) = self.pick(&ids) {
+            self.wake(id, "by a false suspicion");
+        }
+        Ok(())
+    }
+
+    /// Wakes node `id` if it is running and asleep.
+    pub(super) fn wake(&mut self, id: u64, why: &str) {
+        if let Some(raw) = self.nodes.get_mut(&id).and_then(|n| n.raw.as_mut()) {
+            if raw.is_quiesced() {
+                raw.wake();
+                self.count("wake");
+                self.log(format!("node {id} woken {why}"));
+            }
         }
     }
 
@@ -251,8 +320,12 @@ impl Sim {
         }
         self.count("tick");
         if let Some(raw) = self.nodes.get_mut(&id).and_then(|n| n.raw.as_mut()) {
+            // A sleeping node's clock does not move (its tick does nothing).
+            let asleep = raw.is_quiesced();
             raw.tick();
-            self.timing.tick(id);
+            if !asleep {
+                self.timing.tick(id);
+            }
         }
         Ok(())
     }
@@ -263,8 +336,11 @@ impl Sim {
         self.count("tick");
         for (id, node) in self.nodes.iter_mut() {
             if let Some(raw) = node.raw.as_mut() {
+                let asleep = raw.is_quiesced();
                 raw.tick();
-                self.timing.tick(*id);
+                if !asleep {
+                    self.timing.tick(*id);
+                }
             }
         }
         Ok(())

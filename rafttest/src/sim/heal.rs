@@ -52,6 +52,12 @@ impl Sim {
                 disk.set_faults(false);
             }
         }
+        // The failure detector sees every node that went down.
+        self.wake_at.clear();
+        let ids: Vec<u64> = self.nodes.keys().copied().collect();
+        for id in ids {
+            self.wake(id, "while healing");
+        }
         self.cut.clear();
         self.delayed.clear();
         let down: Vec<u64> = self

@@ -120,6 +120,9 @@ struct Sim {
     in_flight: VecDeque<Message>,
     /// Duplicates held back until the event they resurface at.
     delayed: Vec<(u64, Message)>,
+    /// Per node: the event at which the failure detector, having noticed a crash or a partition,
+    /// wakes it (each node's detector notices in its own time).
+    wake_at: BTreeMap<u64, u64>,
     /// Directed links that drop everything.
     cut: BTreeSet<(u64, u64)>,
     checker: Checker,
@@ -199,6 +202,7 @@ impl Sim {
             lives: BTreeMap::new(),
             in_flight: VecDeque::new(),
             delayed: Vec::new(),
+            wake_at: BTreeMap::new(),
             cut: BTreeSet::new(),
             checker: Checker::default(),
             invariants: invariants::Invariants::default(),
@@ -303,6 +307,9 @@ impl Sim {
                     .map_err(|e| format!("start {id}: {e}"))?;
             }
             sim.nodes.insert(id, node);
+        }
+        if sim.f.quiescence {
+            *sim.report.counts.entry("quiescence").or_default() += 1;
         }
         if sim.opts.verbose {
             println!("features: {}", sim.f.describe());

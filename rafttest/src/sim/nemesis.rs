@@ -47,7 +47,23 @@ impl Sim {
             }
         }
         self.count("partition");
+        self.failure_detector_notices();
         Ok(())
+    }
+
+    /// A node went down or out of reach: each node's failure detector notices after a while of
+    /// its own and wakes it (until then a sleeping group cannot notice).
+    fn failure_detector_notices(&mut self) {
+        if !self.f.quiescence {
+            return;
+        }
+        let ids: Vec<u64> = self.nodes.keys().copied().collect();
+        for id in ids {
+            if !self.wake_at.contains_key(&id) {
+                let at = self.event + self.rng.random_range(20..1000);
+                self.wake_at.insert(id, at);
+            }
+        }
     }
 
     fn isolate(&mut self, victim: u64, one_way: bool) {
@@ -106,6 +122,7 @@ impl Sim {
         self.reads.retain(|_, r| r.node != id);
         self.count("crash");
         self.log(format!("node {id} crashed {when}"));
+        self.failure_detector_notices();
         Ok(())
     }
 

@@ -235,6 +235,9 @@ pub struct Features {
     pub disk_share: f64,
     /// On those disks, the probability that an fsync fails (the node then stops and restarts).
     pub disk_sync_errors: f64,
+    /// Leaders put idle groups to sleep (`RawNode::quiesce`); a failure detector wakes the nodes
+    /// some time after a crash, and now and then at random.
+    pub quiescence: bool,
 }
 
 impl Features {
@@ -278,6 +281,7 @@ impl Features {
             election_spread: 2,
             disk_share: opts.disk.unwrap_or(0.0),
             disk_sync_errors: 0.0,
+            quiescence: false,
         }
     }
 
@@ -357,6 +361,7 @@ impl Features {
             .disk
             .unwrap_or([0.0, 0.0, 0.5, 1.0][rng.random_range(0..4)]);
         f.disk_sync_errors = [0.0, 0.001, 0.01][rng.random_range(0..3)];
+        f.quiescence = rng.random_bool(0.4);
         f
     }
 
@@ -376,7 +381,7 @@ impl Features {
              sync nodes {}; disk speed {}; chaos {:.2}; targeted {}; crash any {}; tick weight {}; \
              ready weight {}; priorities {}; inflight bytes {}; uncommitted {}; \
              step-down-on-removal {}; election timeout up to {}x; nodes on storage-disk {}; \
-             fsync errors {}",
+             fsync errors {}; quiescence {}",
             self.nodes,
             self.loss,
             self.duplication,
@@ -412,6 +417,7 @@ impl Features {
             self.election_spread,
             self.disk_share,
             self.disk_sync_errors,
+            self.quiescence,
         )
     }
 }

@@ -38,6 +38,8 @@ pub(super) struct Timing {
     heard_peer: BTreeMap<(u64, u64), (u64, u64)>,
     /// Per leader: the voters it had at the last check.
     voters: BTreeMap<u64, Vec<u64>>,
+    /// Per node that did not lead at the last check: its voters then.
+    voters_before: BTreeMap<u64, Vec<u64>>,
 }
 
 impl Timing {
@@ -163,20 +165,6 @@ impl Timing {
             let Some(r) = node.raw.as_ref().map(|raw| &raw.raft) else {
                 continue;
             };
-            if r.state != StateRole::Leader {
-                continue;
-            }
-            let now = self.now(*id);
-            let since = match self.leading.get(id) {
-                Some(&(term, since)) if term == r.term => since,
-                _ => {
-                    self.leading.insert(*id, (r.term, now));
-                    continue;
-                }
-            };
-            if !check_quorum {
-                continue;
-            }
             let cs = r.prs.conf_state();
             let mut all: Vec<u64> = cs
                 .voters
@@ -186,6 +174,29 @@ impl Timing {
                 .collect();
             all.sort_unstable();
             all.dedup();
+            if r.state != StateRole::Leader {
+                self.voters_before.insert(*id, all);
+                continue;
+            }
+            let now = self.now(*id);
+            let since = match self.leading.get(id) {
+                Some(&(term, since)) if term == r.term => since,
+                _ => {
+                    // Voters that joined since the node last did not lead (it became leader and
+                    // applied a membership change within one event) are newcomers: the leader
+                    // counts them as active, as etcd does.
+                    let before = self.voters_before.remove(id).unwrap_or_default();
+                    for v in all.iter().filter(|v| !before.contains(v)) {
+                        self.heard_peer.insert((*id, *v), (now, r.term));
+                    }
+                    self.voters.insert(*id, all);
+                    self.leading.insert(*id, (r.term, now));
+                    continue;
+                }
+            };
+            if !check_quorum {
+                continue;
+            }
             if self.voters.get(id) != Some(&all) {
                 // A new configuration is judged from now on: the leader's next checks count its
                 // quorums, and a newcomer counts as active (as etcd has it).
