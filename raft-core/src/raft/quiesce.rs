@@ -52,7 +52,7 @@ pub(crate) fn is_quiesce_heartbeat(m: &Message) -> bool {
 }
 
 impl<T: Storage> Raft<T> {
-    /// Whether the group is asleep on this node (see the [module docs](self)).
+    /// Whether the group is asleep on this node (see [`Raft::quiesce`]).
     pub fn is_quiesced(&self) -> bool {
         self.quiescence.asleep
     }
