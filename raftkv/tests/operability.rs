@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use raftkv::resp::Reply;
 use support::{
-    agreed_leader, info, logs_of, start_cluster, wait_for, Client, NodeProcess, TempDir, FAST, STEP,
+    info, logs_of, start_cluster, wait_for, wait_leader, Client, NodeProcess, TempDir, FAST, STEP,
 };
 
 fn ping(client: &mut Client) -> bool {
@@ -80,12 +80,7 @@ fn clients_past_the_maximum_are_refused_and_idle_ones_closed() {
 fn a_removed_node_still_answers_info_and_refuses_the_rest() {
     let dir = TempDir::new("removed");
     let (nodes, addrs) = start_cluster(&dir, 3, &[]);
-    let leader = wait_for(
-        "a leader",
-        STEP,
-        || logs_of(&nodes),
-        || agreed_leader(&addrs),
-    );
+    let leader = wait_leader(&nodes, &addrs);
     let addr = addrs[leader as usize - 1].1.clone();
     // The leader applies its own removal, so it knows it was removed.
     wait_for(

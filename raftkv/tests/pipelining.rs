@@ -11,10 +11,7 @@ use std::thread;
 use std::time::Duration;
 
 use raftkv::resp::Reply;
-use support::{
-    agreed_leader, encode_command, logs_of, start_cluster, wait_for, Client, SingleNode, TempDir,
-    STEP,
-};
+use support::{encode_command, start_cluster, wait_leader, Client, SingleNode, TempDir, STEP};
 
 /// One pipeline mixing writes, reads and connection commands, and the replies Redis would give,
 /// in order: `SET` and `INCR` followed at once by reads of what they wrote, `CLIENT SETNAME`
@@ -52,12 +49,7 @@ fn mixed_pipeline(prefix: &str, rounds: usize) -> (Vec<u8>, Vec<Reply>) {
 fn pipelined_writes_and_reads_are_answered_in_request_order() {
     let dir = TempDir::new("pipelining");
     let (nodes, addrs) = start_cluster(&dir, 3, &[]);
-    let leader = wait_for(
-        "a leader",
-        STEP,
-        || logs_of(&nodes),
-        || agreed_leader(&addrs),
-    );
+    let leader = wait_leader(&nodes, &addrs);
     let follower = addrs.iter().find(|(id, _)| *id != leader).unwrap();
     let leader = addrs.iter().find(|(id, _)| *id == leader).unwrap();
     for (role, addr) in [("leader", &leader.1), ("follower", &follower.1)] {

@@ -9,7 +9,7 @@ mod support;
 use std::time::Duration;
 
 use redis::{Commands, ExistenceCheck, SetExpiry, SetOptions};
-use support::{agreed_leader, logs_of, start_cluster, wait_for, TempDir, STEP};
+use support::{logs_of, start_cluster, wait_for, wait_leader, TempDir, STEP};
 
 /// A connection through the `redis` crate to `addr`, with reads that give up rather than hang.
 fn connect(addr: &str) -> redis::Connection {
@@ -26,12 +26,7 @@ fn connect(addr: &str) -> redis::Connection {
 fn the_redis_crate_works_unchanged_against_a_three_node_cluster() {
     let dir = TempDir::new("redis-crate");
     let (nodes, addrs) = start_cluster(&dir, 3, &[]);
-    let leader = wait_for(
-        "a leader",
-        STEP,
-        || logs_of(&nodes),
-        || agreed_leader(&addrs),
-    );
+    let leader = wait_leader(&nodes, &addrs);
     let addr_of = |id: u64| addrs.iter().find(|(i, _)| *i == id).unwrap().1.clone();
     let follower = addrs
         .iter()

@@ -314,6 +314,11 @@ pub fn start_cluster(
     (nodes, addrs)
 }
 
+/// Waits (up to [`STEP`]) until the nodes at `addrs` agree on a leader; returns its id.
+pub fn wait_leader(nodes: &[NodeProcess], addrs: &[(u64, String)]) -> u64 {
+    wait_for("a leader", STEP, || logs_of(nodes), || agreed_leader(addrs))
+}
+
 /// The tail of every node's log, for failure messages.
 pub fn logs_of(nodes: &[NodeProcess]) -> String {
     nodes

@@ -19,7 +19,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use raft_core::eraftpb::{ConfState, Snapshot, SnapshotMetadata};
-use raft_core::{Error, Result, StorageError};
+use raft_core::Result;
 
 use super::DiskStorageCore;
 use crate::error::DiskError;
@@ -151,36 +151,10 @@ impl DiskStorageCore {
         index: u64,
         conf_state: Option<ConfState>,
     ) -> Result<SnapshotWriter> {
-        if index == 0 {
-            return Err(Error::Invariant(
-                "DiskStorage::snapshot_writer: index 0 covers no entry",
-            ));
-        }
-        if index < self.snapshot.index {
-            return Err(StorageError::SnapshotOutOfDate.into());
-        }
-        if index > self.log.last_index() {
-            return Err(StorageError::Unavailable.into());
-        }
-        if index > self.hard_state.commit {
-            return Err(Error::Invariant(
-                "DiskStorage::snapshot_writer: the index is beyond the commit index",
-            ));
-        }
-        let Some(term) = self.log.term(index) else {
-            return Err(Error::Invariant(
-                "DiskStorage::snapshot_writer: an entry in range is missing",
-            ));
-        };
-        self.check_writable()?;
         Ok(SnapshotWriter {
             fs: self.fs.clone(),
             dir: self.dir.clone(),
-            metadata: SnapshotMetadata {
-                conf_state: Some(conf_state.unwrap_or_else(|| self.conf_state.clone())),
-                index,
-                term,
-            },
+            metadata: self.new_snapshot_metadata(index, conf_state)?,
         })
     }
 

@@ -73,33 +73,7 @@ impl DiskStorageCore {
         conf_state: Option<ConfState>,
         data: Bytes,
     ) -> Result<Snapshot> {
-        if index == 0 {
-            return Err(Error::Invariant(
-                "DiskStorage::create_snapshot: index 0 covers no entry",
-            ));
-        }
-        if index < self.snapshot.index {
-            return Err(StorageError::SnapshotOutOfDate.into());
-        }
-        if index > self.log.last_index() {
-            return Err(StorageError::Unavailable.into());
-        }
-        if index > self.hard_state.commit {
-            return Err(Error::Invariant(
-                "DiskStorage::create_snapshot: the index is beyond the commit index",
-            ));
-        }
-        let Some(term) = self.log.term(index) else {
-            return Err(Error::Invariant(
-                "DiskStorage::create_snapshot: an entry in range is missing",
-            ));
-        };
-        self.check_writable()?;
-        let metadata = SnapshotMetadata {
-            conf_state: Some(conf_state.unwrap_or_else(|| self.conf_state.clone())),
-            index,
-            term,
-        };
+        let metadata = self.new_snapshot_metadata(index, conf_state)?;
         let snapshot = Snapshot {
             data,
             metadata: Some(metadata.clone()),
@@ -112,6 +86,44 @@ impl DiskStorageCore {
             self.remove_snapshot_file(old_snapshot)?;
         }
         Ok(snapshot)
+    }
+
+    /// The metadata of a new snapshot at `index` whose membership is `conf_state` (the current one
+    /// when `None`), after `MemStorage::create_snapshot`'s checks (with its errors), shared by
+    /// [`create_snapshot`](Self::create_snapshot) and
+    /// [`snapshot_writer`](Self::snapshot_writer).
+    pub(super) fn new_snapshot_metadata(
+        &self,
+        index: u64,
+        conf_state: Option<ConfState>,
+    ) -> Result<SnapshotMetadata> {
+        if index == 0 {
+            return Err(Error::Invariant(
+                "DiskStorage: a snapshot at index 0 covers no entry",
+            ));
+        }
+        if index < self.snapshot.index {
+            return Err(StorageError::SnapshotOutOfDate.into());
+        }
+        if index > self.log.last_index() {
+            return Err(StorageError::Unavailable.into());
+        }
+        if index > self.hard_state.commit {
+            return Err(Error::Invariant(
+                "DiskStorage: a snapshot's index is beyond the commit index",
+            ));
+        }
+        let Some(term) = self.log.term(index) else {
+            return Err(Error::Invariant(
+                "DiskStorage: an entry a snapshot covers is missing",
+            ));
+        };
+        self.check_writable()?;
+        Ok(SnapshotMetadata {
+            conf_state: Some(conf_state.unwrap_or_else(|| self.conf_state.clone())),
+            index,
+            term,
+        })
     }
 
     /// Discards the entries before `compact_index`, with `MemStorage::compact`'s checks and
