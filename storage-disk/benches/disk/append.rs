@@ -1,4 +1,4 @@
-//! W5 `disk-append`: append throughput with an fsync per Ready, for storage-disk, for a bare
+//! W8 `disk-append`: append throughput with an fsync per Ready, for storage-disk, for a bare
 //! `write` + `fdatasync` loop over the same payload bytes (the disk's limit, as issue 16 defines
 //! it), for the same loop over as many bytes as storage-disk writes per Ready (`bare-log`:
 //! record headers, entry encoding, the hard state record and the sync mark), and for TiKV's

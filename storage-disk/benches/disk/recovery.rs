@@ -1,4 +1,4 @@
-//! W6 `disk-recovery`: how long `DiskStorage::open` takes on a log of a given size, and the
+//! W9 `disk-recovery`: how long `DiskStorage::open` takes on a log of a given size, and the
 //! resident memory while holding it, measured in a fresh child process.
 
 use std::path::Path;
