@@ -74,6 +74,24 @@ impl Writer {
             }
             let result = match conn.as_mut() {
                 None => Err(io::Error::new(io::ErrorKind::NotConnected, "backing off")),
+                Some(stream) if batch.iter().any(is_snapshot) => {
+                    // Encoding a snapshot of hundreds of megabytes takes about 100 ms: on a
+                    // blocking thread, not on the I/O thread that serves every client (the
+                    // messages share their payloads, so the copy handed over is cheap).
+                    let msgs = batch.clone();
+                    let encoded = tokio::task::spawn_blocking(move || {
+                        let mut bytes = Vec::new();
+                        for msg in &msgs {
+                            encode_frame(msg, &mut bytes);
+                        }
+                        bytes
+                    })
+                    .await;
+                    match encoded {
+                        Ok(bytes) => write_with_progress(stream, &bytes).await,
+                        Err(e) => Err(io::Error::other(format!("encoding a snapshot: {e}"))),
+                    }
+                }
                 Some(stream) => {
                     out.clear();
                     for msg in &batch {

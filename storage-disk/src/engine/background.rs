@@ -24,11 +24,12 @@ use raft_core::Result;
 use super::DiskStorageCore;
 use crate::error::DiskError;
 use crate::files::{encode_snapshot, snapshot_name, TMP_SUFFIX};
-use crate::io::Fs;
+use crate::io::{Fs, FsFile};
 
-/// Written between two fsyncs of a large snapshot file: the page cache then never holds
-/// hundreds of megabytes of it, which a journal commit (another file's fsync, the log's) would
-/// have to flush first. Redis does the same (`rdb-save-incremental-fsync`).
+/// Written between two fsyncs of a large snapshot file (made here or installed from a leader):
+/// the page cache then never holds hundreds of megabytes of it, which a journal commit (another
+/// file's fsync, the log's) would have to flush first. Redis does the same
+/// (`rdb-save-incremental-fsync`).
 const SYNC_EVERY: usize = 4 << 20;
 
 /// A snapshot to write on another thread: taken with [`DiskStorageCore::snapshot_writer`],
@@ -91,6 +92,26 @@ impl Garbage {
     }
 }
 
+/// Writes `bytes` to `file` (at `path`) from its start, fsyncing every [`SYNC_EVERY`] bytes and
+/// at the end.
+pub(super) fn write_synced_in_chunks(
+    file: &dyn FsFile,
+    path: &Path,
+    bytes: &[u8],
+) -> std::result::Result<(), DiskError> {
+    let mut offset = 0u64;
+    for chunk in bytes.chunks(SYNC_EVERY) {
+        file.write_at(offset, chunk)
+            .map_err(|e| DiskError::io("write", path, e))?;
+        offset += chunk.len() as u64;
+        file.sync().map_err(|e| DiskError::io("fsync", path, e))?;
+    }
+    if bytes.is_empty() {
+        file.sync().map_err(|e| DiskError::io("fsync", path, e))?;
+    }
+    Ok(())
+}
+
 /// The temporary name of a snapshot written in the background: distinct from the one
 /// [`DiskStorageCore::apply_snapshot`] writes, which may be at work on the same index meanwhile.
 fn background_tmp(dir: &Path, index: u64) -> PathBuf {
@@ -119,16 +140,7 @@ impl SnapshotWriter {
             .fs
             .create(&tmp)
             .map_err(|e| DiskError::io("create", &tmp, e))?;
-        let mut offset = 0u64;
-        for chunk in bytes.chunks(SYNC_EVERY) {
-            file.write_at(offset, chunk)
-                .map_err(|e| DiskError::io("write", &tmp, e))?;
-            offset += chunk.len() as u64;
-            file.sync().map_err(|e| DiskError::io("fsync", &tmp, e))?;
-        }
-        if bytes.is_empty() {
-            file.sync().map_err(|e| DiskError::io("fsync", &tmp, e))?;
-        }
+        write_synced_in_chunks(file.as_ref(), &tmp, &bytes)?;
         Ok(WrittenSnapshot {
             metadata: self.metadata,
             tmp,

@@ -9,6 +9,7 @@ use bytes::Bytes;
 use raft_core::eraftpb::{ConfState, Snapshot, SnapshotMetadata};
 use raft_core::{Error, Result, StorageError};
 
+use super::background::write_synced_in_chunks;
 use super::DiskStorageCore;
 use crate::error::DiskError;
 use crate::files::{encode_snapshot, snapshot_name, TMP_SUFFIX};
@@ -193,9 +194,7 @@ impl DiskStorageCore {
                 .fs
                 .create(&tmp)
                 .map_err(|e| DiskError::io("create", &tmp, e))?;
-            file.write_at(0, &bytes)
-                .map_err(|e| DiskError::io("write", &tmp, e))?;
-            file.sync().map_err(|e| DiskError::io("fsync", &tmp, e))?;
+            write_synced_in_chunks(file.as_ref(), &tmp, &bytes)?;
             self.fs
                 .rename(&tmp, &path)
                 .map_err(|e| DiskError::io("rename", &tmp, e))?;
