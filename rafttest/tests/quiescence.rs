@@ -33,6 +33,20 @@ fn idle_group(lease: bool) -> Network {
     net
 }
 
+/// Wakes nodes 2 and 3 (node 1 is cut off) and ticks them until one of them leads; returns it.
+fn wake_and_elect_2_or_3(net: &mut Network) -> u64 {
+    net.node_mut(2).raw.wake();
+    net.node_mut(3).raw.wake();
+    for _ in 0..50 {
+        net.tick(2);
+        net.tick(3);
+        if let Some(leader @ (2 | 3)) = net.leader() {
+            return leader;
+        }
+    }
+    panic!("nodes 2 and 3 elected no leader within 50 ticks");
+}
+
 fn asleep(net: &Network) -> Vec<u64> {
     (1..=3)
         .filter(|id| net.node(*id).raw.is_quiesced())
@@ -126,17 +140,7 @@ fn a_group_whose_leader_died_asleep_elects_a_new_one_once_woken() {
         "nobody noticed: the failure detector must"
     );
     // The application's failure detector sees node 1 down and wakes the others.
-    net.node_mut(2).raw.wake();
-    net.node_mut(3).raw.wake();
-    for _ in 0..50 {
-        net.tick(2);
-        net.tick(3);
-        if matches!(net.leader(), Some(2 | 3)) {
-            break;
-        }
-    }
-    let leader = net.leader().expect("a leader");
-    assert!(leader == 2 || leader == 3, "new leader {leader}");
+    let leader = wake_and_elect_2_or_3(&mut net);
     assert!(net.node(leader).term() > term);
     net.propose(leader, b"after").unwrap();
     let other = 5 - leader;
@@ -158,16 +162,7 @@ fn a_lease_read_is_not_served_from_a_lease_held_before_the_nap() {
     // A long nap; meanwhile the leader is cut off, the others are woken and elect a new leader
     // that commits a write.
     net.isolate(1);
-    net.node_mut(2).raw.wake();
-    net.node_mut(3).raw.wake();
-    for _ in 0..50 {
-        net.tick(2);
-        net.tick(3);
-        if matches!(net.leader(), Some(2 | 3)) {
-            break;
-        }
-    }
-    let leader = net.leader().expect("a new leader");
+    let leader = wake_and_elect_2_or_3(&mut net);
     net.propose(leader, b"newer").unwrap();
     // The old leader's clock stopped while it slept: its lease, counted in ticks, would still
     // look valid. A read wakes it, and must wait for a quorum that never answers.

@@ -161,6 +161,10 @@ impl Timing {
         check_quorum: bool,
         election_tick: u64,
     ) -> Result<(), String> {
+        if !check_quorum {
+            // Everything below serves the check-quorum rules.
+            return Ok(());
+        }
         for (id, node) in nodes {
             let Some(r) = node.raw.as_ref().map(|raw| &raw.raft) else {
                 continue;
@@ -194,9 +198,6 @@ impl Timing {
                     continue;
                 }
             };
-            if !check_quorum {
-                continue;
-            }
             if self.voters.get(id) != Some(&all) {
                 // A new configuration is judged from now on: the leader's next checks count its
                 // quorums, and a newcomer counts as active (as etcd has it).
