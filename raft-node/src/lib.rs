@@ -13,11 +13,12 @@
 //! [`advance_apply`](NodeHandle::advance_apply). One thread handles the Readys; others propose,
 //! step messages or tick through their own [`NodeHandle`] ([`Node::handle`]).
 //!
-//! A proposal made on the leader comes back with a receiver of its outcome
-//! ([`ProposalOutcome`]): committed at (index, term), or dropped because a later leader
-//! overwrote it, decided when the application has applied that index. A proposal made on a
-//! follower is forwarded to the leader and its outcome is not tracked (see
-//! `raft_core::proposal`).
+//! Every proposal comes back with a receiver of its outcome ([`ProposalOutcome`]): committed at
+//! (index, term), or dropped because a later leader overwrote it, decided when the application
+//! has applied that index. A proposal made on a follower is forwarded to the leader, whose
+//! answer says where it was appended (then it is decided the same way) or that it was not
+//! (`NotAppended`); if the answer is lost, it is `Unanswered` once an entry of a later term is
+//! applied (see `raft_core::proposal`).
 //!
 //! Bad input (an impossible message, a Ready given back twice) gets an error back; the thread
 //! keeps running. [`Node::stop`] ends the thread after the commands sent before it and gives the
@@ -65,7 +66,7 @@
 //! let proposal = node.propose(vec![], b"x=1".to_vec())?;
 //! assert!(matches!(proposal.proposed, Proposed::Appended { .. }));
 //! drive(&node, &storage, &mut applied)?;
-//! let outcome = proposal.outcome.expect("appended by the leader").recv().unwrap();
+//! let outcome = proposal.outcome.recv().unwrap();
 //! assert!(matches!(outcome, ProposalOutcome::Committed { .. }));
 //! assert!(applied.iter().any(|e| &e.data[..] == b"x=1"));
 //!
@@ -112,14 +113,15 @@ pub enum NodeError {
     Spawn(std::io::Error),
 }
 
-/// Where a proposal went, and on the leader, its outcome to come.
+/// Where a proposal went, and its outcome to come.
 #[derive(Debug)]
 pub struct Proposal {
     /// Appended at (index, term) on the leader, or forwarded to the leader.
     pub proposed: Proposed,
-    /// For an appended proposal: receives its outcome once the application has applied its
-    /// index (or restored a snapshot past it). `None` for a forwarded one.
-    pub outcome: Option<Receiver<ProposalOutcome>>,
+    /// Receives its outcome once the application has applied its index (or restored a snapshot
+    /// past it), or once the leader it was forwarded to answered that it did not append it (or
+    /// the term ended without an answer).
+    pub outcome: Receiver<ProposalOutcome>,
 }
 
 /// A Raft node on its own thread. Cheap calls, each a message to the thread; see the crate docs.

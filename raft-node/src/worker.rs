@@ -129,7 +129,13 @@ impl<S: Storage> Worker<S> {
                 return answer(reply, self.track(proposed));
             }
             Command::Step(m, reply) => {
-                return answer(reply, self.raw.step(m).map_err(NodeError::from));
+                let stepped = self.raw.step(m).map_err(NodeError::from);
+                // Answers to proposals this node forwarded come in messages.
+                decide(
+                    self.proposals
+                        .on_forward_answers(self.raw.take_forward_answers()),
+                );
+                return answer(reply, stepped);
             }
             Command::Advance(rd, reply) => {
                 return answer(reply, self.advance(rd));
@@ -161,17 +167,15 @@ impl<S: Storage> Worker<S> {
         None
     }
 
-    /// Registers a proposal the leader appended; its outcome comes on the returned receiver.
+    /// Registers a proposal appended here or forwarded; its outcome comes on the returned
+    /// receiver.
     fn track(&mut self, proposed: raft_core::Result<Proposed>) -> Result<Proposal, NodeError> {
         let proposed = proposed?;
-        let outcome = match proposed {
-            Proposed::Appended { index, term } => {
-                let (tx, rx) = std::sync::mpsc::channel();
-                self.proposals.track(tx, index, term);
-                Some(rx)
-            }
-            Proposed::Forwarded { .. } => None,
-        };
+        let (tx, outcome) = std::sync::mpsc::channel();
+        match proposed {
+            Proposed::Appended { index, term } => self.proposals.track(tx, index, term),
+            Proposed::Forwarded { id, term, .. } => self.proposals.track_forwarded(tx, id, term),
+        }
         Ok(Proposal { proposed, outcome })
     }
 

@@ -147,14 +147,14 @@ fn data_applied(m: &Member) -> Vec<&[u8]> {
 }
 
 #[test]
-fn a_leaders_proposal_is_answered_committed_once_applied_and_a_followers_is_forwarded() {
+fn a_proposal_is_answered_committed_once_applied_on_the_leader_and_on_a_follower() {
     let mut g = Group::new(&[1, 2, 3]);
     g.elect(1);
     let p = g.member(1).node.propose(vec![], b"a".to_vec()).unwrap();
     let Proposed::Appended { index, term } = p.proposed else {
         panic!("the leader appends: {:?}", p.proposed);
     };
-    let outcome = p.outcome.expect("tracked");
+    let outcome = p.outcome;
     assert!(
         outcome.try_recv().is_err(),
         "no outcome before it is applied"
@@ -166,9 +166,20 @@ fn a_leaders_proposal_is_answered_committed_once_applied_and_a_followers_is_forw
     );
 
     let f = g.member(2).node.propose(vec![], b"b".to_vec()).unwrap();
-    assert_eq!(f.proposed, Proposed::Forwarded { leader: 1 });
-    assert!(f.outcome.is_none(), "a forwarded proposal is not tracked");
+    assert!(
+        matches!(f.proposed, Proposed::Forwarded { leader: 1, term: t, .. } if t == term),
+        "{:?}",
+        f.proposed
+    );
     g.settle();
+    // The leader answered where it appended it, and node 2 applied it there.
+    assert_eq!(
+        f.outcome.try_recv().unwrap(),
+        ProposalOutcome::Committed {
+            index: index + 1,
+            term
+        }
+    );
     for id in [1, 2, 3] {
         assert_eq!(
             data_applied(g.member(id)),
@@ -201,7 +212,7 @@ fn a_proposal_overwritten_by_a_later_leader_is_answered_dropped() {
     }
     g.member(2).node.propose(vec![], b"after".to_vec()).unwrap();
     g.settle();
-    let outcome = p.outcome.unwrap().try_recv().expect("decided");
+    let outcome = p.outcome.try_recv().expect("decided");
     assert!(
         matches!(outcome, ProposalOutcome::Dropped { index: i, term: t, committed_term }
             if (i, t) == (index, term) && committed_term > term),
@@ -270,7 +281,7 @@ fn a_membership_change_is_proposed_and_applied_through_the_node() {
         .unwrap();
     g.settle();
     assert!(matches!(
-        p.outcome.unwrap().try_recv().unwrap(),
+        p.outcome.try_recv().unwrap(),
         ProposalOutcome::Committed { .. }
     ));
     for id in [1, 2, 3] {
@@ -397,7 +408,7 @@ fn handles_let_other_threads_propose_and_step_while_one_thread_handles_the_ready
             thread::spawn(move || {
                 for i in 0..20 {
                     let p = leader.propose(vec![], format!("{t}-{i}").into_bytes());
-                    let outcome = p.unwrap().outcome.expect("the leader appends");
+                    let outcome = p.unwrap().outcome;
                     let outcome = outcome.recv_timeout(Duration::from_secs(10));
                     assert!(
                         matches!(outcome, Ok(ProposalOutcome::Committed { .. })),

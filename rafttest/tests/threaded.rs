@@ -97,7 +97,7 @@ fn commit_all(
                 match c.propose(leader, payload.to_vec()) {
                     Ok(Proposal {
                         proposed: Proposed::Appended { index, term },
-                        outcome: Some(outcome),
+                        outcome,
                     }) => {
                         waiting.push(Waiting {
                             payload,
@@ -109,10 +109,6 @@ fn commit_all(
                         });
                         continue;
                     }
-                    Ok(Proposal {
-                        proposed: Proposed::Appended { .. },
-                        outcome: None,
-                    }) => return Err("a leader's proposal came without its outcome".into()),
                     // Forwarded (`leader` just stepped down) or refused (it knows no leader, or
                     // another thread paused it): leadership is moving.
                     Ok(_) | Err(ThreadedError::Raft(_) | ThreadedError::Paused(_)) => {}
@@ -222,6 +218,11 @@ fn check_answer(
         }
         Ok(outcome @ ProposalOutcome::Unknown { .. }) => Err(format!(
             "{what} was answered {outcome:?}, but this cluster sends no snapshots"
+        )),
+        Ok(
+            outcome @ (ProposalOutcome::NotAppended { .. } | ProposalOutcome::Unanswered { .. }),
+        ) => Err(format!(
+            "{what} was answered {outcome:?}, which only a forwarded proposal can be"
         )),
         Err(TryRecvError::Disconnected) => Ok(Fate::Lost { dropped: false }),
         Err(TryRecvError::Empty) => Ok(Fate::Undecided),
@@ -482,9 +483,7 @@ fn a_cut_off_leaders_proposal_is_answered_dropped_and_applied_nowhere() {
     let Proposed::Appended { index, term } = proposal.proposed else {
         unreachable!("matched above");
     };
-    let outcome = proposal
-        .outcome
-        .expect("a leader's proposal has an outcome");
+    let outcome = proposal.outcome;
 
     // §5.2: the other two elect a leader of a later term, which commits other entries.
     loop {

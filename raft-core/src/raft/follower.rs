@@ -1,6 +1,6 @@
 //! The follower's side of replication: accepting appends and heartbeats, forwarding proposals.
 
-use super::{Raft, INVALID_ID};
+use super::{forward, Raft, INVALID_ID};
 use crate::error::{Error, Result};
 use crate::storage::Storage;
 use raft_proto::eraftpb::{Message, MessageType};
@@ -87,14 +87,24 @@ impl<T: Storage> Raft<T> {
     }
 
     /// Forwards a proposal to the leader, or drops it when there is none or forwarding is off.
+    /// A stamped proposal (see `forward`) goes on only to the leader of its stamp's term; where it
+    /// stops, its origin is told it was not appended.
     pub(super) fn forward_proposal(&mut self, mut m: Message) -> Result<()> {
         if self.leader_id == INVALID_ID {
             info!(self.log(), "no leader: dropping proposal"; "term" => self.term);
+            self.refuse_forward(&m);
             return Err(Error::ProposalDropped);
         }
         if self.disable_proposal_forwarding {
             info!(self.log(), "proposal forwarding is disabled: dropping proposal";
                 "leader" => self.leader_id);
+            self.refuse_forward(&m);
+            return Err(Error::ProposalDropped);
+        }
+        if forward::Stamp::of(&m).is_some_and(|s| s.term != self.term) {
+            debug!(self.log(), "dropping a proposal stamped for another term's leader";
+                "term" => self.term);
+            self.refuse_forward(&m);
             return Err(Error::ProposalDropped);
         }
         m.to = self.leader_id;

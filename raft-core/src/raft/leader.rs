@@ -1,6 +1,6 @@
 //! The leader's side of the protocol: taking office, proposals, heartbeat ticks, check-quorum.
 
-use super::{Raft, StateRole, INVALID_ID};
+use super::{forward, Raft, StateRole, INVALID_ID};
 use crate::error::{Error, Result};
 use crate::storage::{Storage, NO_LIMIT};
 use crate::tracker::ProgressState;
@@ -22,6 +22,7 @@ impl<T: Storage> Raft<T> {
         self.reset(term);
         self.leader_id = self.id;
         self.state = StateRole::Leader;
+        self.led_term = term;
         let id = self.id;
         if let Some(pr) = self.prs.get_mut(id) {
             // The leader trivially has its own log: it is "replicating" to itself.
@@ -87,12 +88,37 @@ impl<T: Storage> Raft<T> {
                 return Ok(());
             }
             MessageType::MsgPropose => {
-                if let Some(transferee) = self.lead_transferee {
-                    debug!(self.log(), "dropping proposal: leadership transfer in progress";
-                        "to" => transferee);
+                // A stamped proposal is this term's leader's alone to append (see `forward`).
+                let stamp = forward::Stamp::of(&m);
+                if stamp.is_some_and(|s| s.term != self.term) {
+                    debug!(self.log(), "dropping a proposal forwarded to another term's leader";
+                        "stamp" => ?stamp);
+                    self.refuse_forward(&m);
                     return Err(Error::ProposalDropped);
                 }
-                return self.propose_entries(m.entries);
+                if let Some((s, index)) = stamp.and_then(|s| Some((s, self.ledger_entry(s)?))) {
+                    // A duplicate: answered again the same way, never appended twice, and one
+                    // refused stays refused.
+                    self.answer_forward(s, (index > 0).then_some(index));
+                    return if index > 0 {
+                        Ok(())
+                    } else {
+                        Err(Error::ProposalDropped)
+                    };
+                }
+                let first = self.raft_log.last_index() + 1;
+                let result = match self.lead_transferee {
+                    Some(transferee) => {
+                        debug!(self.log(), "dropping proposal: leadership transfer in progress";
+                            "to" => transferee);
+                        Err(Error::ProposalDropped)
+                    }
+                    None => self.propose_entries(m.entries),
+                };
+                if let Some(stamp) = stamp {
+                    self.answer_forward(stamp, result.is_ok().then_some(first));
+                }
+                return result;
             }
             MessageType::MsgReadIndex => {
                 if !self.prs.is_voter(self.id) {

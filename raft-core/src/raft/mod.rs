@@ -6,6 +6,7 @@
 
 mod election;
 mod follower;
+mod forward;
 mod leader;
 mod membership;
 mod quiesce;
@@ -142,6 +143,12 @@ pub struct Raft<T: Storage> {
     logger: Logger,
     /// Whether the group sleeps on this node, and the peers that cannot (see `quiesce`).
     pub(crate) quiescence: quiesce::Quiescence,
+    /// Proposals this node forwarded with a stamp, and the leaders' answers (see `forward`);
+    /// `None` until the first.
+    pub(crate) forwards: Option<Box<forward::Forwards>>,
+    /// The last term this node led (0: none since it started); what it answers to a stamp of
+    /// that term after stepping down comes from its ledger (see `forward`).
+    pub(crate) led_term: u64,
 }
 
 impl<T: Storage> Raft<T> {
@@ -193,6 +200,8 @@ impl<T: Storage> Raft<T> {
             term_not_durable: false,
             logger,
             quiescence: Default::default(),
+            forwards: None,
+            led_term: 0,
         };
         let next_idx = r.raft_log.last_index() + 1;
         // The stored membership is authoritative on restart: the log entries after it that
@@ -470,6 +479,11 @@ impl<T: Storage> Raft<T> {
             MessageType::try_from(m.msg_type).map_err(|_| Error::UnknownMessageType(m.msg_type))?;
         self.validate(&m, msg_type)?;
         debug!(self.log(), "step"; "msg" => %raft_proto::describe_message(&m));
+        if let Some(answer) = forward::answer_of(&m) {
+            // A leader's answer to a proposal this node forwarded: bookkeeping only.
+            self.receive_forward_answer(answer);
+            return Ok(());
+        }
         if self.quiescence.asleep && !quiesce::is_quiesce_heartbeat(&m) {
             // Any message of the group, a proposal, a read or a campaign wakes it.
             self.wake();
@@ -609,6 +623,7 @@ impl<T: Storage> Raft<T> {
         match msg_type {
             MessageType::MsgPropose => {
                 info!(self.log(), "no leader: dropping proposal"; "term" => self.term);
+                self.refuse_forward(&m);
                 Err(Error::ProposalDropped)
             }
             MessageType::MsgAppend => {

@@ -194,8 +194,8 @@ struct Totals {
     partitions: u64,
     conf_changes: u64,
     transfers: u64,
-    /// Proposal outcomes checked: committed, dropped, unknown.
-    outcomes: [u64; 3],
+    /// Proposal outcomes checked: committed, dropped, unknown, not appended, unanswered.
+    outcomes: [u64; 5],
     /// Seeds with nodes on `storage-disk`, their crash recoveries, and the nodes a failed fsync
     /// stopped.
     disk: [u64; 3],
@@ -282,6 +282,8 @@ fn main() -> ExitCode {
                 t.outcomes[0] += count("outcome committed");
                 t.outcomes[1] += count("outcome dropped");
                 t.outcomes[2] += count("outcome unknown");
+                t.outcomes[3] += count("outcome not appended");
+                t.outcomes[4] += count("outcome unanswered");
                 t.disk[0] += u64::from(count("disk node") > 0);
                 t.disk[1] += count("disk recovery");
                 t.disk[2] += count("disk failure");
@@ -330,8 +332,9 @@ fn main() -> ExitCode {
         rafttest::sim::LIVENESS_PER_ENTRY
     );
     println!(
-        "proposal outcomes checked: {} committed, {} dropped, {} unknown",
-        t.outcomes[0], t.outcomes[1], t.outcomes[2]
+        "proposal outcomes checked: {} committed, {} dropped, {} unknown, {} not appended, {} \
+         unanswered",
+        t.outcomes[0], t.outcomes[1], t.outcomes[2], t.outcomes[3], t.outcomes[4]
     );
     println!(
         "storage-disk on simulated disks: {} seeds, {} crash recoveries checked, {} nodes stopped \

@@ -233,12 +233,20 @@ impl Sim {
         let grants_before = rules::grants(node, &header);
         let commit_before = node.raw.as_ref().map_or(0, |r| r.raft.raft_log.committed);
         let mut accepted = true;
+        let mut refused = None;
         if let Some(raw) = node.raw.as_mut() {
             if let Err(e) = raw.step(m) {
                 accepted = false;
-                let line = format!("  node {to} refused it: {e}");
-                self.log(line);
+                refused = Some(format!("  node {to} refused it: {e}"));
             }
+            // Leaders' answers to proposals it forwarded, before its next committed entries.
+            let decided = node
+                .proposals
+                .on_forward_answers(raw.take_forward_answers());
+            node.outcomes.extend(decided);
+        }
+        if let Some(line) = refused {
+            self.log(line);
         }
         if accepted && header.msg_type() == MessageType::MsgHeartbeatResponse {
             let leads = self.nodes[&to]
@@ -538,6 +546,8 @@ impl Sim {
                 ProposalOutcome::Committed { .. } => "outcome committed",
                 ProposalOutcome::Dropped { .. } => "outcome dropped",
                 ProposalOutcome::Unknown { .. } => "outcome unknown",
+                ProposalOutcome::NotAppended { .. } => "outcome not appended",
+                ProposalOutcome::Unanswered { .. } => "outcome unanswered",
             });
             self.log(format!("node {id}: write #{value} {outcome:?}"));
         }
@@ -616,8 +626,14 @@ impl Sim {
         let node = self.nodes.get_mut(&id).expect("known id");
         if let Some(raw) = node.raw.as_mut() {
             let result = raw.propose_tracked(vec![], data);
-            if let Ok(Proposed::Appended { index, term }) = result {
-                node.proposals.track(self.next_value, index, term);
+            match result {
+                Ok(Proposed::Appended { index, term }) => {
+                    node.proposals.track(self.next_value, index, term)
+                }
+                Ok(Proposed::Forwarded { id, term, .. }) => {
+                    node.proposals.track_forwarded(self.next_value, id, term)
+                }
+                Err(_) => {}
             }
             self.count("propose");
             self.log(format!(

@@ -1,7 +1,8 @@
 //! Checks the outcome a node's `ProposalTracker` reports for each client write it appended as
-//! leader (issue 18): `Committed` at (index, term) only if that very write was applied there,
-//! `Dropped` only if another entry was applied at its index and the write is never applied
-//! anywhere, before or after the report.
+//! leader or forwarded as follower (issue 18): `Committed` at (index, term) only if that very
+//! write was applied there, `Dropped` only if another entry was applied at its index and the
+//! write is never applied anywhere, before or after the report, and `NotAppended` only if the
+//! write is never applied anywhere.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -89,7 +90,16 @@ impl Outcomes {
                 }
                 self.dropped.insert(value);
             }
-            ProposalOutcome::Unknown { .. } => {}
+            ProposalOutcome::NotAppended { term } => {
+                if let Some(at) = self.applied_at.get(&value) {
+                    return Err(format!(
+                        "proposal outcome: node {node} reported write #{value} not appended by \
+                         the leader of term {term}, but it was applied at index {at}"
+                    ));
+                }
+                self.dropped.insert(value);
+            }
+            ProposalOutcome::Unknown { .. } | ProposalOutcome::Unanswered { .. } => {}
         }
         Ok(())
     }

@@ -31,9 +31,8 @@
 //! let mut cluster = ThreadedCluster::new(3);
 //! let leader = cluster.wait_for_leader(Duration::from_secs(10)).expect("a leader is elected");
 //! let proposal = cluster.propose(leader, b"x=1".to_vec()).expect("the leader accepts a proposal");
-//! let outcome = proposal.outcome.expect("the leader appended it");
 //! assert!(matches!(
-//!     outcome.recv_timeout(Duration::from_secs(10)),
+//!     proposal.outcome.recv_timeout(Duration::from_secs(10)),
 //!     Ok(ProposalOutcome::Committed { .. })
 //! ));
 //! assert!(cluster.wait_until_applied(&[1, 2, 3], 1, Duration::from_secs(10)));
