@@ -12,6 +12,7 @@ mod leaders;
 mod leadership_changes;
 mod membership;
 mod pre_vote;
+mod quiescence;
 mod reads_and_transfer;
 mod rejection_hints;
 mod support;
