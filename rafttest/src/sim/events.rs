@@ -52,6 +52,10 @@ impl Sim {
                 self.wake(id, "by the failure detector");
             }
         }
+        if self.f.quiescence && self.event >= self.idle_until && self.rng.random_bool(0.0002) {
+            self.idle_until = self.event + self.rng.random_range(300..2000);
+            self.log(format!("clients idle until event {}", self.idle_until));
+        }
         if self.delayed.iter().any(|(at, _)| *at <= self.event) {
             let event = self.event;
             let (due, later): (Vec<_>, Vec<_>) =
@@ -100,6 +104,23 @@ impl Sim {
         if disruptive && !self.rng.random_bool(self.f.chaos) {
             kind = Kind::Deliver; // a calm moment: deliver instead of disrupting
         }
+        if self.event < self.idle_until {
+            // Idle clients and a calm nemesis, but for healing, restarts, and the cut that
+            // meets a sleeping leader (see `maybe_cut_off_sleeping_leader`).
+            match kind {
+                Kind::Propose
+                | Kind::Membership
+                | Kind::Transfer
+                | Kind::Campaign
+                | Kind::RequestSnapshot => kind = Kind::Deliver,
+                Kind::Read if self.stale_sleeping_leader().is_none() => kind = Kind::Deliver,
+                Kind::Partition if self.cut.is_empty() => kind = Kind::Deliver,
+                Kind::Crash => {
+                    return self.restart_one().unwrap_or(Ok(()));
+                }
+                _ => {}
+            }
+        }
         match kind {
             Kind::Deliver => self.deliver_one(),
             Kind::Tick => self.tick_someone(),
@@ -143,6 +164,7 @@ impl Sim {
                 assert!(raw.quiesce(), "quiesce_blocker said it could");
                 self.count("quiesce");
                 self.log(format!("node {id} put the group to sleep"));
+                self.maybe_cut_off_sleeping_leader(id);
             }
             Some(why) => self.log(format!("node {id} cannot quiesce: {why}")),
         }
@@ -646,7 +668,12 @@ impl Sim {
 
     fn read_something(&mut self) -> Result<(), String> {
         let ids = self.up_ids();
-        let Some(id) = self.pick(&ids) else {
+        // A client may ask a leader that slept while the others moved on: its read wakes it, and
+        // must not be served from a lease its stopped clock kept (issue 17).
+        let sleeping = self
+            .stale_sleeping_leader()
+            .filter(|_| self.rng.random_bool(0.7));
+        let Some(id) = sleeping.or_else(|| self.pick(&ids)) else {
             return Ok(());
         };
         let read_id = self.start_read(id);

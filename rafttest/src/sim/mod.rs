@@ -123,6 +123,10 @@ struct Sim {
     /// Per node: the event at which the failure detector, having noticed a crash or a partition,
     /// wakes it (each node's detector notices in its own time).
     wake_at: BTreeMap<u64, u64>,
+    /// With quiescence: clients are idle until this event (no writes, no membership changes or
+    /// transfers; reads only of a sleeping leader), so that groups sleep long enough for the
+    /// faults that meet them asleep.
+    idle_until: u64,
     /// Directed links that drop everything.
     cut: BTreeSet<(u64, u64)>,
     checker: Checker,
@@ -203,6 +207,7 @@ impl Sim {
             in_flight: VecDeque::new(),
             delayed: Vec::new(),
             wake_at: BTreeMap::new(),
+            idle_until: 0,
             cut: BTreeSet::new(),
             checker: Checker::default(),
             invariants: invariants::Invariants::default(),

@@ -21,7 +21,10 @@ impl Sim {
         let ids: Vec<u64> = self.nodes.keys().copied().collect();
         match self.rng.random_range(0..4u32) {
             0 | 1 => {
-                let Some(victim) = self.pick(&ids) else {
+                // With quiescence, a sleeping leader is the victim of choice: cut off asleep, it
+                // is the node whose stopped clock a lease could wrongly trust.
+                let sleeping = self.sleeping_leader().filter(|_| self.rng.random_bool(0.5));
+                let Some(victim) = sleeping.or_else(|| self.pick(&ids)) else {
                     return Ok(());
                 };
                 let one_way = self.rng.random_bool(0.3);
@@ -52,7 +55,9 @@ impl Sim {
     }
 
     /// A node went down or out of reach: each node's failure detector notices after a while of
-    /// its own and wakes it (until then a sleeping group cannot notice).
+    /// its own and wakes it (until then a sleeping group cannot notice). The contract bounds no
+    /// delay, so some detectors are slow: a node may sleep on long after the others woke, elected
+    /// and committed.
     fn failure_detector_notices(&mut self) {
         if !self.f.quiescence {
             return;
@@ -60,9 +65,46 @@ impl Sim {
         let ids: Vec<u64> = self.nodes.keys().copied().collect();
         for id in ids {
             if !self.wake_at.contains_key(&id) {
-                let at = self.event + self.rng.random_range(20..1000);
-                self.wake_at.insert(id, at);
+                let delay = if self.rng.random_bool(0.3) {
+                    self.rng.random_range(1000..5000)
+                } else {
+                    self.rng.random_range(20..1000)
+                };
+                self.wake_at.insert(id, self.event + delay);
             }
+        }
+    }
+
+    /// A running leader whose group sleeps on it, if any.
+    pub(super) fn sleeping_leader(&self) -> Option<u64> {
+        self.nodes.iter().find_map(|(id, n)| {
+            n.raw
+                .as_ref()
+                .filter(|r| r.raft.state == StateRole::Leader && r.is_quiesced())
+                .map(|_| *id)
+        })
+    }
+
+    /// A running leader asleep while a newer index was committed elsewhere (it was cut off and
+    /// the others elected and committed): a read it serves from before its nap would be stale.
+    pub(super) fn stale_sleeping_leader(&self) -> Option<u64> {
+        let newest = self.checker.max_commit();
+        self.nodes.iter().find_map(|(id, n)| {
+            n.raw
+                .as_ref()
+                .filter(|r| r.raft.state == StateRole::Leader && r.is_quiesced())
+                .filter(|r| r.raft.raft_log.committed < newest)
+                .map(|_| *id)
+        })
+    }
+
+    /// A leader just put its group to sleep: now and then it is cut off at once, both ways, while
+    /// it sleeps (the others then wake, elect and commit without it; a read may wake it first).
+    pub(super) fn maybe_cut_off_sleeping_leader(&mut self, id: u64) {
+        if self.faults && self.cut.is_empty() && self.rng.random_bool(0.5) {
+            self.isolate(id, false);
+            self.count("partition");
+            self.failure_detector_notices();
         }
     }
 
@@ -85,6 +127,21 @@ impl Sim {
     }
 
     pub(super) fn crash_or_restart(&mut self) -> Result<(), String> {
+        if let Some(restarted) = self.restart_one() {
+            return restarted;
+        }
+        let up = self.up_ids();
+        if !self.f.crash_any && up.len() * 2 <= self.f.nodes as usize {
+            return Ok(()); // keep a majority of the original size running
+        }
+        let Some(id) = self.pick(&up) else {
+            return Ok(());
+        };
+        self.crash(id, "")
+    }
+
+    /// Restarts a node that is down and may restart now, if there is one.
+    pub(super) fn restart_one(&mut self) -> Option<Result<(), String>> {
         let lease_wait = 2 * self.f.election_tick as u64;
         let down: Vec<u64> = self
             .nodes
@@ -95,17 +152,8 @@ impl Sim {
             .filter(|(_, n)| self.f.clock == Clock::Skewed || self.now >= n.crashed_at + lease_wait)
             .map(|(id, _)| *id)
             .collect();
-        if let Some(id) = self.pick(&down) {
-            return self.restart(id);
-        }
-        let up = self.up_ids();
-        if !self.f.crash_any && up.len() * 2 <= self.f.nodes as usize {
-            return Ok(()); // keep a majority of the original size running
-        }
-        let Some(id) = self.pick(&up) else {
-            return Ok(());
-        };
-        self.crash(id, "")
+        let id = self.pick(&down)?;
+        Some(self.restart(id))
     }
 
     /// Crashes a node: everything it had not persisted is lost.
