@@ -53,6 +53,34 @@ fn entry_at(c: &Cluster, node: u64, index: u64) -> Entry {
         .remove(0)
 }
 
+/// Node `node` forwards `data`, tracked in `tracker` under `data` itself; returns the stamp's term.
+fn forward_tracked(
+    c: &mut Cluster,
+    node: u64,
+    data: &'static str,
+    tracker: &mut ProposalTracker<&'static str>,
+) -> u64 {
+    let (id, term) = forward(c, node, data.as_bytes());
+    tracker.track_forwarded(data, id, term);
+    term
+}
+
+/// Asserts that no entry with `data` is in the stored log of any of `ids`.
+fn stored_nowhere(c: &Cluster, ids: &[u64], data: &[u8]) {
+    for id in ids {
+        let last = c.peers[id].raw.raft.raft_log.last_index();
+        let entries = c.peers[id].store.entries(1, last + 1, u64::MAX).unwrap();
+        assert!(entries.iter().all(|e| &e.data[..] != data), "node {id}");
+    }
+}
+
+/// Leader 1 transfers leadership to node 3, which is cut off: the transfer stays under way.
+fn transfer_to_cut_off_node_3(c: &mut Cluster) {
+    c.isolated.insert(3);
+    c.peer(1).raw.transfer_leader(3);
+    c.stabilize(SETTLE_BUDGET);
+}
+
 #[test]
 fn a_forwarded_proposal_is_answered_with_its_index_and_committed_there() {
     let mut c = cluster();
@@ -93,8 +121,7 @@ fn a_proposal_reaching_a_node_that_no_longer_leads_its_term_is_answered_not_appe
     let mut c = cluster();
     let mut tracker = ProposalTracker::new();
     let mut from = c.peers[&3].applied + 1;
-    let (id, term) = forward(&mut c, 3, b"late");
-    tracker.track_forwarded("late", id, term);
+    let term = forward_tracked(&mut c, 3, "late", &mut tracker);
     // The forwarded proposal is held back while node 2 takes over.
     let held: Vec<Message> = c.peer(3).handle_ready().unwrap();
     c.elect(2);
@@ -107,11 +134,7 @@ fn a_proposal_reaching_a_node_that_no_longer_leads_its_term_is_answered_not_appe
         outcomes,
         vec![("late", ProposalOutcome::NotAppended { term })]
     );
-    for id in 1..=3 {
-        let last = c.peers[&id].raw.raft.raft_log.last_index();
-        let entries = c.peers[&id].store.entries(1, last + 1, u64::MAX).unwrap();
-        assert!(entries.iter().all(|e| &e.data[..] != b"late"), "node {id}");
-    }
+    stored_nowhere(&c, &[1, 2, 3], b"late");
 }
 
 #[test]
@@ -119,12 +142,8 @@ fn a_leader_transferring_leadership_answers_not_appended() {
     let mut c = cluster();
     let mut tracker = ProposalTracker::new();
     let mut from = c.peers[&2].applied + 1;
-    // Node 3 cannot catch up (cut off), so the transfer to it stays under way.
-    c.isolated.insert(3);
-    c.peer(1).raw.transfer_leader(3);
-    c.stabilize(SETTLE_BUDGET);
-    let (id, term) = forward(&mut c, 2, b"during transfer");
-    tracker.track_forwarded("during transfer", id, term);
+    transfer_to_cut_off_node_3(&mut c);
+    let term = forward_tracked(&mut c, 2, "during transfer", &mut tracker);
     c.ready(2);
     c.stabilize(SETTLE_BUDGET);
     assert_eq!(
@@ -138,8 +157,7 @@ fn an_appended_proposal_overwritten_by_a_later_leader_is_dropped() {
     let mut c = cluster();
     let mut tracker = ProposalTracker::new();
     let mut from = c.peers[&2].applied + 1;
-    let (id, term) = forward(&mut c, 2, b"lost");
-    tracker.track_forwarded("lost", id, term);
+    let term = forward_tracked(&mut c, 2, "lost", &mut tracker);
     let out = c.peer(2).handle_ready().unwrap();
     for m in out {
         c.deliver(m);
@@ -181,8 +199,7 @@ fn a_proposal_lost_on_the_way_is_unanswered_once_a_later_term_is_applied() {
     let mut c = cluster();
     let mut tracker = ProposalTracker::new();
     let mut from = c.peers[&3].applied + 1;
-    let (id, term) = forward(&mut c, 3, b"into the void");
-    tracker.track_forwarded("into the void", id, term);
+    let term = forward_tracked(&mut c, 3, "into the void", &mut tracker);
     let _lost = c.peer(3).handle_ready().unwrap();
     c.stabilize(SETTLE_BUDGET);
     assert_eq!(decide(&mut c, 3, &mut tracker, &mut from), vec![]);
@@ -227,8 +244,7 @@ fn a_later_terms_leader_does_not_append_a_proposal_stamped_for_another_term() {
     let mut c = cluster();
     let mut tracker = ProposalTracker::new();
     let mut from = c.peers[&3].applied + 1;
-    let (id, term) = forward(&mut c, 3, b"old term");
-    tracker.track_forwarded("old term", id, term);
+    let term = forward_tracked(&mut c, 3, "old term", &mut tracker);
     let held: Vec<Message> = c.peer(3).handle_ready().unwrap();
     c.elect(2);
     // Passed on to the new leader by a node that does not read stamps (a raft-rs follower).
@@ -244,9 +260,7 @@ fn a_later_terms_leader_does_not_append_a_proposal_stamped_for_another_term() {
         decide(&mut c, 3, &mut tracker, &mut from),
         vec![("old term", ProposalOutcome::Unanswered { term })]
     );
-    let last = c.peers[&2].raw.raft.raft_log.last_index();
-    let entries = c.peers[&2].store.entries(1, last + 1, u64::MAX).unwrap();
-    assert!(entries.iter().all(|e| &e.data[..] != b"old term"));
+    stored_nowhere(&c, &[2], b"old term");
 }
 
 #[test]
@@ -254,8 +268,7 @@ fn a_duplicated_forwarded_proposal_is_appended_once_and_answered_twice_alike() {
     let mut c = cluster();
     let mut tracker = ProposalTracker::new();
     let mut from = c.peers[&2].applied + 1;
-    let (id, term) = forward(&mut c, 2, b"once");
-    tracker.track_forwarded("once", id, term);
+    forward_tracked(&mut c, 2, "once", &mut tracker);
     let out = c.peer(2).handle_ready().unwrap();
     for m in out {
         c.queue.push_back(m.clone());
@@ -288,11 +301,8 @@ fn a_duplicate_of_a_refused_proposal_stays_refused() {
     let mut c = cluster();
     let mut tracker = ProposalTracker::new();
     let mut from = c.peers[&2].applied + 1;
-    c.isolated.insert(3);
-    c.peer(1).raw.transfer_leader(3);
-    c.stabilize(SETTLE_BUDGET);
-    let (id, term) = forward(&mut c, 2, b"refused");
-    tracker.track_forwarded("refused", id, term);
+    transfer_to_cut_off_node_3(&mut c);
+    let term = forward_tracked(&mut c, 2, "refused", &mut tracker);
     let out = c.peer(2).handle_ready().unwrap();
     let copy = out.clone();
     for m in out {
@@ -310,7 +320,5 @@ fn a_duplicate_of_a_refused_proposal_stays_refused() {
         decide(&mut c, 2, &mut tracker, &mut from),
         vec![("refused", ProposalOutcome::NotAppended { term })]
     );
-    let last = c.peers[&1].raw.raft.raft_log.last_index();
-    let entries = c.peers[&1].store.entries(1, last + 1, u64::MAX).unwrap();
-    assert!(entries.iter().all(|e| &e.data[..] != b"refused"));
+    stored_nowhere(&c, &[1], b"refused");
 }
