@@ -3,7 +3,7 @@
 use clap::{Parser, ValueEnum};
 
 /// Every workload the harness knows, by its `--only` key.
-pub const WORKLOADS: [&str; 7] = ["w1", "w1ba", "floor", "w2", "w2b", "w3", "w4"];
+pub const WORKLOADS: [&str; 8] = ["w1", "w1ba", "floor", "w2", "w2b", "w2c", "w3", "w4"];
 
 /// The sizes and choices of one harness run.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -18,9 +18,9 @@ pub struct Options {
     pub payload: usize,
     /// W2: MsgAppends stepped.
     pub w2_n: u64,
-    /// W2b: heartbeat responses stepped.
+    /// W2b, W2c: heartbeat responses stepped.
     pub w2b_n: u64,
-    /// W2 / W2b: messages per Ready.
+    /// W2 / W2b / W2c: messages per Ready.
     pub chunk: u64,
     /// W3: idle groups.
     pub groups: usize,
@@ -99,6 +99,8 @@ pub enum Workload {
     W2,
     /// W2b heartbeat responses.
     W2b,
+    /// W2c heartbeat responses, `ready()`/`advance()` after every chunk.
+    W2c,
     /// W3 idle groups (memory and tick pass).
     W3,
     /// W4 elections.
@@ -133,10 +135,10 @@ pub struct Args {
     /// W2 MsgAppends stepped [default: 500000; --quick: 100000]
     #[arg(long = "w2-n", value_parser = positive::<u64>)]
     pub w2_n: Option<u64>,
-    /// W2b heartbeat responses stepped [default: 1000000; --quick: 200000]
+    /// W2b/W2c heartbeat responses stepped [default: 1000000; --quick: 200000]
     #[arg(long = "w2b-n", value_parser = positive::<u64>)]
     pub w2b_n: Option<u64>,
-    /// W2/W2b messages per Ready [default: 64]
+    /// W2/W2b/W2c messages per Ready [default: 64]
     #[arg(long, value_parser = positive::<u64>)]
     pub chunk: Option<u64>,
     /// W3 idle groups [default: 10000]

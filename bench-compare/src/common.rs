@@ -179,7 +179,7 @@ pub trait Lib {
     /// Just a `RawNode` over its storage (W3 keeps only these).
     type Raw;
     /// The library's message type.
-    type Msg;
+    type Msg: Clone;
 
     /// `size_of` the library's `RawNode<MemStorage>`.
     fn raw_size() -> usize;
@@ -194,6 +194,8 @@ pub trait Lib {
     /// Whether a bare `RawNode` is a follower with no Ready pending.
     fn raw_is_idle_follower(raw: &Self::Raw) -> bool;
 
+    /// `tick()` of a node.
+    fn tick(node: &mut Self::Node);
     /// `campaign()`; must succeed.
     fn campaign(node: &mut Self::Node);
     /// `propose(context = empty, data)`; must succeed.
@@ -204,7 +206,15 @@ pub trait Lib {
     fn has_ready(node: &Self::Node) -> bool;
     /// Handles one Ready if the node has one (WORKLOADS.md's six steps); every message it sends
     /// is pushed onto the back of `out`, in the order sent.
-    fn handle_ready(node: &mut Self::Node, out: &mut Vec<Self::Msg>);
+    fn handle_ready(node: &mut Self::Node, out: &mut Vec<Self::Msg>) {
+        if Self::has_ready(node) {
+            Self::handle_ready_unconditionally(node, out);
+        }
+    }
+    /// Takes and handles one Ready (WORKLOADS.md's six steps) without asking `has_ready()` first,
+    /// as a loop that calls `ready()`/`advance()` on a schedule does (W2c); every message it
+    /// sends is pushed onto the back of `out`, in the order sent.
+    fn handle_ready_unconditionally(node: &mut Self::Node, out: &mut Vec<Self::Msg>);
 
     /// The node's application.
     fn app(node: &Self::Node) -> &App;
@@ -219,6 +229,10 @@ pub trait Lib {
 
     /// The receiver of a message.
     fn msg_to(m: &Self::Msg) -> u64;
+    /// The sender of a message.
+    fn msg_from(m: &Self::Msg) -> u64;
+    /// Whether `m` is a `MsgHeartbeatResponse`.
+    fn is_heartbeat_response(m: &Self::Msg) -> bool;
     /// W2's message `i` (1-based): a 1-entry `MsgAppend` from 1 to 2 at term 1.
     fn w2_append(i: u64, p: usize) -> Self::Msg;
     /// W2b's `MsgHeartbeatResponse` from `from` to 1.

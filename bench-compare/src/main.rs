@@ -1,5 +1,5 @@
 //! `bench-compare`: runs the workloads of `shared/bench/WORKLOADS.md` (W1 replicate, W2 follower
-//! append, W2b heartbeat responses, W3 idle groups, W4 elections, and the W1 data-movement floor)
+//! append, W2b heartbeat responses and its plain-loop variant W2c, W3 idle groups, W4 elections, and the W1 data-movement floor)
 //! against this library and against raft-rs 0.7 in one run, alternating the two libraries round
 //! after round, and prints each library's median, the ratio and the target.
 //!
@@ -19,7 +19,17 @@ use raftrs::RaftRs;
 use std::collections::BTreeMap;
 use std::io::Write as _;
 use std::process::ExitCode;
-use workloads::{Figure, Outcome, ReplicateParams};
+use workloads::{
+    Figure, Outcome,
+    ReadyLoop::{Always, IfReady},
+    ReplicateParams,
+    Responses::{Built, Echoed},
+};
+
+/// W2b's figure name.
+const W2B: &str = "step-hb-resp";
+/// W2c's figure name.
+const W2C: &str = "step-hb-resp-plain";
 
 /// Every run's figures: (lib, figure name) -> (unit, values in run order).
 #[derive(Default)]
@@ -230,13 +240,23 @@ fn run_all(opts: &Options) -> Results {
                 || workloads::follower_append::<RaftRs>(opts.w2_n, opts.chunk, opts.payload),
             );
         }
+        let (hb_n, k) = (opts.w2b_n, opts.chunk);
         if opts.runs("w2b") {
             pair(
                 &mut results,
                 round,
                 "w2b",
-                || workloads::heartbeat_responses::<Ours>(opts.w2b_n, opts.chunk),
-                || workloads::heartbeat_responses::<RaftRs>(opts.w2b_n, opts.chunk),
+                || workloads::heartbeat_responses::<Ours>(hb_n, k, Built, IfReady, W2B),
+                || workloads::heartbeat_responses::<RaftRs>(hb_n, k, Built, IfReady, W2B),
+            );
+        }
+        if opts.runs("w2c") {
+            pair(
+                &mut results,
+                round,
+                "w2c",
+                || workloads::heartbeat_responses::<Ours>(hb_n, k, Echoed, Always, W2C),
+                || workloads::heartbeat_responses::<RaftRs>(hb_n, k, Echoed, Always, W2C),
             );
         }
         if opts.runs("w3") {
@@ -292,7 +312,7 @@ struct Row {
     target: Option<(&'static str, f64)>,
 }
 
-const ROWS: [Row; 11] = [
+const ROWS: [Row; 12] = [
     Row {
         label: "W1 replicate (batch_append=false)",
         name: "replicate",
@@ -332,6 +352,12 @@ const ROWS: [Row; 11] = [
     Row {
         label: "W2b step-hb-resp (leader)",
         name: "step-hb-resp",
+        other_lib: RaftRs::NAME,
+        target: Some(("<=", 0.7)),
+    },
+    Row {
+        label: "W2c step-hb-resp-plain (leader, ready() every chunk)",
+        name: "step-hb-resp-plain",
         other_lib: RaftRs::NAME,
         target: Some(("<=", 0.7)),
     },

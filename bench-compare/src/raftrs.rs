@@ -88,6 +88,10 @@ impl Lib for RaftRs {
         raw.raft.state == StateRole::Follower && !raw.has_ready()
     }
 
+    fn tick(node: &mut Node) {
+        node.raw.tick();
+    }
+
     fn campaign(node: &mut Node) {
         node.raw.campaign().expect("campaign");
     }
@@ -104,10 +108,7 @@ impl Lib for RaftRs {
         node.raw.has_ready()
     }
 
-    fn handle_ready(node: &mut Node, out: &mut Vec<Message>) {
-        if !node.raw.has_ready() {
-            return;
-        }
+    fn handle_ready_unconditionally(node: &mut Node, out: &mut Vec<Message>) {
         let mut rd = node.raw.ready();
         out.append(&mut rd.take_messages());
         assert!(rd.snapshot().is_empty(), "unexpected snapshot");
@@ -168,6 +169,14 @@ impl Lib for RaftRs {
 
     fn msg_to(m: &Message) -> u64 {
         m.to
+    }
+
+    fn msg_from(m: &Message) -> u64 {
+        m.from
+    }
+
+    fn is_heartbeat_response(m: &Message) -> bool {
+        m.msg_type == MessageType::MsgHeartbeatResponse
     }
 
     fn w2_append(i: u64, p: usize) -> Message {

@@ -1,5 +1,5 @@
 //! The workloads of `shared/bench/WORKLOADS.md`, written once against [`Lib`] so both libraries
-//! run the same code: W1 `replicate`, W2 `step-heartbeat`, W2b `step-hb-resp`, W3 `idle-groups`,
+//! run the same code: W1 `replicate`, W2 `step-heartbeat`, W2b `step-hb-resp`, W2c `step-hb-resp-plain`, W3 `idle-groups`,
 //! W4 `election`, and the data-movement floor under W1.
 
 use crate::common::{expected_hash, hash_data, payload, Lib, Role, Settings, HASH_SEED};
@@ -114,6 +114,36 @@ impl<L: Lib> Cluster<L> {
                 L::NAME
             );
         }
+    }
+}
+
+impl<L: Lib> Cluster<L> {
+    /// The heartbeat responses followers 2 and 3 send, in that order, to one heartbeat broadcast
+    /// of leader 1: node 1 ticks once (`heartbeat_tick = 1`), its Ready's heartbeats are stepped
+    /// into the followers, and what the followers' Readys send is returned instead of delivered.
+    pub fn echoed_heartbeat_responses(&mut self) -> Vec<L::Msg> {
+        L::tick(&mut self.nodes[0]);
+        L::handle_ready(&mut self.nodes[0], &mut self.queue);
+        std::mem::swap(&mut self.queue, &mut self.batch);
+        for m in self.batch.drain(..) {
+            let to = L::msg_to(&m);
+            assert!(to == 2 || to == 3, "{}: leader sent to {to}", L::NAME);
+            L::step(&mut self.nodes[(to - 1) as usize], m);
+        }
+        let mut responses = Vec::new();
+        for node in &mut self.nodes[1..] {
+            L::handle_ready(node, &mut responses);
+        }
+        responses.sort_by_key(L::msg_from);
+        assert!(
+            responses.len() == 2
+                && responses.iter().all(L::is_heartbeat_response)
+                && L::msg_from(&responses[0]) == 2
+                && L::msg_from(&responses[1]) == 3,
+            "{}: expected one heartbeat response from each follower",
+            L::NAME
+        );
+        responses
     }
 }
 
@@ -244,36 +274,81 @@ pub fn follower_append<L: Lib>(n: u64, k: u64, p: usize) -> Outcome {
     }
 }
 
-/// W2b `step-hb-resp`: the leader of an up-to-date 3-voter group steps `n` heartbeat responses
-/// (alternately from 2 and 3) in chunks of `k`, handling one Ready of its own per chunk.
-pub fn heartbeat_responses<L: Lib>(n: u64, k: u64) -> Outcome {
+/// How a heartbeat-response workload handles the leader's Ready after each chunk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReadyLoop {
+    /// W2b: handle one Ready only if `has_ready()`; messages go to one reused `Vec`.
+    IfReady,
+    /// W2c, the plain scheduled loop: `ready()` and `advance()` after every chunk whether or not
+    /// anything is pending, its messages going to a fresh `Vec` each time.
+    Always,
+}
+
+/// Which heartbeat responses a heartbeat-response workload steps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Responses {
+    /// W2b: built by the harness, `{from, to: 1, term, commit}` and no context.
+    Built,
+    /// W2c: copies of what followers 2 and 3 really answered to one heartbeat of the leader
+    /// (see [`Cluster::echoed_heartbeat_responses`]), context included.
+    Echoed,
+}
+
+/// W2b `step-hb-resp` (built responses, [`ReadyLoop::IfReady`]) and W2c `step-hb-resp-plain`
+/// (echoed responses, [`ReadyLoop::Always`]): the leader of an up-to-date 3-voter group steps `n`
+/// heartbeat responses (alternately from 2 and 3) in chunks of `k`, handling a Ready of its own
+/// per chunk. The figure is named `name`.
+pub fn heartbeat_responses<L: Lib>(
+    n: u64,
+    k: u64,
+    responses: Responses,
+    style: ReadyLoop,
+    name: &str,
+) -> Outcome {
     let mut c = Cluster::<L>::new(Settings::COMMON);
     c.elect_node_1();
     let s = L::inspect(&c.nodes[0]);
     let (term, commit) = (s.term, s.committed);
+    let echoed = match responses {
+        Responses::Built => Vec::new(),
+        Responses::Echoed => c.echoed_heartbeat_responses(),
+    };
+    let response = |i: u64| match responses {
+        Responses::Built => L::heartbeat_response(2 + i % 2, term, commit),
+        Responses::Echoed => echoed[(i % 2) as usize].clone(),
+    };
     let leader = &mut c.nodes[0];
     let mut chunk = Vec::with_capacity(k as usize);
-    let mut out = Vec::new();
+    let mut reused = Vec::new();
     let mut timed = Duration::ZERO;
     let mut sent = 0u64;
     let mut i = 0;
     while i < n {
         let end = (i + k).min(n);
-        chunk.extend((i..end).map(|i| L::heartbeat_response(2 + i % 2, term, commit)));
+        chunk.extend((i..end).map(response));
         let start = Instant::now();
         for m in chunk.drain(..) {
             L::step(leader, m);
         }
-        L::handle_ready(leader, &mut out);
-        sent += out.len() as u64;
-        out.clear();
+        match style {
+            ReadyLoop::IfReady => {
+                L::handle_ready(leader, &mut reused);
+                sent += reused.len() as u64;
+                reused.clear();
+            }
+            ReadyLoop::Always => {
+                let mut out = Vec::new();
+                L::handle_ready_unconditionally(leader, &mut out);
+                sent += out.len() as u64;
+            }
+        }
         timed += start.elapsed();
         i = end;
     }
     assert!(L::is_leader(leader), "{}: node 1 lost leadership", L::NAME);
     Outcome {
         figures: vec![Figure::new(
-            "step-hb-resp",
+            name,
             timed.as_nanos() as f64 / n as f64,
             "ns/step",
         )],
