@@ -312,7 +312,7 @@ struct Row {
     target: Option<(&'static str, f64)>,
 }
 
-const ROWS: [Row; 12] = [
+const ROWS: [Row; 14] = [
     Row {
         label: "W1 replicate (batch_append=false)",
         name: "replicate",
@@ -356,10 +356,22 @@ const ROWS: [Row; 12] = [
         target: Some(("<=", 0.7)),
     },
     Row {
+        label: "W2b step-hb-resp, median chunk",
+        name: "step-hb-resp.chunk_median",
+        other_lib: RaftRs::NAME,
+        target: None,
+    },
+    Row {
         label: "W2c step-hb-resp-plain (leader, ready() every chunk)",
         name: "step-hb-resp-plain",
         other_lib: RaftRs::NAME,
         target: Some(("<=", 0.7)),
+    },
+    Row {
+        label: "W2c step-hb-resp-plain, median chunk",
+        name: "step-hb-resp-plain.chunk_median",
+        other_lib: RaftRs::NAME,
+        target: None,
     },
     Row {
         label: "W3 idle-groups memory",
