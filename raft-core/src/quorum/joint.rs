@@ -26,6 +26,7 @@ impl JointConfig {
     }
 
     /// Whether `id` is a voter in either half.
+    #[inline]
     pub fn contains(&self, id: u64) -> bool {
         self.incoming.contains(id) || self.outgoing.contains(id)
     }

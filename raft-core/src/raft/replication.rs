@@ -181,9 +181,18 @@ impl<T: Storage> Raft<T> {
     }
 
     /// Sends every follower a heartbeat whose context names read round `seq` (0: none) and this
-    /// leader's current tick (see `read_only::encode_heartbeat_ctx`).
+    /// leader's current tick (see `read_only::encode_heartbeat_ctx`), when the leader will use
+    /// them: for a read round, or under lease-based reads (the tick dates the lease). Otherwise
+    /// the heartbeat carries no context, as raft-rs's does: no allocation per broadcast, and no
+    /// shared buffer whose count every heartbeat and response would touch (the leader of every
+    /// group of a multi-raft process steps these responses on every heartbeat).
     pub(crate) fn bcast_heartbeat_for_round(&mut self, seq: u64) {
-        let ctx = crate::read_only::encode_heartbeat_ctx(seq, self.ticks);
+        let ctx = if seq != 0 || self.read_only.option == crate::config::ReadOnlyOption::LeaseBased
+        {
+            crate::read_only::encode_heartbeat_ctx(seq, self.ticks)
+        } else {
+            bytes::Bytes::new()
+        };
         let ids: Vec<u64> = self.prs.ids().filter(|id| *id != self.id).collect();
         for to in ids {
             self.send_heartbeat(to, ctx.clone());

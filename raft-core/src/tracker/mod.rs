@@ -67,14 +67,25 @@ pub struct ProgressTracker {
     untracked: bool,
 }
 
+/// Groups up to this many members are searched linearly: a few compares of adjacent ids beat a
+/// binary search's chain of dependent loads (a leader looks a member up on every response).
+const LINEAR_SEARCH_MAX: usize = 8;
+
+/// Where `id` is in `progress` (sorted by id).
+#[inline]
+fn position(progress: &[(u64, Progress)], id: u64) -> Option<usize> {
+    if progress.len() <= LINEAR_SEARCH_MAX {
+        progress.iter().position(|(i, _)| *i == id)
+    } else {
+        progress.binary_search_by_key(&id, |(i, _)| *i).ok()
+    }
+}
+
 struct MatchIndexes<'a>(&'a [(u64, Progress)]);
 
 impl AckedIndexer for MatchIndexes<'_> {
     fn acked_index(&self, id: u64) -> Option<u64> {
-        self.0
-            .binary_search_by_key(&id, |(i, _)| *i)
-            .ok()
-            .map(|pos| self.0[pos].1.matched)
+        position(self.0, id).map(|pos| self.0[pos].1.matched)
     }
 }
 
@@ -152,9 +163,23 @@ impl ProgressTracker {
 
     /// Whether `id` belongs to the configuration in any role (voter of either half, learner).
     pub fn is_member(&self, id: u64) -> bool {
-        self.conf.voters.contains(id)
-            || self.conf.learners.contains(&id)
-            || self.conf.learners_next.contains(&id)
+        let in_conf = || {
+            self.conf.voters.contains(id)
+                || self.conf.learners.contains(&id)
+                || self.conf.learners_next.contains(&id)
+        };
+        if self.untracked {
+            return in_conf();
+        }
+        // A leader keeps progress for exactly the members (`apply_conf`): one scan answers, where
+        // the configuration takes up to four (a leader asks on every response it steps).
+        let member = position(&self.progress, id).is_some();
+        debug_assert_eq!(
+            member,
+            in_conf(),
+            "progress and configuration disagree on {id}"
+        );
+        member
     }
 
     /// The current configuration.
@@ -183,14 +208,14 @@ impl ProgressTracker {
     /// The progress of `id`.
     #[inline]
     pub fn get(&self, id: u64) -> Option<&Progress> {
-        let pos = self.progress.binary_search_by_key(&id, |(i, _)| *i).ok()?;
+        let pos = position(&self.progress, id)?;
         Some(&self.progress[pos].1)
     }
 
     /// The progress of `id`, mutably.
     #[inline]
     pub fn get_mut(&mut self, id: u64) -> Option<&mut Progress> {
-        let pos = self.progress.binary_search_by_key(&id, |(i, _)| *i).ok()?;
+        let pos = position(&self.progress, id)?;
         Some(&mut self.progress[pos].1)
     }
 
@@ -255,7 +280,7 @@ impl ProgressTracker {
     pub fn quorum_recently_active(&mut self, leader_id: u64) -> bool {
         let progress = &self.progress;
         let result = self.conf.voters.vote_result(|id| {
-            let pos = progress.binary_search_by_key(&id, |(i, _)| *i).ok()?;
+            let pos = position(progress, id)?;
             Some(id == leader_id || progress[pos].1.recent_active)
         });
         for (id, pr) in self.progress.iter_mut() {

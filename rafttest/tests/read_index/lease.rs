@@ -407,3 +407,51 @@ fn lease_in_a_joint_configuration_needs_a_quorum_of_both_halves() {
     );
     assert_answered_at_once(&mut net, 1, b"joint-lease", "nodes 3 and 4 acknowledged");
 }
+
+// Under lease-based reads every heartbeat carries the leader's tick, so it names round 0 when no
+// read is pending.
+#[test]
+fn lease_heartbeats_carry_round_0_when_no_read_is_pending() {
+    let mut net = elected_with(3, lease_cfg);
+    let traffic = heartbeat_after_a_read(&mut net);
+    let hbs = of_type(&traffic, MessageType::MsgHeartbeat);
+    assert_eq!(
+        hbs.len(),
+        2,
+        "the leader should have sent heartbeats: {traffic:?}"
+    );
+    for m in hbs {
+        assert_eq!(
+            round_of(&m.context),
+            0,
+            "no read is pending, yet a heartbeat named a read round: {m:?}"
+        );
+    }
+}
+
+// Under lease-based reads the leader's clock travels in every heartbeat context and comes back in
+// the responses: it is what the lease is measured by (thesis §6.4.1), so it must advance with
+// every tick of the leader.
+#[test]
+fn every_lease_heartbeat_carries_the_leaders_tick_and_responses_echo_it() {
+    let mut net = elected_with(3, lease_cfg);
+    let mut sent = Vec::new();
+    for _ in 0..3 {
+        let mark = net.delivered.len();
+        net.tick(1);
+        let traffic = delivered_since(&net, mark).to_vec();
+        let ctx = single_heartbeat_ctx(&traffic);
+        assert_eq!(round_of(&ctx), 0, "no read is pending");
+        let resps = of_type(&traffic, MessageType::MsgHeartbeatResponse);
+        assert_eq!(resps.len(), 2, "both followers should answer: {traffic:?}");
+        for r in resps {
+            assert_eq!(r.context, ctx, "node {} did not echo the context", r.from);
+        }
+        sent.push(sent_tick_of(&ctx));
+    }
+    assert!(sent[0] > 0, "tick 0 means \"never\" and must not be sent");
+    assert!(
+        sent.windows(2).all(|w| w[1] == w[0] + 1),
+        "the leader's tick should advance by one per tick: {sent:?}"
+    );
+}

@@ -152,10 +152,11 @@ pub(crate) fn is_append_resp_to(m: &Message, to: u64) -> bool {
     m.msg_type() == MessageType::MsgAppendResponse && m.to == to
 }
 
-/// Whether `m` is a heartbeat of a read round: its context names a pending round (not 0). Every
-/// heartbeat carries a leader-generated context (round 0 when no read is pending).
+/// Whether `m` is a heartbeat of a read round: its context names a pending round (not 0). A
+/// heartbeat carries a leader-generated context while a read round is pending, and always under
+/// lease-based reads (round 0 when none is pending); otherwise none.
 pub(crate) fn is_read_heartbeat(m: &Message) -> bool {
-    m.msg_type() == MessageType::MsgHeartbeat && round_of(&m.context) != 0
+    m.msg_type() == MessageType::MsgHeartbeat && !m.context.is_empty() && round_of(&m.context) != 0
 }
 
 /// The messages among `msgs` of `msg_type`.
@@ -232,6 +233,19 @@ pub(crate) fn single_heartbeat_ctx(msgs: &[Message]) -> Bytes {
         );
     }
     ctx
+}
+
+/// The heartbeats and responses of one tick of leader 1, once a read was served and none is
+/// pending.
+pub(crate) fn heartbeat_after_a_read(net: &mut Network) -> Vec<Message> {
+    request_read(net, 1, b"r");
+    net.stabilize();
+    assert_eq!(read_states(net, 1).len(), 1);
+    let mark = net.delivered.len();
+    net.tick(1);
+    let traffic = delivered_since(net, mark).to_vec();
+    assert_eq!(read_states(net, 1).len(), 1, "no read state appears twice");
+    traffic
 }
 
 /// Establishes the lease of `leader` (LeaseBased, with no lease yet): a lease read there must start
