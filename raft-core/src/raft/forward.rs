@@ -35,6 +35,7 @@ use raft_proto::eraftpb::{Entry, Message, MessageType};
 use slog::debug;
 
 use super::Raft;
+use crate::error::{Error, Result};
 use crate::proposal::ForwardAnswer;
 use crate::storage::Storage;
 
@@ -90,7 +91,13 @@ impl Stamp {
     }
 }
 
+/// Whether `m` carries a stamp (cheap: the start of its context).
+pub(crate) fn is_stamped(m: &Message) -> bool {
+    m.context.starts_with(STAMP_MAGIC)
+}
+
 /// The leader's answer carried by `m`, if it is one (a `MsgPropose` whose context is an answer).
+#[cold]
 pub(crate) fn answer_of(m: &Message) -> Option<ForwardAnswer> {
     if m.msg_type != MessageType::MsgPropose as i32 || !m.entries.is_empty() {
         return None;
@@ -207,6 +214,39 @@ impl<T: Storage> Raft<T> {
             f.evicted = true;
         }
         f.ledger.push_back((stamp.origin, stamp.id, index));
+    }
+
+    /// A leader handles a stamped proposal: only one of its own term is appended, a duplicate
+    /// is answered again the same way (never appended twice, and one refused stays refused), and
+    /// the origin is told where it went. Kept out of the leader's step so that its common path
+    /// stays small.
+    #[inline(never)]
+    pub(crate) fn propose_stamped(&mut self, m: Message) -> Result<()> {
+        let Some(stamp) = Stamp::of(&m).filter(|s| s.term == self.term) else {
+            debug!(self.log(), "dropping a proposal forwarded to another term's leader";
+                "context" => ?m.context);
+            self.refuse_forward(&m);
+            return Err(Error::ProposalDropped);
+        };
+        if let Some(index) = self.ledger_entry(stamp) {
+            self.answer_forward(stamp, (index > 0).then_some(index));
+            return if index > 0 {
+                Ok(())
+            } else {
+                Err(Error::ProposalDropped)
+            };
+        }
+        let first = self.raft_log.last_index() + 1;
+        let result = match self.lead_transferee {
+            Some(transferee) => {
+                debug!(self.log(), "dropping proposal: leadership transfer in progress";
+                    "to" => transferee);
+                Err(Error::ProposalDropped)
+            }
+            None => self.propose_entries(m.entries),
+        };
+        self.answer_forward(stamp, result.is_ok().then_some(first));
+        result
     }
 
     /// Answers the origin of a stamped proposal: appended with its first entry at `index` in this

@@ -88,37 +88,15 @@ impl<T: Storage> Raft<T> {
                 return Ok(());
             }
             MessageType::MsgPropose => {
-                // A stamped proposal is this term's leader's alone to append (see `forward`).
-                let stamp = forward::Stamp::of(&m);
-                if stamp.is_some_and(|s| s.term != self.term) {
-                    debug!(self.log(), "dropping a proposal forwarded to another term's leader";
-                        "stamp" => ?stamp);
-                    self.refuse_forward(&m);
+                if forward::is_stamped(&m) {
+                    return self.propose_stamped(m);
+                }
+                if let Some(transferee) = self.lead_transferee {
+                    debug!(self.log(), "dropping proposal: leadership transfer in progress";
+                        "to" => transferee);
                     return Err(Error::ProposalDropped);
                 }
-                if let Some((s, index)) = stamp.and_then(|s| Some((s, self.ledger_entry(s)?))) {
-                    // A duplicate: answered again the same way, never appended twice, and one
-                    // refused stays refused.
-                    self.answer_forward(s, (index > 0).then_some(index));
-                    return if index > 0 {
-                        Ok(())
-                    } else {
-                        Err(Error::ProposalDropped)
-                    };
-                }
-                let first = self.raft_log.last_index() + 1;
-                let result = match self.lead_transferee {
-                    Some(transferee) => {
-                        debug!(self.log(), "dropping proposal: leadership transfer in progress";
-                            "to" => transferee);
-                        Err(Error::ProposalDropped)
-                    }
-                    None => self.propose_entries(m.entries),
-                };
-                if let Some(stamp) = stamp {
-                    self.answer_forward(stamp, result.is_ok().then_some(first));
-                }
-                return result;
+                return self.propose_entries(m.entries);
             }
             MessageType::MsgReadIndex => {
                 if !self.prs.is_voter(self.id) {
@@ -164,7 +142,7 @@ impl<T: Storage> Raft<T> {
 
     /// Appends proposed entries to the leader's log. They are sent at the next flush, together with
     /// everything else proposed since the last one.
-    fn propose_entries(&mut self, mut entries: Vec<Entry>) -> Result<()> {
+    pub(super) fn propose_entries(&mut self, mut entries: Vec<Entry>) -> Result<()> {
         if entries.is_empty() {
             return Err(Error::InvalidMessage {
                 msg_type: MessageType::MsgPropose,

@@ -479,10 +479,12 @@ impl<T: Storage> Raft<T> {
             MessageType::try_from(m.msg_type).map_err(|_| Error::UnknownMessageType(m.msg_type))?;
         self.validate(&m, msg_type)?;
         debug!(self.log(), "step"; "msg" => %raft_proto::describe_message(&m));
-        if let Some(answer) = forward::answer_of(&m) {
-            // A leader's answer to a proposal this node forwarded: bookkeeping only.
-            self.receive_forward_answer(answer);
-            return Ok(());
+        if msg_type == MessageType::MsgPropose && m.entries.is_empty() {
+            if let Some(answer) = forward::answer_of(&m) {
+                // A leader's answer to a proposal this node forwarded: bookkeeping only.
+                self.receive_forward_answer(answer);
+                return Ok(());
+            }
         }
         if self.quiescence.asleep && !quiesce::is_quiesce_heartbeat(&m) {
             // Any message of the group, a proposal, a read or a campaign wakes it.
