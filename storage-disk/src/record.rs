@@ -5,14 +5,17 @@
 //!      0     4  payload length, u32 little-endian
 //!      4     4  header CRC-32C, u32 LE: segment id, byte offset, length, kind, group id
 //!      8     4  record CRC-32C, u32 LE: the header CRC continued over the payload
-//!     12     4  kind, u32 LE (1 entry, 2 sync mark, 3 hard state, 4 membership)
+//!     12     4  kind, u32 LE (1 entry, 2 sync mark, 3 hard state, 4 membership, 5 group
+//!                shape, 6 group created, 7 group removed; 5-7 in multi-group logs only)
 //!     16     8  raft group id, u64 LE
 //!     24     -  payload
 //! ```
 //!
 //! Payloads: an entry is the prost encoding of `eraftpb::Entry`; a sync mark is empty; a hard
 //! state is term, vote and commit (u64 LE each); a membership is the prost encoding of
-//! `eraftpb::ConfState`.
+//! `eraftpb::ConfState`; a group shape (see `multi`) is flags, log start index and term (u64 LE
+//! each) and the prost encoding of the group's `eraftpb::SnapshotMetadata`; group created and
+//! group removed are empty.
 //!
 //! Both checksums cover the segment id and the record's byte offset in its segment (neither is
 //! stored), so a record that a misdirected write put in the wrong place, or a stale copy of a
@@ -21,9 +24,9 @@
 //! the end of the file really was cut short, it is not a flipped bit in its length (recovery
 //! depends on telling these apart, see `engine::tail`).
 //!
-//! The group id is in every header although one engine serves one Raft group today: a log shared
-//! by many groups (multi-raft, issue 17) can then be written in this same format, each record
-//! telling which group it belongs to. Records of other groups are skipped on replay.
+//! The group id is in every header: a log shared by many groups ([`MultiLog`](crate::MultiLog))
+//! is written in this same format, each record telling which group it belongs to. A
+//! single-group log skips records of other groups on replay.
 //!
 //! A *sync mark* (kind 2, empty payload) is written right after every successful fsync of the
 //! log: it proves that every byte before it in its segment was durable. Recovery treats damage
@@ -52,6 +55,12 @@ pub enum RecordKind {
     HardState,
     /// The membership from this point of the log on (prost-encoded `ConfState`).
     ConfState,
+    /// A group's log start and snapshot from this point of the log on (multi-group logs).
+    GroupShape,
+    /// A group starts here, empty (multi-group logs).
+    GroupCreated,
+    /// A group ends here: its earlier records are garbage (multi-group logs).
+    GroupRemoved,
 }
 
 impl RecordKind {
@@ -61,6 +70,9 @@ impl RecordKind {
             RecordKind::SyncMark => 2,
             RecordKind::HardState => 3,
             RecordKind::ConfState => 4,
+            RecordKind::GroupShape => 5,
+            RecordKind::GroupCreated => 6,
+            RecordKind::GroupRemoved => 7,
         }
     }
 
@@ -70,6 +82,9 @@ impl RecordKind {
             2 => Some(RecordKind::SyncMark),
             3 => Some(RecordKind::HardState),
             4 => Some(RecordKind::ConfState),
+            5 => Some(RecordKind::GroupShape),
+            6 => Some(RecordKind::GroupCreated),
+            7 => Some(RecordKind::GroupRemoved),
             _ => None,
         }
     }
@@ -254,6 +269,9 @@ mod tests {
             RecordKind::SyncMark,
             RecordKind::HardState,
             RecordKind::ConfState,
+            RecordKind::GroupShape,
+            RecordKind::GroupCreated,
+            RecordKind::GroupRemoved,
         ] {
             assert_eq!(decode(&one(kind, 0, b""), 7, 100).unwrap().kind, kind);
         }

@@ -210,9 +210,7 @@ impl DiskStorageCore {
     pub fn compact_deferred(&mut self, compact_index: u64) -> Result<Garbage> {
         let mut paths = Vec::new();
         if self.compact_log(compact_index)? {
-            let keep = self.segments.split_off(&self.first_segment);
-            let freed = std::mem::replace(&mut self.segments, keep);
-            paths = freed.into_values().map(|segment| segment.path).collect();
+            paths = self.seg.take_below(self.first_segment);
         }
         Ok(Garbage {
             fs: self.fs.clone(),

@@ -8,14 +8,14 @@
 pub use background::{Garbage, SnapshotWriter, WrittenSnapshot};
 
 mod background;
-mod open;
-mod read;
-mod replay;
+pub(crate) mod open;
+pub(crate) mod read;
+pub(crate) mod replay;
+pub(crate) mod segments;
 mod snapshots;
-mod tail;
-mod write;
+pub(crate) mod tail;
+pub(crate) mod write;
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
@@ -24,6 +24,7 @@ use raft_core::eraftpb::{ConfState, HardState, SnapshotMetadata};
 use crate::error::DiskError;
 use crate::io::{Fs, FsFile};
 use crate::log_index::LogIndex;
+use segments::SegmentLog;
 
 /// Settings of a [`DiskStorage`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -106,16 +107,6 @@ pub struct Recovery {
     pub removed: Vec<String>,
 }
 
-/// One segment file of the log.
-struct Segment {
-    path: PathBuf,
-    file: Box<dyn FsFile>,
-    /// The bytes written to it so far (the next record's offset).
-    len: u64,
-    /// The file's length: past `len` it holds zeros written ahead (see `write`, preallocation).
-    allocated: u64,
-}
-
 /// The data behind a [`DiskStorage`]: open files, the in-memory index of the log and the state.
 ///
 /// Reach it through [`DiskStorage::rl`] and [`DiskStorage::wl`]. The write methods follow
@@ -136,20 +127,12 @@ pub struct DiskStorageCore {
     hard_state: HardState,
     conf_state: ConfState,
     log: LogIndex,
-    segments: BTreeMap<u64, Segment>,
+    /// The segment files (and whether the storage failed).
+    seg: SegmentLog,
     /// Segments below this are no longer part of the log.
     first_segment: u64,
-    /// Records were written to the last segment since its last fsync.
-    needs_sync: bool,
-    /// The length of the last segment at its last fsync (its sync mark, if written, follows).
-    synced_len: u64,
-    /// The sync mark of the last fsync could not be written after it: the next write to the last
-    /// segment starts with it (see `record`).
-    mark_pending: bool,
     /// The latest snapshot's metadata (index 0: none); its data stays in its file.
     snapshot: SnapshotMetadata,
-    /// Why the storage refuses writes, after an I/O failure.
-    failed: Option<String>,
     recovery: Recovery,
 }
 
@@ -160,8 +143,8 @@ impl std::fmt::Debug for DiskStorageCore {
             .field("hard_state", &self.hard_state)
             .field("first_index", &self.log.first_index())
             .field("last_index", &self.log.last_index())
-            .field("segments", &self.segments.len())
-            .field("failed", &self.failed)
+            .field("segments", &self.seg.segments.len())
+            .field("failed", &self.seg.failed)
             .finish_non_exhaustive()
     }
 }
@@ -189,7 +172,7 @@ impl DiskStorageCore {
 
     /// Why the storage refuses writes, if an I/O operation failed (reopen it to go on).
     pub fn failure(&self) -> Option<&str> {
-        self.failed.as_deref()
+        self.seg.failed.as_deref()
     }
 
     /// The storage's directory.
@@ -204,18 +187,12 @@ impl DiskStorageCore {
 
     /// Fails if an earlier write failed.
     fn check_writable(&self) -> Result<(), DiskError> {
-        match &self.failed {
-            Some(why) => Err(DiskError::Failed(why.clone())),
-            None => Ok(()),
-        }
+        self.seg.check_writable()
     }
 
     /// Records an I/O failure: from now on every write is refused. Returns the error.
     fn fail(&mut self, error: DiskError) -> DiskError {
-        if self.failed.is_none() {
-            self.failed = Some(error.to_string());
-        }
-        error
+        self.seg.fail(error)
     }
 }
 

@@ -10,14 +10,18 @@
 //! snapshot, a gap in the indexes, a log that ends before the checkpoint's position, a commit
 //! index beyond the entries before it.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use raft_core::eraftpb::SnapshotMetadata;
 
-use super::replay::{content_len, has_sync_mark_after, replay_segment, ReplayState};
+use super::replay::{
+    content_len, has_sync_mark_after, replay_segment, GroupReplay, RecordSink, ReplayState,
+};
+use super::segments::{Segment, SegmentLog};
 use super::tail::is_torn_sync_mark;
-use super::{DiskStorageCore, Options, Recovery, Segment, TornTail};
+use super::{DiskStorageCore, Options, Recovery, TornTail};
 use crate::error::DiskError;
 use crate::files::{
     decode_snapshot, is_snapshot_name, parse_segment_name, segment_name, snapshot_name,
@@ -85,116 +89,30 @@ impl DiskStorageCore {
         let snapshot = read_snapshot_metadata(&*fs, &dir, state.snapshot_index)?;
 
         let mut replay = ReplayState {
-            log: LogIndex::new(state.log_start.0, state.log_start.1, options.cache_bytes),
-            hard_state: state.hard_state,
-            conf_state: state.conf_state.clone(),
+            group: GroupReplay {
+                log: LogIndex::new(state.log_start.0, state.log_start.1, options.cache_bytes),
+                hard_state: state.hard_state,
+                conf_state: state.conf_state.clone(),
+            },
             checkpoint_at: state.synced,
             first_segment: state.first_segment,
-            group: options.group_id,
+            group_id: options.group_id,
         };
-        let mut segments = std::collections::BTreeMap::new();
-        let live: Vec<u64> = segment_ids
-            .iter()
-            .copied()
-            .filter(|id| *id >= state.first_segment)
-            .collect();
-        for (i, expected) in (state.first_segment..).take(live.len().max(1)).enumerate() {
-            if live.get(i) != Some(&expected) {
-                return Err(DiskError::corrupt(
-                    &dir.join(segment_name(expected)),
-                    0,
-                    "segment missing from the log",
-                ));
-            }
-        }
-        let last_id = *live.last().expect("checked above: at least one");
-        if state.synced.0 > last_id {
-            return Err(DiskError::corrupt(
-                &dir.join(segment_name(state.synced.0)),
-                0,
-                "the state file records a synced position in a segment that is missing",
-            ));
-        }
-        for &id in &live {
-            let path = dir.join(segment_name(id));
-            let file = open_file(&*fs, &path)?;
-            let bytes = read_all(&*file, &path)?;
-            let is_last = id == last_id;
-            let replayed = replay_segment(&path, id, &bytes, &mut replay)?;
-            let mut synced_floor = replayed.synced_end;
-            if state.synced.0 == id {
-                synced_floor = synced_floor.max(state.synced.1);
-            }
-            // Zeros after the records are space written ahead, not part of the log (`replay`).
-            let mut len = replayed.end;
-            let mut allocated = bytes.len() as u64;
-            if let Some(damage) = replayed.damage {
-                let offset = damage.offset;
-                if !is_last {
-                    let why = format!("{} (in a segment that was closed)", damage.reason);
-                    return Err(DiskError::corrupt(&path, offset, why));
-                }
-                if offset < synced_floor || has_sync_mark_after(&bytes, id, offset) {
-                    let why = format!("{} (before a proof of sync)", damage.reason);
-                    return Err(DiskError::corrupt(&path, offset, why));
-                }
-                let Some(shape) = damage.shape else {
-                    let why = format!(
-                        "{} (no crash leaves this shape: a flipped bit or a misplaced write)",
-                        damage.reason
-                    );
-                    return Err(DiskError::corrupt(&path, offset, why));
-                };
-                let cut = if offset < SEGMENT_HEADER_LEN {
-                    0
-                } else {
-                    offset
-                };
-                file.truncate(cut)
-                    .map_err(|e| DiskError::io("truncate", &path, e))?;
-                if cut == 0 {
-                    file.write_at(0, &crate::files::segment_header(id))
-                        .map_err(|e| DiskError::io("write", &path, e))?;
-                }
-                if is_torn_sync_mark(&bytes, id, offset) {
-                    recovery.torn_sync_mark = true;
-                } else {
-                    let content_end = (content_len(&bytes) as u64).max(offset);
-                    recovery.torn_tail = Some(TornTail {
-                        path: path.clone(),
-                        offset,
-                        bytes_dropped: content_end - offset,
-                        shape,
-                    });
-                }
-                len = replayed.end.max(SEGMENT_HEADER_LEN);
-                allocated = len;
-            } else if len < synced_floor {
-                return Err(DiskError::corrupt(
-                    &path,
-                    len,
-                    format!("the segment ends before its synced position {synced_floor}"),
-                ));
-            }
-            if is_last {
-                file.sync().map_err(|e| DiskError::io("fsync", &path, e))?;
-            }
-            segments.insert(
-                id,
-                Segment {
-                    path,
-                    file,
-                    len,
-                    allocated,
-                },
-            );
-        }
-        let ReplayState {
+        let segments = open_segments(
+            &*fs,
+            &dir,
+            &segment_ids,
+            state.first_segment,
+            state.synced,
+            &mut replay,
+            &mut recovery,
+        )?;
+        let last_id = *segments.keys().next_back().expect("at least one segment");
+        let GroupReplay {
             log,
             hard_state,
             conf_state,
-            ..
-        } = replay;
+        } = replay.group;
         if hard_state.commit > log.last_index() {
             let last = &segments[&last_id];
             return Err(DiskError::corrupt(
@@ -207,11 +125,21 @@ impl DiskStorageCore {
                 ),
             ));
         }
-        // The last segment was fsynced above: all of it is durable.
+        // The last segment was fsynced when opened: all of it is durable.
         let synced_len = segments[&last_id].len;
         recovery.segments = segments.len();
         recovery.entries = log.last_index() - log.start().0;
         recovery.removed = remove_leftovers(&*fs, &dir, &names, &state)?;
+        let seg = SegmentLog {
+            fs: fs.clone(),
+            dir: dir.clone(),
+            segments,
+            segment_bytes: options.segment_bytes,
+            needs_sync: false,
+            synced_len,
+            mark_pending: true,
+            failed: None,
+        };
         Ok(DiskStorageCore {
             fs,
             dir,
@@ -225,15 +153,125 @@ impl DiskStorageCore {
             conf_state,
             first_segment: state.first_segment,
             log,
-            segments,
-            needs_sync: false,
-            synced_len,
-            mark_pending: true,
+            seg,
             snapshot,
-            failed: None,
             recovery,
         })
     }
+}
+
+/// Opens and replays the segments of a log from `first_segment` on into `sink`, where the
+/// checkpoint records the log as synced up to `synced` (segment, offset): the rules of the
+/// module documentation, shared by the single-group engine and the multi-group log. Cuts a torn
+/// tail (recorded in `recovery`); any other damage is an error naming the file and offset.
+/// Returns the open segments, the last one fsynced.
+pub(crate) fn open_segments(
+    fs: &dyn Fs,
+    dir: &std::path::Path,
+    segment_ids: &[u64],
+    first_segment: u64,
+    synced: (u64, u64),
+    sink: &mut impl RecordSink,
+    recovery: &mut Recovery,
+) -> Result<BTreeMap<u64, Segment>, DiskError> {
+    let mut segments = BTreeMap::new();
+    let live: Vec<u64> = segment_ids
+        .iter()
+        .copied()
+        .filter(|id| *id >= first_segment)
+        .collect();
+    for (i, expected) in (first_segment..).take(live.len().max(1)).enumerate() {
+        if live.get(i) != Some(&expected) {
+            return Err(DiskError::corrupt(
+                &dir.join(segment_name(expected)),
+                0,
+                "segment missing from the log",
+            ));
+        }
+    }
+    let last_id = *live.last().expect("checked above: at least one");
+    if synced.0 > last_id {
+        return Err(DiskError::corrupt(
+            &dir.join(segment_name(synced.0)),
+            0,
+            "the state file records a synced position in a segment that is missing",
+        ));
+    }
+    for &id in &live {
+        let path = dir.join(segment_name(id));
+        let file = open_file(fs, &path)?;
+        let bytes = read_all(&*file, &path)?;
+        let is_last = id == last_id;
+        let replayed = replay_segment(&path, id, &bytes, sink)?;
+        let mut synced_floor = replayed.synced_end;
+        if synced.0 == id {
+            synced_floor = synced_floor.max(synced.1);
+        }
+        // Zeros after the records are space written ahead, not part of the log (`replay`).
+        let mut len = replayed.end;
+        let mut allocated = bytes.len() as u64;
+        if let Some(damage) = replayed.damage {
+            let offset = damage.offset;
+            if !is_last {
+                let why = format!("{} (in a segment that was closed)", damage.reason);
+                return Err(DiskError::corrupt(&path, offset, why));
+            }
+            if offset < synced_floor || has_sync_mark_after(&bytes, id, offset) {
+                let why = format!("{} (before a proof of sync)", damage.reason);
+                return Err(DiskError::corrupt(&path, offset, why));
+            }
+            let Some(shape) = damage.shape else {
+                let why = format!(
+                    "{} (no crash leaves this shape: a flipped bit or a misplaced write)",
+                    damage.reason
+                );
+                return Err(DiskError::corrupt(&path, offset, why));
+            };
+            let cut = if offset < SEGMENT_HEADER_LEN {
+                0
+            } else {
+                offset
+            };
+            file.truncate(cut)
+                .map_err(|e| DiskError::io("truncate", &path, e))?;
+            if cut == 0 {
+                file.write_at(0, &crate::files::segment_header(id))
+                    .map_err(|e| DiskError::io("write", &path, e))?;
+            }
+            if is_torn_sync_mark(&bytes, id, offset) {
+                recovery.torn_sync_mark = true;
+            } else {
+                let content_end = (content_len(&bytes) as u64).max(offset);
+                recovery.torn_tail = Some(TornTail {
+                    path: path.clone(),
+                    offset,
+                    bytes_dropped: content_end - offset,
+                    shape,
+                });
+            }
+            len = replayed.end.max(SEGMENT_HEADER_LEN);
+            allocated = len;
+        } else if len < synced_floor {
+            return Err(DiskError::corrupt(
+                &path,
+                len,
+                format!("the segment ends before its synced position {synced_floor}"),
+            ));
+        }
+        if is_last {
+            file.sync().map_err(|e| DiskError::io("fsync", &path, e))?;
+        }
+        segments.insert(
+            id,
+            Segment {
+                path,
+                file,
+                len,
+                allocated,
+            },
+        );
+    }
+    Ok(segments)
 }
 
 /// Makes a new storage in `dir`: segment 1, then the state file (via a temporary name).

@@ -31,23 +31,104 @@ use super::TornShape;
 use crate::error::DiskError;
 use crate::files::{foreign_segment_version, is_segment_header, SEGMENT_HEADER_LEN};
 use crate::log_index::{Location, LogIndex};
-use crate::record::{self, decode_hard_state, RecordKind, HEADER_LEN};
+use crate::record::{self, decode_hard_state, Decoded, RecordKind, HEADER_LEN};
 
-/// What replay has rebuilt so far, segment after segment.
-pub struct ReplayState {
-    /// The log's entries.
+/// The state of one group that replay rebuilds from its records.
+pub struct GroupReplay {
+    /// The group's entries.
     pub log: LogIndex,
     /// The hard state: the checkpoint's, then each later hard state record's.
     pub hard_state: HardState,
     /// The membership: the checkpoint's, then each later membership record's.
     pub conf_state: ConfState,
+}
+
+impl GroupReplay {
+    /// Replays an entry record at `location` (see [`replay_entry`] for `may_be_stale`).
+    pub fn entry(
+        &mut self,
+        payload: &[u8],
+        location: Location,
+        may_be_stale: bool,
+    ) -> Result<(), String> {
+        let entry = Entry::decode(payload).map_err(|e| format!("entry does not decode: {e}"))?;
+        let location = Location {
+            term: entry.term,
+            ..location
+        };
+        replay_entry(entry, location, may_be_stale, &mut self.log)
+    }
+
+    /// Replays a hard state record: its commit index must not pass the entries before it.
+    pub fn hard_state(&mut self, payload: &[u8]) -> Result<(), String> {
+        let Some(hs) = decode_hard_state(payload) else {
+            return Err(format!("a hard state record of {} bytes", payload.len()));
+        };
+        if hs.commit > self.log.last_index() {
+            return Err(format!(
+                "the hard state commits index {} but the log before it ends at {}",
+                hs.commit,
+                self.log.last_index()
+            ));
+        }
+        self.hard_state = hs;
+        Ok(())
+    }
+
+    /// Replays a membership record.
+    pub fn conf_state(&mut self, payload: &[u8]) -> Result<(), String> {
+        self.conf_state =
+            ConfState::decode(payload).map_err(|e| format!("membership does not decode: {e}"))?;
+        Ok(())
+    }
+}
+
+/// Where the records of a segment go during replay: one group's state, or many groups'.
+pub trait RecordSink {
+    /// Replays the valid record `rec` (never a sync mark) found at byte `offset` of segment
+    /// `segment`; an error is corruption at that record, in words.
+    fn record(&mut self, segment: u64, offset: u64, rec: &Decoded<'_>) -> Result<(), String>;
+}
+
+/// What the replay of a single-group log has rebuilt so far, segment after segment.
+pub struct ReplayState {
+    /// The group's log, hard state and membership.
+    pub group: GroupReplay,
     /// The log position (segment, offset) the checkpoint was written at: hard state and
     /// membership records before it are older than the checkpoint.
     pub checkpoint_at: (u64, u64),
     /// The first segment of the log (the one of its first entry at the checkpoint).
     pub first_segment: u64,
     /// The group whose records are replayed.
-    pub group: u64,
+    pub group_id: u64,
+}
+
+impl RecordSink for ReplayState {
+    fn record(&mut self, id: u64, offset: u64, rec: &Decoded<'_>) -> Result<(), String> {
+        if rec.group != self.group_id {
+            return Ok(());
+        }
+        let after_checkpoint = (id, offset) >= self.checkpoint_at;
+        match rec.kind {
+            RecordKind::Entry => {
+                let location = Location {
+                    term: 0,
+                    offset,
+                    segment: id as u32,
+                    len: rec.total_len as u32,
+                };
+                // See `replay_entry` for when a record may be stale.
+                let may_be_stale = id == self.first_segment && !after_checkpoint;
+                self.group.entry(rec.payload, location, may_be_stale)
+            }
+            RecordKind::HardState if after_checkpoint => self.group.hard_state(rec.payload),
+            RecordKind::ConfState if after_checkpoint => self.group.conf_state(rec.payload),
+            RecordKind::HardState | RecordKind::ConfState | RecordKind::SyncMark => Ok(()),
+            other => Err(format!(
+                "a {other:?} record (multi-group logs only) in a single-group log"
+            )),
+        }
+    }
 }
 
 /// Where the valid records of a segment stop before its end.
@@ -70,12 +151,12 @@ pub struct Replayed {
     pub synced_end: u64,
 }
 
-/// Replays the records of segment `id` (its whole contents in `bytes`) into `state`.
+/// Replays the records of segment `id` (its whole contents in `bytes`) into `sink`.
 pub fn replay_segment(
     path: &Path,
     id: u64,
     bytes: &[u8],
-    state: &mut ReplayState,
+    sink: &mut impl RecordSink,
 ) -> Result<Replayed, DiskError> {
     if !is_segment_header(bytes, id) {
         if let Some(version) = foreign_segment_version(bytes, id) {
@@ -115,45 +196,11 @@ pub fn replay_segment(
             }
         };
         let total = rec.total_len as u64;
-        let corrupt = |reason: String| DiskError::corrupt(path, offset, reason);
-        let after_checkpoint = (id, offset) >= state.checkpoint_at;
-        match rec.kind {
-            RecordKind::SyncMark => synced_end = offset + total,
-            _ if rec.group != state.group => {}
-            RecordKind::Entry => {
-                let entry = Entry::decode(rec.payload)
-                    .map_err(|e| corrupt(format!("entry does not decode: {e}")))?;
-                let position = Location {
-                    term: entry.term,
-                    offset,
-                    segment: id as u32,
-                    len: total as u32,
-                };
-                // See `replay_entry` for when a record may be stale.
-                let may_be_stale = id == state.first_segment && !after_checkpoint;
-                replay_entry(entry, position, may_be_stale, &mut state.log).map_err(corrupt)?;
-            }
-            RecordKind::HardState if after_checkpoint => {
-                let Some(hs) = decode_hard_state(rec.payload) else {
-                    return Err(corrupt(format!(
-                        "a hard state record of {} bytes",
-                        rec.payload.len()
-                    )));
-                };
-                if hs.commit > state.log.last_index() {
-                    return Err(corrupt(format!(
-                        "the hard state commits index {} but the log before it ends at {}",
-                        hs.commit,
-                        state.log.last_index()
-                    )));
-                }
-                state.hard_state = hs;
-            }
-            RecordKind::ConfState if after_checkpoint => {
-                state.conf_state = ConfState::decode(rec.payload)
-                    .map_err(|e| corrupt(format!("membership does not decode: {e}")))?;
-            }
-            RecordKind::HardState | RecordKind::ConfState => {}
+        if rec.kind == RecordKind::SyncMark {
+            synced_end = offset + total;
+        } else {
+            sink.record(id, offset, &rec)
+                .map_err(|reason| DiskError::corrupt(path, offset, reason))?;
         }
         offset += total;
     }
@@ -173,7 +220,7 @@ pub fn replay_segment(
 /// the checkpoint, and records before that entry's record may belong to appends whose earlier
 /// entries lay in segments deleted since. The append of the first entry came after them and
 /// replaced them all; from it on, the log replays exactly as it was written, without gaps.
-fn replay_entry(
+pub fn replay_entry(
     entry: Entry,
     location: Location,
     may_be_stale: bool,
@@ -270,12 +317,14 @@ mod tests {
 
     fn state(checkpoint_at: u64) -> ReplayState {
         ReplayState {
-            log: LogIndex::new(0, 0, 1 << 20),
-            hard_state: HardState::default(),
-            conf_state: ConfState::default(),
+            group: GroupReplay {
+                log: LogIndex::new(0, 0, 1 << 20),
+                hard_state: HardState::default(),
+                conf_state: ConfState::default(),
+            },
             checkpoint_at: (1, checkpoint_at),
             first_segment: 1,
-            group: 1,
+            group_id: 1,
         }
     }
 
@@ -289,7 +338,7 @@ mod tests {
         let (bytes, _) = segment(&[entry(1), entry(2), hard_state(2)]);
         let mut replayed = state(0);
         replay_segment(Path::new("seg"), 1, &bytes, &mut replayed).unwrap();
-        assert_eq!(replayed.hard_state.commit, 2);
+        assert_eq!(replayed.group.hard_state.commit, 2);
     }
 
     #[test]
@@ -298,11 +347,11 @@ mod tests {
         let mut replayed = state(offsets[2]);
         replay_segment(Path::new("seg"), 1, &bytes, &mut replayed).unwrap();
         assert_eq!(
-            replayed.hard_state,
+            replayed.group.hard_state,
             HardState::default(),
             "the checkpoint's"
         );
-        assert_eq!(replayed.log.last_index(), 2);
+        assert_eq!(replayed.group.log.last_index(), 2);
     }
 
     #[test]
@@ -312,7 +361,7 @@ mod tests {
         let (bytes, offsets) = segment(&[entry(7), entry(1), entry(2)]);
         let mut replayed = state(offsets[2] + 1);
         replay_segment(Path::new("seg"), 1, &bytes, &mut replayed).unwrap();
-        assert_eq!(replayed.log.last_index(), 2);
+        assert_eq!(replayed.group.log.last_index(), 2);
         let Err(error) = replay_segment(Path::new("seg"), 1, &bytes, &mut state(0)) else {
             panic!("a gap after the checkpoint was accepted");
         };

@@ -48,10 +48,10 @@ impl DiskStorageCore {
         }
         self.check_writable()?;
         self.write_snapshot_file(&snapshot)?;
-        self.rotate()?;
+        self.seg.rotate()?;
         let old_snapshot = self.snapshot.index;
         self.log.reset(meta.index, meta.term);
-        self.first_segment = self.active_id();
+        self.first_segment = self.seg.active_id();
         if meta.term > self.hard_state.term {
             self.hard_state.term = meta.term;
             self.hard_state.vote = 0;
@@ -60,7 +60,7 @@ impl DiskStorageCore {
         self.conf_state = conf_state;
         self.snapshot = meta;
         self.checkpoint()?;
-        self.remove_old_segments()?;
+        self.seg.remove_below(self.first_segment)?;
         self.remove_snapshot_file(old_snapshot)?;
         Ok(())
     }
@@ -133,7 +133,7 @@ impl DiskStorageCore {
     /// live ones stay on disk, unread, until their segment goes).
     pub fn compact(&mut self, compact_index: u64) -> Result<()> {
         if self.compact_log(compact_index)? {
-            self.remove_old_segments()?;
+            self.seg.remove_below(self.first_segment)?;
         }
         Ok(())
     }
@@ -166,7 +166,7 @@ impl DiskStorageCore {
         };
         self.check_writable()?;
         self.log.compact_to(point, term);
-        self.first_segment = self.log.first_segment().unwrap_or(self.active_id());
+        self.first_segment = self.log.first_segment().unwrap_or(self.seg.active_id());
         self.checkpoint()?;
         Ok(true)
     }
