@@ -6,13 +6,14 @@
 //! either the old snapshot in force or the new one, and recovery removes the other.
 
 use bytes::Bytes;
-use raft_core::eraftpb::{ConfState, Snapshot, SnapshotMetadata};
+use raft_core::eraftpb::{ConfState, HardState, Snapshot, SnapshotMetadata};
 use raft_core::{Error, Result, StorageError};
 
 use super::background::write_synced_in_chunks;
 use super::DiskStorageCore;
 use crate::error::DiskError;
 use crate::files::{encode_snapshot, snapshot_name, TMP_SUFFIX};
+use crate::log_index::LogIndex;
 
 impl DiskStorageCore {
     /// Installs a snapshot received from the leader, with `MemStorage::apply_snapshot`'s checks,
@@ -23,40 +24,15 @@ impl DiskStorageCore {
     /// Durable when it returns: the snapshot file, a new segment for the log that follows, and
     /// the state file pointing at both. The old segments and snapshot are then removed.
     pub fn apply_snapshot(&mut self, snapshot: Snapshot) -> Result<()> {
-        let Some(meta) = snapshot.metadata.clone() else {
-            return Err(Error::Invariant(
-                "DiskStorage::apply_snapshot: the snapshot has no metadata",
-            ));
-        };
-        let Some(conf_state) = meta.conf_state.clone() else {
-            return Err(Error::Invariant(
-                "DiskStorage::apply_snapshot: the snapshot has no membership",
-            ));
-        };
-        if meta.index <= self.snapshot.index || self.holds_committed_after(&meta) {
-            return Err(StorageError::SnapshotOutOfDate.into());
-        }
-        if meta.term == 0 {
-            return Err(Error::Invariant(
-                "DiskStorage::apply_snapshot: the snapshot's term is 0",
-            ));
-        }
-        if meta.index == u64::MAX {
-            return Err(Error::Invariant(
-                "DiskStorage::apply_snapshot: the snapshot's index is u64::MAX",
-            ));
-        }
+        let (meta, conf_state) =
+            check_install(&self.log, &self.hard_state, &self.snapshot, &snapshot)?;
         self.check_writable()?;
         self.write_snapshot_file(&snapshot)?;
         self.seg.rotate()?;
         let old_snapshot = self.snapshot.index;
         self.log.reset(meta.index, meta.term);
         self.first_segment = self.seg.active_id();
-        if meta.term > self.hard_state.term {
-            self.hard_state.term = meta.term;
-            self.hard_state.vote = 0;
-        }
-        self.hard_state.commit = self.hard_state.commit.max(meta.index);
+        self.hard_state = installed_hard_state(self.hard_state, &meta);
         self.conf_state = conf_state;
         self.snapshot = meta;
         self.checkpoint()?;
@@ -98,33 +74,16 @@ impl DiskStorageCore {
         index: u64,
         conf_state: Option<ConfState>,
     ) -> Result<SnapshotMetadata> {
-        if index == 0 {
-            return Err(Error::Invariant(
-                "DiskStorage: a snapshot at index 0 covers no entry",
-            ));
-        }
-        if index < self.snapshot.index {
-            return Err(StorageError::SnapshotOutOfDate.into());
-        }
-        if index > self.log.last_index() {
-            return Err(StorageError::Unavailable.into());
-        }
-        if index > self.hard_state.commit {
-            return Err(Error::Invariant(
-                "DiskStorage: a snapshot's index is beyond the commit index",
-            ));
-        }
-        let Some(term) = self.log.term(index) else {
-            return Err(Error::Invariant(
-                "DiskStorage: an entry a snapshot covers is missing",
-            ));
-        };
-        self.check_writable()?;
-        Ok(SnapshotMetadata {
-            conf_state: Some(conf_state.unwrap_or_else(|| self.conf_state.clone())),
+        let metadata = check_new_snapshot(
+            &self.log,
+            &self.hard_state,
+            &self.conf_state,
+            &self.snapshot,
             index,
-            term,
-        })
+            conf_state,
+        )?;
+        self.check_writable()?;
+        Ok(metadata)
     }
 
     /// Discards the entries before `compact_index`, with `MemStorage::compact`'s checks and
@@ -141,44 +100,16 @@ impl DiskStorageCore {
     /// [`compact`](Self::compact) up to the checkpoint, without removing a file: returns whether
     /// the log start moved.
     pub(super) fn compact_log(&mut self, compact_index: u64) -> Result<bool> {
-        if compact_index <= self.log.first_index() {
+        let Some((point, term)) =
+            check_compact(&self.log, &self.hard_state, &self.snapshot, compact_index)?
+        else {
             return Ok(false);
-        }
-        let point = compact_index - 1;
-        if point > self.log.last_index() {
-            return Err(StorageError::Unavailable.into());
-        }
-        if point > self.hard_state.commit {
-            return Err(Error::Invariant(
-                "DiskStorage::compact: the entries to discard are not all committed",
-            ));
-        }
-        if point > self.snapshot.index {
-            return Err(Error::Invariant(
-                "DiskStorage::compact: the entries to discard are not all covered by a snapshot \
-                 (call create_snapshot first)",
-            ));
-        }
-        let Some(term) = self.log.term(point) else {
-            return Err(Error::Invariant(
-                "DiskStorage::compact: an entry in range is missing",
-            ));
         };
         self.check_writable()?;
         self.log.compact_to(point, term);
         self.first_segment = self.log.first_segment().unwrap_or(self.seg.active_id());
         self.checkpoint()?;
         Ok(true)
-    }
-
-    /// Whether installing a snapshot at `meta` would discard committed entries after it (see
-    /// `MemStorage::apply_snapshot`).
-    fn holds_committed_after(&self, meta: &SnapshotMetadata) -> bool {
-        let commit = self.hard_state.commit;
-        if commit <= meta.index || self.log.last_index() <= meta.index {
-            return false;
-        }
-        self.log.term(meta.index) == Some(meta.term)
     }
 
     /// Writes `snapshot` durably under its final name (temporary file, fsync, rename, directory
@@ -219,4 +150,131 @@ impl DiskStorageCore {
             Err(e) => Err(self.fail(DiskError::io("remove", &path, e))),
         }
     }
+}
+
+/// `MemStorage::apply_snapshot`'s checks of `snapshot` against a group's log, hard state and
+/// current snapshot (with its errors); returns the snapshot's metadata and membership.
+pub(crate) fn check_install(
+    log: &LogIndex,
+    hard_state: &HardState,
+    current: &SnapshotMetadata,
+    snapshot: &Snapshot,
+) -> Result<(SnapshotMetadata, ConfState)> {
+    let Some(meta) = snapshot.metadata.clone() else {
+        return Err(Error::Invariant(
+            "DiskStorage::apply_snapshot: the snapshot has no metadata",
+        ));
+    };
+    let Some(conf_state) = meta.conf_state.clone() else {
+        return Err(Error::Invariant(
+            "DiskStorage::apply_snapshot: the snapshot has no membership",
+        ));
+    };
+    if meta.index <= current.index || holds_committed_after(log, hard_state, &meta) {
+        return Err(StorageError::SnapshotOutOfDate.into());
+    }
+    if meta.term == 0 {
+        return Err(Error::Invariant(
+            "DiskStorage::apply_snapshot: the snapshot's term is 0",
+        ));
+    }
+    if meta.index == u64::MAX {
+        return Err(Error::Invariant(
+            "DiskStorage::apply_snapshot: the snapshot's index is u64::MAX",
+        ));
+    }
+    Ok((meta, conf_state))
+}
+
+/// The hard state after installing the snapshot of `meta`: the commit raised to its index and,
+/// if its term is newer, the term raised and the vote cleared (as `MemStorage` does).
+pub(crate) fn installed_hard_state(mut hard_state: HardState, meta: &SnapshotMetadata) -> HardState {
+    if meta.term > hard_state.term {
+        hard_state.term = meta.term;
+        hard_state.vote = 0;
+    }
+    hard_state.commit = hard_state.commit.max(meta.index);
+    hard_state
+}
+
+/// Whether installing a snapshot at `meta` would discard committed entries after it (see
+/// `MemStorage::apply_snapshot`).
+fn holds_committed_after(log: &LogIndex, hard_state: &HardState, meta: &SnapshotMetadata) -> bool {
+    let commit = hard_state.commit;
+    if commit <= meta.index || log.last_index() <= meta.index {
+        return false;
+    }
+    log.term(meta.index) == Some(meta.term)
+}
+
+/// `MemStorage::create_snapshot`'s checks (with its errors) of a snapshot at `index` whose
+/// membership is `conf_state` (the group's current one when `None`); returns its metadata.
+pub(crate) fn check_new_snapshot(
+    log: &LogIndex,
+    hard_state: &HardState,
+    current_conf_state: &ConfState,
+    current: &SnapshotMetadata,
+    index: u64,
+    conf_state: Option<ConfState>,
+) -> Result<SnapshotMetadata> {
+    if index == 0 {
+        return Err(Error::Invariant(
+            "DiskStorage: a snapshot at index 0 covers no entry",
+        ));
+    }
+    if index < current.index {
+        return Err(StorageError::SnapshotOutOfDate.into());
+    }
+    if index > log.last_index() {
+        return Err(StorageError::Unavailable.into());
+    }
+    if index > hard_state.commit {
+        return Err(Error::Invariant(
+            "DiskStorage: a snapshot's index is beyond the commit index",
+        ));
+    }
+    let Some(term) = log.term(index) else {
+        return Err(Error::Invariant(
+            "DiskStorage: an entry a snapshot covers is missing",
+        ));
+    };
+    Ok(SnapshotMetadata {
+        conf_state: Some(conf_state.unwrap_or_else(|| current_conf_state.clone())),
+        index,
+        term,
+    })
+}
+
+/// `MemStorage::compact`'s checks (with its errors) of a compaction before `compact_index`;
+/// returns the new start point (index, term), or `None` if the log already starts there.
+pub(crate) fn check_compact(
+    log: &LogIndex,
+    hard_state: &HardState,
+    snapshot: &SnapshotMetadata,
+    compact_index: u64,
+) -> Result<Option<(u64, u64)>> {
+    if compact_index <= log.first_index() {
+        return Ok(None);
+    }
+    let point = compact_index - 1;
+    if point > log.last_index() {
+        return Err(StorageError::Unavailable.into());
+    }
+    if point > hard_state.commit {
+        return Err(Error::Invariant(
+            "DiskStorage::compact: the entries to discard are not all committed",
+        ));
+    }
+    if point > snapshot.index {
+        return Err(Error::Invariant(
+            "DiskStorage::compact: the entries to discard are not all covered by a snapshot \
+             (call create_snapshot first)",
+        ));
+    }
+    let Some(term) = log.term(point) else {
+        return Err(Error::Invariant(
+            "DiskStorage::compact: an entry in range is missing",
+        ));
+    };
+    Ok(Some((point, term)))
 }
