@@ -34,6 +34,12 @@ pub enum DiskError {
     /// write until it is reopened (and recovery decides what survived).
     #[error("the storage refuses writes after an earlier failure ({0}); reopen it")]
     Failed(String),
+    /// The multi-group log holds no group of this id (never created, or removed).
+    #[error("no raft group {0} in the log")]
+    NoSuchGroup(u64),
+    /// The multi-group log already holds a group of this id.
+    #[error("raft group {0} already exists")]
+    GroupExists(u64),
     /// A value too large for its on-disk slot (for example a membership that does not fit in
     /// the state file's slot).
     #[error("{0}")]

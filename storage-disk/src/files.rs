@@ -4,6 +4,8 @@
 //! state                   the two-slot state file (see `state_file`)
 //! 00000000000000000001.log log segments, numbered from 1, each starting with a 24-byte header
 //! snap-00000000000000000042.snap   the current snapshot (by its index)
+//! checkpoint              a multi-group log's checkpoint (see `multi::checkpoint`)
+//! snap-<group>-<index>.snap        a group's snapshot in a multi-group log (20 digits each)
 //! *.tmp                   a file being written; removed on open
 //! ```
 //!
@@ -19,6 +21,8 @@ use raft_core::eraftpb::Snapshot;
 
 use crate::error::DiskError;
 
+/// The name of a multi-group log's checkpoint file (see `multi::checkpoint`).
+pub const CHECKPOINT_FILE: &str = "checkpoint";
 /// The name of the state file.
 pub const STATE_FILE: &str = "state";
 /// The name the state file is first written under, then renamed from (see `open`).
@@ -49,6 +53,11 @@ pub fn parse_segment_name(name: &str) -> Option<u64> {
 /// The file name of the snapshot at `index`.
 pub fn snapshot_name(index: u64) -> String {
     format!("snap-{index:020}.snap")
+}
+
+/// The file name of group `group`'s snapshot at `index`, in a multi-group log.
+pub fn group_snapshot_name(group: u64, index: u64) -> String {
+    format!("snap-{group:020}-{index:020}.snap")
 }
 
 /// Whether a file name is a snapshot's.

@@ -166,6 +166,7 @@ mod error;
 mod files;
 pub mod io;
 mod log_index;
+mod multi;
 mod record;
 mod state_file;
 
@@ -175,3 +176,4 @@ pub use engine::{
     WrittenSnapshot,
 };
 pub use error::DiskError;
+pub use multi::{GroupStorage, MultiLog, MultiLogCore, MultiOptions};

@@ -116,6 +116,24 @@ impl LogIndex {
         }
     }
 
+    /// Moves the record of the entry at `index` to `location` (a copy of it, with the same
+    /// term). Returns whether the log holds the entry.
+    pub fn relocate(&mut self, index: u64, location: Location) -> bool {
+        let Some(offset) = index.checked_sub(self.first_index()) else {
+            return false;
+        };
+        match usize::try_from(offset)
+            .ok()
+            .and_then(|at| self.locations.get_mut(at))
+        {
+            Some(slot) => {
+                *slot = location;
+                true
+            }
+            None => false,
+        }
+    }
+
     /// Discards the entries up to `index` (which must be in the log), making it the start point.
     pub fn compact_to(&mut self, index: u64, term: u64) {
         let drop = (index - self.start_index) as usize;

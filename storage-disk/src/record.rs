@@ -6,7 +6,8 @@
 //!      4     4  header CRC-32C, u32 LE: segment id, byte offset, length, kind, group id
 //!      8     4  record CRC-32C, u32 LE: the header CRC continued over the payload
 //!     12     4  kind, u32 LE (1 entry, 2 sync mark, 3 hard state, 4 membership, 5 group
-//!                shape, 6 group created, 7 group removed; 5-7 in multi-group logs only)
+//!                shape, 6 group created, 7 group removed, 8 entry copy; 5-8 in multi-group
+//!                logs only)
 //!     16     8  raft group id, u64 LE
 //!     24     -  payload
 //! ```
@@ -15,7 +16,7 @@
 //! state is term, vote and commit (u64 LE each); a membership is the prost encoding of
 //! `eraftpb::ConfState`; a group shape (see `multi`) is flags, log start index and term (u64 LE
 //! each) and the prost encoding of the group's `eraftpb::SnapshotMetadata`; group created and
-//! group removed are empty.
+//! group removed are empty; an entry copy is an entry's encoding, like an entry's.
 //!
 //! Both checksums cover the segment id and the record's byte offset in its segment (neither is
 //! stored), so a record that a misdirected write put in the wrong place, or a stale copy of a
@@ -61,6 +62,9 @@ pub enum RecordKind {
     GroupCreated,
     /// A group ends here: its earlier records are garbage (multi-group logs).
     GroupRemoved,
+    /// A copy of an entry the group's log holds, carried forward so that older segments can go
+    /// (multi-group logs): it moves the entry, never truncates the log after it.
+    EntryCopy,
 }
 
 impl RecordKind {
@@ -73,6 +77,7 @@ impl RecordKind {
             RecordKind::GroupShape => 5,
             RecordKind::GroupCreated => 6,
             RecordKind::GroupRemoved => 7,
+            RecordKind::EntryCopy => 8,
         }
     }
 
@@ -85,6 +90,7 @@ impl RecordKind {
             5 => Some(RecordKind::GroupShape),
             6 => Some(RecordKind::GroupCreated),
             7 => Some(RecordKind::GroupRemoved),
+            8 => Some(RecordKind::EntryCopy),
             _ => None,
         }
     }
@@ -272,6 +278,7 @@ mod tests {
             RecordKind::GroupShape,
             RecordKind::GroupCreated,
             RecordKind::GroupRemoved,
+            RecordKind::EntryCopy,
         ] {
             assert_eq!(decode(&one(kind, 0, b""), 7, 100).unwrap().kind, kind);
         }

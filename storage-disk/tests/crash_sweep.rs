@@ -6,44 +6,13 @@
 
 mod common;
 
-use std::collections::BTreeMap;
-
 use bytes::Bytes;
+use common::model::{check, model_of, Model};
 use common::*;
 use raft_core::eraftpb::{ConfState, Entry, HardState, SnapshotMetadata};
-use raft_core::{Storage, NO_LIMIT};
 use storage_disk::io::SimFs;
 use storage_disk::{DiskStorage, WriteBatch};
 use storage_mem::MemStorage;
-
-/// What a storage holds, as the reads show it.
-#[derive(Debug, Clone, PartialEq)]
-struct Model {
-    first: u64,
-    entries: BTreeMap<u64, Entry>,
-    hard_state: HardState,
-    conf_state: ConfState,
-    snapshot: SnapshotMetadata,
-}
-
-fn model_of(s: &impl Storage, snapshot: SnapshotMetadata) -> Model {
-    let first = s.first_index().unwrap();
-    let last = s.last_index().unwrap();
-    let entries = s
-        .entries(first, last + 1, NO_LIMIT)
-        .expect("every entry of the log reads back")
-        .into_iter()
-        .map(|e| (e.index, e))
-        .collect();
-    let state = s.initial_state().unwrap();
-    Model {
-        first,
-        entries,
-        hard_state: state.hard_state,
-        conf_state: state.conf_state,
-        snapshot,
-    }
-}
 
 /// One step of the workload, applied to both the disk storage and the reference.
 #[derive(Debug, Clone)]
@@ -192,57 +161,6 @@ fn run(fs: &SimFs, steps: &[Step]) -> (Vec<Model>, Vec<bool>, usize) {
     (models, acked, end)
 }
 
-/// Checks the recovered storage against the models from the last synced one (`from`) to the
-/// one whose step failed (`to`), inclusive.
-fn check(recovered: &DiskStorage, models: &[Model], from: usize, to: usize, context: &str) {
-    let got = model_of(recovered, recovered.rl().snapshot_metadata().clone());
-    let window = &models[from..=to.min(models.len() - 1)];
-    let synced = &models[from];
-    assert!(
-        window.iter().any(|m| m.hard_state == got.hard_state),
-        "{context}: recovered hard state {:?} was never written at or after the last sync ({:?})",
-        got.hard_state,
-        synced.hard_state
-    );
-    assert!(
-        window.iter().any(|m| m.conf_state == got.conf_state),
-        "{context}: recovered membership {:?} was never set at or after the last sync ({:?})",
-        got.conf_state,
-        synced.conf_state
-    );
-    assert!(
-        window.iter().any(|m| m.snapshot == got.snapshot),
-        "{context}: recovered snapshot {:?} is not one written at or after the last sync",
-        got.snapshot
-    );
-    assert!(
-        got.first >= synced.first && window.iter().any(|m| m.first == got.first),
-        "{context}: recovered first index {} (synced: {})",
-        got.first,
-        synced.first
-    );
-    for (index, entry) in &got.entries {
-        assert!(
-            window.iter().any(|m| m.entries.get(index) == Some(entry)),
-            "{context}: entry {index} (term {}) was never written",
-            entry.term
-        );
-    }
-    // Every synced entry that no later step replaced or compacted must be there.
-    for (index, entry) in &synced.entries {
-        let kept_by_all = window
-            .iter()
-            .all(|m| m.entries.get(index) == Some(entry) || *index < m.first);
-        if kept_by_all && *index >= got.first {
-            assert_eq!(
-                got.entries.get(index),
-                Some(entry),
-                "{context}: synced entry {index} is missing or changed"
-            );
-        }
-    }
-}
-
 fn sweep(seed: u64) -> u64 {
     let steps = script();
     let full = sim(seed);
@@ -262,12 +180,14 @@ fn sweep(seed: u64) -> u64 {
         let context = format!("seed {seed}, crash at point {point} of {points} (step {failed})");
         let recovered = open(&after, &small_options())
             .unwrap_or_else(|e| panic!("{context}: recovery failed after a mere crash: {e}"));
-        check(&recovered, &models, last_synced, failed, &context);
+        let got = model_of(&recovered, recovered.rl().snapshot_metadata().clone());
+        check(&got, &models, last_synced, failed, &context);
         // The recovered storage accepts writes again and survives a second crash.
         drop(recovered);
         let again = open(&after.crash(), &small_options())
             .unwrap_or_else(|e| panic!("{context}: the second recovery failed: {e}"));
-        check(&again, &models, last_synced, failed, &context);
+        let got = model_of(&again, again.rl().snapshot_metadata().clone());
+        check(&got, &models, last_synced, failed, &context);
     }
     assert!(models.len() > 20);
     points

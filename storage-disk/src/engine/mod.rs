@@ -1,9 +1,12 @@
 //! [`DiskStorage`]: the engine, and [`DiskStorageCore`], the data behind it.
 //!
 //! One concern per file: `open` (recovery), `replay` (reading segments back), `tail` (torn
-//! write or corruption?), `write` (appends, hard state records, fsync, segment rotation, the
+//! write or corruption?), `segments` (the segment files: appends, fsync and sync marks,
+//! rotation, reading records back), `write` (batches, hard state records, group commit, the
 //! checkpoint), `snapshots` (install, create, compact), `background` (snapshots written on another
-//! thread), `read` (the [`Storage`] trait).
+//! thread), `read` (the [`Storage`] trait). The multi-group log (`crate::multi`) shares
+//! `segments`, `open`'s segment replay, `replay`'s per-group rules, `read` and the checks of
+//! `write` and `snapshots`.
 
 pub use background::{Garbage, SnapshotWriter, WrittenSnapshot};
 
@@ -12,8 +15,8 @@ pub(crate) mod open;
 pub(crate) mod read;
 pub(crate) mod replay;
 pub(crate) mod segments;
-mod snapshots;
-pub(crate) mod tail;
+pub(crate) mod snapshots;
+mod tail;
 pub(crate) mod write;
 
 use std::path::{Path, PathBuf};

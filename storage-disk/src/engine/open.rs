@@ -307,15 +307,15 @@ fn create_new(fs: &dyn Fs, dir: &std::path::Path) -> Result<(), DiskError> {
         .map_err(|e| DiskError::io("fsync directory", dir, e))
 }
 
-fn list(fs: &dyn Fs, dir: &std::path::Path) -> Result<Vec<String>, DiskError> {
+pub(crate) fn list(fs: &dyn Fs, dir: &std::path::Path) -> Result<Vec<String>, DiskError> {
     fs.list(dir).map_err(|e| DiskError::io("list", dir, e))
 }
 
-fn open_file(fs: &dyn Fs, path: &std::path::Path) -> Result<Box<dyn FsFile>, DiskError> {
+pub(crate) fn open_file(fs: &dyn Fs, path: &std::path::Path) -> Result<Box<dyn FsFile>, DiskError> {
     fs.open(path).map_err(|e| DiskError::io("open", path, e))
 }
 
-fn read_all(file: &dyn FsFile, path: &std::path::Path) -> Result<Vec<u8>, DiskError> {
+pub(crate) fn read_all(file: &dyn FsFile, path: &std::path::Path) -> Result<Vec<u8>, DiskError> {
     let len = file.len().map_err(|e| DiskError::io("stat", path, e))?;
     let mut bytes = vec![0u8; len as usize];
     file.read_at(0, &mut bytes)

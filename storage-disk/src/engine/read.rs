@@ -94,9 +94,7 @@ pub(crate) fn read_snapshot_file(
     path: &Path,
     metadata: &SnapshotMetadata,
 ) -> Result<Snapshot> {
-    let file = fs
-        .open(path)
-        .map_err(|e| DiskError::io("open", path, e))?;
+    let file = fs.open(path).map_err(|e| DiskError::io("open", path, e))?;
     let len = file.len().map_err(|e| DiskError::io("stat", path, e))?;
     let mut bytes = vec![0u8; len as usize];
     file.read_at(0, &mut bytes)

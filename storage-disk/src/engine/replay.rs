@@ -59,6 +59,40 @@ impl GroupReplay {
         replay_entry(entry, location, may_be_stale, &mut self.log)
     }
 
+    /// Replays an entry copy record at `location` (multi-group logs): the entry moves to the
+    /// copy if the log holds it (with the same term), or the copy is appended if it follows the
+    /// log's last entry (the copies of a group's entries from its first one on, replayed from
+    /// the checkpoint's first entry position); anything else is a gap or a changed entry.
+    pub fn entry_copy(&mut self, payload: &[u8], location: Location) -> Result<(), String> {
+        let entry = Entry::decode(payload).map_err(|e| format!("entry does not decode: {e}"))?;
+        let location = Location {
+            term: entry.term,
+            ..location
+        };
+        let index = entry.index;
+        if index <= self.log.start().0 {
+            return Ok(());
+        }
+        match self.log.term(index) {
+            Some(term) if term == entry.term => {
+                self.log.relocate(index, location);
+                Ok(())
+            }
+            Some(term) => Err(format!(
+                "a copy of entry {index} of term {} but the log holds it with term {term}",
+                entry.term
+            )),
+            None if index == self.log.last_index() + 1 => {
+                self.log.push(location, entry);
+                Ok(())
+            }
+            None => Err(format!(
+                "gap in the log: a copy of entry {index} follows entry {}",
+                self.log.last_index()
+            )),
+        }
+    }
+
     /// Replays a hard state record: its commit index must not pass the entries before it.
     pub fn hard_state(&mut self, payload: &[u8]) -> Result<(), String> {
         let Some(hs) = decode_hard_state(payload) else {

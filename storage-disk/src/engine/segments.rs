@@ -78,12 +78,8 @@ impl Pending {
         entries: &[Entry],
     ) -> std::result::Result<Vec<Location>, DiskError> {
         let mut locations = Vec::with_capacity(entries.len());
-        self.buf.reserve(
-            entries
-                .iter()
-                .map(|e| HEADER_LEN + e.encoded_len())
-                .sum(),
-        );
+        self.buf
+            .reserve(entries.iter().map(|e| HEADER_LEN + e.encoded_len()).sum());
         for entry in entries {
             let offset = self.next_offset();
             let payload_len = record::encode_with(
@@ -351,7 +347,7 @@ impl SegmentLog {
                 |reason: String| DiskError::corrupt(&segment.path, location.offset, reason);
             let rec = record::decode(bytes, segment_id, location.offset)
                 .map_err(|e| corrupt(format!("reading entry {index}: {e:?}")))?;
-            if rec.kind != RecordKind::Entry {
+            if !matches!(rec.kind, RecordKind::Entry | RecordKind::EntryCopy) {
                 return Err(corrupt(format!("entry {index}'s record is not an entry")).into());
             }
             let entry = Entry::decode(rec.payload)

@@ -13,7 +13,9 @@ use super::background::write_synced_in_chunks;
 use super::DiskStorageCore;
 use crate::error::DiskError;
 use crate::files::{encode_snapshot, snapshot_name, TMP_SUFFIX};
+use crate::io::Fs;
 use crate::log_index::LogIndex;
+use std::path::Path;
 
 impl DiskStorageCore {
     /// Installs a snapshot received from the leader, with `MemStorage::apply_snapshot`'s checks,
@@ -120,19 +122,7 @@ impl DiskStorageCore {
         let path = self.path(&name);
         let tmp = self.path(&format!("{name}{TMP_SUFFIX}"));
         let bytes = encode_snapshot(snapshot);
-        let result = (|| {
-            let file = self
-                .fs
-                .create(&tmp)
-                .map_err(|e| DiskError::io("create", &tmp, e))?;
-            write_synced_in_chunks(file.as_ref(), &tmp, &bytes)?;
-            self.fs
-                .rename(&tmp, &path)
-                .map_err(|e| DiskError::io("rename", &tmp, e))?;
-            self.fs
-                .sync_dir(&self.dir)
-                .map_err(|e| DiskError::io("fsync directory", &self.dir, e))
-        })();
+        let result = write_file_durably(&*self.fs, &self.dir, &tmp, &path, &bytes);
         result.map_err(|e| self.fail(e))
     }
 
@@ -188,7 +178,10 @@ pub(crate) fn check_install(
 
 /// The hard state after installing the snapshot of `meta`: the commit raised to its index and,
 /// if its term is newer, the term raised and the vote cleared (as `MemStorage` does).
-pub(crate) fn installed_hard_state(mut hard_state: HardState, meta: &SnapshotMetadata) -> HardState {
+pub(crate) fn installed_hard_state(
+    mut hard_state: HardState,
+    meta: &SnapshotMetadata,
+) -> HardState {
     if meta.term > hard_state.term {
         hard_state.term = meta.term;
         hard_state.vote = 0;
@@ -277,4 +270,23 @@ pub(crate) fn check_compact(
         ));
     };
     Ok(Some((point, term)))
+}
+
+/// Writes `bytes` durably as the file `path` in `dir`: to `tmp`, fsynced (every few megabytes
+/// on the way), renamed to `path`, and the directory fsynced.
+pub(crate) fn write_file_durably(
+    fs: &dyn Fs,
+    dir: &Path,
+    tmp: &Path,
+    path: &Path,
+    bytes: &[u8],
+) -> std::result::Result<(), DiskError> {
+    let file = fs
+        .create(tmp)
+        .map_err(|e| DiskError::io("create", tmp, e))?;
+    write_synced_in_chunks(file.as_ref(), tmp, bytes)?;
+    fs.rename(tmp, path)
+        .map_err(|e| DiskError::io("rename", tmp, e))?;
+    fs.sync_dir(dir)
+        .map_err(|e| DiskError::io("fsync directory", dir, e))
 }

@@ -2,6 +2,9 @@
 
 #![allow(dead_code)]
 
+pub mod model;
+pub mod reads;
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
