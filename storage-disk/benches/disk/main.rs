@@ -1,15 +1,18 @@
-//! storage-disk benchmarks, workloads W8 and W9 of `/work/shared/bench/WORKLOADS.md`:
+//! storage-disk benchmarks, workloads W8, W9 and W10 of `/work/shared/bench/WORKLOADS.md`:
 //! `cargo bench -p storage-disk --bench disk [--features bench-raft-engine] -- [flags]`.
 //!
 //! Flags: `--dir PATH` (default: the system temp dir; the bare loop writes in the same
 //! directory as the engines), `--rounds N` (3), `--mib N` payload MiB per run (32),
 //! `--recovery-mib A,B` log sizes (256,1024), `--recovery-payload N` (4096),
 //! `--drop-caches` (cold-cache recovery; needs root), `--batches 1,64,1024` entries per Ready,
-//! `--payloads 128,4096` bytes per entry, `--skip-append`, `--skip-recovery`.
-//! Every figure is a line `RESULT lib=<ours|bare|bare-log|raft-engine> name=<workload> value=<v> unit=<u>`;
+//! `--payloads 128,4096` bytes per entry, `--skip-append`, `--skip-recovery`; W10 (group commit
+//! across groups): `--groups 1,100,10000` groups per log, `--multi-payload N` (128) bytes per
+//! group per round, `--multi-mib N` (8) payload MiB per run, `--skip-multi`.
+//! Every figure is a line `RESULT lib=<ours|bare|bare-log|per-group|raft-engine> name=<workload> value=<v> unit=<u>`;
 //! a table of medians closes the run, with the median of the per-round ratios ours / bare.
 
 mod append;
+mod multi;
 mod recovery;
 
 use std::path::PathBuf;
@@ -27,6 +30,10 @@ struct Args {
     payloads: Vec<usize>,
     skip_append: bool,
     skip_recovery: bool,
+    groups: Vec<usize>,
+    multi_payload: usize,
+    multi_mib: u64,
+    skip_multi: bool,
 }
 
 fn parse_args() -> Args {
@@ -41,6 +48,10 @@ fn parse_args() -> Args {
         payloads: vec![128, 4096],
         skip_append: false,
         skip_recovery: false,
+        groups: vec![1, 100, 10_000],
+        multi_payload: 128,
+        multi_mib: 8,
+        skip_multi: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
@@ -67,6 +78,10 @@ fn parse_args() -> Args {
             "--payloads" => args.payloads = list(&value()),
             "--skip-append" => args.skip_append = true,
             "--skip-recovery" => args.skip_recovery = true,
+            "--groups" => args.groups = list(&value()),
+            "--multi-payload" => args.multi_payload = value().parse().expect("--multi-payload N"),
+            "--multi-mib" => args.multi_mib = value().parse().expect("--multi-mib N"),
+            "--skip-multi" => args.skip_multi = true,
             // Cargo passes --bench to harness-less benches.
             "--bench" => {}
             other => panic!("unknown flag {other} (see the module docs)"),
@@ -183,6 +198,65 @@ fn append_benchmarks(args: &Args) -> Vec<String> {
     table
 }
 
+fn multi_benchmarks(args: &Args) -> Vec<String> {
+    let mut table = vec![
+        "| groups x payload (rounds) | shared log: ms/round, fsyncs/round | bare write+fdatasync of the same bytes: ms/round | one fsync per group: ms/round, fsyncs/round | shared / bare (throughput) | per-group time / shared time |".to_string(),
+        "|---|---|---|---|---|---|".to_string(),
+    ];
+    let payload = append::payloads(1, args.multi_payload).remove(0);
+    for &groups in &args.groups {
+        let per_round = (groups * args.multi_payload) as u64;
+        let rounds = ((args.multi_mib << 20) / per_round).clamp(20, 2000) as usize;
+        let name = format!("disk-multi.g{groups}.p{}", args.multi_payload);
+        let (mut ours, mut bare, mut per_group, mut ratios) = (vec![], vec![], vec![], vec![]);
+        let mut scaled = false;
+        for round in 0..args.rounds {
+            let dir = args.dir.join("multi");
+            let mut times = [0.0; 2];
+            // Each round starts with the other contender.
+            for k in 0..2 {
+                let which = (round + k) % 2;
+                let _ = std::fs::remove_dir_all(&dir);
+                std::fs::create_dir_all(&dir).expect("a bench directory");
+                let took = if which == 0 {
+                    multi::ours(&dir, groups, rounds, &payload)
+                } else {
+                    multi::bare(&dir, groups, rounds, &payload)
+                };
+                times[which] = took.as_secs_f64() * 1e3 / rounds as f64;
+            }
+            let _ = std::fs::remove_dir_all(&dir);
+            std::fs::create_dir_all(&dir).expect("a bench directory");
+            let (pg, was_scaled) = multi::per_group_round(&dir, groups, rounds, &payload);
+            scaled |= was_scaled;
+            std::fs::remove_dir_all(&dir).expect("removing the bench directory");
+            result("ours", &format!("{name}.ms_per_round"), times[0], "ms");
+            result("bare", &format!("{name}.ms_per_round"), times[1], "ms");
+            let pg_ms = pg.as_secs_f64() * 1e3;
+            result("per-group", &format!("{name}.ms_per_round"), pg_ms, "ms");
+            ours.push(times[0]);
+            bare.push(times[1]);
+            per_group.push(pg_ms);
+            ratios.push(times[1] / times[0]);
+        }
+        let ratio = median(&mut ratios);
+        result("ours", &format!("{name}.round_ratio"), ratio, "x bare");
+        let (ours, bare, per_group) =
+            (median(&mut ours), median(&mut bare), median(&mut per_group));
+        table.push(format!(
+            "| {groups} x {} B ({rounds}) | {ours:.2}, 1 | {bare:.2} | {per_group:.2}{}, {groups} | {ratio:.2}x | {:.1}x |",
+            args.multi_payload,
+            if scaled {
+                format!(" (scaled from {})", multi::PER_GROUP_SAMPLE)
+            } else {
+                String::new()
+            },
+            per_group / ours
+        ));
+    }
+    table
+}
+
 fn recovery_benchmarks(args: &Args) -> Vec<String> {
     let mut table = vec![
         "| log | entries | open (ms) | RSS before open | RSS after open | peak RSS |".to_string(),
@@ -233,6 +307,10 @@ fn main() {
     let mut tables = Vec::new();
     if !args.skip_append {
         tables.extend(append_benchmarks(&args));
+        tables.push(String::new());
+    }
+    if !args.skip_multi {
+        tables.extend(multi_benchmarks(&args));
         tables.push(String::new());
     }
     if !args.skip_recovery {

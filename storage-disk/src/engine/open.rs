@@ -139,6 +139,7 @@ impl DiskStorageCore {
             synced_len,
             mark_pending: true,
             failed: None,
+            spare: Vec::new(),
         };
         Ok(DiskStorageCore {
             fs,

@@ -120,7 +120,13 @@ pub(crate) struct SegmentLog {
     pub mark_pending: bool,
     /// Why the log refuses writes, after an I/O failure.
     pub failed: Option<String>,
+    /// The buffer of the last write, kept for the next one: a write of megabytes then neither
+    /// grows a fresh buffer by reallocation nor faults its pages in.
+    pub spare: Vec<u8>,
 }
+
+/// The largest buffer kept for the next write.
+const SPARE_MAX: usize = 64 << 20;
 
 impl SegmentLog {
     /// Fails if an earlier write failed.
@@ -141,11 +147,13 @@ impl SegmentLog {
 
     /// An empty buffer for the end of the last segment, starting with the sync mark that could
     /// not be written after the last fsync, if any.
-    pub fn pending(&self) -> Pending {
+    pub fn pending(&mut self) -> Pending {
+        let mut buf = std::mem::take(&mut self.spare);
+        buf.clear();
         let mut pending = Pending {
             segment: self.active_id(),
             start: self.active().len,
-            buf: Vec::new(),
+            buf,
         };
         if self.mark_pending {
             pending.push(RecordKind::SyncMark, 0, &[]);
@@ -187,7 +195,11 @@ impl SegmentLog {
         segment.allocated = segment.allocated.max(end);
         self.mark_pending = false;
         self.needs_sync = true;
-        if passed_zeros && pending.buf.len() < PREALLOCATE_BELOW_WRITE_BYTES {
+        let small = pending.buf.len() < PREALLOCATE_BELOW_WRITE_BYTES;
+        if pending.buf.capacity() <= SPARE_MAX {
+            self.spare = pending.buf;
+        }
+        if passed_zeros && small {
             self.preallocate(end)?;
         }
         Ok(())

@@ -112,6 +112,9 @@ struct Group {
     /// checkpoint: a sync records the current ones if they differ.
     logged_hard_state: HardState,
     logged_conf_state: ConfState,
+    /// The membership was replaced since it was last recorded (it may still be equal): spares
+    /// comparing memberships for every group of every write.
+    conf_changed: bool,
     snapshot: SnapshotMetadata,
 }
 
@@ -123,6 +126,7 @@ impl Group {
             conf_state: ConfState::default(),
             logged_hard_state: HardState::default(),
             logged_conf_state: ConfState::default(),
+            conf_changed: false,
             snapshot: SnapshotMetadata::default(),
         }
     }
@@ -136,8 +140,21 @@ impl Group {
 
     /// Whether the hard state or membership differ from the ones last recorded.
     fn is_dirty(&self) -> bool {
-        self.capped_hard_state() != self.logged_hard_state
-            || self.conf_state != self.logged_conf_state
+        self.capped_hard_state() != self.logged_hard_state || self.conf_unrecorded()
+    }
+
+    /// Whether the membership differs from the one last recorded.
+    fn conf_unrecorded(&self) -> bool {
+        self.conf_changed && self.conf_state != self.logged_conf_state
+    }
+
+    /// Notes that the current hard state (capped) and membership are recorded.
+    fn recorded(&mut self, hard_state: HardState) {
+        self.logged_hard_state = hard_state;
+        if self.conf_changed {
+            self.logged_conf_state = self.conf_state.clone();
+            self.conf_changed = false;
+        }
     }
 }
 

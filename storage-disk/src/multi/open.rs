@@ -138,6 +138,7 @@ impl MultiLogCore {
                     log,
                     logged_hard_state: hard_state,
                     logged_conf_state: conf_state.clone(),
+                    conf_changed: false,
                     hard_state,
                     conf_state,
                     snapshot,
@@ -157,6 +158,7 @@ impl MultiLogCore {
             synced_len,
             mark_pending: true,
             failed: None,
+            spare: Vec::new(),
         };
         Ok(MultiLogCore {
             fs,

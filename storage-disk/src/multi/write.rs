@@ -112,7 +112,11 @@ impl MultiLogCore {
         hard_state.commit = hard_state.commit.min(last_index);
         let conf_state = batch.conf_state.as_ref().unwrap_or(&group.conf_state);
         let hs_record = sync && hard_state != group.logged_hard_state;
-        let cs_record = sync && *conf_state != group.logged_conf_state;
+        let cs_record = sync
+            && match &batch.conf_state {
+                Some(cs) => *cs != group.logged_conf_state,
+                None => group.conf_unrecorded(),
+            };
         let mut locations = Vec::new();
         if !entries.is_empty() || hs_record || cs_record {
             let conf_payload = cs_record.then(|| conf_state.encode_to_vec());
@@ -168,12 +172,14 @@ impl MultiLogCore {
             }
             if let Some(cs) = staged.conf_state {
                 group.conf_state = cs;
+                group.conf_changed = true;
             }
             if let Some(hs) = staged.logged_hard_state {
                 group.logged_hard_state = hs;
             }
             if staged.logged_conf_state {
                 group.logged_conf_state = group.conf_state.clone();
+                group.conf_changed = false;
             }
             if group.is_dirty() {
                 self.dirty.insert(staged.group);
@@ -200,10 +206,9 @@ impl MultiLogCore {
             if !pending.buf.is_empty() {
                 self.seg.write_out(pending)?;
             }
-            for (id, (hard_state, conf_state)) in recorded {
+            for (id, hard_state) in recorded {
                 let group = self.groups.get_mut(&id).expect("recorded above");
-                group.logged_hard_state = hard_state;
-                group.logged_conf_state = conf_state;
+                group.recorded(hard_state);
             }
         }
         self.seg.sync_log()?;
@@ -267,7 +272,9 @@ impl MultiLogCore {
 
     /// Replaces group `id`'s membership. Durable after the next [`sync`](Self::sync).
     pub fn set_conf_state(&mut self, id: u64, cs: ConfState) -> Result<()> {
-        self.group_mut(id)?.conf_state = cs;
+        let group = self.group_mut(id)?;
+        group.conf_state = cs;
+        group.conf_changed = true;
         self.dirty.insert(id);
         Ok(())
     }
@@ -330,6 +337,7 @@ impl MultiLogCore {
         group.conf_state = conf_state.clone();
         group.logged_hard_state = logged;
         group.logged_conf_state = conf_state;
+        group.conf_changed = false;
         group.snapshot = meta.clone();
         if old > 0 && old != meta.index {
             self.obsolete.push(self.snapshot_path(id, old));
@@ -409,7 +417,7 @@ impl MultiLogCore {
         self.seg.write_out(pending)?;
         let group = self.group_mut(id)?;
         group.log.compact_to(start.0, start.1);
-        (group.logged_hard_state, group.logged_conf_state) = recorded;
+        group.recorded(recorded);
         self.sync()?;
         self.collect_garbage()
     }
@@ -507,8 +515,7 @@ impl MultiLogCore {
         }
         self.checkpoint_sequence = sequence;
         for group in self.groups.values_mut() {
-            group.logged_hard_state = group.capped_hard_state();
-            group.logged_conf_state = group.conf_state.clone();
+            group.recorded(group.capped_hard_state());
         }
         self.dirty.clear();
         Ok(())
@@ -533,8 +540,8 @@ impl MultiLogCore {
 }
 
 /// Appends to `pending` the hard state and membership records of `group` that differ from the
-/// ones last recorded, and returns the recorded ones (hard state capped).
-fn push_state(pending: &mut Pending, id: u64, group: &Group) -> (HardState, ConfState) {
+/// ones last recorded, and returns the hard state recorded (capped).
+fn push_state(pending: &mut Pending, id: u64, group: &Group) -> HardState {
     let hard_state = group.capped_hard_state();
     if hard_state != group.logged_hard_state {
         pending.push(
@@ -543,10 +550,10 @@ fn push_state(pending: &mut Pending, id: u64, group: &Group) -> (HardState, Conf
             &record::encode_hard_state(&hard_state),
         );
     }
-    if group.conf_state != group.logged_conf_state {
+    if group.conf_unrecorded() {
         pending.push(RecordKind::ConfState, id, &group.conf_state.encode_to_vec());
     }
-    (hard_state, group.conf_state.clone())
+    hard_state
 }
 
 /// Appends entry copy records of `entries` to `pending`; returns where each one goes.
