@@ -3,12 +3,13 @@
 //!
 //! # On disk
 //!
-//! One directory per Raft group (see [`DiskStorage::open`]):
+//! One directory per Raft group (see [`DiskStorage::open`]; for many groups in one directory,
+//! see [`MultiLog`] below):
 //! - the **log**, append-only segment files of checksummed records (length, a header CRC-32C, a
 //!   record CRC-32C, kind, group id, payload): entries (prost-encoded `Entry`), hard states,
 //!   memberships, and sync marks. A new segment is started once one passes
-//!   [`Options::segment_bytes`] (64 MiB by default). Every record names its group, so that a
-//!   future multi-raft log (issue 17) can share segments without a format change. Segments are
+//!   [`Options::segment_bytes`] (64 MiB by default). Every record names its group, so that the
+//!   multi-group log ([`MultiLog`]) shares the format. Segments are
 //!   zero-filled ahead of their records, 1 MiB at a time up to `segment_bytes`, so that the
 //!   fsync of an append writes the data alone, not the inode of a growing file;
 //! - the **state file**, a checkpoint in two checksummed slots: the hard state, the membership,
@@ -93,6 +94,74 @@
 //! end (so memory grows with the entries kept between compactions, not with their size). Entry
 //! payloads are kept only for the most recent entries, within [`Options::cache_bytes`]; older
 //! entries are read back from their segment, checksums verified.
+//!
+//! # Many groups in one log: [`MultiLog`]
+//!
+//! A multi-raft process (thousands to a million groups per node) cannot afford a directory and
+//! an fsync per group. [`MultiLog`] keeps all groups in **one directory and one segmented log**,
+//! their records interleaved, and writes the `Ready`s of many groups with one `write` and **one
+//! fsync** ([`MultiLogCore::write`] takes `(group id, WriteBatch)` pairs). Each group reads
+//! through its [`GroupStorage`], a [`Storage`](raft_core::Storage) that answers as `MemStorage`
+//! would for that group alone (a differential test drives several groups against their own
+//! `MemStorage`s). On disk:
+//! - **segments** of the format above, each record naming its group. Besides entries, hard
+//!   states, memberships and sync marks, a multi-group log writes *group created* (kind 6) and
+//!   *group removed* (kind 7, empty payloads), *group shape* (kind 5: flags, bit 0 meaning a
+//!   snapshot was installed and the log emptied, then the log start index and term as u64 LE,
+//!   then the prost-encoded `SnapshotMetadata`; written when a group compacts, creates or
+//!   installs a snapshot), and *entry copy* (kind 8: an entry's prost encoding, a live entry
+//!   carried forward; it moves the entry and never truncates the group's log after it);
+//! - the **`checkpoint`** file: header (magic `RDMC`, format version u32 1, CRC-32C u32 of the
+//!   payload, 4 zero bytes, payload length u64), then sequence, first segment, synced segment,
+//!   synced offset and group count (u64 LE each), then per group in increasing id order: id,
+//!   term, vote, commit, log start index and term, the segment and offset of its first entry's
+//!   record (segment 0: no entry), all u64 LE, then the prost-encoded `SnapshotMetadata` and
+//!   `ConfState`, each after a u32 LE length. It is replaced whole (temporary name, fsync, rename,
+//!   directory fsync);
+//! - **`snap-<group>-<index>.snap`**, one per group with a snapshot, in the snapshot format
+//!   above (20 digits each).
+//!
+//! A segment is deleted once no group's live entries are in it and a checkpoint written after it
+//! holds every group's small state; the checkpoint (about 100 bytes per group) is written at most
+//! once per segment freed. A group that never compacts would pin its first segment for ever, so
+//! once the log holds more than [`MultiOptions::rewrite_lag_segments`] segments, the live entries
+//! of the groups lagging further back are appended again as entry copies (as raft-engine rewrites
+//! such groups) and the old segments go. Recovery replays the checkpoint and the segments with
+//! the single-group code: the same torn-tail and corruption rules, errors naming file and
+//! offset. Memory at open is the groups' indexes (24 bytes per live entry, plus each group's
+//! cache budget, [`MultiOptions::cache_bytes_per_group`]) and one segment at a time.
+//!
+//! ```
+//! use std::sync::Arc;
+//! use raft_core::eraftpb::{Entry, HardState};
+//! use raft_core::{Storage, NO_LIMIT};
+//! use storage_disk::io::{FaultConfig, SimFs};
+//! use storage_disk::{MultiLog, MultiOptions, WriteBatch};
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let disk = SimFs::new(3, FaultConfig::none());
+//! let log = MultiLog::open(Arc::new(disk.clone()), "/raft", MultiOptions::default())?;
+//! let groups: Vec<u64> = (1..=100).collect();
+//! log.wl().create_groups(&groups)?;
+//! // One round of a multi-raft loop: every group's Ready, one write and one fsync.
+//! let syncs = disk.sync_count();
+//! let batches = groups.iter().map(|&id| {
+//!     let entry = Entry { index: 1, term: 1, data: vec![id as u8; 16].into(), ..Default::default() };
+//!     let hard_state = HardState { term: 1, vote: 1, commit: 0 };
+//!     (id, WriteBatch { entries: vec![entry], hard_state: Some(hard_state), ..Default::default() })
+//! });
+//! log.wl().write(batches, true)?;
+//! assert_eq!(disk.sync_count() - syncs, 1);
+//!
+//! // After a power loss every group has its entry back.
+//! drop(log);
+//! let log = MultiLog::open(Arc::new(disk.crash()), "/raft", MultiOptions::default())?;
+//! let group = log.group(42);
+//! assert_eq!(group.last_index()?, 1);
+//! assert_eq!(&group.entries(1, 2, NO_LIMIT)?[0].data[..], &[42u8; 16][..]);
+//! # Ok(())
+//! # }
+//! ```
 //!
 //! # I/O
 //!

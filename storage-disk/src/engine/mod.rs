@@ -33,7 +33,7 @@ use segments::SegmentLog;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Options {
     /// The Raft group written in every record header. Records of other groups are skipped on
-    /// replay (a log shared by many groups is issue 17; the format is ready for it).
+    /// replay (for many groups sharing one log, see [`MultiLog`](crate::MultiLog)).
     pub group_id: u64,
     /// A segment is closed (fsynced) and a new one started once it holds this many bytes. A
     /// batch is never split, so a segment may exceed it by one batch. At most 1 GiB.
