@@ -195,7 +195,7 @@ pub(crate) fn open_segments(
         return Err(DiskError::corrupt(
             &dir.join(segment_name(synced.0)),
             0,
-            "the state file records a synced position in a segment that is missing",
+            "the checkpoint records a synced position in a segment that is missing",
         ));
     }
     for &id in &live {

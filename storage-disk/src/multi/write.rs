@@ -60,7 +60,9 @@ impl MultiLogCore {
     ///
     /// A batch holding a snapshot, or a second batch of a group, first writes the records
     /// buffered so far (one more `write`); a snapshot makes the call fsync. Stops at the first
-    /// batch that fails, without syncing; the batches before it stay applied.
+    /// batch that fails, without syncing; the batches before it stay applied. A write that
+    /// started a segment then collects garbage ([`collect_garbage`](Self::collect_garbage));
+    /// an error there is returned although the batches are applied (and durable, if synced).
     pub fn write(
         &mut self,
         batches: impl IntoIterator<Item = (u64, WriteBatch)>,
