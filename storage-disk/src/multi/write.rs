@@ -14,7 +14,7 @@ use std::collections::HashSet;
 use bytes::Bytes;
 use prost::Message as _;
 use raft_core::eraftpb::{ConfState, Entry, HardState, Snapshot};
-use raft_core::{Result, StorageError, NO_LIMIT};
+use raft_core::{Result, StorageError};
 
 use super::checkpoint::{self, Checkpoint, GroupCheckpoint};
 use super::shape::GroupShape;
@@ -30,6 +30,10 @@ use crate::error::DiskError;
 use crate::files::{encode_snapshot, CHECKPOINT_FILE, TMP_SUFFIX};
 use crate::log_index::Location;
 use crate::record::{self, RecordKind};
+
+/// The most entries copied forward with one `write` (see `copy_lagging_groups`), in encoded
+/// bytes; at most a segment's worth.
+const COPY_BYTES: u64 = 4 << 20;
 
 /// What a batch changes in its group once the buffer holding its records is written.
 struct Staged {
@@ -470,15 +474,22 @@ impl MultiLogCore {
             .collect();
         for id in lagging {
             let group = self.group(id)?;
-            let (first, last) = (group.log.first_index(), group.log.last_index());
-            let entries = read_entries(&group.log, &self.seg, first, last + 1, NO_LIMIT)?;
-            // Never rotated here: the copies must follow the originals in the same log.
-            let mut pending = self.seg.pending();
-            let locations = push_copies(&mut pending, id, &entries)?;
-            self.seg.write_out(pending)?;
-            let group = self.group_mut(id)?;
-            for (entry, location) in entries.iter().zip(locations) {
-                group.log.relocate(entry.index, location);
+            let (mut next, last) = (group.log.first_index(), group.log.last_index());
+            // A few megabytes (at most a segment) at a time, each one `write`: memory stays
+            // bounded whatever the size of the group's log.
+            let chunk = COPY_BYTES.min(self.options.segment_bytes);
+            while next <= last {
+                let group = self.group(id)?;
+                let entries = read_entries(&group.log, &self.seg, next, last + 1, chunk)?;
+                self.rotated |= self.seg.rotate_if_full()?;
+                let mut pending = self.seg.pending();
+                let locations = push_copies(&mut pending, id, &entries)?;
+                self.seg.write_out(pending)?;
+                let group = self.group_mut(id)?;
+                for (entry, location) in entries.iter().zip(locations) {
+                    group.log.relocate(entry.index, location);
+                }
+                next += entries.len() as u64;
             }
         }
         Ok(())
