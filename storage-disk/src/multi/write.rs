@@ -54,6 +54,8 @@ struct Buffer {
     pending: Option<Pending>,
     staged: Vec<Staged>,
     groups: HashSet<u64>,
+    /// A snapshot was installed: the call fsyncs whatever happens next.
+    installed: bool,
 }
 
 impl MultiLogCore {
@@ -63,8 +65,9 @@ impl MultiLogCore {
     /// fsyncs once if `sync` (pass `true` if any group's `Ready::must_sync`).
     ///
     /// A batch holding a snapshot, or a second batch of a group, first writes the records
-    /// buffered so far (one more `write`); a snapshot makes the call fsync. Stops at the first
-    /// batch that fails, without syncing; the batches before it stay applied. A write that
+    /// buffered so far (one more `write`); an installed snapshot is durable when the call
+    /// returns (it fsyncs). Stops at the first batch that fails, without syncing (unless a
+    /// snapshot was installed); the batches before it stay applied. A write that
     /// started a segment then collects garbage ([`collect_garbage`](Self::collect_garbage));
     /// an error there is returned although the batches are applied (and durable, if synced).
     pub fn write(
@@ -74,18 +77,22 @@ impl MultiLogCore {
     ) -> Result<()> {
         self.seg.check_writable()?;
         let mut buffer = Buffer::default();
-        let mut must_sync = sync;
         let mut result = Ok(());
         for (group, batch) in batches {
-            must_sync |= batch.snapshot.is_some();
             if let Err(e) = self.buffer_batch(&mut buffer, group, batch, sync) {
                 result = Err(e);
                 break;
             }
         }
         self.flush(&mut buffer)?;
-        result?;
-        if must_sync {
+        if let Err(e) = result {
+            // A snapshot installed before the failing batch is durable all the same.
+            if buffer.installed {
+                self.sync()?;
+            }
+            return Err(e);
+        }
+        if sync || buffer.installed {
             self.sync()?;
         }
         if self.rotated {
@@ -109,6 +116,7 @@ impl MultiLogCore {
         }
         if let Some(snapshot) = batch.snapshot {
             self.install(id, snapshot)?;
+            buffer.installed = true;
         }
         let group = self.group(id)?;
         let entries = batch.entries;
