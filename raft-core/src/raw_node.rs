@@ -323,7 +323,12 @@ impl<T: Storage> RawNode<T> {
             ..Default::default()
         };
         if self.raft.state == crate::raft::StateRole::Leader {
-            // The common case, without building and dispatching a message.
+            // The common case, without building and dispatching a message. A proposal wakes a
+            // sleeping group as a stepped one does: asleep, this leader would not retry an
+            // append that is lost.
+            if self.raft.is_quiesced() {
+                self.raft.wake();
+            }
             return self.raft.propose_one(entry);
         }
         self.raft.step(Message {

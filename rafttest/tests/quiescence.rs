@@ -244,3 +244,41 @@ fn a_leader_does_not_quiesce_while_a_member_is_silent() {
     }
     assert_eq!(net.node(1).raw.quiesce_blocker(), None);
 }
+
+#[test]
+fn a_heartbeat_round_crossing_the_quiescing_heartbeat_leaves_the_group_asleep() {
+    let mut net = idle_group(false);
+    // The leader heartbeats on this tick (heartbeat_tick 1) and quiesces right after: both go
+    // out together, and the followers' answers to the first reach a sleeping leader.
+    net.node_mut(1).raw.tick();
+    assert!(net.node_mut(1).raw.quiesce());
+    net.stabilize();
+    assert_eq!(
+        asleep(&net),
+        [1, 2, 3],
+        "an answer that asks for nothing wakes no one"
+    );
+    let delivered = net.delivered_count;
+    for _ in 0..50 {
+        net.tick_all();
+    }
+    assert_eq!(net.delivered_count, delivered);
+}
+
+#[test]
+fn a_proposal_on_a_sleeping_leader_wakes_it() {
+    let mut net = idle_group(false);
+    assert!(net.node_mut(1).raw.quiesce());
+    net.stabilize();
+    // Asleep, the leader would never retry an append that is lost.
+    net.node_mut(1)
+        .raw
+        .propose(vec![], b"second".to_vec())
+        .unwrap();
+    assert!(!net.node(1).raw.is_quiesced());
+    net.stabilize();
+    assert_eq!(
+        net.node(3).applied_data(),
+        [b"first".to_vec(), b"second".to_vec()]
+    );
+}

@@ -486,7 +486,10 @@ impl<T: Storage> Raft<T> {
                 return Ok(());
             }
         }
-        if self.quiescence.asleep && !quiesce::is_quiesce_heartbeat(&m) {
+        if self.quiescence.asleep
+            && !quiesce::is_quiesce_heartbeat(&m)
+            && !self.is_idle_heartbeat_ack(&m, msg_type)
+        {
             // Any message of the group, a proposal, a read or a campaign wakes it.
             self.wake();
         }

@@ -6,7 +6,8 @@
 //! transfer, a snapshot). It tells each follower in a last heartbeat whose context is
 //! [`QUIESCE_CTX`]; a follower whose log and commit index then match the leader's sleeps too,
 //! without answering (an answer would wake the leader). A sleeping node's `tick` does nothing at
-//! all. Any message of the group, a proposal, a read, a campaign or [`Raft::wake`] wakes it.
+//! all. Any message of the group, a proposal, a read, a campaign or [`Raft::wake`] wakes it,
+//! except a caught-up follower's answer to a heartbeat that crossed the quiescing one.
 //!
 //! Why this is safe:
 //! - Quiescence only stops timers. Every message is handled exactly as before, after waking, so
@@ -157,6 +158,25 @@ impl<T: Storage> Raft<T> {
             self.bcast_heartbeat();
         }
         debug!(self.log(), "woke up");
+    }
+
+    /// Whether a sleeping leader may take `m` without waking: a caught-up follower's answer to
+    /// a heartbeat that crossed the quiescing one (a leader that quiesces on a heartbeat tick
+    /// sends both in one flush). It asks for nothing: no read round, no entry, no commit index.
+    /// Taken asleep, it changes only that follower's acknowledgement, which waking forgets.
+    pub(super) fn is_idle_heartbeat_ack(&self, m: &Message, msg_type: MessageType) -> bool {
+        let last = self.raft_log.last_index();
+        self.state == StateRole::Leader
+            && msg_type == MessageType::MsgHeartbeatResponse
+            && m.term == self.term
+            && m.context.as_ref() != QUIESCE_CTX
+            && crate::read_only::decode_heartbeat_ctx(&m.context).is_none_or(|(seq, _)| seq == 0)
+            && m.commit >= self.raft_log.committed
+            && self.prs.get(m.from).is_some_and(|pr| {
+                pr.matched == last
+                    && pr.commit_sent >= self.raft_log.committed
+                    && pr.pending_request_snapshot == 0
+            })
     }
 
     /// A follower receives its leader's quiescing heartbeat: it learns the commit index and
