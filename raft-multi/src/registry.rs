@@ -1,0 +1,196 @@
+//! The groups of one node: a slab of slots found by group id, and the two work lists the driver
+//! keeps so that it never walks every group: the awake list (ticked) and the dirty list (asked
+//! for a Ready).
+
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+
+use raft_core::{RawNode, Storage};
+
+/// One group's replica on this node and the driver's bookkeeping for it.
+pub(crate) struct Group<S: Storage> {
+    pub(crate) id: u64,
+    /// Distinguishes this group from an earlier one that had the same id and slot, so that an
+    /// acknowledgement for a removed group never reaches its successor.
+    pub(crate) incarnation: u64,
+    pub(crate) node: RawNode<S>,
+    /// In the awake list.
+    pub(crate) in_awake: bool,
+    /// In the dirty list.
+    pub(crate) in_dirty: bool,
+    /// The application allows the quiescence policy to put this group to sleep.
+    pub(crate) may_quiesce: bool,
+    /// Consecutive ticks this leader was idle (see `MultiConfig::quiesce_after_idle_ticks`).
+    pub(crate) idle_ticks: u32,
+    /// The last log index seen at the previous tick: a new entry means the group is busy.
+    pub(crate) last_index_seen: u64,
+}
+
+/// A hasher for group ids: the splitmix64 finalizer, deterministic (no random seed, so a run
+/// replays exactly) and a bijection on `u64`, so distinct ids never share a full hash.
+#[derive(Default)]
+pub(crate) struct GroupIdHasher(u64);
+
+impl Hasher for GroupIdHasher {
+    fn finish(&self) -> u64 {
+        let mut z = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for byte in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(*byte);
+        }
+    }
+
+    fn write_u64(&mut self, id: u64) {
+        self.0 = id;
+    }
+}
+
+type GroupIndex = HashMap<u64, u32, BuildHasherDefault<GroupIdHasher>>;
+
+/// The groups by slot, with the index from group id to slot and the work lists.
+pub(crate) struct Registry<S: Storage> {
+    slots: Vec<Option<Group<S>>>,
+    free: Vec<u32>,
+    index: GroupIndex,
+    /// Slots of groups that may be awake: every group that is not asleep is here (a sleeping
+    /// one may be too, until the next tick drops it).
+    pub(crate) awake: Vec<u32>,
+    /// Slots of groups touched since the last Ready collection: only they can have a Ready.
+    pub(crate) dirty: Vec<u32>,
+    next_incarnation: u64,
+}
+
+impl<S: Storage> Registry<S> {
+    pub(crate) fn new() -> Registry<S> {
+        Registry {
+            slots: Vec::new(),
+            free: Vec::new(),
+            index: GroupIndex::default(),
+            awake: Vec::new(),
+            dirty: Vec::new(),
+            next_incarnation: 1,
+        }
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.index.len()
+    }
+
+    pub(crate) fn contains(&self, id: u64) -> bool {
+        self.index.contains_key(&id)
+    }
+
+    /// Adds a group (the id must be new) and returns its slot; it starts awake and dirty.
+    pub(crate) fn insert(&mut self, id: u64, node: RawNode<S>) -> u32 {
+        debug_assert!(!self.index.contains_key(&id), "group {id} added twice");
+        let last_index_seen = node.raft.raft_log.last_index();
+        let group = Group {
+            id,
+            incarnation: self.next_incarnation,
+            node,
+            in_awake: false,
+            in_dirty: false,
+            may_quiesce: true,
+            idle_ticks: 0,
+            last_index_seen,
+        };
+        self.next_incarnation += 1;
+        let slot = match self.free.pop() {
+            Some(slot) => {
+                self.slots[slot as usize] = Some(group);
+                slot
+            }
+            None => {
+                let slot = u32::try_from(self.slots.len()).expect("fewer than 2^32 groups");
+                self.slots.push(Some(group));
+                slot
+            }
+        };
+        self.index.insert(id, slot);
+        self.touch(slot);
+        slot
+    }
+
+    /// Removes a group; its slot leaves both work lists.
+    pub(crate) fn remove(&mut self, id: u64) -> Option<Group<S>> {
+        let slot = self.index.remove(&id)?;
+        let group = self.slots[slot as usize].take()?;
+        if group.in_awake {
+            self.awake.retain(|s| *s != slot);
+        }
+        if group.in_dirty {
+            self.dirty.retain(|s| *s != slot);
+        }
+        self.free.push(slot);
+        Some(group)
+    }
+
+    pub(crate) fn slot_of(&self, id: u64) -> Option<u32> {
+        self.index.get(&id).copied()
+    }
+
+    /// The group in `slot`, if that slot holds one.
+    pub(crate) fn at(&self, slot: u32) -> Option<&Group<S>> {
+        self.slots.get(slot as usize)?.as_ref()
+    }
+
+    /// The group in `slot`, mutably, if that slot holds one.
+    pub(crate) fn at_mut(&mut self, slot: u32) -> Option<&mut Group<S>> {
+        self.slots.get_mut(slot as usize)?.as_mut()
+    }
+
+    pub(crate) fn get(&self, id: u64) -> Option<&Group<S>> {
+        self.at(self.slot_of(id)?)
+    }
+
+    /// The group with this id, marked awake and dirty: whoever asks for it mutably may give it
+    /// work.
+    pub(crate) fn touch_id(&mut self, id: u64) -> Option<&mut Group<S>> {
+        let slot = self.slot_of(id)?;
+        self.touch(slot);
+        self.at_mut(slot)
+    }
+
+    /// Puts the group in `slot` on both work lists (if not there yet).
+    pub(crate) fn touch(&mut self, slot: u32) {
+        if let Some(group) = self.slots.get_mut(slot as usize).and_then(Option::as_mut) {
+            if !group.in_awake {
+                group.in_awake = true;
+                self.awake.push(slot);
+            }
+            if !group.in_dirty {
+                group.in_dirty = true;
+                self.dirty.push(slot);
+            }
+        }
+    }
+
+    /// Puts the group in `slot` on the dirty list (if not there yet).
+    pub(crate) fn mark_dirty(&mut self, slot: u32) {
+        if let Some(group) = self.slots.get_mut(slot as usize).and_then(Option::as_mut) {
+            if !group.in_dirty {
+                group.in_dirty = true;
+                self.dirty.push(slot);
+            }
+        }
+    }
+
+    /// Every group, in slot order.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &Group<S>> {
+        self.slots.iter().filter_map(Option::as_ref)
+    }
+
+    /// Every occupied slot, in order.
+    pub(crate) fn slots(&self) -> impl Iterator<Item = u32> + '_ {
+        self.slots
+            .iter()
+            .enumerate()
+            .filter(|(_, group)| group.is_some())
+            .map(|(slot, _)| slot as u32)
+    }
+}
