@@ -3,7 +3,9 @@
 use clap::{Parser, ValueEnum};
 
 /// Every workload the harness knows, by its `--only` key.
-pub const WORKLOADS: [&str; 8] = ["w1", "w1ba", "floor", "w2", "w2b", "w2c", "w3", "w4"];
+pub const WORKLOADS: [&str; 10] = [
+    "w1", "w1ba", "floor", "w2", "w2b", "w2c", "w3", "w4", "w5", "w6",
+];
 
 /// The sizes and choices of one harness run.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -28,6 +30,14 @@ pub struct Options {
     pub tick_rounds: u32,
     /// W4: clusters (elections).
     pub clusters: u64,
+    /// W5: groups on the node.
+    pub w5_groups: u64,
+    /// W5: timed tick rounds.
+    pub w5_rounds: u32,
+    /// W6: groups on each of the three nodes.
+    pub w6_groups: u64,
+    /// W6: timed tick rounds.
+    pub w6_rounds: u32,
     /// The workloads to run (keys of [`WORKLOADS`]).
     pub only: Vec<String>,
     /// Run our library.
@@ -50,6 +60,10 @@ impl Options {
             groups: 10_000,
             tick_rounds: 100,
             clusters: 1000,
+            w5_groups: 100_000,
+            w5_rounds: 10,
+            w6_groups: 10_000,
+            w6_rounds: 20,
             only: WORKLOADS.iter().map(|s| s.to_string()).collect(),
             run_ours: true,
             run_theirs: true,
@@ -64,6 +78,10 @@ impl Options {
             w2_n: 100_000,
             w2b_n: 200_000,
             clusters: 500,
+            w5_groups: 20_000,
+            w5_rounds: 5,
+            w6_groups: 2_000,
+            w6_rounds: 5,
             ..Options::default_run()
         }
     }
@@ -105,13 +123,17 @@ pub enum Workload {
     W3,
     /// W4 elections.
     W4,
+    /// W5 many groups on one node, 1 % busy (quiescence).
+    W5,
+    /// W6 many busy groups on three nodes (batched envelopes).
+    W6,
 }
 
 const AFTER_HELP: &str = "\
 Sizes given override those of --quick, in any order. Each median is printed as a line
 `RESULT lib=<ours|raftrs|floor> name=<workload>[.<metric>] value=<number> unit=<unit>`,
-followed by a table. W3 runs in a child process per measurement (this binary with --w3-child),
-so that memory freed by earlier workloads cannot hide a run's growth.";
+followed by a table. W3 and W5 run in a child process per measurement (this binary with
+--w3-child or --w5-child), so that memory freed by earlier workloads cannot hide a run's growth.";
 
 /// bench-compare: the workloads of shared/bench/WORKLOADS.md, this library vs raft-rs 0.7, same run.
 #[derive(Debug, Parser)]
@@ -150,6 +172,18 @@ pub struct Args {
     /// W4 elections [default: 1000; --quick: 500]
     #[arg(long, value_parser = positive::<u64>)]
     pub clusters: Option<u64>,
+    /// W5 groups on the node (issue 17's scale: 1000000) [default: 100000; --quick: 20000]
+    #[arg(long = "w5-groups", value_parser = positive::<u64>)]
+    pub w5_groups: Option<u64>,
+    /// W5 timed tick rounds [default: 10; --quick: 5]
+    #[arg(long = "w5-rounds", value_parser = positive::<u32>)]
+    pub w5_rounds: Option<u32>,
+    /// W6 groups on each of the 3 nodes [default: 10000; --quick: 2000]
+    #[arg(long = "w6-groups", value_parser = positive::<u64>)]
+    pub w6_groups: Option<u64>,
+    /// W6 timed tick rounds [default: 20; --quick: 5]
+    #[arg(long = "w6-rounds", value_parser = positive::<u32>)]
+    pub w6_rounds: Option<u32>,
     /// Comma-separated subset of the workloads [default: all]
     #[arg(long, value_enum, value_delimiter = ',', ignore_case = true)]
     pub only: Vec<Workload>,
@@ -215,6 +249,10 @@ impl Args {
             groups: self.groups.unwrap_or(base.groups),
             tick_rounds: self.tick_rounds.unwrap_or(base.tick_rounds),
             clusters: self.clusters.unwrap_or(base.clusters),
+            w5_groups: self.w5_groups.unwrap_or(base.w5_groups),
+            w5_rounds: self.w5_rounds.unwrap_or(base.w5_rounds),
+            w6_groups: self.w6_groups.unwrap_or(base.w6_groups),
+            w6_rounds: self.w6_rounds.unwrap_or(base.w6_rounds),
             only,
             run_ours,
             run_theirs,

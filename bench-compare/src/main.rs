@@ -1,5 +1,7 @@
 //! `bench-compare`: runs the workloads of `shared/bench/WORKLOADS.md` (W1 replicate, W2 follower
-//! append, W2b heartbeat responses and its plain-loop variant W2c, W3 idle groups, W4 elections, and the W1 data-movement floor)
+//! append, W2b heartbeat responses and its plain-loop variant W2c, W3 idle groups, W4 elections, W5
+//! many mostly idle groups on one node, W6 many busy groups on three nodes, and the W1 data-movement
+//! floor)
 //! against this library and against raft-rs 0.7 in one run, alternating the two libraries round
 //! after round, and prints each library's median, the ratio and the issue's target.
 //!
@@ -7,6 +9,9 @@
 
 mod cli;
 mod common;
+mod multi;
+mod multi_ours;
+mod multi_raftrs;
 mod ours;
 mod raftrs;
 mod workloads;
@@ -14,6 +19,8 @@ mod workloads;
 use clap::Parser as _;
 use cli::{Args, Options};
 use common::Lib;
+use multi_ours::OursMulti;
+use multi_raftrs::RaftRsMulti;
 use ours::Ours;
 use raftrs::RaftRs;
 use std::collections::BTreeMap;
@@ -112,15 +119,28 @@ fn run_one(
 
 /// Runs W3 for library `lib` in a fresh child process and reads back its figures.
 fn idle_groups_in_child(lib: &str, groups: usize, rounds: u32) -> Outcome {
+    let args = ["--w3-child", lib, &groups.to_string(), &rounds.to_string()];
+    in_child(&args, 3)
+}
+
+/// Runs W5 for library `lib` in a fresh child process and reads back its figures.
+fn multi_idle_in_child(lib: &str, groups: u64, rounds: u32) -> Outcome {
+    let args = ["--w5-child", lib, &groups.to_string(), &rounds.to_string()];
+    in_child(&args, 4)
+}
+
+/// Runs this binary with `args` (a child mode) and reads back its RESULT and DIAG lines; it
+/// must print `figures` results.
+fn in_child(args: &[&str], figures: usize) -> Outcome {
     let exe = std::env::current_exe().expect("path of this binary");
     let out = std::process::Command::new(exe)
-        .args(["--w3-child", lib, &groups.to_string(), &rounds.to_string()])
+        .args(args)
         .output()
-        .expect("run the W3 child process");
+        .expect("run the child process");
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
-        "W3 child for {lib} failed: {}\n{stdout}",
+        "child {args:?} failed: {}\n{stdout}",
         String::from_utf8_lossy(&out.stderr)
     );
     let mut outcome = Outcome {
@@ -135,11 +155,10 @@ fn idle_groups_in_child(lib: &str, groups: usize, rounds: u32) -> Outcome {
                     .unwrap_or_default()
                     .to_string()
             };
-            let unit = match field("unit=").as_str() {
-                "bytes/group" => "bytes/group",
-                "us" => "us",
-                _ => "ns",
-            };
+            let unit = ["bytes/group", "us", "msgs", "ns"]
+                .into_iter()
+                .find(|u| *u == field("unit="))
+                .expect("a known unit");
             let value = field("value=").parse().expect("a RESULT value");
             outcome
                 .figures
@@ -148,25 +167,28 @@ fn idle_groups_in_child(lib: &str, groups: usize, rounds: u32) -> Outcome {
             outcome.diagnostics = d.to_string();
         }
     }
-    assert_eq!(outcome.figures.len(), 3, "W3 child output: {stdout}");
+    assert_eq!(outcome.figures.len(), figures, "child output: {stdout}");
     outcome
 }
 
-/// The child side of W3: run it for one library and print its RESULT and DIAG lines.
-fn w3_child(args: &[String]) -> ExitCode {
+/// The child side of W3 and W5: run the workload for one library and print its RESULT and DIAG
+/// lines.
+fn child(workload: &str, args: &[String]) -> ExitCode {
     let (Some(lib), Some(g), Some(r)) = (args.first(), args.get(1), args.get(2)) else {
-        eprintln!("--w3-child LIB GROUPS ROUNDS");
+        eprintln!("--{workload}-child LIB GROUPS ROUNDS");
         return ExitCode::FAILURE;
     };
     let (Ok(g), Ok(r)) = (g.parse::<usize>(), r.parse::<u32>()) else {
-        eprintln!("--w3-child: GROUPS and ROUNDS must be numbers");
+        eprintln!("--{workload}-child: GROUPS and ROUNDS must be numbers");
         return ExitCode::FAILURE;
     };
-    let outcome = match lib.as_str() {
-        Ours::NAME => workloads::idle_groups::<Ours>(g, r),
-        RaftRs::NAME => workloads::idle_groups::<RaftRs>(g, r),
+    let outcome = match (workload, lib.as_str()) {
+        ("w3", Ours::NAME) => workloads::idle_groups::<Ours>(g, r),
+        ("w3", RaftRs::NAME) => workloads::idle_groups::<RaftRs>(g, r),
+        ("w5", Ours::NAME) => multi::multi_idle::<OursMulti>(g as u64, r),
+        ("w5", RaftRs::NAME) => multi::multi_idle::<RaftRsMulti>(g as u64, r),
         _ => {
-            eprintln!("--w3-child: unknown library {lib}");
+            eprintln!("--{workload}-child: unknown library {lib}");
             return ExitCode::FAILURE;
         }
     };
@@ -268,6 +290,24 @@ fn run_all(opts: &Options) -> Results {
                 || idle_groups_in_child(RaftRs::NAME, opts.groups, opts.tick_rounds),
             );
         }
+        if opts.runs("w5") {
+            pair(
+                &mut results,
+                round,
+                "w5",
+                || multi_idle_in_child(Ours::NAME, opts.w5_groups, opts.w5_rounds),
+                || multi_idle_in_child(RaftRs::NAME, opts.w5_groups, opts.w5_rounds),
+            );
+        }
+        if opts.runs("w6") {
+            pair(
+                &mut results,
+                round,
+                "w6",
+                || multi::multi_busy::<OursMulti>(opts.w6_groups, opts.w6_rounds),
+                || multi::multi_busy::<RaftRsMulti>(opts.w6_groups, opts.w6_rounds),
+            );
+        }
         if opts.runs("w4") {
             pair(
                 &mut results,
@@ -303,6 +343,9 @@ fn fmt_value(v: f64) -> String {
     }
 }
 
+/// Issue 17's bound on W5's resident bytes per group of ours (nearly all of them asleep).
+const W5_MAX_BYTES_PER_GROUP: f64 = 700.0;
+
 /// One row of the table: a figure of ours against raft-rs's (or the floor's), and the issue's
 /// target for `ours / other` (`>=` or `<=` a factor), if any.
 struct Row {
@@ -312,7 +355,7 @@ struct Row {
     target: Option<(&'static str, f64)>,
 }
 
-const ROWS: [Row; 14] = [
+const ROWS: [Row; 20] = [
     Row {
         label: "W1 replicate (batch_append=false)",
         name: "replicate",
@@ -392,6 +435,42 @@ const ROWS: [Row; 14] = [
         target: Some(("<=", 1.0)),
     },
     Row {
+        label: "W5 multi-idle tick pass",
+        name: "multi-idle.tick_pass",
+        other_lib: RaftRs::NAME,
+        target: Some(("<=", 0.05)),
+    },
+    Row {
+        label: "W5 multi-idle messages per round",
+        name: "multi-idle.messages",
+        other_lib: RaftRs::NAME,
+        target: Some(("<=", 0.05)),
+    },
+    Row {
+        label: "W5 multi-idle round (tick + Readys + steps)",
+        name: "multi-idle.round",
+        other_lib: RaftRs::NAME,
+        target: None,
+    },
+    Row {
+        label: "W5 multi-idle memory",
+        name: "multi-idle",
+        other_lib: RaftRs::NAME,
+        target: None,
+    },
+    Row {
+        label: "W6 multi-busy",
+        name: "multi-busy",
+        other_lib: RaftRs::NAME,
+        target: None,
+    },
+    Row {
+        label: "W6 wire units per node pair per flush",
+        name: "multi-busy.units_per_pair_flush",
+        other_lib: RaftRs::NAME,
+        target: None,
+    },
+    Row {
         label: "W4 election",
         name: "election",
         other_lib: RaftRs::NAME,
@@ -443,6 +522,18 @@ fn report(results: &Results, opts: &Options) {
             fmt_value(ours),
         );
     }
+    if let Some((bytes, _)) = results.median(Ours::NAME, "multi-idle") {
+        let met = if bytes <= W5_MAX_BYTES_PER_GROUP {
+            "yes"
+        } else {
+            "NO"
+        };
+        let _ = writeln!(
+            out,
+            "W5 resident bytes per group of ours (nearly all asleep): {bytes:.0}, target <= \
+             {W5_MAX_BYTES_PER_GROUP:.0}: {met}"
+        );
+    }
     let _ = writeln!(out);
     let _ = writeln!(out, "Diagnostics (last round):");
     for ((workload, lib), d) in &results.diagnostics {
@@ -451,7 +542,8 @@ fn report(results: &Results, opts: &Options) {
     let _ = writeln!(out);
     let _ = writeln!(
         out,
-        "Sizes: W1 N={} B={} P={}; W2 N={}; W2b N={}; K={}; W3 G={} rounds={}; W4 C={}",
+        "Sizes: W1 N={} B={} P={}; W2 N={}; W2b N={}; K={}; W3 G={} rounds={}; W4 C={}; \
+         W5 G={} rounds={}; W6 G={} x 3 nodes rounds={}",
         opts.n,
         opts.batch,
         opts.payload,
@@ -460,14 +552,20 @@ fn report(results: &Results, opts: &Options) {
         opts.chunk,
         opts.groups,
         opts.tick_rounds,
-        opts.clusters
+        opts.clusters,
+        opts.w5_groups,
+        opts.w5_rounds,
+        opts.w6_groups,
+        opts.w6_rounds
     );
 }
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    if args.first().map(String::as_str) == Some("--w3-child") {
-        return w3_child(&args[1..]);
+    match args.first().map(String::as_str) {
+        Some("--w3-child") => return child("w3", &args[1..]),
+        Some("--w5-child") => return child("w5", &args[1..]),
+        _ => {}
     }
     let opts = Args::parse().options();
     if cfg!(debug_assertions) {

@@ -19,7 +19,7 @@ pub struct Node {
     app: App,
 }
 
-fn config(id: u64, settings: Settings) -> Config {
+pub(crate) fn config(id: u64, settings: Settings) -> Config {
     Config {
         id,
         election_tick: settings.election_tick,
@@ -31,7 +31,7 @@ fn config(id: u64, settings: Settings) -> Config {
     }
 }
 
-fn storage() -> MemStorage {
+pub(crate) fn storage() -> MemStorage {
     MemStorage::new_with_conf_state(storage_mem::conf_state(vec![1, 2, 3], vec![]))
 }
 

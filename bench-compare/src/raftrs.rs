@@ -21,7 +21,7 @@ pub struct Node {
     app: App,
 }
 
-fn config(id: u64, settings: Settings) -> Config {
+pub(crate) fn config(id: u64, settings: Settings) -> Config {
     Config {
         id,
         election_tick: settings.election_tick,
@@ -33,7 +33,7 @@ fn config(id: u64, settings: Settings) -> Config {
     }
 }
 
-fn storage() -> MemStorage {
+pub(crate) fn storage() -> MemStorage {
     MemStorage::new_with_conf_state((vec![1, 2, 3], vec![]))
 }
 
