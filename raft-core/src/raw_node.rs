@@ -392,7 +392,10 @@ impl<T: Storage> RawNode<T> {
                 from: m.from,
             });
         }
-        self.raft.step(m)
+        let result = self.raft.step(m);
+        // A follower falls asleep on its leader's quiescing heartbeat.
+        self.release_if_asleep();
+        result
     }
 
     /// On a leader, sends every follower a heartbeat now (raft-rs `ping`); elsewhere nothing. A
@@ -417,7 +420,16 @@ impl<T: Storage> RawNode<T> {
     /// nap: after waking, lease reads wait for a quorum to answer a heartbeat. A peer that does
     /// not know quiescence (raft-rs) keeps the group awake while it is a member.
     pub fn quiesce(&mut self) -> bool {
-        self.raft.quiesce()
+        let asleep = self.raft.quiesce();
+        self.release_if_asleep();
+        asleep
+    }
+
+    /// A sleeping group keeps no buffer it does not need: a multi-raft process holds many.
+    fn release_if_asleep(&mut self) {
+        if self.raft.is_quiesced() && self.records.is_empty() && self.records.capacity() > 0 {
+            self.records = Vec::new();
+        }
     }
 
     /// Why [`RawNode::quiesce`] would refuse now, or `None` if it would put the group to sleep.
@@ -712,6 +724,8 @@ impl<T: Storage> RawNode<T> {
         if let Some((index, term)) = last_entry {
             self.raft.on_persist_ready_entries(index, term, number);
         }
+        // The Ready carrying a leader's quiescing heartbeats is the last of its nap.
+        self.release_if_asleep();
     }
 
     /// Every committed entry handed out so far has been applied.

@@ -282,3 +282,28 @@ fn a_proposal_on_a_sleeping_leader_wakes_it() {
         [b"first".to_vec(), b"second".to_vec()]
     );
 }
+
+#[test]
+fn a_sleeping_leader_frees_its_progress_and_a_woken_one_replicates_at_once() {
+    let mut net = idle_group(false);
+    assert!(net.node_mut(1).raw.quiesce());
+    net.stabilize();
+    assert!(
+        net.node(1).raw.status().progress.is_empty(),
+        "asleep, the leader keeps no progress"
+    );
+    net.node_mut(1).raw.wake();
+    let last = net.node(1).raw.raft.raft_log.last_index();
+    for id in 1..=3 {
+        let pr = net.node(1).raw.raft.prs.get(id).expect("progress rebuilt");
+        assert_eq!((pr.matched, pr.next_idx), (last, last + 1), "peer {id}");
+        assert_eq!(pr.state, raft_core::tracker::ProgressState::Replicate);
+    }
+    net.propose(1, b"second").unwrap();
+    for id in 2..=3 {
+        assert_eq!(
+            net.node(id).applied_data(),
+            [b"first".to_vec(), b"second".to_vec()]
+        );
+    }
+}

@@ -486,10 +486,11 @@ impl<T: Storage> Raft<T> {
                 return Ok(());
             }
         }
-        if self.quiescence.asleep
-            && !quiesce::is_quiesce_heartbeat(&m)
-            && !self.is_idle_heartbeat_ack(&m, msg_type)
-        {
+        if self.quiescence.asleep && !quiesce::is_quiesce_heartbeat(&m) {
+            if self.is_idle_heartbeat_ack(&m, msg_type) {
+                // It tells a sleeping leader nothing it did not know when it fell asleep.
+                return Ok(());
+            }
             // Any message of the group, a proposal, a read or a campaign wakes it.
             self.wake();
         }

@@ -132,6 +132,10 @@ impl<T: Storage> Raft<T> {
             });
         }
         self.quiescence.asleep = true;
+        // Every member's progress is known (all matched the last entry and learned the commit)
+        // and cannot change while asleep: free it, and rebuild it on waking (memory is what a
+        // process of a million sleeping groups pays for).
+        self.prs.stop_tracking();
         debug!(self.log(), "quiesced"; "commit" => commit);
         true
     }
@@ -148,8 +152,17 @@ impl<T: Storage> Raft<T> {
         self.heartbeat_elapsed = 0;
         self.reset_randomized_election_timeout();
         if self.state == StateRole::Leader {
+            // The progress freed by `quiesce`: when it fell asleep every member had matched the
+            // last entry and learned the commit index, and any message since woke the group.
+            // Acknowledgements (the lease) are not restored.
+            let (last, committed) = (self.raft_log.last_index(), self.raft_log.committed);
+            self.prs.start_tracking(last + 1);
             let id = self.id;
             for (peer, pr) in self.prs.iter_mut() {
+                pr.matched = last;
+                pr.become_replicate();
+                pr.committed_index = committed;
+                pr.commit_sent = committed;
                 if peer != id {
                     pr.heartbeat_acked_at = 0;
                     pr.recent_active = false;
@@ -160,23 +173,19 @@ impl<T: Storage> Raft<T> {
         debug!(self.log(), "woke up");
     }
 
-    /// Whether a sleeping leader may take `m` without waking: a caught-up follower's answer to
+    /// Whether a sleeping leader may ignore `m` without waking: a caught-up member's answer to
     /// a heartbeat that crossed the quiescing one (a leader that quiesces on a heartbeat tick
-    /// sends both in one flush). It asks for nothing: no read round, no entry, no commit index.
-    /// Taken asleep, it changes only that follower's acknowledgement, which waking forgets.
+    /// sends both in one flush). It asks for nothing (no read round) and reports nothing new
+    /// (every member had matched the last entry and learned its commit when the leader fell
+    /// asleep); the acknowledgement it carries would be forgotten on waking anyway.
     pub(super) fn is_idle_heartbeat_ack(&self, m: &Message, msg_type: MessageType) -> bool {
-        let last = self.raft_log.last_index();
         self.state == StateRole::Leader
             && msg_type == MessageType::MsgHeartbeatResponse
             && m.term == self.term
             && m.context.as_ref() != QUIESCE_CTX
             && crate::read_only::decode_heartbeat_ctx(&m.context).is_none_or(|(seq, _)| seq == 0)
             && m.commit >= self.raft_log.committed
-            && self.prs.get(m.from).is_some_and(|pr| {
-                pr.matched == last
-                    && pr.commit_sent >= self.raft_log.committed
-                    && pr.pending_request_snapshot == 0
-            })
+            && self.prs.is_member(m.from)
     }
 
     /// A follower receives its leader's quiescing heartbeat: it learns the commit index and

@@ -143,11 +143,14 @@ impl ProgressTracker {
         self.conf = conf;
     }
 
-    /// Stops keeping each member's progress and frees it: only a leader needs progress, and most
-    /// groups of a multi-raft process are followers (their memory is what scales).
+    /// Stops keeping each member's progress and frees it (and the votes of the last election):
+    /// only a leader needs progress, and most groups of a multi-raft process are followers or
+    /// asleep (their memory is what scales).
     pub fn stop_tracking(&mut self) {
         self.untracked = true;
         self.progress = Vec::new();
+        // The votes of an election are counted on a fresh list by whoever campaigns next.
+        self.votes = Vec::new();
     }
 
     /// Keeps each member's progress again (a node becoming leader): every member starts to be

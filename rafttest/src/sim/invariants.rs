@@ -128,7 +128,18 @@ fn check(node: &SimNode, slack: u64) -> Result<(), String> {
         }
         return Ok(());
     }
-    // A leader: one progress per member, each consistent with its role and its own log.
+    // A leader: one progress per member, each consistent with its role and its own log. Asleep,
+    // it keeps none (quiescence frees it: every member had matched and learned the last entry),
+    // and rebuilds it on waking.
+    if r.is_quiesced() {
+        let tracked = r.prs.ids().count();
+        if tracked != 0 {
+            return bad(format!(
+                "asleep, it still tracks the progress of {tracked} members"
+            ));
+        }
+        return Ok(());
+    }
     let conf = r.prs.conf();
     let members: BTreeSet<u64> = conf
         .voters
