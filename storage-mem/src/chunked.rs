@@ -73,11 +73,16 @@ impl<T: Default, const CHUNK: usize> ChunkedLog<T, CHUNK> {
             Some(last) if last.len() < CHUNK => last.push(value),
             _ => {
                 let mut chunk = if self.chunks.is_empty() {
-                    Vec::new()
+                    // Room for exactly one: a group that is elected and then idle holds only
+                    // its leader's empty entry (a plain push would make room for four).
+                    Vec::with_capacity(1)
                 } else {
                     Vec::with_capacity(CHUNK)
                 };
                 chunk.push(value);
+                if self.chunks.capacity() == 0 {
+                    self.chunks.reserve_exact(1);
+                }
                 self.chunks.push(chunk);
             }
         }
