@@ -14,6 +14,9 @@ use raft_core::Storage;
 pub(crate) struct Outbox {
     /// Ordered by node, so a flush hands out envelopes in a replayable order.
     queues: BTreeMap<u64, Vec<GroupMessage>>,
+    /// How many messages the last flush sent each node: a new queue starts with that much room,
+    /// so a busy node's envelopes do not grow by doubling (and copying) every flush.
+    last_sizes: BTreeMap<u64, usize>,
     queued: usize,
 }
 
@@ -22,13 +25,14 @@ impl Outbox {
     pub(crate) fn push_all(&mut self, group_id: u64, messages: Vec<Message>) {
         for message in messages {
             self.queued += 1;
-            self.queues
-                .entry(message.to)
-                .or_default()
-                .push(GroupMessage {
-                    group_id,
-                    message: Some(message),
-                });
+            let to = message.to;
+            let queue = self.queues.entry(to).or_insert_with(|| {
+                Vec::with_capacity(self.last_sizes.get(&to).copied().unwrap_or(0))
+            });
+            queue.push(GroupMessage {
+                group_id,
+                message: Some(message),
+            });
         }
     }
 
@@ -41,6 +45,7 @@ impl Outbox {
         self.queued = 0;
         let mut envelopes = Vec::with_capacity(self.queues.len());
         for (to_node, messages) in std::mem::take(&mut self.queues) {
+            self.last_sizes.insert(to_node, messages.len());
             envelopes.push(Envelope {
                 from_node,
                 to_node,

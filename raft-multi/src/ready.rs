@@ -131,7 +131,10 @@ impl<S: Storage> MultiRaft<S> {
     /// nothing to do.
     pub fn ready(&mut self) -> ReadyBatch {
         let mut dirty = std::mem::take(&mut self.groups.dirty);
-        let mut batch = ReadyBatch::default();
+        let mut batch = ReadyBatch {
+            groups: Vec::with_capacity(dirty.len()),
+            ..ReadyBatch::default()
+        };
         for slot in dirty.drain(..) {
             let Some(group) = self.groups.at_mut(slot) else {
                 continue;
@@ -181,18 +184,25 @@ impl<S: Storage> MultiRaft<S> {
     /// next flush. What this makes available (a leader's new commit index, entries now
     /// committed) comes in the next batch.
     pub fn advance(&mut self, batch: ReadyBatch) {
-        for group in &batch.groups {
-            if group.applies_through == 0 {
+        for mut group in batch.groups {
+            let Some(live) = self.groups.at_mut(group.slot) else {
+                continue;
+            };
+            if live.incarnation != group.incarnation {
                 continue;
             }
-            if let Some(live) = self.groups.at_mut(group.slot) {
-                if live.incarnation == group.incarnation {
-                    live.node.advance_apply_to(group.applies_through);
-                }
+            if group.applies_through > 0 {
+                live.node.advance_apply_to(group.applies_through);
             }
+            let persisted_messages = group.ready.take_persisted_messages();
+            let number = group.ready.number();
+            // Dropped before reporting, so the node takes its entries back without a copy.
+            drop(group.ready);
+            live.node.on_persist_ready(number);
+            let group_id = live.id;
+            self.outbox.push_all(group_id, persisted_messages);
+            self.groups.mark_dirty(group.slot);
         }
-        let pending = self.advance_append_async(batch);
-        self.on_persisted(pending);
     }
 
     /// Hands a batch over for persisting in the background (the asynchronous style of
