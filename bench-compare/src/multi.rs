@@ -12,9 +12,15 @@ use crate::workloads::{resident_bytes, Figure, Outcome};
 
 /// Every tick round of W5, this share of the groups proposes (1 in 100: 1 %).
 pub const W5_BUSY_EVERY: u64 = 100;
-/// W5's untimed tick rounds before memory is read: enough for every idle leader of ours to
+/// W5 creates and elects its groups in batches of this many, each settled before the next
+/// (groups come into being over time; electing a million at once would measure the allocator's
+/// fragmentation by a million simultaneous elections rather than what a group keeps).
+pub const W5_BATCH: u64 = 1000;
+/// Ticks for each new batch of W5 after its election: enough for an idle leader of ours to
 /// quiesce (`MultiConfig::quiesce_after_idle_ticks` = 10).
-pub const W5_WARMUP_ROUNDS: u32 = 30;
+pub const W5_SETTLE_TICKS: u32 = 15;
+/// W5's untimed tick rounds of the whole node before memory is read.
+pub const W5_WARMUP_ROUNDS: u32 = 10;
 /// Payload bytes of W5's and W6's proposals.
 pub const MULTI_PAYLOAD: usize = 128;
 
@@ -26,8 +32,13 @@ pub trait MultiNode: Sized {
     /// What goes on the wire as one unit: an envelope (ours) or one group's message (raft-rs).
     type Unit;
 
-    /// Node `node_id` with groups `1..=groups`.
-    fn new(node_id: u64, groups: u64) -> Self;
+    /// Node `node_id` without groups.
+    fn new(node_id: u64) -> Self;
+    /// Adds the groups `range` (voters 1, 2, 3, fresh storage).
+    fn add_groups(&mut self, range: std::ops::Range<u64>);
+    /// One tick for the groups of `range`, just created and elected (ours: `MultiRaft::tick`,
+    /// which ticks the awake groups: the others sleep already).
+    fn tick_new(&mut self, range: std::ops::Range<u64>);
     /// `campaign()` in the group.
     fn campaign(&mut self, group: u64);
     /// `propose(data)` in the group (this node leads it).
@@ -79,12 +90,20 @@ fn pump_w5<N: MultiNode>(node: &mut N, out: &mut Vec<N::Unit>) -> (u64, u64) {
 pub fn multi_idle<N: MultiNode>(groups: u64, rounds: u32) -> Outcome {
     resident_bytes();
     let r0 = resident_bytes();
-    let mut node = N::new(1, groups);
+    let mut node = N::new(1);
     let mut out = Vec::new();
-    for group in 1..=groups {
-        node.campaign(group);
+    for first in (1..=groups).step_by(W5_BATCH as usize) {
+        let batch = first..(first + W5_BATCH).min(groups + 1);
+        node.add_groups(batch.clone());
+        for group in batch.clone() {
+            node.campaign(group);
+        }
+        pump_w5(&mut node, &mut out);
+        for _ in 0..W5_SETTLE_TICKS {
+            node.tick_new(batch.clone());
+            pump_w5(&mut node, &mut out);
+        }
     }
-    pump_w5(&mut node, &mut out);
     assert!(
         (1..=groups).all(|g| node.leads(g)),
         "{}: node 1 leads every group",
@@ -197,7 +216,13 @@ impl<N: MultiNode> Cluster<N> {
 /// until nothing moves.
 pub fn multi_busy<N: MultiNode>(groups: u64, rounds: u32) -> Outcome {
     let mut cluster = Cluster {
-        nodes: (1..=3).map(|id| N::new(id, groups)).collect(),
+        nodes: (1..=3)
+            .map(|id| {
+                let mut node = N::new(id);
+                node.add_groups(1..groups + 1);
+                node
+            })
+            .collect(),
         out: Vec::new(),
         pairs: BTreeMap::new(),
     };

@@ -48,15 +48,22 @@ impl MultiNode for OursMulti {
     const NAME: &'static str = "ours";
     type Unit = Envelope;
 
-    fn new(node_id: u64, groups: u64) -> OursMulti {
-        let mut multi = MultiRaft::new(MultiConfig::new(node_id), &LOGGER).expect("driver");
-        let config = crate::ours::config(node_id, Settings::COMMON);
-        for group in 1..=groups {
-            multi
+    fn new(node_id: u64) -> OursMulti {
+        let multi = MultiRaft::new(MultiConfig::new(node_id), &LOGGER).expect("driver");
+        OursMulti { multi }
+    }
+
+    fn add_groups(&mut self, range: std::ops::Range<u64>) {
+        let config = crate::ours::config(self.multi.node_id(), Settings::COMMON);
+        for group in range {
+            self.multi
                 .add_group(group, &config, crate::ours::storage())
                 .expect("add group");
         }
-        OursMulti { multi }
+    }
+
+    fn tick_new(&mut self, _: std::ops::Range<u64>) {
+        self.multi.tick();
     }
 
     fn campaign(&mut self, group: u64) {

@@ -10,6 +10,7 @@ use crate::raftrs::{Node, RaftRs};
 
 /// One node of raft-rs groups.
 pub struct RaftRsMulti {
+    node_id: u64,
     groups: Vec<Node>,
     dirty: Vec<u32>,
     in_dirty: Vec<bool>,
@@ -63,14 +64,34 @@ impl MultiNode for RaftRsMulti {
     const NAME: &'static str = "raftrs";
     type Unit = Unit;
 
-    fn new(node_id: u64, groups: u64) -> RaftRsMulti {
+    fn new(node_id: u64) -> RaftRsMulti {
         RaftRsMulti {
-            groups: (0..groups)
-                .map(|_| RaftRs::new_node(node_id, Settings::COMMON))
-                .collect(),
+            node_id,
+            groups: Vec::new(),
             dirty: Vec::new(),
-            in_dirty: vec![false; groups as usize],
+            in_dirty: Vec::new(),
             sent: Vec::new(),
+        }
+    }
+
+    fn add_groups(&mut self, range: std::ops::Range<u64>) {
+        assert_eq!(
+            range.start,
+            self.groups.len() as u64 + 1,
+            "groups come in order"
+        );
+        for _ in range {
+            self.groups
+                .push(RaftRs::new_node(self.node_id, Settings::COMMON));
+            self.in_dirty.push(false);
+        }
+    }
+
+    fn tick_new(&mut self, range: std::ops::Range<u64>) {
+        for group in range {
+            let index = group as usize - 1;
+            RaftRs::tick(&mut self.groups[index]);
+            self.touch(index);
         }
     }
 
