@@ -307,3 +307,44 @@ fn a_sleeping_leader_frees_its_progress_and_a_woken_one_replicates_at_once() {
         );
     }
 }
+
+#[test]
+fn an_answer_to_a_heartbeat_from_before_the_nap_does_not_renew_the_lease() {
+    let mut net = idle_group(true);
+    // The leader heartbeats and quiesces in the same tick; the followers' answers to that
+    // heartbeat are held back (a slow network) while the followers fall asleep.
+    net.node_mut(1).raw.tick();
+    assert!(net.node_mut(1).raw.quiesce());
+    let sent = net.node_mut(1).handle_ready().unwrap();
+    let mut held = Vec::new();
+    for m in sent {
+        let to = m.to;
+        net.node_mut(to).raw.step(m).unwrap();
+        held.extend(net.node_mut(to).handle_ready().unwrap());
+    }
+    assert!(
+        held.iter()
+            .all(|m| m.msg_type == MessageType::MsgHeartbeatResponse as i32),
+        "{held:?}"
+    );
+    assert_eq!(asleep(&net), [1, 2, 3]);
+    // A long nap; the leader is cut off, the others are woken and elect a new leader that
+    // commits a write.
+    net.isolate(1);
+    let leader = wake_and_elect_2_or_3(&mut net);
+    net.propose(leader, b"newer").unwrap();
+    // The old leader wakes (a read), then the held answers finally arrive. They acknowledge a
+    // heartbeat sent before the nap: the time they vouch for is long gone, though the leader's
+    // clock, stopped while asleep, says otherwise.
+    net.node_mut(1).raw.read_index(b"woke".to_vec()).unwrap();
+    for m in held {
+        net.node_mut(1).raw.step(m).unwrap();
+    }
+    net.node_mut(1).raw.read_index(b"stale?".to_vec()).unwrap();
+    net.stabilize();
+    assert!(
+        net.node(1).read_states.is_empty(),
+        "a read was served from a lease renewed by answers from before the nap: {:?}",
+        net.node(1).read_states
+    );
+}

@@ -18,8 +18,10 @@
 //!   campaigns as usual.
 //! - Lease reads do not survive a nap: the leader's logical clock stops while it sleeps, so its
 //!   lease (counted in ticks since followers last acknowledged it) could otherwise outlive a
-//!   real-time election elsewhere. Waking, a leader forgets every acknowledgement and sends a
-//!   heartbeat round; until a quorum answers it, reads go through ReadIndex confirmation.
+//!   real-time election elsewhere. Waking, a leader forgets every acknowledgement, moves its clock
+//!   an election timeout on (so a late answer to a heartbeat from before the nap is too old to
+//!   count) and sends a heartbeat round; until a quorum answers it, reads go through ReadIndex
+//!   confirmation.
 //! - A peer that does not know quiescence (raft-rs) answers the last heartbeat like any other,
 //!   echoing its context: the leader wakes, and never puts the group to sleep again while that
 //!   peer is a member, since it would time out and campaign.
@@ -148,6 +150,11 @@ impl<T: Storage> Raft<T> {
             return;
         }
         self.quiescence.asleep = false;
+        // The logical clock stood still while asleep, however long the nap: move it a whole
+        // election timeout on, so that an acknowledgement of a heartbeat sent before the nap,
+        // arriving late, cannot pass for a fresh one and renew the lease (leases are measured
+        // from a heartbeat's sending tick).
+        self.ticks += u64::from(self.election_timeout);
         self.election_elapsed = 0;
         self.heartbeat_elapsed = 0;
         self.reset_randomized_election_timeout();
