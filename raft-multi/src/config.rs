@@ -6,7 +6,7 @@ pub struct MultiConfig {
     /// This node's id. Every group's replica on this node has this id as its Raft id
     /// (`Config::id`), so a message's `to` names the node it goes to. Must not be 0.
     pub node_id: u64,
-    /// The quiescence policy: a leader whose group was idle (no new log entry and nothing that
+    /// The quiescence policy: a leader whose group was idle (nothing newly committed and nothing that
     /// [`RawNode::quiesce_blocker`](raft_core::RawNode::quiesce_blocker) names) for this many
     /// consecutive ticks puts the group to sleep, unless the application vetoed it for that
     /// group ([`MultiRaft::set_may_quiesce`](crate::MultiRaft::set_may_quiesce)). 0 turns the

@@ -22,8 +22,8 @@ pub(crate) struct Group<S: Storage> {
     pub(crate) may_quiesce: bool,
     /// Consecutive ticks this leader was idle (see `MultiConfig::quiesce_after_idle_ticks`).
     pub(crate) idle_ticks: u32,
-    /// The last log index seen at the previous tick: a new entry means the group is busy.
-    pub(crate) last_index_seen: u64,
+    /// The commit index seen at the previous tick: a new commit means the group is busy.
+    pub(crate) committed_seen: u64,
 }
 
 /// A hasher for group ids: the splitmix64 finalizer, deterministic (no random seed, so a run
@@ -88,7 +88,7 @@ impl<S: Storage> Registry<S> {
     /// Adds a group (the id must be new) and returns its slot; it starts awake and dirty.
     pub(crate) fn insert(&mut self, id: u64, node: RawNode<S>) -> u32 {
         debug_assert!(!self.index.contains_key(&id), "group {id} added twice");
-        let last_index_seen = node.raft.raft_log.last_index();
+        let committed_seen = node.raft.raft_log.committed;
         let group = Group {
             id,
             incarnation: self.next_incarnation,
@@ -97,7 +97,7 @@ impl<S: Storage> Registry<S> {
             in_dirty: false,
             may_quiesce: true,
             idle_ticks: 0,
-            last_index_seen,
+            committed_seen,
         };
         self.next_incarnation += 1;
         let slot = match self.free.pop() {

@@ -80,7 +80,7 @@ impl<S: Storage> MultiRaft<S> {
 }
 
 /// Counts an awake leader's idle ticks and puts its group to sleep at the threshold. A tick is
-/// idle when the log did not grow since the previous one and nothing blocks quiescence (every
+/// idle when nothing was committed since the previous one and nothing blocks quiescence (every
 /// member caught up, nothing pending). Returns whether it put the group to sleep.
 fn apply_policy<S: Storage>(group: &mut Group<S>, threshold: u32) -> bool {
     let node = &mut group.node;
@@ -88,9 +88,15 @@ fn apply_policy<S: Storage>(group: &mut Group<S>, threshold: u32) -> bool {
         group.idle_ticks = 0;
         return false;
     }
-    let last_index = node.raft.raft_log.last_index();
-    if last_index != group.last_index_seen || node.quiesce_blocker().is_some() {
-        group.last_index_seen = last_index;
+    // The commit index is a field of the node (the last index may need the storage): it moves
+    // whenever a busy group commits, and a group with an entry not yet committed is blocked below.
+    let committed = node.raft.raft_log.committed;
+    if committed != group.committed_seen {
+        group.committed_seen = committed;
+        group.idle_ticks = 0;
+        return false;
+    }
+    if node.quiesce_blocker().is_some() {
         group.idle_ticks = 0;
         return false;
     }
