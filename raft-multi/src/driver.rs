@@ -1,7 +1,5 @@
 //! [`MultiRaft`]: the registry of groups on one node and the commands the application gives them.
 
-use std::collections::HashSet;
-
 use raft_core::eraftpb::Message;
 use raft_core::{ConfChangeI, Config, RawNode, Storage};
 use slog::{info, o, Logger};
@@ -9,7 +7,7 @@ use slog::{info, o, Logger};
 use crate::config::MultiConfig;
 use crate::error::Error;
 use crate::outbox::Outbox;
-use crate::registry::Registry;
+use crate::registry::{GroupIdSet, Registry};
 use crate::status::{Metrics, MultiStatus};
 
 /// What the application decides for a message that names a group this node does not have.
@@ -45,7 +43,7 @@ pub struct MultiRaft<S: Storage> {
     pub(crate) groups: Registry<S>,
     pub(crate) outbox: Outbox,
     pub(crate) creator: Option<GroupCreator<S>>,
-    pub(crate) tombstones: HashSet<u64>,
+    pub(crate) tombstones: GroupIdSet,
     pub(crate) logger: Logger,
     pub(crate) metrics: Metrics,
     /// The number of the last Ready batch handed out.
@@ -62,7 +60,7 @@ impl<S: Storage> MultiRaft<S> {
             groups: Registry::new(),
             outbox: Outbox::default(),
             creator: None,
-            tombstones: HashSet::new(),
+            tombstones: GroupIdSet::default(),
             logger,
             metrics: Metrics::default(),
             last_batch: 0,

@@ -52,6 +52,9 @@ impl Hasher for GroupIdHasher {
 
 type GroupIndex = HashMap<u64, u32, BuildHasherDefault<GroupIdHasher>>;
 
+/// A set of group ids hashed like the index (deterministic, no random seed).
+pub(crate) type GroupIdSet = std::collections::HashSet<u64, BuildHasherDefault<GroupIdHasher>>;
+
 /// The groups by slot, with the index from group id to slot and the work lists.
 pub(crate) struct Registry<S: Storage> {
     slots: Vec<Option<Group<S>>>,
