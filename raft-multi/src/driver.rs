@@ -48,6 +48,8 @@ pub struct MultiRaft<S: Storage> {
     pub(crate) metrics: Metrics,
     /// The number of the last Ready batch handed out.
     pub(crate) last_batch: u64,
+    /// The emptied list of the last acknowledged batch, for the next one.
+    pub(crate) spare_ready_groups: Vec<crate::ready::GroupReady>,
 }
 
 impl<S: Storage> MultiRaft<S> {
@@ -64,6 +66,7 @@ impl<S: Storage> MultiRaft<S> {
             logger,
             metrics: Metrics::default(),
             last_batch: 0,
+            spare_ready_groups: Vec::new(),
         })
     }
 

@@ -17,8 +17,13 @@ pub(crate) struct Outbox {
     /// How many messages the last flush sent each node: a new queue starts with that much room,
     /// so a busy node's envelopes do not grow by doubling (and copying) every flush.
     last_sizes: BTreeMap<u64, usize>,
+    /// Emptied buffers of received envelopes, reused for the next queues.
+    spare: Vec<Vec<GroupMessage>>,
     queued: usize,
 }
+
+/// Spare buffers kept at most: one per destination of a typical cluster is plenty.
+const MAX_SPARE: usize = 8;
 
 impl Outbox {
     /// Queues the messages of `group_id` for their destinations (each message's `to`).
@@ -27,12 +32,23 @@ impl Outbox {
             self.queued += 1;
             let to = message.to;
             let queue = self.queues.entry(to).or_insert_with(|| {
-                Vec::with_capacity(self.last_sizes.get(&to).copied().unwrap_or(0))
+                let want = self.last_sizes.get(&to).copied().unwrap_or(0);
+                let mut queue = self.spare.pop().unwrap_or_default();
+                queue.reserve(want);
+                queue
             });
             queue.push(GroupMessage {
                 group_id,
                 message: Some(message),
             });
+        }
+    }
+
+    /// Keeps an emptied buffer for a later queue.
+    pub(crate) fn recycle(&mut self, mut buffer: Vec<GroupMessage>) {
+        if self.spare.len() < MAX_SPARE && buffer.capacity() > 0 {
+            buffer.clear();
+            self.spare.push(buffer);
         }
     }
 

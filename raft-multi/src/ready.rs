@@ -131,8 +131,10 @@ impl<S: Storage> MultiRaft<S> {
     /// nothing to do.
     pub fn ready(&mut self) -> ReadyBatch {
         let mut dirty = std::mem::take(&mut self.groups.dirty);
+        let mut groups = std::mem::take(&mut self.spare_ready_groups);
+        groups.reserve(dirty.len());
         let mut batch = ReadyBatch {
-            groups: Vec::with_capacity(dirty.len()),
+            groups,
             ..ReadyBatch::default()
         };
         for slot in dirty.drain(..) {
@@ -170,7 +172,10 @@ impl<S: Storage> MultiRaft<S> {
             // Keep the list's capacity for the next round.
             self.groups.dirty = dirty;
         }
-        if !batch.is_empty() {
+        if batch.is_empty() {
+            // Keep the list's room for the next call instead of freeing it with the batch.
+            self.spare_ready_groups = std::mem::take(&mut batch.groups);
+        } else {
             self.last_batch += 1;
             batch.number = self.last_batch;
             self.metrics.ready_batches += 1;
@@ -183,8 +188,8 @@ impl<S: Storage> MultiRaft<S> {
     /// applied: every group in it advances, and their persisted messages are queued for the
     /// next flush. What this makes available (a leader's new commit index, entries now
     /// committed) comes in the next batch.
-    pub fn advance(&mut self, batch: ReadyBatch) {
-        for mut group in batch.groups {
+    pub fn advance(&mut self, mut batch: ReadyBatch) {
+        for mut group in batch.groups.drain(..) {
             let Some(live) = self.groups.at_mut(group.slot) else {
                 continue;
             };
@@ -203,6 +208,8 @@ impl<S: Storage> MultiRaft<S> {
             self.outbox.push_all(group_id, persisted_messages);
             self.groups.mark_dirty(group.slot);
         }
+        // The emptied list holds the next batch.
+        self.spare_ready_groups = batch.groups;
     }
 
     /// Hands a batch over for persisting in the background (the asynchronous style of
