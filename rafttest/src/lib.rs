@@ -3,6 +3,7 @@
 //! integration tests, and the deterministic simulator ([`sim`]) that `raft-sim` runs.
 
 pub mod interaction;
+pub mod multisim;
 pub mod network;
 pub mod sim;
 pub mod threaded;

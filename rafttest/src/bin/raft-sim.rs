@@ -2,10 +2,14 @@
 //! prints what the runs did; on a safety or liveness violation, prints the seed, the event, the
 //! features the seed drew, the last events and the command that replays the run, and exits with
 //! status 1. `raft-sim --help` lists every option with its default.
+//!
+//! `raft-sim --multi` runs the multi-raft simulator of [`rafttest::multisim`] instead: 3-5 nodes
+//! each holding a replica of every group (`--groups`, a thousand by default).
 
 use clap::{Parser, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use raft_core::ReadOnlyOption;
+use rafttest::multisim::{self, MultiOptions};
 use rafttest::sim::{run, SimOptions};
 use std::process::ExitCode;
 use std::time::Instant;
@@ -50,15 +54,24 @@ struct Args {
     /// The first seed.
     #[arg(long, default_value_t = 1)]
     seed: u64,
-    /// How many consecutive seeds to run.
-    #[arg(long, default_value_t = 1000)]
-    seeds: u64,
-    /// Events in each run's faulty phase.
-    #[arg(long, default_value_t = 10_000)]
-    events: u64,
-    /// Initial voters, 1-9 [default: drawn per seed from 1-7].
+    /// How many consecutive seeds to run [default: 1000; with --multi, 10].
+    #[arg(long)]
+    seeds: Option<u64>,
+    /// Events in each run's faulty phase [default: 10000; with --multi, 4000].
+    #[arg(long)]
+    events: Option<u64>,
+    /// Initial voters, 1-9 [default: drawn per seed from 1-7; with --multi, 3-5].
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..=9))]
     nodes: Option<u64>,
+    /// Simulate many Raft groups per node (`raft-multi`): every node holds a replica of every
+    /// group, most of them idle and asleep, with crashes, partitions, quiescence and the failure
+    /// detector's wake-ups. Options about membership, reads, pre-vote, check-quorum, spares and
+    /// disks do not apply (pre-vote and check-quorum are drawn per seed).
+    #[arg(long)]
+    multi: bool,
+    /// Groups with --multi.
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    groups: u64,
     /// Spare nodes that membership changes bring in and out.
     #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u64).range(0..=4))]
     spares: u64,
@@ -140,7 +153,7 @@ fn options(args: &Args) -> (SimOptions, u64) {
         seed: args.seed,
         nodes: args.nodes,
         spares: args.spares,
-        events: args.events,
+        events: args.events.unwrap_or(10_000),
         loss: args.loss,
         duplication: args.duplication,
         reordering: args.reordering,
@@ -174,12 +187,157 @@ fn options(args: &Args) -> (SimOptions, u64) {
             }
         }
     }
-    let seeds = if args.verbose || args.stop_after != 0 {
+    (opts, seeds(args, 1000))
+}
+
+/// The seeds to run: one when replaying or printing every event.
+fn seeds(args: &Args, default: u64) -> u64 {
+    if args.verbose || args.stop_after != 0 {
         1
     } else {
-        args.seeds.max(1)
+        args.seeds.unwrap_or(default).max(1)
+    }
+}
+
+fn multi_options(args: &Args) -> Result<(MultiOptions, u64), String> {
+    let nodes = match args.nodes {
+        Some(n) if !(3..=5).contains(&n) => {
+            return Err(format!(
+                "--nodes {n}: with --multi, nodes must be within 3-5"
+            ))
+        }
+        nodes => nodes,
     };
-    (opts, seeds)
+    let mut opts = MultiOptions {
+        seed: args.seed,
+        nodes,
+        groups: args.groups,
+        events: args.events.unwrap_or(4000),
+        loss: args.loss,
+        duplication: args.duplication,
+        reordering: args.reordering,
+        crashes: true,
+        partitions: true,
+        verbose: args.verbose,
+        stop_after: args.stop_after,
+        planted_bug: None,
+    };
+    match args.faults {
+        Faults::All => {}
+        Faults::Network => opts.crashes = false,
+        Faults::Crashes | Faults::None => {
+            opts.loss = Some(0.0);
+            opts.duplication = Some(0.0);
+            opts.reordering = Some(0.0);
+            opts.partitions = false;
+            opts.crashes = args.faults == Faults::Crashes;
+        }
+    }
+    Ok((opts, seeds(args, 10)))
+}
+
+/// `raft-sim --multi`: runs the multi-raft simulator over the seeds and prints what they did.
+fn main_multi(args: &Args) -> ExitCode {
+    let (opts, seeds) = match multi_options(args) {
+        Ok(options) => options,
+        Err(error) => {
+            eprintln!("raft-sim: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    let shown = |v: Option<String>| v.unwrap_or_else(|| "drawn per seed".to_string());
+    println!(
+        "raft-sim --multi: {} seeds from {}, {} events each; {} groups on nodes {}; loss {}, \
+         duplication {}, reordering {}; crashes {}, partitions {}",
+        seeds,
+        opts.seed,
+        opts.events,
+        opts.groups,
+        shown(opts.nodes.map(|n| n.to_string())),
+        shown(opts.loss.map(|p| p.to_string())),
+        shown(opts.duplication.map(|p| p.to_string())),
+        shown(opts.reordering.map(|p| p.to_string())),
+        opts.crashes,
+        opts.partitions,
+    );
+    let started = Instant::now();
+    let mut t = multisim::MultiReport::default();
+    let mut slowest = (0, 0, 0);
+    let mut passed = 0;
+    for seed in opts.seed..opts.seed + seeds {
+        let run_opts = MultiOptions {
+            seed,
+            ..opts.clone()
+        };
+        let run_started = Instant::now();
+        match multisim::run(&run_opts) {
+            Ok(r) => {
+                println!(
+                    "seed {seed:>4}: ok in {:>5} ms | {} nodes | {:>5} elections | {:>5} entries \
+                     applied | {:>2} crashes | {:>2} partitions | {:>5} naps ({} under faults) | {:>5} wake-ups | \
+                     {:>6} envelopes, {:.1} messages each | recovered in {} rounds, failover in {}",
+                    run_started.elapsed().as_millis(),
+                    r.nodes,
+                    r.elections,
+                    r.entries_applied,
+                    r.crashes,
+                    r.partitions,
+                    r.naps,
+                    r.faulty_naps,
+                    r.wakeups,
+                    r.envelopes_sent,
+                    r.messages_sent as f64 / r.envelopes_sent.max(1) as f64,
+                    r.recovery_rounds,
+                    r.failover_rounds,
+                );
+                passed += 1;
+                slowest = slowest.max((r.recovery_rounds.max(r.failover_rounds), seed, 0));
+                t.events += r.events;
+                t.elections += r.elections;
+                t.entries_applied += r.entries_applied;
+                t.writes_applied += r.writes_applied;
+                t.crashes += r.crashes;
+                t.partitions += r.partitions;
+                t.naps += r.naps;
+                t.faulty_naps += r.faulty_naps;
+                t.wakeups += r.wakeups;
+                t.envelopes_sent += r.envelopes_sent;
+                t.messages_sent += r.messages_sent;
+            }
+            Err(failure) => {
+                println!("seed {seed:>4}: FAILED after {passed} passing seeds");
+                println!("{failure}");
+                return ExitCode::from(1);
+            }
+        }
+    }
+    let secs = started.elapsed().as_secs_f64();
+    println!();
+    println!("| seeds | groups | events | elections | entries applied | crashes | partitions | naps (under faults) | wake-ups | envelopes | messages per envelope | violations |");
+    println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    println!(
+        "| {} | {} | {} | {} | {} | {} | {} | {} ({}) | {} | {} | {:.1} | 0 |",
+        passed,
+        opts.groups,
+        t.events,
+        t.elections,
+        t.entries_applied,
+        t.crashes,
+        t.partitions,
+        t.naps,
+        t.faulty_naps,
+        t.wakeups,
+        t.envelopes_sent,
+        t.messages_sent as f64 / t.envelopes_sent.max(1) as f64,
+    );
+    println!();
+    println!(
+        "all {passed} seeds passed every safety check after every event, recovered after healing \
+         (every group led and a new write applied on every node; slowest: {} rounds, seed {}), \
+         fell asleep when idle, and failed over when the busiest leader crashed ({:.1} s)",
+        slowest.0, slowest.1, secs
+    );
+    ExitCode::SUCCESS
 }
 
 /// Totals over the seeds run.
@@ -207,6 +365,9 @@ struct Totals {
 
 fn main() -> ExitCode {
     let args = Args::parse();
+    if args.multi {
+        return main_multi(&args);
+    }
     let (opts, seeds) = options(&args);
     let shown = |v: Option<String>| v.unwrap_or_else(|| "drawn per seed".to_string());
     println!(
