@@ -57,9 +57,9 @@ struct Args {
     /// How many consecutive seeds to run [default: 1000; with --multi, 10].
     #[arg(long)]
     seeds: Option<u64>,
-    /// Events in each run's faulty phase [default: 10000; with --multi, 4000].
-    #[arg(long)]
-    events: Option<u64>,
+    /// Events in each run's faulty phase.
+    #[arg(long, default_value_t = 10_000)]
+    events: u64,
     /// Initial voters, 1-9 [default: drawn per seed from 1-7; with --multi, 3-5].
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..=9))]
     nodes: Option<u64>,
@@ -153,7 +153,7 @@ fn options(args: &Args) -> (SimOptions, u64) {
         seed: args.seed,
         nodes: args.nodes,
         spares: args.spares,
-        events: args.events.unwrap_or(10_000),
+        events: args.events,
         loss: args.loss,
         duplication: args.duplication,
         reordering: args.reordering,
@@ -212,7 +212,7 @@ fn multi_options(args: &Args) -> Result<(MultiOptions, u64), String> {
         seed: args.seed,
         nodes,
         groups: args.groups,
-        events: args.events.unwrap_or(4000),
+        events: args.events,
         loss: args.loss,
         duplication: args.duplication,
         reordering: args.reordering,
@@ -234,6 +234,27 @@ fn multi_options(args: &Args) -> Result<(MultiOptions, u64), String> {
         }
     }
     Ok((opts, seeds(args, 10)))
+}
+
+/// One seed's line of `raft-sim --multi`.
+fn print_multi_seed(seed: u64, millis: u128, r: &multisim::MultiReport) {
+    println!(
+        "seed {seed:>4}: ok in {millis:>5} ms | {} nodes | {:>5} elections | {:>5} entries \
+         applied | {:>2} crashes | {:>2} partitions | {:>5} naps ({} under faults) | {:>5} \
+         wake-ups | {:>6} envelopes, {:.1} messages each | recovered in {} rounds, failover in {}",
+        r.nodes,
+        r.elections,
+        r.entries_applied,
+        r.crashes,
+        r.partitions,
+        r.naps,
+        r.faulty_naps,
+        r.wakeups,
+        r.envelopes_sent,
+        r.messages_sent as f64 / r.envelopes_sent.max(1) as f64,
+        r.recovery_rounds,
+        r.failover_rounds,
+    );
 }
 
 /// `raft-sim --multi`: runs the multi-raft simulator over the seeds and prints what they did.
@@ -272,24 +293,9 @@ fn main_multi(args: &Args) -> ExitCode {
         let run_started = Instant::now();
         match multisim::run(&run_opts) {
             Ok(r) => {
-                println!(
-                    "seed {seed:>4}: ok in {:>5} ms | {} nodes | {:>5} elections | {:>5} entries \
-                     applied | {:>2} crashes | {:>2} partitions | {:>5} naps ({} under faults) | {:>5} wake-ups | \
-                     {:>6} envelopes, {:.1} messages each | recovered in {} rounds, failover in {}",
-                    run_started.elapsed().as_millis(),
-                    r.nodes,
-                    r.elections,
-                    r.entries_applied,
-                    r.crashes,
-                    r.partitions,
-                    r.naps,
-                    r.faulty_naps,
-                    r.wakeups,
-                    r.envelopes_sent,
-                    r.messages_sent as f64 / r.envelopes_sent.max(1) as f64,
-                    r.recovery_rounds,
-                    r.failover_rounds,
-                );
+                if seeds <= 20 {
+                    print_multi_seed(seed, run_started.elapsed().as_millis(), &r);
+                }
                 passed += 1;
                 slowest = slowest.max((r.recovery_rounds.max(r.failover_rounds), seed, 0));
                 t.events += r.events;

@@ -52,7 +52,7 @@ impl Default for MultiOptions {
             seed: 1,
             nodes: None,
             groups: 1000,
-            events: 4000,
+            events: 10_000,
             loss: None,
             duplication: None,
             reordering: None,
