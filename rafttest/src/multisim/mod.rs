@@ -6,11 +6,11 @@
 //! or a partition, through `node_down`.
 //!
 //! Everything goes through the driver's real paths: Ready batches (one fsync each, see
-//! [`node`]), envelopes encoded to bytes and stepped with `step_encoded`, ticks that only touch
-//! awake groups. After every event the [`checker`] verifies the safety of the groups the event
+//! `node.rs`), envelopes encoded to bytes and stepped with `step_encoded`, ticks that only touch
+//! awake groups. After every event the checker (`checker.rs`) verifies the safety of the groups the event
 //! touched (one leader per term, the same entry applied at each index everywhere, commits held
 //! by a majority of synced logs and never lost by a crash) and that a sleeping group was not
-//! ticked. After the faulty phase ([`liveness`]) the network heals, every node restarts and the
+//! ticked. After the faulty phase (`liveness.rs`) the network heals, every node restarts and the
 //! failure detector's notices arrive; then every group must elect a leader and apply a new write
 //! on every node within a bound, fall asleep again when idle, and, when the node leading the most
 //! groups then crashes, every group must elect a new leader among the others (a group asleep
