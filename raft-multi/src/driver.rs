@@ -209,14 +209,7 @@ impl<S: Storage> MultiRaft<S> {
     /// Allows or forbids the quiescence policy to put this group to sleep (allowed by default).
     /// Forbidding does not wake a sleeping group.
     pub fn set_may_quiesce(&mut self, group_id: u64, allowed: bool) -> Result<(), Error> {
-        let slot = self
-            .groups
-            .slot_of(group_id)
-            .ok_or(Error::UnknownGroup(group_id))?;
-        let group = self
-            .groups
-            .at_mut(slot)
-            .expect("an indexed slot holds its group");
+        let (_, group) = self.groups.slot_and_group(group_id)?;
         group.may_quiesce = allowed;
         group.idle_ticks = 0;
         Ok(())

@@ -254,14 +254,7 @@ impl<S: Storage> MultiRaft<S> {
     /// The application applied the group's committed entries up to `index` (asynchronous
     /// style; [`MultiRaft::advance`] does this itself).
     pub fn advance_apply_to(&mut self, group_id: u64, index: u64) -> Result<(), Error> {
-        let slot = self
-            .groups
-            .slot_of(group_id)
-            .ok_or(Error::UnknownGroup(group_id))?;
-        let group = self
-            .groups
-            .at_mut(slot)
-            .expect("an indexed slot holds its group");
+        let (slot, group) = self.groups.slot_and_group(group_id)?;
         group.node.advance_apply_to(index);
         self.groups.mark_dirty(slot);
         Ok(())

@@ -147,6 +147,19 @@ impl<S: Storage> Registry<S> {
         self.slots.get_mut(slot as usize)?.as_mut()
     }
 
+    /// The slot of the group with this id and the group itself (not marked awake or dirty), or
+    /// `UnknownGroup`.
+    pub(crate) fn slot_and_group(
+        &mut self,
+        id: u64,
+    ) -> Result<(u32, &mut Group<S>), crate::error::Error> {
+        let slot = self
+            .slot_of(id)
+            .ok_or(crate::error::Error::UnknownGroup(id))?;
+        let group = self.at_mut(slot).expect("an indexed slot holds its group");
+        Ok((slot, group))
+    }
+
     pub(crate) fn get(&self, id: u64) -> Option<&Group<S>> {
         self.at(self.slot_of(id)?)
     }

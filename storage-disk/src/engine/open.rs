@@ -125,22 +125,10 @@ impl DiskStorageCore {
                 ),
             ));
         }
-        // The last segment was fsynced when opened: all of it is durable.
-        let synced_len = segments[&last_id].len;
         recovery.segments = segments.len();
         recovery.entries = log.last_index() - log.start().0;
         recovery.removed = remove_leftovers(&*fs, &dir, &names, &state)?;
-        let seg = SegmentLog {
-            fs: fs.clone(),
-            dir: dir.clone(),
-            segments,
-            segment_bytes: options.segment_bytes,
-            needs_sync: false,
-            synced_len,
-            mark_pending: true,
-            failed: None,
-            spare: Vec::new(),
-        };
+        let seg = SegmentLog::recovered(fs.clone(), dir.clone(), segments, options.segment_bytes);
         Ok(DiskStorageCore {
             fs,
             dir,

@@ -129,6 +129,28 @@ pub(crate) struct SegmentLog {
 const SPARE_MAX: usize = 64 << 20;
 
 impl SegmentLog {
+    /// The log of `segments` as recovery opened them: the last one was fsynced when opened, so
+    /// all of it is durable, and a sync mark is owed before the next write.
+    pub fn recovered(
+        fs: Arc<dyn Fs>,
+        dir: PathBuf,
+        segments: BTreeMap<u64, Segment>,
+        segment_bytes: u64,
+    ) -> SegmentLog {
+        let synced_len = segments.values().next_back().map_or(0, |s| s.len);
+        SegmentLog {
+            fs,
+            dir,
+            segments,
+            segment_bytes,
+            needs_sync: false,
+            synced_len,
+            mark_pending: true,
+            failed: None,
+            spare: Vec::new(),
+        }
+    }
+
     /// Fails if an earlier write failed.
     pub fn check_writable(&self) -> std::result::Result<(), DiskError> {
         match &self.failed {

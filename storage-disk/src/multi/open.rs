@@ -145,21 +145,9 @@ impl MultiLogCore {
                 },
             );
         }
-        // The last segment was fsynced when opened: all of it is durable.
-        let synced_len = last.len;
         recovery.segments = segments.len();
         recovery.removed = remove_leftovers(&*fs, &dir, &names, &ckpt, &referenced)?;
-        let seg = SegmentLog {
-            fs: fs.clone(),
-            dir: dir.clone(),
-            segments,
-            segment_bytes: options.segment_bytes,
-            needs_sync: false,
-            synced_len,
-            mark_pending: true,
-            failed: None,
-            spare: Vec::new(),
-        };
+        let seg = SegmentLog::recovered(fs.clone(), dir.clone(), segments, options.segment_bytes);
         Ok(MultiLogCore {
             fs,
             dir,
