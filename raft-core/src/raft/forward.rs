@@ -245,7 +245,9 @@ impl<T: Storage> Raft<T> {
             }
             None => self.propose_entries(m.entries),
         };
-        self.answer_forward(stamp, result.is_ok().then_some(first));
+        let index = result.is_ok().then_some(first);
+        self.remember_stamp(stamp, index.unwrap_or(0));
+        self.answer_forward(stamp, index);
         result
     }
 
@@ -265,12 +267,6 @@ impl<T: Storage> Raft<T> {
         };
         debug!(self.log(), "answering a forwarded proposal";
             "origin" => stamp.origin, "answer" => ?answer);
-        if stamp.term == self.term
-            && self.state == super::StateRole::Leader
-            && self.ledger_entry(stamp).is_none()
-        {
-            self.remember_stamp(stamp, index.unwrap_or(0));
-        }
         if stamp.origin == self.id {
             self.receive_forward_answer(answer);
             return;
