@@ -169,6 +169,7 @@
 pub mod confchange;
 pub mod config;
 pub mod error;
+pub mod frozen;
 pub mod log;
 pub mod prelude;
 pub mod proposal;
@@ -182,6 +183,7 @@ pub mod tracker;
 
 pub use config::{Config, ReadOnlyOption};
 pub use error::{Error, Result, StorageError};
+pub use frozen::{FreezePool, FrozenNode};
 pub use raft::{Raft, SoftState, StateRole, INVALID_ID};
 pub use raft_proto::eraftpb;
 pub use raft_proto::{prost, ConfChangeI};

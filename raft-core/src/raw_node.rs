@@ -244,7 +244,7 @@ impl LightReady {
 
 /// What a handed-out Ready asked to persist, remembered until the application reports it done.
 #[derive(Debug, Clone, Copy)]
-struct ReadyRecord {
+pub(crate) struct ReadyRecord {
     number: u64,
     /// The index of its snapshot, if it had one.
     snapshot_index: Option<u64>,
@@ -268,14 +268,14 @@ pub enum SnapshotStatus {
 pub struct RawNode<T: Storage> {
     /// The state machine. Exposed for inspection and tests; mutate it only through `RawNode`.
     pub raft: Raft<T>,
-    prev_soft_state: SoftState,
-    prev_hard_state: HardState,
+    pub(crate) prev_soft_state: SoftState,
+    pub(crate) prev_hard_state: HardState,
     /// The number of the last Ready handed out.
-    last_number: u64,
+    pub(crate) last_number: u64,
     /// Readys handed out and not yet reported persisted, oldest first.
-    records: Vec<ReadyRecord>,
+    pub(crate) records: Vec<ReadyRecord>,
     /// The last committed index handed out in a Ready (applied once that Ready is advanced).
-    committed_handed_out: u64,
+    pub(crate) committed_handed_out: u64,
 }
 
 impl<T: Storage> RawNode<T> {

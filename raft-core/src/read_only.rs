@@ -41,14 +41,14 @@ pub struct ReadOnly {
     /// How reads are confirmed.
     pub option: ReadOnlyOption,
     /// The last round number handed out: never reused in the node's life.
-    last_seq: u64,
+    pub(crate) last_seq: u64,
     /// The queues, allocated on the first request (most nodes of a multi-raft process never
     /// serve a read as leader) and freed when emptied by a loss of leadership.
-    queues: Option<Box<Queues>>,
+    pub(crate) queues: Option<Box<Queues>>,
 }
 
 #[derive(Debug, Clone, Default)]
-struct Queues {
+pub(crate) struct Queues {
     pending: VecDeque<PendingRead>,
     /// Requests that arrived before the leader committed an entry of its term; they are started
     /// once it has (the commit index before that may be stale, thesis §6.4 step 1).
@@ -60,7 +60,7 @@ struct Queues {
 }
 
 impl Queues {
-    fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.pending.is_empty()
             && self.waiting_for_commit.is_empty()
             && self.confirmed.is_empty()
@@ -192,6 +192,11 @@ impl ReadOnly {
     }
 
     /// Whether confirmed reads or dropped requests wait for the next Ready.
+    /// No request in any queue and no output waiting for a Ready.
+    pub(crate) fn is_idle(&self) -> bool {
+        self.queues.as_ref().is_none_or(|q| q.is_empty())
+    }
+
     pub(crate) fn has_output(&self) -> bool {
         self.queues
             .as_ref()

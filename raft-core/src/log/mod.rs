@@ -32,7 +32,7 @@ pub struct RaftLog<T: Storage> {
     /// are held; see [`ApplyCache`]).
     apply_cache: Option<Box<ApplyCache>>,
     /// The most payload bytes `apply_cache` holds.
-    apply_cache_limit: u64,
+    pub(crate) apply_cache_limit: u64,
 }
 
 /// The default of `Config::max_apply_cache_bytes`: at most this many payload bytes (data plus
@@ -76,6 +76,28 @@ impl<T: Storage> RaftLog<T> {
             apply_cache: None,
             apply_cache_limit: DEFAULT_APPLY_CACHE_BYTES,
         })
+    }
+
+    /// A log over `store` whose state the caller sets (a frozen node thawing): `unstable` as
+    /// given, every index 0 until set, no storage read.
+    pub(crate) fn new_unchecked(store: T, unstable: Unstable) -> RaftLog<T> {
+        RaftLog {
+            store,
+            unstable,
+            committed: 0,
+            persisted: 0,
+            applying: 0,
+            applied: 0,
+            apply_cache: None,
+            apply_cache_limit: DEFAULT_APPLY_CACHE_BYTES,
+        }
+    }
+
+    /// Whether no entry is kept in memory for applying.
+    pub(crate) fn apply_cache_is_empty(&self) -> bool {
+        self.apply_cache
+            .as_ref()
+            .is_none_or(|cache| cache.entries.is_empty())
     }
 
     /// Sets the most payload bytes kept in memory for applying (`Config::max_apply_cache_bytes`);

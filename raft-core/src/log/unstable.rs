@@ -23,7 +23,7 @@ pub struct Unstable {
     pub snapshot_in_progress: bool,
     /// How many entries the last buffer held when it was handed out: the next buffer starts with
     /// room for as many, rather than growing through 4, 8, 16... every batch.
-    batch_hint: u32,
+    pub(crate) batch_hint: u32,
 }
 
 /// Lent entries: each chunk is one `Ready`'s entries (with that Ready's number), shared with the
@@ -74,6 +74,11 @@ impl Unstable {
     /// Whether the tail holds no entry (it may still hold a snapshot).
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// Nothing in it at all: no entry (handed out or not) and no snapshot.
+    pub(crate) fn is_idle(&self) -> bool {
+        self.is_empty() && self.snapshot.is_none() && !self.snapshot_in_progress
     }
 
     /// The first index, if the unstable log holds a snapshot (one past the snapshot's index).

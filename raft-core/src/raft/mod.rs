@@ -7,6 +7,7 @@
 mod election;
 mod follower;
 mod forward;
+pub(crate) mod frozen;
 mod leader;
 mod membership;
 mod quiesce;

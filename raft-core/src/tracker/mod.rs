@@ -58,13 +58,13 @@ impl Configuration {
 /// faster and smaller than a hash map at these sizes).
 #[derive(Debug, Clone, Default)]
 pub struct ProgressTracker {
-    conf: Configuration,
-    progress: Vec<(u64, Progress)>,
-    votes: Vec<(u64, bool)>,
-    max_inflight: usize,
-    max_inflight_bytes: u64,
+    pub(crate) conf: Configuration,
+    pub(crate) progress: Vec<(u64, Progress)>,
+    pub(crate) votes: Vec<(u64, bool)>,
+    pub(crate) max_inflight: usize,
+    pub(crate) max_inflight_bytes: u64,
     /// Progress is not kept (the node does not lead): the configuration alone is.
-    untracked: bool,
+    pub(crate) untracked: bool,
 }
 
 /// Groups up to this many members are searched linearly: a few compares of adjacent ids beat a
