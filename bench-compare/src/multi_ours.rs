@@ -87,7 +87,7 @@ impl MultiNode for OursMulti {
                 break;
             }
             for group in batch.groups_mut() {
-                let store = self.multi.group(group.group_id()).expect("group").store();
+                let store = self.multi.store(group.group_id()).expect("group");
                 let ready = group.ready_mut();
                 assert!(ready.snapshot().metadata.is_none(), "unexpected snapshot");
                 let mut core = store.wl();
@@ -142,12 +142,12 @@ impl MultiNode for OursMulti {
     }
 
     fn leads(&self, group: u64) -> bool {
-        self.multi.group(group).expect("group").raft.state == StateRole::Leader
+        self.multi.group_status(group).expect("group").role == StateRole::Leader
     }
 
     fn indexes(&self, group: u64) -> (u64, u64, u64) {
-        let log = &self.multi.group(group).expect("group").raft.raft_log;
-        (log.last_index(), log.committed, log.applied)
+        let status = self.multi.group_status(group).expect("group");
+        (status.last_index, status.commit, status.applied)
     }
 
     fn quiesced(&self) -> usize {

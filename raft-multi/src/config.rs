@@ -12,6 +12,11 @@ pub struct MultiConfig {
     /// group ([`MultiRaft::set_may_quiesce`](crate::MultiRaft::set_may_quiesce)). 0 turns the
     /// policy off (the application may still call `quiesce` on a group itself). Default 10.
     pub quiesce_after_idle_ticks: u32,
+    /// Keep sleeping groups frozen ([`raft_core::FrozenNode`]): a group asleep with nothing in
+    /// flight is packed to about a third of a live node's memory at the first tick that finds it
+    /// so, and thawed when anything reaches it. Thawing restores exactly the node that was
+    /// frozen, so this changes memory, never behaviour. Default true.
+    pub freeze_sleeping_groups: bool,
 }
 
 impl MultiConfig {
@@ -20,6 +25,7 @@ impl MultiConfig {
         MultiConfig {
             node_id,
             quiesce_after_idle_ticks: 10,
+            freeze_sleeping_groups: true,
         }
     }
 

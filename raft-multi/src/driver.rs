@@ -8,7 +8,7 @@ use crate::config::MultiConfig;
 use crate::error::Error;
 use crate::outbox::Outbox;
 use crate::registry::{GroupIdSet, Registry};
-use crate::status::{Metrics, MultiStatus};
+use crate::status::{GroupStatus, Metrics, MultiStatus};
 
 /// What the application decides for a message that names a group this node does not have.
 pub enum NewGroup<S> {
@@ -59,7 +59,7 @@ impl<S: Storage> MultiRaft<S> {
         let logger = logger.new(o!("node" => config.node_id));
         Ok(MultiRaft {
             config,
-            groups: Registry::new(),
+            groups: Registry::new(logger.clone()),
             outbox: Outbox::default(),
             creator: None,
             tombstones: GroupIdSet::default(),
@@ -110,10 +110,10 @@ impl<S: Storage> MultiRaft<S> {
     /// [`MultiRaft::forget_tombstone`]. Messages of the group still queued are sent at the
     /// next flush; an unacknowledged Ready batch that holds it is acknowledged without it.
     pub fn remove_group(&mut self, group_id: u64) -> Option<RawNode<S>> {
-        let group = self.groups.remove(group_id)?;
+        let node = self.groups.remove(group_id)?;
         self.tombstones.insert(group_id);
         info!(self.logger, "group removed"; "group" => group_id);
-        Some(group.node)
+        Some(node)
     }
 
     /// Forgets a removed group's tombstone: the id may be used again. Returns whether there was
@@ -132,9 +132,28 @@ impl<S: Storage> MultiRaft<S> {
         self.groups.contains(group_id)
     }
 
-    /// The group's Raft node, for reading its state.
-    pub fn group(&self, group_id: u64) -> Option<&RawNode<S>> {
-        self.groups.get(group_id).map(|group| &group.node)
+    /// The group's Raft node, for reading anything [`MultiRaft::group_status`] does not give. A
+    /// frozen group is thawed for it (it stays asleep, and the next tick freezes it again).
+    pub fn group(&mut self, group_id: u64) -> Option<&RawNode<S>> {
+        self.groups.thaw_id(group_id).map(|node| &*node)
+    }
+
+    /// The group's Raft node if it is live; `None` if the group is unknown or kept frozen
+    /// ([`MultiRaft::group_status`] says which, and [`MultiRaft::group`] thaws it).
+    pub fn live_group(&self, group_id: u64) -> Option<&RawNode<S>> {
+        self.groups.get(group_id)?.live()
+    }
+
+    /// The group's state on this node (role, term, leader, indexes, asleep or frozen), without
+    /// thawing it.
+    pub fn group_status(&self, group_id: u64) -> Option<GroupStatus> {
+        self.groups.get(group_id).map(|group| group.status())
+    }
+
+    /// The storage of the group's node (the application persists the group's Readys into it),
+    /// without thawing it.
+    pub fn store(&self, group_id: u64) -> Option<&S> {
+        self.groups.get(group_id).map(|group| group.store())
     }
 
     /// The group's Raft node, for any command this driver has no method for (membership changes,
@@ -142,7 +161,7 @@ impl<S: Storage> MultiRaft<S> {
     /// whatever the call does is ticked and collected: always go through this method, never keep
     /// the reference across driver calls.
     pub fn group_mut(&mut self, group_id: u64) -> Option<&mut RawNode<S>> {
-        self.groups.touch_id(group_id).map(|group| &mut group.node)
+        self.groups.touch_id(group_id)
     }
 
     /// The ids of every group on this node, in no particular order.
@@ -210,8 +229,8 @@ impl<S: Storage> MultiRaft<S> {
     /// Forbidding does not wake a sleeping group.
     pub fn set_may_quiesce(&mut self, group_id: u64, allowed: bool) -> Result<(), Error> {
         let (_, group) = self.groups.slot_and_group(group_id)?;
-        group.may_quiesce = allowed;
-        group.idle_ticks = 0;
+        group.policy.may_quiesce = allowed;
+        group.policy.idle_ticks = 0;
         Ok(())
     }
 
@@ -229,7 +248,12 @@ impl<S: Storage> MultiRaft<S> {
             quiesced_groups: self
                 .groups
                 .iter()
-                .filter(|group| group.node.is_quiesced())
+                .filter(|group| group.is_quiesced())
+                .count(),
+            frozen_groups: self
+                .groups
+                .iter()
+                .filter(|group| group.status().frozen)
                 .count(),
             tombstones: self.tombstones.len(),
             queued_messages: self.outbox.queued(),

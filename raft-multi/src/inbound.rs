@@ -128,11 +128,11 @@ impl<S: Storage> MultiRaft<S> {
             },
         };
         self.groups.touch(slot);
-        let group = self
+        let node = self
             .groups
-            .at_mut(slot)
+            .node_at(slot)
             .expect("an indexed slot holds its group");
-        match group.node.step(message) {
+        match node.step(message) {
             Ok(()) => report.stepped += 1,
             Err(raft_core::Error::Store(error)) => {
                 warn!(self.logger, "storage failed while stepping a message";

@@ -8,7 +8,10 @@
 //!   puts its group to sleep ([`RawNode::quiesce`](raft_core::RawNode::quiesce)): no ticks, no
 //!   heartbeats on any member until a message, a proposal, a read or [`MultiRaft::wake`] wakes it.
 //!   A sleeping follower cannot see its leader die: the application's failure detector calls
-//!   [`MultiRaft::node_down`].
+//!   [`MultiRaft::node_down`]. A sleeping group with nothing in flight is kept frozen
+//!   ([`FrozenNode`](raft_core::FrozenNode)), about a third of a live node's memory, and thawed
+//!   exactly as it was when anything reaches it; [`MultiRaft::group_status`] reads it without
+//!   thawing.
 //! - **One envelope per destination.** Messages of all groups are queued per destination node
 //!   and [`MultiRaft::flush`] hands out one [`Envelope`] per node (a protobuf type of this crate;
 //!   raft-rs peers never see it). [`MultiRaft::step_encoded`] splits a received one and steps each
@@ -50,7 +53,7 @@
 //! fn persist_and_apply(node: &mut MultiRaft<MemStorage>, mut batch: ReadyBatch) -> Vec<Vec<u8>> {
 //!     let mut applied = Vec::new();
 //!     for group in batch.groups_mut() {
-//!         let store = node.group(group.group_id()).unwrap().store().clone();
+//!         let store = node.store(group.group_id()).unwrap().clone();
 //!         let ready = group.ready_mut();
 //!         store.wl().append(ready.entries()).unwrap();
 //!         if let Some(hard_state) = ready.hard_state() {
@@ -91,15 +94,17 @@
 //!     }
 //! }
 //!
-//! assert_eq!(nodes[0].group(10).unwrap().raft.state, StateRole::Leader);
-//! assert_eq!(nodes[1].group(20).unwrap().raft.state, StateRole::Leader);
+//! assert_eq!(nodes[0].group_status(10).unwrap().role, StateRole::Leader);
+//! assert_eq!(nodes[1].group_status(20).unwrap().role, StateRole::Leader);
 //! for node_applied in &applied {
 //!     assert_eq!(node_applied.len(), 2, "every node applied both groups' entries");
 //! }
-//! // Idle since round 10, both groups went to sleep on every node: ticks now cost nothing.
+//! // Idle since round 10, both groups went to sleep on every node: ticks now cost nothing, and
+//! // each sleeping group is kept frozen, a third of a live node's memory.
 //! for node in &nodes {
 //!     assert_eq!(node.status().quiesced_groups, 2);
 //!     assert_eq!(node.status().awake_groups, 0);
+//!     assert!(node.group_status(10).unwrap().frozen);
 //! }
 //! # Ok(())
 //! # }
@@ -122,4 +127,4 @@ pub use envelope::{Envelope, GroupMessage};
 pub use error::{EnvelopeError, Error};
 pub use inbound::InboundReport;
 pub use ready::{GroupReady, PendingBatch, ReadyBatch};
-pub use status::{Metrics, MultiStatus};
+pub use status::{GroupStatus, Metrics, MultiStatus};

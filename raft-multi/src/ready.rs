@@ -119,11 +119,10 @@ impl<S: Storage> MultiRaft<S> {
     /// Whether any group has work for the application (only groups touched since the last batch
     /// are asked).
     pub fn has_ready(&self) -> bool {
-        self.groups.dirty.iter().any(|slot| {
-            self.groups
-                .at(*slot)
-                .is_some_and(|group| group.node.has_ready())
-        })
+        self.groups
+            .dirty
+            .iter()
+            .any(|slot| self.groups.at(*slot).is_some_and(|group| group.has_ready()))
     }
 
     /// Collects the Ready of every group that has one. Their early messages go to the outbox at
@@ -138,14 +137,14 @@ impl<S: Storage> MultiRaft<S> {
             ..ReadyBatch::default()
         };
         for slot in dirty.drain(..) {
-            let Some(group) = self.groups.at_mut(slot) else {
+            let Some((group, logger)) = self.groups.with_logger(slot) else {
                 continue;
             };
             group.in_dirty = false;
-            if !group.node.has_ready() {
+            if !group.has_ready() {
                 continue;
             }
-            match group.node.ready() {
+            match group.node_mut(logger).ready() {
                 Ok(mut ready) => {
                     self.outbox.push_all(group.id, ready.take_messages());
                     let last_committed = ready.committed_entries().last().map(|e| e.index);
@@ -190,21 +189,22 @@ impl<S: Storage> MultiRaft<S> {
     /// committed) comes in the next batch.
     pub fn advance(&mut self, mut batch: ReadyBatch) {
         for mut group in batch.groups.drain(..) {
-            let Some(live) = self.groups.at_mut(group.slot) else {
+            let Some((live, logger)) = self.groups.with_logger(group.slot) else {
                 continue;
             };
             if live.incarnation != group.incarnation {
                 continue;
             }
+            let group_id = live.id;
+            let node = live.node_mut(logger);
             if group.applies_through > 0 {
-                live.node.advance_apply_to(group.applies_through);
+                node.advance_apply_to(group.applies_through);
             }
             let persisted_messages = group.ready.take_persisted_messages();
             let number = group.ready.number();
             // Dropped before reporting, so the node takes its entries back without a copy.
             drop(group.ready);
-            live.node.on_persist_ready(number);
-            let group_id = live.id;
+            node.on_persist_ready(number);
             self.outbox.push_all(group_id, persisted_messages);
             self.groups.mark_dirty(group.slot);
         }
@@ -238,14 +238,14 @@ impl<S: Storage> MultiRaft<S> {
     /// queued for the next flush. Groups removed since are skipped.
     pub fn on_persisted(&mut self, pending: PendingBatch) {
         for group in pending.groups {
-            let Some(live) = self.groups.at_mut(group.slot) else {
+            let Some((live, logger)) = self.groups.with_logger(group.slot) else {
                 continue;
             };
             if live.incarnation != group.incarnation {
                 continue;
             }
-            live.node.on_persist_ready(group.ready_number);
             let group_id = live.id;
+            live.node_mut(logger).on_persist_ready(group.ready_number);
             self.outbox.push_all(group_id, group.persisted_messages);
             self.groups.mark_dirty(group.slot);
         }
@@ -254,8 +254,11 @@ impl<S: Storage> MultiRaft<S> {
     /// The application applied the group's committed entries up to `index` (asynchronous
     /// style; [`MultiRaft::advance`] does this itself).
     pub fn advance_apply_to(&mut self, group_id: u64, index: u64) -> Result<(), Error> {
-        let (slot, group) = self.groups.slot_and_group(group_id)?;
-        group.node.advance_apply_to(index);
+        let (slot, _) = self.groups.slot_and_group(group_id)?;
+        self.groups
+            .node_at(slot)
+            .expect("an indexed slot holds its group")
+            .advance_apply_to(index);
         self.groups.mark_dirty(slot);
         Ok(())
     }

@@ -11,6 +11,8 @@ pub struct Metrics {
     pub quiesced_by_policy: u64,
     /// Sleeping groups woken by [`MultiRaft::node_down`](crate::MultiRaft::node_down).
     pub woken_by_node_down: u64,
+    /// Sleeping groups frozen (see `MultiConfig::freeze_sleeping_groups`).
+    pub groups_frozen: u64,
     /// Ready batches handed out (empty ones not counted).
     pub ready_batches: u64,
     /// Group Readys in those batches.
@@ -53,10 +55,38 @@ pub struct MultiStatus {
     pub awake_groups: usize,
     /// Groups that are asleep (counted by walking every group: not for a hot path).
     pub quiesced_groups: usize,
+    /// Sleeping groups kept frozen (counted likewise).
+    pub frozen_groups: usize,
     /// Removed groups remembered so that a late message does not create them again.
     pub tombstones: usize,
     /// Messages waiting for the next flush.
     pub queued_messages: usize,
     /// Counters.
     pub metrics: Metrics,
+}
+
+/// One group's state on this node, readable whether the group is live or frozen (see
+/// [`MultiRaft::group_status`](crate::MultiRaft::group_status)).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GroupStatus {
+    /// The group.
+    pub group_id: u64,
+    /// This replica's role.
+    pub role: raft_core::StateRole,
+    /// Its current term.
+    pub term: u64,
+    /// Whom it voted for in that term (0: nobody).
+    pub vote: u64,
+    /// The leader it knows (0: none).
+    pub leader_id: u64,
+    /// Its commit index.
+    pub commit: u64,
+    /// Its applied index.
+    pub applied: u64,
+    /// The index of the last entry of its log.
+    pub last_index: u64,
+    /// Whether the group sleeps on this node.
+    pub asleep: bool,
+    /// Whether it is kept frozen (asleep with nothing in flight, packed small).
+    pub frozen: bool,
 }

@@ -4,8 +4,9 @@
 use raft_core::{StateRole, Storage};
 use slog::debug;
 
-use crate::registry::Group;
+use crate::registry::Policy;
 use crate::MultiRaft;
+use raft_core::RawNode;
 
 impl<S: Storage> MultiRaft<S> {
     /// Advances every awake group's clock by one tick. Sleeping groups cost nothing: a group
@@ -17,27 +18,33 @@ impl<S: Storage> MultiRaft<S> {
     pub fn tick(&mut self) {
         self.metrics.ticks += 1;
         let threshold = self.config.quiesce_after_idle_ticks;
+        let freeze = self.config.freeze_sleeping_groups;
         let mut position = 0;
         while position < self.groups.awake.len() {
             let slot = self.groups.awake[position];
-            let group = self
+            let (group, logger) = self
                 .groups
-                .at_mut(slot)
+                .with_logger(slot)
                 .expect("the awake list holds live slots only");
-            if !group.node.is_quiesced() {
+            if !group.is_quiesced() {
+                let (node, policy) = group.node_and_policy(logger);
                 // The policy judges the group as the last round left it, before this tick: a
                 // tick may start a check-quorum round, which forgets who answered lately until
                 // the answers to this tick's heartbeats come in.
-                if threshold > 0 && apply_policy(group, threshold) {
+                if threshold > 0 && apply_policy(node, policy, threshold) {
                     self.metrics.quiesced_by_policy += 1;
                 } else {
-                    group.node.tick();
+                    node.tick();
                     self.metrics.group_ticks += 1;
                 }
             }
-            if group.node.is_quiesced() {
-                group.in_awake = false;
-                self.groups.awake.swap_remove(position);
+            // A sleeping group leaves the list; with freezing on, only once it is frozen (one
+            // with its last heartbeats or a Ready still in flight is frozen at a later tick,
+            // and one whose application holds back an acknowledgement stays live and listed).
+            let asleep = group.is_quiesced();
+            if asleep && (!freeze || self.groups.freeze_at(slot)) {
+                self.metrics.groups_frozen += u64::from(freeze);
+                self.groups.leave_awake(position);
             } else {
                 position += 1;
             }
@@ -61,16 +68,18 @@ impl<S: Storage> MultiRaft<S> {
             .groups
             .slots()
             .filter(|slot| {
-                let raft = &self.groups.at(*slot).expect("an occupied slot").node.raft;
-                raft.is_quiesced()
-                    && (raft.leader_id == node
-                        || (raft.state == StateRole::Leader && raft.prs.is_member(node)))
+                let group = self.groups.at(*slot).expect("an occupied slot");
+                let status = group.status();
+                status.asleep
+                    && (status.leader_id == node
+                        || (status.role == StateRole::Leader && group.is_member(node)))
             })
             .collect();
         for slot in &slots {
-            let group = self.groups.at_mut(*slot).expect("an occupied slot");
-            group.node.wake();
-            group.idle_ticks = 0;
+            let (group, logger) = self.groups.with_logger(*slot).expect("an occupied slot");
+            let (raw, policy) = group.node_and_policy(logger);
+            raw.wake();
+            policy.idle_ticks = 0;
             self.groups.touch(*slot);
         }
         self.metrics.woken_by_node_down += slots.len() as u64;
@@ -82,28 +91,27 @@ impl<S: Storage> MultiRaft<S> {
 /// Counts an awake leader's idle ticks and puts its group to sleep at the threshold. A tick is
 /// idle when nothing was committed since the previous one and nothing blocks quiescence (every
 /// member caught up, nothing pending). Returns whether it put the group to sleep.
-fn apply_policy<S: Storage>(group: &mut Group<S>, threshold: u32) -> bool {
-    let node = &mut group.node;
-    if node.raft.state != StateRole::Leader || !group.may_quiesce {
-        group.idle_ticks = 0;
+fn apply_policy<S: Storage>(node: &mut RawNode<S>, policy: &mut Policy, threshold: u32) -> bool {
+    if node.raft.state != StateRole::Leader || !policy.may_quiesce {
+        policy.idle_ticks = 0;
         return false;
     }
     // The commit index is a field of the node (the last index may need the storage): it moves
     // whenever a busy group commits, and a group with an entry not yet committed is blocked below.
     let committed = node.raft.raft_log.committed;
-    if committed != group.committed_seen {
-        group.committed_seen = committed;
-        group.idle_ticks = 0;
+    if committed != policy.committed_seen {
+        policy.committed_seen = committed;
+        policy.idle_ticks = 0;
         return false;
     }
     if node.quiesce_blocker().is_some() {
-        group.idle_ticks = 0;
+        policy.idle_ticks = 0;
         return false;
     }
-    group.idle_ticks += 1;
-    if group.idle_ticks < threshold {
+    policy.idle_ticks += 1;
+    if policy.idle_ticks < threshold {
         return false;
     }
-    group.idle_ticks = 0;
+    policy.idle_ticks = 0;
     node.quiesce()
 }

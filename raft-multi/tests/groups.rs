@@ -54,8 +54,8 @@ fn every_group_elects_one_leader_and_commits_on_every_node() {
         let leader = cluster.leader(group_id).unwrap();
         assert_eq!(leader, NODES[(group_id % 3) as usize], "group {group_id}");
         for node_id in NODES {
-            let raw = cluster.multi(node_id).group(group_id).unwrap();
-            assert_eq!(raw.raft.leader_id, leader, "group {group_id} on {node_id}");
+            let status = cluster.multi(node_id).group_status(group_id).unwrap();
+            assert_eq!(status.leader_id, leader, "group {group_id} on {node_id}");
             assert_eq!(
                 cluster.applied(node_id, group_id),
                 [format!("first {group_id}").into_bytes()],
@@ -146,7 +146,7 @@ fn a_failure_detector_wakes_the_groups_of_a_stopped_leader_and_they_elect_new_le
         .collect();
     assert_eq!(led_by_1.len(), GROUPS as usize / 3);
     let terms_before: std::collections::BTreeMap<u64, u64> = group_ids()
-        .map(|g| (g, cluster.multi(2).group(g).unwrap().raft.term))
+        .map(|g| (g, cluster.multi(2).group_status(g).unwrap().term))
         .collect();
     cluster.down.insert(1);
     // Asleep, nobody notices that node 1 stopped.
@@ -198,9 +198,9 @@ fn a_failure_detector_wakes_the_groups_of_a_stopped_leader_and_they_elect_new_le
         let leader = NODES[(group_id % 3) as usize];
         assert_eq!(cluster.leader(group_id), Some(leader), "group {group_id}");
         let follower = 5 - leader;
-        let raw = cluster.multi(follower).group(group_id).unwrap();
-        assert_eq!(raw.raft.state, StateRole::Follower);
-        assert_eq!(raw.raft.term, terms_before[&group_id], "group {group_id}");
+        let status = cluster.multi(follower).group_status(group_id).unwrap();
+        assert_eq!(status.role, StateRole::Follower);
+        assert_eq!(status.term, terms_before[&group_id], "group {group_id}");
     }
 }
 

@@ -53,10 +53,14 @@ fn a_group_is_created_when_its_first_message_arrives_and_the_hook_accepts() {
     assert_eq!(metrics.groups_created_on_message, 5);
     assert_eq!(asked.load(Ordering::Relaxed), 5, "asked once per group");
     for group_id in 10..15 {
-        let raw = cluster.multi(3).group(group_id).expect("created on node 3");
-        assert_eq!(raw.raft.leader_id, 1);
+        let status = cluster
+            .multi(3)
+            .group_status(group_id)
+            .expect("created on node 3");
+        assert_eq!(status.leader_id, 1);
         assert_eq!(cluster.applied(3, group_id), [b"hello".to_vec()]);
-        let conf = raw.store().rl().conf_state().clone();
+        let store = cluster.multi(3).store(group_id).expect("created on node 3");
+        let conf = store.rl().conf_state().clone();
         assert_eq!(
             conf.voters,
             [1, 2, 3],

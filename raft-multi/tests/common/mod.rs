@@ -170,13 +170,11 @@ impl Cluster {
             if self.down.contains(id) {
                 continue;
             }
-            let Some(raw) = node.multi.group(group_id) else {
+            let Some(status) = node.multi.group_status(group_id) else {
                 continue;
             };
-            if raw.raft.state == StateRole::Leader
-                && best.is_none_or(|(_, term)| raw.raft.term > term)
-            {
-                best = Some((*id, raw.raft.term));
+            if status.role == StateRole::Leader && best.is_none_or(|(_, term)| status.term > term) {
+                best = Some((*id, status.term));
             }
         }
         best.map(|(id, _)| id)
@@ -198,7 +196,7 @@ impl Cluster {
 pub fn persist_and_apply(node: &mut Node, mut batch: ReadyBatch) {
     for group in batch.groups_mut() {
         let group_id = group.group_id();
-        let store = node.multi.group(group_id).unwrap().store().clone();
+        let store = node.multi.store(group_id).unwrap().clone();
         let ready = group.ready_mut();
         if *ready.snapshot() != Default::default() {
             store.wl().apply_snapshot(ready.snapshot().clone()).unwrap();

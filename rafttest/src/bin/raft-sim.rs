@@ -69,6 +69,10 @@ struct Args {
     /// disks do not apply (pre-vote and check-quorum are drawn per seed).
     #[arg(long)]
     multi: bool,
+    /// With --multi, keep sleeping groups live instead of frozen (a run goes exactly as with
+    /// freezing: thawing restores the node).
+    #[arg(long)]
+    no_freeze: bool,
     /// Groups with --multi.
     #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..=100_000))]
     groups: u64,
@@ -221,6 +225,7 @@ fn multi_options(args: &Args) -> Result<(MultiOptions, u64), String> {
         verbose: args.verbose,
         stop_after: args.stop_after,
         planted_bug: None,
+        no_freeze: args.no_freeze,
     };
     match args.faults {
         Faults::All => {}

@@ -181,8 +181,8 @@ impl MultiSim {
                 self.nodes.iter().any(|n| {
                     n.multi
                         .as_ref()
-                        .and_then(|m| m.group(*group))
-                        .is_some_and(|raw| !raw.is_quiesced())
+                        .and_then(|m| m.group_status(*group))
+                        .is_some_and(|status| !status.asleep)
                 })
             })
             .unwrap_or(0);
@@ -198,15 +198,16 @@ impl MultiSim {
         let replicas: Vec<_> = nodes
             .iter()
             .filter_map(|id| self.nodes[*id as usize - 1].multi.as_ref())
-            .filter_map(|multi| multi.group(group))
+            .filter_map(|multi| Some((multi.node_id(), multi.group_status(group)?)))
             .collect();
-        let Some(leader) = replicas.iter().find(|r| r.raft.state == StateRole::Leader) else {
+        let Some((leader_id, leader)) = replicas.iter().find(|(_, r)| r.role == StateRole::Leader)
+        else {
             return false;
         };
         replicas.len() == nodes.len()
             && replicas
                 .iter()
-                .all(|r| r.raft.term == leader.raft.term && r.raft.leader_id == leader.raft.id)
+                .all(|(_, r)| r.term == leader.term && r.leader_id == *leader_id)
     }
 
     /// Whether one of `values` was applied in `group` on every node of `nodes`.
@@ -236,8 +237,8 @@ impl MultiSim {
             let led = (1..=self.opts.groups)
                 .filter(|g| {
                     multi
-                        .group(*g)
-                        .is_some_and(|raw| raw.raft.state == StateRole::Leader)
+                        .group_status(*g)
+                        .is_some_and(|status| status.role == StateRole::Leader)
                 })
                 .count();
             if led > best.0 {
@@ -258,22 +259,26 @@ impl MultiSim {
                 store.last_index().unwrap_or(0),
                 store.rl().hard_state().commit
             );
-            let line = match node.multi.as_ref().and_then(|m| m.group(group)) {
+            let multi = node.multi.as_ref();
+            let line = match multi.and_then(|m| m.group_status(group)) {
                 None => format!("node {} down ({durable})", node.id),
-                Some(raw) => {
-                    let r = &raw.raft;
+                Some(status) => {
+                    let blocker = multi
+                        .and_then(|m| m.live_group(group))
+                        .and_then(|raw| raw.quiesce_blocker());
                     format!(
                         "node {} {:?} term {} lead {} commit {} last {} applied {} asleep {} \
-                         blocker {:?} ({durable})",
+                         frozen {} blocker {:?} ({durable})",
                         node.id,
-                        r.state,
-                        r.term,
-                        r.leader_id,
-                        r.raft_log.committed,
-                        r.raft_log.last_index(),
+                        status.role,
+                        status.term,
+                        status.leader_id,
+                        status.commit,
+                        status.last_index,
                         node.applied[group as usize - 1],
-                        raw.is_quiesced(),
-                        raw.quiesce_blocker()
+                        status.asleep,
+                        status.frozen,
+                        blocker
                     )
                 }
             };

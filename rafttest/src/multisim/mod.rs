@@ -65,6 +65,9 @@ pub struct MultiReport {
     pub faulty_naps: u64,
     /// Groups woken by the failure detector (`node_down`).
     pub wakeups: u64,
+    /// Sleeping groups frozen (`MultiConfig::freeze_sleeping_groups`), on every node over every
+    /// life; each was thawed again when something reached it.
+    pub frozen: u64,
     /// Envelopes sent.
     pub envelopes_sent: u64,
     /// Messages inside them.
@@ -241,6 +244,7 @@ impl MultiSim {
             })
             .sum();
         report.naps = self.nodes.iter().map(MultiNode::naps).sum();
+        report.frozen = self.nodes.iter().map(MultiNode::frozen).sum();
         report.envelopes_sent = self.wire.envelopes_sent;
         report.messages_sent = self.wire.messages_sent;
         self.report

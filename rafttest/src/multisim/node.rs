@@ -26,6 +26,8 @@ pub(crate) struct Carried {
     pub naps: u64,
     /// Group ticks.
     pub group_ticks: u64,
+    /// Sleeping groups frozen.
+    pub frozen: u64,
 }
 
 /// One node of the simulated deployment.
@@ -86,6 +88,7 @@ impl MultiNode {
         let config = MultiConfig {
             node_id: self.id,
             quiesce_after_idle_ticks: f.quiesce_after,
+            freeze_sleeping_groups: f.freeze,
         };
         let mut multi =
             MultiRaft::new(config, logger).map_err(|e| format!("node {}: {e}", self.id))?;
@@ -126,6 +129,7 @@ impl MultiNode {
             let metrics = multi.metrics();
             self.carried.naps += metrics.quiesced_by_policy;
             self.carried.group_ticks += metrics.group_ticks;
+            self.carried.frozen += metrics.groups_frozen;
         }
         let Some(mut batch) = self.pending.take() else {
             return Vec::new();
@@ -136,6 +140,15 @@ impl MultiNode {
             written.push((group.group_id(), ready));
         }
         written
+    }
+
+    /// The sleeping groups frozen over every life so far.
+    pub fn frozen(&self) -> u64 {
+        self.carried.frozen
+            + self
+                .multi
+                .as_ref()
+                .map_or(0, |multi| multi.metrics().groups_frozen)
     }
 
     /// The naps started over every life so far.

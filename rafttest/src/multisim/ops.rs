@@ -279,12 +279,11 @@ impl MultiSim {
             let Some(multi) = self.nodes[id as usize - 1].multi.as_ref() else {
                 continue;
             };
-            let Some(raw) = multi.group(group) else {
+            let Some(status) = multi.group_status(group) else {
                 return Err(format!("node {id} lost group {group}"));
             };
-            if raw.raft.state == StateRole::Leader {
-                let term = raw.raft.term;
-                self.checker.saw_leader(group, term, id)?;
+            if status.role == StateRole::Leader {
+                self.checker.saw_leader(group, status.term, id)?;
             }
         }
         self.touched = touched;

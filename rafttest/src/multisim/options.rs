@@ -44,6 +44,9 @@ pub struct MultiOptions {
     pub stop_after: u64,
     /// A bug to plant in the application (tests of the checker only).
     pub planted_bug: Option<MultiPlantedBug>,
+    /// Keep sleeping groups live instead of frozen (`MultiConfig::freeze_sleeping_groups`
+    /// off): a run must then go exactly as with freezing, since thawing restores the node.
+    pub no_freeze: bool,
 }
 
 impl Default for MultiOptions {
@@ -61,6 +64,7 @@ impl Default for MultiOptions {
             verbose: false,
             stop_after: 0,
             planted_bug: None,
+            no_freeze: false,
         }
     }
 }
@@ -133,6 +137,8 @@ pub struct MultiFeatures {
     /// The failure detector's usual delay, in events, before it reports a node down; one notice
     /// in four takes up to ten times longer.
     pub detector_delay: u64,
+    /// `MultiConfig::freeze_sleeping_groups` (not drawn: [`MultiOptions::no_freeze`]).
+    pub freeze: bool,
 }
 
 impl MultiFeatures {
@@ -168,6 +174,7 @@ impl MultiFeatures {
             crash_any: rng.random_bool(0.25),
             tick_weight: [30, 60, 150][rng.random_range(0..3)],
             detector_delay: [20, 100, 400][rng.random_range(0..3)],
+            freeze: !opts.no_freeze,
         }
     }
 
