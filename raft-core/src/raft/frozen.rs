@@ -64,12 +64,16 @@ pub struct FreezePool {
     confs: Vec<Arc<Configuration>>,
 }
 
-/// The shared copy of `value` in `pool` (added if new and the pool has room).
+/// The shared copy of `value` in `pool` (added if new; a full pool first forgets the copies no
+/// frozen node holds any more, so memberships that changed do not crowd out new ones).
 fn intern<V: PartialEq>(pool: &mut Vec<Arc<V>>, value: V) -> Arc<V> {
     if let Some(shared) = pool.iter().find(|shared| ***shared == value) {
         return Arc::clone(shared);
     }
     let shared = Arc::new(value);
+    if pool.len() >= POOL_LIMIT {
+        pool.retain(|old| Arc::strong_count(old) > 1);
+    }
     if pool.len() < POOL_LIMIT {
         pool.push(Arc::clone(&shared));
     }
@@ -304,5 +308,32 @@ impl<T: Storage> FrozenRaft<T> {
             forwards: self.forwards,
             led_term: self.led_term,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_full_pool_forgets_copies_no_one_holds_and_shares_new_ones() {
+        let mut pool: Vec<Arc<u64>> = Vec::new();
+        let held: Vec<Arc<u64>> = (0..POOL_LIMIT as u64)
+            .map(|v| intern(&mut pool, v))
+            .collect();
+        assert_eq!(pool.len(), POOL_LIMIT);
+        // Full, and every copy held: a new value is not shared.
+        let lone = intern(&mut pool, 1000);
+        assert_eq!(Arc::strong_count(&lone), 1);
+        assert!(
+            Arc::ptr_eq(&intern(&mut pool, 5), &held[5]),
+            "an equal value is shared"
+        );
+        // Once most copies are no longer held, a new value finds room.
+        drop(held);
+        let first = intern(&mut pool, 2000);
+        let second = intern(&mut pool, 2000);
+        assert!(Arc::ptr_eq(&first, &second));
+        assert_eq!(pool.len(), 1);
     }
 }
