@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Side by side on loopback (issue 20, workload W7 in shared/bench/WORKLOADS.md): a 3-node raftkv
+# Side by side on loopback (issue 20, workload W7 in WORKLOADS.md): a 3-node raftkv
 # cluster, a 3-node etcd cluster and one redis-server, each fsyncing every commit, driven with the
 # same load by raftkv's load generator (examples/loadgen.rs), which speaks RESP and etcd's v3
 # HTTP/JSON gateway. Prints one table: throughput and p50/p99 latency of writes and linearizable

@@ -1,4 +1,4 @@
-//! storage-disk benchmarks, workloads W8, W9 and W10 of `/work/shared/bench/WORKLOADS.md`:
+//! storage-disk benchmarks, workloads W8, W9 and W10 of the repository's `WORKLOADS.md`:
 //! `cargo bench -p storage-disk --bench disk [--features bench-raft-engine] -- [flags]`.
 //!
 //! Flags: `--dir PATH` (default: the system temp dir; the bare loop writes in the same
