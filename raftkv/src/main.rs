@@ -5,6 +5,12 @@ use std::process::ExitCode;
 use raftkv::cli::{self, Cli};
 use slog::Drain;
 
+/// Every allocation of the server process: mimalloc's per-thread free lists serve the small
+/// buffers a request passes through (commands, entries, replies, frames) without glibc's
+/// consolidation passes, which took about a quarter of a loaded leader's CPU.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = match cli::parse(std::env::args_os().skip(1)) {
         Ok(cli) => cli,
