@@ -34,6 +34,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use raft_core::{Error as RaftError, RawNode, StateRole};
 use slog::{debug, error, info, warn, Logger};
 
+use crate::event::Outbox;
 use crate::kv::StateMachine;
 use crate::storage::NodeStorage;
 use crate::transport::Transport;
@@ -90,6 +91,8 @@ pub struct Node {
     events: Sender<Event>,
     /// When this node, leading, last proposed an `ExpireSweep`.
     last_sweep: Option<Instant>,
+    /// Replies on their way to the I/O thread, flushed after each Ready and each turn.
+    outbox: Outbox,
 }
 
 impl Node {
@@ -141,6 +144,7 @@ impl Node {
         // The state machine restarts from the snapshot; the log after it is applied again.
         let config = cfg.raft_config(sm.applied_index);
         let raw = RawNode::new(&config, storage.clone(), &logger)?;
+        let outbox = Outbox::new(&io);
         let transport = Transport::new(
             cfg.id,
             cfg.addr.clone(),
@@ -175,6 +179,7 @@ impl Node {
             snapshot_in_progress: None,
             events,
             last_sweep: None,
+            outbox,
         };
         node.sync_peers();
         if node.raw.raft.prs.conf().voters.ids() == [node.cfg.id] {
@@ -212,8 +217,14 @@ impl Node {
             }
             self.catch_up(&mut clock);
             self.flush_reads();
-            self.handle_readies()?;
+            // Answers known without the log (refusals, timeouts, PING) do not wait for a fsync.
+            self.outbox.flush();
+            let handled = self.handle_readies();
+            // Whatever was answered this turn leaves now, even when the disk failed.
+            self.outbox.flush();
+            handled?;
             self.maybe_snapshot()?;
+            self.outbox.flush();
         }
     }
 

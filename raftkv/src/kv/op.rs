@@ -88,6 +88,12 @@ impl Op {
     /// The encoding of the operation alone.
     pub fn encode(&self) -> Vec<u8> {
         let mut out = Vec::new();
+        self.encode_into(&mut out);
+        out
+    }
+
+    /// Appends the encoding of the operation to `out`.
+    fn encode_into(&self, out: &mut Vec<u8>) {
         match self {
             Op::Set {
                 key,
@@ -95,65 +101,46 @@ impl Op {
                 condition,
                 get,
                 expiry,
-            } => {
-                out.push(OP_SET);
-                put_bytes(&mut out, key);
-                put_bytes(&mut out, value);
-                let condition = match condition {
-                    SetCondition::Always => 0,
-                    SetCondition::IfAbsent => 1,
-                    SetCondition::IfPresent => 2,
-                };
-                out.push(condition | if *get { 4 } else { 0 });
-                match expiry {
-                    SetExpiry::Clear => out.push(0),
-                    SetExpiry::Keep => out.push(1),
-                    SetExpiry::At(at) => {
-                        out.push(2);
-                        put_u64(&mut out, *at);
-                    }
-                }
-            }
+            } => encode_set(out, key, value, *condition, *get, *expiry),
             Op::SetNx(key, value) => {
                 out.push(OP_SETNX);
-                put_bytes(&mut out, key);
-                put_bytes(&mut out, value);
+                put_bytes(out, key);
+                put_bytes(out, value);
             }
             Op::Del(keys) => {
                 out.push(OP_DEL);
-                put_u32(&mut out, keys.len() as u32);
-                keys.iter().for_each(|k| put_bytes(&mut out, k));
+                put_u32(out, keys.len() as u32);
+                keys.iter().for_each(|k| put_bytes(out, k));
             }
             Op::IncrBy(key, by) => {
                 out.push(OP_INCRBY);
-                put_bytes(&mut out, key);
+                put_bytes(out, key);
                 out.extend_from_slice(&by.to_be_bytes());
             }
             Op::Append(key, value) => {
                 out.push(OP_APPEND);
-                put_bytes(&mut out, key);
-                put_bytes(&mut out, value);
+                put_bytes(out, key);
+                put_bytes(out, value);
             }
             Op::MSet(pairs) => {
                 out.push(OP_MSET);
-                put_u32(&mut out, pairs.len() as u32);
+                put_u32(out, pairs.len() as u32);
                 for (key, value) in pairs {
-                    put_bytes(&mut out, key);
-                    put_bytes(&mut out, value);
+                    put_bytes(out, key);
+                    put_bytes(out, value);
                 }
             }
             Op::ExpireAt(key, at) => {
                 out.push(OP_EXPIRE_AT);
-                put_bytes(&mut out, key);
-                put_u64(&mut out, *at);
+                put_bytes(out, key);
+                put_u64(out, *at);
             }
             Op::Persist(key) => {
                 out.push(OP_PERSIST);
-                put_bytes(&mut out, key);
+                put_bytes(out, key);
             }
             Op::ExpireSweep => out.push(OP_EXPIRE_SWEEP),
         }
-        out
     }
 
     /// Decodes an operation's encoding (the first version's included).
@@ -164,6 +151,34 @@ impl Op {
             return Err(DecodeError("write entry"));
         }
         Ok(op)
+    }
+}
+
+/// Appends the encoding of an [`Op::Set`] made of these parts.
+fn encode_set(
+    out: &mut Vec<u8>,
+    key: &[u8],
+    value: &[u8],
+    condition: SetCondition,
+    get: bool,
+    expiry: SetExpiry,
+) {
+    out.push(OP_SET);
+    put_bytes(out, key);
+    put_bytes(out, value);
+    let condition = match condition {
+        SetCondition::Always => 0,
+        SetCondition::IfAbsent => 1,
+        SetCondition::IfPresent => 2,
+    };
+    out.push(condition | if get { 4 } else { 0 });
+    match expiry {
+        SetExpiry::Clear => out.push(0),
+        SetExpiry::Keep => out.push(1),
+        SetExpiry::At(at) => {
+            out.push(2);
+            put_u64(out, at);
+        }
     }
 }
 
@@ -232,12 +247,19 @@ pub struct WriteEntry {
     pub op: Op,
 }
 
+/// A buffer holding the stamp of a [`WriteEntry`] made at `now_ms`, with room for `more` bytes.
+fn stamped(now_ms: u64, more: usize) -> Vec<u8> {
+    let mut out = Vec::with_capacity(9 + more);
+    out.push(STAMPED);
+    put_u64(&mut out, now_ms);
+    out
+}
+
 impl WriteEntry {
     /// The encoding stored in a log entry's data.
     pub fn encode(&self) -> Vec<u8> {
-        let mut out = vec![STAMPED];
-        put_u64(&mut out, self.now_ms);
-        out.extend_from_slice(&self.op.encode());
+        let mut out = stamped(self.now_ms, 0);
+        self.op.encode_into(&mut out);
         out
     }
 
@@ -303,16 +325,48 @@ impl Write {
                 get,
                 expiry: SetExpiry::At(now_ms.saturating_add(ttl_ms)),
             },
-            Write::ExpireIn(key, ttl_ms) => {
-                let at = if ttl_ms >= 0 {
-                    now_ms.saturating_add(ttl_ms.unsigned_abs())
-                } else {
-                    now_ms.saturating_sub(ttl_ms.unsigned_abs())
-                };
-                Op::ExpireAt(key, at)
-            }
+            Write::ExpireIn(key, ttl_ms) => Op::ExpireAt(key, deadline_in(now_ms, ttl_ms)),
         };
         WriteEntry { now_ms, op }
+    }
+
+    /// The encoding of `self.clone().at(now_ms)` (the log entry's data), without the copy: the
+    /// proposer keeps the write for as long as the proposal may have to wait.
+    pub fn encode_at(&self, now_ms: u64) -> Vec<u8> {
+        match self {
+            Write::Op(op) => {
+                let mut out = stamped(now_ms, 0);
+                op.encode_into(&mut out);
+                out
+            }
+            Write::SetFor {
+                key,
+                value,
+                condition,
+                get,
+                ttl_ms,
+            } => {
+                // The tag, two lengths, the flags, the expiry's tag and deadline.
+                let mut out = stamped(now_ms, key.len() + value.len() + 20);
+                let expiry = SetExpiry::At(now_ms.saturating_add(*ttl_ms));
+                encode_set(&mut out, key, value, *condition, *get, expiry);
+                out
+            }
+            Write::ExpireIn(key, ttl_ms) => {
+                let mut out = stamped(now_ms, key.len() + 13);
+                Op::ExpireAt(key.clone(), deadline_in(now_ms, *ttl_ms)).encode_into(&mut out);
+                out
+            }
+        }
+    }
+}
+
+/// `now_ms` moved by `ttl_ms`, which may be negative (a time already passed).
+fn deadline_in(now_ms: u64, ttl_ms: i64) -> u64 {
+    if ttl_ms >= 0 {
+        now_ms.saturating_add(ttl_ms.unsigned_abs())
+    } else {
+        now_ms.saturating_sub(ttl_ms.unsigned_abs())
     }
 }
 
@@ -376,6 +430,32 @@ mod tests {
         assert!(Op::decode(&[99]).is_err(), "an unknown op tag is refused");
         assert!(Op::decode(&[]).is_err());
         assert!(WriteEntry::decode(&[STAMPED, 0, 0]).is_err());
+    }
+
+    #[test]
+    fn encode_at_is_the_encoding_of_the_entry_at_that_time() {
+        let mut writes: Vec<Write> = all_ops().into_iter().map(Write::Op).collect();
+        for ttl_ms in [1, 10_000, u64::MAX] {
+            writes.push(Write::SetFor {
+                key: b"k".to_vec(),
+                value: b"value".to_vec(),
+                condition: SetCondition::IfAbsent,
+                get: true,
+                ttl_ms,
+            });
+        }
+        for ttl_ms in [i64::MIN, -5, 0, 5, i64::MAX] {
+            writes.push(Write::ExpireIn(b"k".to_vec(), ttl_ms));
+        }
+        for write in writes {
+            for now_ms in [0, 1_700_000_000_123, u64::MAX - 1] {
+                assert_eq!(
+                    write.encode_at(now_ms),
+                    write.clone().at(now_ms).encode(),
+                    "{write:?} at {now_ms}"
+                );
+            }
+        }
     }
 
     #[test]

@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use raft_core::ReadState;
 
-use super::requests::{own_sequence, request_context, send};
+use super::requests::{own_sequence, request_context};
 use super::Node;
 use crate::command::ReadCommand;
 use crate::event::ReplyTo;
@@ -76,7 +76,7 @@ impl Node {
         self.reads_confirmed = later;
         for read in ready.into_iter().flat_map(|(_, reads)| reads) {
             let reply = self.execute_read(&read.command);
-            send(&read.reply, reply);
+            self.outbox.send(&read.reply, reply);
         }
     }
 
@@ -114,11 +114,11 @@ impl Node {
     /// At a tick: fails the reads not confirmed in time and asks again for the read indexes that
     /// were refused or may have been lost.
     pub(super) fn expire_and_resend_reads(&mut self, now: Instant) {
-        let expire = |reads: &mut Vec<PendingRead>| {
+        let mut expire = |reads: &mut Vec<PendingRead>| {
             reads.retain(|r| {
                 let keep = now < r.deadline;
                 if !keep {
-                    send(
+                    self.outbox.send(
                         &r.reply,
                         Reply::Error(
                             "CLUSTERDOWN the read was not confirmed by a leader in time".into(),

@@ -60,6 +60,8 @@ impl Node {
                 self.last_leader = leader;
                 self.propose_again(|_| true);
             }
+            // The replies this Ready made leave before the next Ready's fsync.
+            self.outbox.flush();
         }
         Ok(())
     }

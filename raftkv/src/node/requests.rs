@@ -5,6 +5,7 @@
 
 use std::time::Instant;
 
+use bytes::Bytes;
 use raft_core::eraftpb::{ConfChangeSingle, ConfChangeType, ConfChangeV2};
 use raft_core::{Error as RaftError, StateRole};
 
@@ -28,8 +29,9 @@ pub(super) struct Proposed {
     reply: ReplyTo,
     deadline: Instant,
     /// For a write: its context (a [`WriteId`]) and data, to propose it again when the first
-    /// proposal may have been lost; the write sessions apply it once.
-    again: Option<(Vec<u8>, Vec<u8>)>,
+    /// proposal may have been lost; the write sessions apply it once. Shared with the proposal's
+    /// entry, not copied.
+    again: Option<(Bytes, Bytes)>,
     /// When it was last proposed.
     sent_at: Instant,
 }
@@ -53,11 +55,6 @@ pub(super) fn own_sequence(id: u64, ctx: &[u8]) -> Option<u64> {
     (u64::from_be_bytes(*origin) == id).then_some(u64::from_be_bytes(seq))
 }
 
-/// Sends `reply` to a client.
-pub(super) fn send(to: &ReplyTo, reply: Reply) {
-    to.send(reply);
-}
-
 impl Node {
     /// Handles a client's command that arrived with `deadline`: answers it at once, queues a read,
     /// or proposes a write (or makes it wait, behind the writes already waiting).
@@ -73,19 +70,26 @@ impl Node {
                 | Command::Status
         );
         if self.removed && !local {
-            send(&reply, Reply::err("this node was removed from the cluster"));
+            self.outbox
+                .send(&reply, Reply::err("this node was removed from the cluster"));
             return;
         }
         match command {
-            Command::Ping(None) => send(&reply, Reply::Status("PONG".to_string())),
+            Command::Ping(None) => self.outbox.send(&reply, Reply::Status("PONG".to_string())),
             Command::Ping(Some(message)) | Command::Echo(message) => {
-                send(&reply, Reply::Bulk(message))
+                self.outbox.send(&reply, Reply::Bulk(message))
             }
-            Command::Quit => send(&reply, Reply::ok()),
-            Command::Info(sections) => send(&reply, Reply::Bulk(self.info(&sections).into_bytes())),
+            Command::Quit => self.outbox.send(&reply, Reply::ok()),
+            Command::Info(sections) => self
+                .outbox
+                .send(&reply, Reply::Bulk(self.info(&sections).into_bytes())),
             // The connection answers these itself; one sent here has no connection state.
-            Command::Connection(_) => send(&reply, Reply::err("not a command for the node")),
-            Command::Status => send(&reply, Reply::Bulk(self.status().into_bytes())),
+            Command::Connection(_) => self
+                .outbox
+                .send(&reply, Reply::err("not a command for the node")),
+            Command::Status => self
+                .outbox
+                .send(&reply, Reply::Bulk(self.status().into_bytes())),
             Command::Read(command) => self.new_reads.push(PendingRead {
                 command,
                 reply,
@@ -93,12 +97,13 @@ impl Node {
             }),
             Command::Transfer(id) => {
                 if !self.raw.raft.prs.conf().voters.contains(id) {
-                    send(&reply, Reply::err(format!("node {id} is not a voter")));
+                    self.outbox
+                        .send(&reply, Reply::err(format!("node {id} is not a voter")));
                     return;
                 }
                 // Asynchronous: the leader brings `id` up to date, then tells it to campaign.
                 self.raw.transfer_leader(id);
-                send(&reply, Reply::ok());
+                self.outbox.send(&reply, Reply::ok());
             }
             command @ (Command::Write(_) | Command::AddNode { .. } | Command::RemoveNode(_)) => {
                 let w = Waiting {
@@ -142,7 +147,8 @@ impl Node {
         {
             return match self.leader_addr() {
                 Some(addr) => {
-                    send(&w.reply, Reply::Error(format!("MOVED 0 {addr}")));
+                    self.outbox
+                        .send(&w.reply, Reply::Error(format!("MOVED 0 {addr}")));
                     None
                 }
                 None => Some(w),
@@ -159,10 +165,11 @@ impl Node {
             floor,
         }
         .encode();
+        let ctx = Bytes::from(ctx);
         // The proposal's moment: a relative TTL becomes a deadline by this node's clock, and the
         // stamp moves the replicated clock (a copy proposed again keeps both).
         let data = match &w.command {
-            Command::Write(write) => Some(write.clone().at(wall_clock_ms()).encode()),
+            Command::Write(write) => Some(Bytes::from(write.encode_at(wall_clock_ms()))),
             _ => None,
         };
         let again = data.clone().map(|data| (ctx.clone(), data));
@@ -175,14 +182,15 @@ impl Node {
             ..Default::default()
         };
         let result = match (&w.command, data) {
-            (Command::Write(_), Some(data)) => self.raw.propose(ctx, data),
+            (Command::Write(_), Some(data)) => self.raw.propose_bytes(ctx, data),
             (Command::AddNode { id, addr }, _) => self.raw.propose_conf_change(
-                ctx,
+                ctx.to_vec(),
                 change(ConfChangeType::AddNode, *id, addr.as_bytes().to_vec()),
             ),
-            (Command::RemoveNode(id), _) => self
-                .raw
-                .propose_conf_change(ctx, change(ConfChangeType::RemoveNode, *id, Vec::new())),
+            (Command::RemoveNode(id), _) => self.raw.propose_conf_change(
+                ctx.to_vec(),
+                change(ConfChangeType::RemoveNode, *id, Vec::new()),
+            ),
             _ => Err(RaftError::Invariant(
                 "start_write of a command that is not a write",
             )),
@@ -203,7 +211,7 @@ impl Node {
             // No leader known, or one is being transferred to: try again at the next tick.
             Err(RaftError::ProposalDropped) => Some(w),
             Err(e) => {
-                send(&w.reply, Reply::err(e));
+                self.outbox.send(&w.reply, Reply::err(e));
                 None
             }
         }
@@ -215,7 +223,7 @@ impl Node {
         let mut queue = std::mem::take(&mut self.waiting);
         while let Some(w) = queue.pop_front() {
             if now >= w.deadline {
-                send(
+                self.outbox.send(
                     &w.reply,
                     Reply::Error("CLUSTERDOWN no leader is known; try again".into()),
                 );
@@ -232,7 +240,7 @@ impl Node {
         self.proposed.retain(|_, p| {
             let keep = now < p.deadline;
             if !keep {
-                send(
+                self.outbox.send(
                     &p.reply,
                     Reply::Error(
                         "TIMEOUT the write was not applied in time; it may still take effect"
@@ -249,14 +257,14 @@ impl Node {
     pub(super) fn propose_again(&mut self, which: impl Fn(&Proposed) -> bool) {
         let now = Instant::now();
         // In sequence order: the order the clients sent them.
-        let again: Vec<(u64, Vec<u8>, Vec<u8>)> = self
+        let again: Vec<(u64, Bytes, Bytes)> = self
             .proposed
             .iter()
             .filter(|(_, p)| which(p))
             .filter_map(|(seq, p)| p.again.clone().map(|(ctx, data)| (*seq, ctx, data)))
             .collect();
         for (seq, ctx, data) in again {
-            if self.raw.propose(ctx, data).is_ok() {
+            if self.raw.propose_bytes(ctx, data).is_ok() {
                 if let Some(p) = self.proposed.get_mut(&seq) {
                     p.sent_at = now;
                 }
@@ -268,7 +276,7 @@ impl Node {
     pub(super) fn answer(&mut self, ctx: &[u8], reply: Reply) {
         if let Some(seq) = own_sequence(self.cfg.id, ctx) {
             if let Some(proposed) = self.proposed.remove(&seq) {
-                send(&proposed.reply, reply);
+                self.outbox.send(&proposed.reply, reply);
             }
         }
     }
@@ -277,15 +285,15 @@ impl Node {
     pub(super) fn fail_everything(&mut self, why: &str) {
         let reply = Reply::err(why);
         for (_, p) in std::mem::take(&mut self.proposed) {
-            send(&p.reply, reply.clone());
+            self.outbox.send(&p.reply, reply.clone());
         }
         for w in self.waiting.drain(..) {
-            send(&w.reply, reply.clone());
+            self.outbox.send(&w.reply, reply.clone());
         }
         let reads = self.reads_in_flight.drain().flat_map(|(_, b)| b.reads);
         let reads = reads.chain(self.reads_confirmed.drain(..).flat_map(|(_, r)| r));
         for r in reads.chain(self.new_reads.drain(..)) {
-            send(&r.reply, reply.clone());
+            self.outbox.send(&r.reply, reply.clone());
         }
     }
 }
