@@ -202,13 +202,28 @@ fn u64_at(buf: &[u8], at: usize) -> u64 {
     u64::from_le_bytes(bytes)
 }
 
-/// Decodes the record at the start of `buf`, which sits at byte `offset` of segment `segment`.
-pub fn decode(buf: &[u8], segment: u64, offset: u64) -> Result<Decoded<'_>, DecodeError> {
+/// A record header whose checksum was verified (see [`decode_header`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Header {
+    /// The record's kind.
+    pub kind: RecordKind,
+    /// The Raft group it belongs to.
+    pub group: u64,
+    /// Header plus payload, in bytes: where the next record starts.
+    pub total_len: usize,
+    /// The header's checksum, which the record checksum continues.
+    crc: u32,
+}
+
+/// Checks the header at the start of `buf`, which sits at byte `offset` of segment `segment`:
+/// its checksum, so that its length can be trusted, and its kind. The payload is not checked
+/// (see [`decode_payload`]).
+pub fn decode_header(buf: &[u8], segment: u64, offset: u64) -> Result<Header, DecodeError> {
     if buf.len() < HEADER_LEN {
         return Err(DecodeError::Truncated);
     }
-    let header_crc = header_checksum(segment, offset, buf);
-    if u32_at(buf, 4) != header_crc {
+    let crc = header_checksum(segment, offset, buf);
+    if u32_at(buf, 4) != crc {
         return Err(DecodeError::BadHeader);
     }
     let len = u32_at(buf, 0) as usize;
@@ -218,20 +233,37 @@ pub fn decode(buf: &[u8], segment: u64, offset: u64) -> Result<Decoded<'_>, Deco
     let Some(kind) = RecordKind::from_code(u32_at(buf, 12)) else {
         return Err(DecodeError::Invalid("unknown record kind"));
     };
-    let total_len = HEADER_LEN + len;
-    if buf.len() < total_len {
-        return Err(DecodeError::Truncated);
-    }
-    let payload = &buf[HEADER_LEN..total_len];
-    if u32_at(buf, 8) != crc32c::crc32c_append(header_crc, payload) {
-        return Err(DecodeError::BadPayload { total_len });
-    }
-    Ok(Decoded {
+    Ok(Header {
         kind,
         group: u64_at(buf, 16),
-        payload,
-        total_len,
+        total_len: HEADER_LEN + len,
+        crc,
     })
+}
+
+/// The record of `header` at the start of `buf`, its payload checked against the record
+/// checksum.
+pub fn decode_payload<'a>(buf: &'a [u8], header: &Header) -> Result<Decoded<'a>, DecodeError> {
+    let Some(payload) = buf.get(HEADER_LEN..header.total_len) else {
+        return Err(DecodeError::Truncated);
+    };
+    if u32_at(buf, 8) != crc32c::crc32c_append(header.crc, payload) {
+        return Err(DecodeError::BadPayload {
+            total_len: header.total_len,
+        });
+    }
+    Ok(Decoded {
+        kind: header.kind,
+        group: header.group,
+        payload,
+        total_len: header.total_len,
+    })
+}
+
+/// Decodes the record at the start of `buf`, which sits at byte `offset` of segment `segment`.
+pub fn decode(buf: &[u8], segment: u64, offset: u64) -> Result<Decoded<'_>, DecodeError> {
+    let header = decode_header(buf, segment, offset)?;
+    decode_payload(buf, &header)
 }
 
 /// The payload of a hard state record.
