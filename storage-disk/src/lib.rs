@@ -90,10 +90,27 @@
 //!
 //! # Memory
 //!
-//! Terms and indexes are answered from memory: 24 bytes per entry between the log start and the
-//! end (so memory grows with the entries kept between compactions, not with their size). Entry
-//! payloads are kept only for the most recent entries, within [`Options::cache_bytes`]; older
-//! entries are read back from their segment, checksums verified.
+//! Memory while holding a log does not grow with its number of entries: besides the cache of
+//! recent entries, which bounds it, it grows only with the segments and terms the log spans
+//! (about 300 bytes per 64 MiB segment):
+//! - the **cache** holds the most recent entries within [`Options::cache_bytes`] (their encoded
+//!   sizes; at least the last entry appended);
+//! - the **index** is sparse: one *term run* (16 bytes) per run of entries of one term, so
+//!   that terms are answered from memory, never from the disk; one *piece* (64 bytes) per run
+//!   of entries written one after the other in one segment (about one per segment, plus one
+//!   per truncation of a conflicting suffix), with a resident *sample* (16 bytes) of a position
+//!   in it every 4 MiB and 1,024 entries: about 300 bytes per 64 MiB segment, about 6 KiB for
+//!   a log of 8 million 128-byte entries, where a table of 24 bytes per entry held 192 MiB;
+//! - the **anchor tables**: positions in the segments read recently, left by earlier reads,
+//!   at most 16 tables of at most `16 * (segment_bytes / 64 KiB + 2)` bytes (256 KiB in all
+//!   with 64 MiB segments, 4 MiB with 1 GiB segments).
+//!
+//! Older entries are read back from their segment: the reader scans the records of the entry's
+//! piece from the last position known before it (a sample, or where an earlier read stopped),
+//! every record it meets checked (both checksums), the entries it serves checked once more
+//! against the index and the term runs. A first read in a piece scans at most about 4 MiB (or
+//! 1,024 of the group's records) before its entry; a read that goes on from where the last one
+//! stopped scans only what it reads. [`DiskStorageCore::index_stats`] shows what is held.
 //!
 //! # Many groups in one log: [`MultiLog`]
 //!
@@ -115,7 +132,8 @@
 //!   payload, 4 zero bytes, payload length u64), then sequence, first segment, synced segment,
 //!   synced offset and group count (u64 LE each), then per group in increasing id order: id,
 //!   term, vote, commit, log start index and term, the segment and offset of its first entry's
-//!   record (segment 0: no entry), all u64 LE, then the prost-encoded `SnapshotMetadata` and
+//!   record or of an earlier one from which its entry records follow without a gap (segment
+//!   0: no entry), all u64 LE, then the prost-encoded `SnapshotMetadata` and
 //!   `ConfState`, each after a u32 LE length. It is replaced whole (temporary name, fsync, rename,
 //!   directory fsync);
 //! - **`snap-<group>-<index>.snap`**, one per group with a snapshot, in the snapshot format
@@ -128,8 +146,10 @@
 //! of the groups lagging further back are appended again as entry copies (as raft-engine rewrites
 //! such groups) and the old segments go. Recovery replays the checkpoint and the segments with
 //! the single-group code: the same torn-tail and corruption rules, errors naming file and
-//! offset. Memory at open is the groups' indexes (24 bytes per live entry, plus each group's
-//! cache budget, [`MultiOptions::cache_bytes_per_group`]) and one segment at a time.
+//! offset. Memory is each group's index (a few dozen bytes per segment it has entries in and
+//! per term, see "Memory" above, never a per-entry table) and cache
+//! ([`MultiOptions::cache_bytes_per_group`]), the anchor tables shared by all groups (at most
+//! 256 KiB with 64 MiB segments), and at open one segment at a time.
 //!
 //! ```
 //! use std::sync::Arc;
@@ -245,4 +265,5 @@ pub use engine::{
     WrittenSnapshot,
 };
 pub use error::DiskError;
+pub use log_index::IndexStats;
 pub use multi::{GroupStorage, MultiLog, MultiLogCore, MultiOptions};

@@ -4,16 +4,19 @@
 //! write or corruption?), `segments` (the segment files: appends, fsync and sync marks,
 //! rotation, reading records back), `write` (batches, hard state records, group commit, the
 //! checkpoint), `snapshots` (install, create, compact), `background` (snapshots written on another
-//! thread), `read` (the [`Storage`] trait). The multi-group log (`crate::multi`) shares
-//! `segments`, `open`'s segment replay, `replay`'s per-group rules, `read` and the checks of
-//! `write` and `snapshots`.
+//! thread), `read` (the [`Storage`] trait), `scan` (old entries read back from their segment)
+//! and `anchors` (positions found by earlier scans, in a small bounded cache). The multi-group
+//! log (`crate::multi`) shares `segments`, `open`'s segment replay, `replay`'s per-group rules,
+//! `read`, `scan` and the checks of `write` and `snapshots`.
 
 pub use background::{Garbage, SnapshotWriter, WrittenSnapshot};
 
+pub(crate) mod anchors;
 mod background;
 pub(crate) mod open;
 pub(crate) mod read;
 pub(crate) mod replay;
+mod scan;
 pub(crate) mod segments;
 pub(crate) mod snapshots;
 mod tail;
@@ -26,7 +29,7 @@ use raft_core::eraftpb::{ConfState, HardState, SnapshotMetadata};
 
 use crate::error::DiskError;
 use crate::io::{Fs, FsFile};
-use crate::log_index::LogIndex;
+use crate::log_index::{IndexStats, LogIndex};
 use segments::SegmentLog;
 
 /// Settings of a [`DiskStorage`].
@@ -176,6 +179,16 @@ impl DiskStorageCore {
     /// Why the storage refuses writes, if an I/O operation failed (reopen it to go on).
     pub fn failure(&self) -> Option<&str> {
         self.seg.failed.as_deref()
+    }
+
+    /// What the in-memory index of the log holds (see the crate documentation, "Memory").
+    pub fn index_stats(&self) -> IndexStats {
+        let (anchor_tables, anchors) = self.seg.anchors.size();
+        IndexStats {
+            anchor_tables,
+            anchors,
+            ..self.log.stats()
+        }
     }
 
     /// The storage's directory.

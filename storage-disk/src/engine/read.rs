@@ -1,25 +1,28 @@
 //! Reading: the [`Storage`] trait, answered from memory (terms, indexes, the cache of recent
-//! entries) or, for older entries, from their records on disk, checksums verified.
+//! entries) or, for older entries, from their records on disk (`scan`), checksums verified.
 
 use std::path::Path;
 
-use raft_core::eraftpb::{Entry, Snapshot, SnapshotMetadata};
-use raft_core::{Error, RaftState, Result, Storage, StorageError, NO_LIMIT};
+use prost::Message as _;
 
+use raft_core::eraftpb::{Entry, Snapshot, SnapshotMetadata};
+use raft_core::{Error, RaftState, Result, Storage, StorageError};
+
+use super::scan::{read_piece, SizeLimit};
 use super::segments::SegmentLog;
 use super::{DiskStorage, DiskStorageCore};
 use crate::error::DiskError;
 use crate::files::{decode_snapshot, snapshot_name};
 use crate::io::Fs;
-use crate::log_index::{Location, LogIndex};
-use crate::record::HEADER_LEN;
+use crate::log_index::LogIndex;
 
-/// `Storage::entries` over `log`, whose records are in `seg`, with `MemStorage`'s checks and
-/// size limit: recent entries from the cache, older ones read from disk (a run of records back
-/// to back in one segment with one read), checksums verified.
+/// `Storage::entries` over `log`, the entries of `group` whose records are in `seg`, with
+/// `MemStorage`'s checks and size limit: recent entries from the cache, older ones scanned
+/// from their pieces on disk (`scan`), checksums verified.
 pub(crate) fn read_entries(
     log: &LogIndex,
     seg: &SegmentLog,
+    group: u64,
     low: u64,
     high: u64,
     max_size: u64,
@@ -33,44 +36,26 @@ pub(crate) fn read_entries(
     if high - 1 > log.last_index() {
         return Err(StorageError::Unavailable.into());
     }
-    // The encoded size of an entry is its record's payload length, so the limit is applied
-    // before anything is read from disk.
-    let mut out = Vec::new();
-    let mut size = 0u64;
-    let mut index = low;
-    while index < high {
-        let Some(location) = log.location(index) else {
+    let mut limit = SizeLimit::new(max_size);
+    let mut entries = Vec::with_capacity((high - low).min(1024) as usize);
+    // The cache holds a suffix of the log: what is before it is on disk.
+    let cache_first = log.cache_first();
+    for piece in log.pieces_in(low, high.min(cache_first)) {
+        if !read_piece(seg, group, log, piece, &mut limit, &mut entries)? {
+            return Ok(entries);
+        }
+    }
+    for index in low.max(cache_first)..high {
+        let Some(entry) = log.cached(index) else {
             return Err(Error::Invariant(
                 "DiskStorage::entries: an entry in range is missing",
             ));
         };
-        let entry_size = u64::from(location.len) - HEADER_LEN as u64;
-        size = size.saturating_add(entry_size);
-        if max_size != NO_LIMIT && index > low && size > max_size {
+        if !limit.admit(entry.encoded_len() as u64) {
             break;
         }
-        out.push(index);
-        index += 1;
+        entries.push(entry.clone());
     }
-    let mut entries = Vec::with_capacity(out.len());
-    let mut pending: Vec<(u64, Location)> = Vec::new();
-    for index in out {
-        if let Some(entry) = log.cached(index) {
-            seg.read_run(&mut pending, &mut entries)?;
-            entries.push(entry.clone());
-        } else {
-            let location = *log.location(index).expect("checked above");
-            let contiguous = pending.last().is_some_and(|(_, last)| {
-                last.segment == location.segment
-                    && last.offset + u64::from(last.len) == location.offset
-            });
-            if !contiguous {
-                seg.read_run(&mut pending, &mut entries)?;
-            }
-            pending.push((index, location));
-        }
-    }
-    seg.read_run(&mut pending, &mut entries)?;
     Ok(entries)
 }
 
@@ -130,7 +115,14 @@ impl Storage for DiskStorage {
     /// segment and offset).
     fn entries(&self, low: u64, high: u64, max_size: u64) -> Result<Vec<Entry>> {
         let core = self.rl();
-        read_entries(&core.log, &core.seg, low, high, max_size)
+        read_entries(
+            &core.log,
+            &core.seg,
+            core.options.group_id,
+            low,
+            high,
+            max_size,
+        )
     }
 
     /// The term at `index`, from memory.

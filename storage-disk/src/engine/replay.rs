@@ -30,7 +30,7 @@ use super::tail::{crash_shape, header_crash_shape};
 use super::TornShape;
 use crate::error::DiskError;
 use crate::files::{foreign_segment_version, is_segment_header, SEGMENT_HEADER_LEN};
-use crate::log_index::{Location, LogIndex};
+use crate::log_index::{LogIndex, RecordAt};
 use crate::record::{self, decode_hard_state, Decoded, RecordKind, HEADER_LEN};
 
 /// The state of one group that replay rebuilds from its records.
@@ -44,38 +44,30 @@ pub struct GroupReplay {
 }
 
 impl GroupReplay {
-    /// Replays an entry record at `location` (see [`replay_entry`] for `may_be_stale`).
+    /// Replays an entry record at `at` (see [`replay_entry`] for `may_be_stale`).
     pub fn entry(
         &mut self,
         payload: &[u8],
-        location: Location,
+        at: RecordAt,
         may_be_stale: bool,
     ) -> Result<(), String> {
         let entry = Entry::decode(payload).map_err(|e| format!("entry does not decode: {e}"))?;
-        let location = Location {
-            term: entry.term,
-            ..location
-        };
-        replay_entry(entry, location, may_be_stale, &mut self.log)
+        replay_entry(entry, at, may_be_stale, &mut self.log)
     }
 
-    /// Replays an entry copy record at `location` (multi-group logs): the entry moves to the
+    /// Replays an entry copy record at `at` (multi-group logs): the entry moves to the
     /// copy if the log holds it (with the same term), or the copy is appended if it follows the
     /// log's last entry (the copies of a group's entries from its first one on, replayed from
     /// the checkpoint's first entry position); anything else is a gap or a changed entry.
-    pub fn entry_copy(&mut self, payload: &[u8], location: Location) -> Result<(), String> {
+    pub fn entry_copy(&mut self, payload: &[u8], at: RecordAt) -> Result<(), String> {
         let entry = Entry::decode(payload).map_err(|e| format!("entry does not decode: {e}"))?;
-        let location = Location {
-            term: entry.term,
-            ..location
-        };
         let index = entry.index;
         if index <= self.log.start().0 {
             return Ok(());
         }
         match self.log.term(index) {
             Some(term) if term == entry.term => {
-                self.log.relocate(index, location);
+                self.log.relocate(index, at);
                 Ok(())
             }
             Some(term) => Err(format!(
@@ -83,7 +75,7 @@ impl GroupReplay {
                 entry.term
             )),
             None if index == self.log.last_index() + 1 => {
-                self.log.push(location, entry);
+                self.log.push(at, entry);
                 Ok(())
             }
             None => Err(format!(
@@ -145,15 +137,14 @@ impl RecordSink for ReplayState {
         let after_checkpoint = (id, offset) >= self.checkpoint_at;
         match rec.kind {
             RecordKind::Entry => {
-                let location = Location {
-                    term: 0,
+                let at = RecordAt {
+                    segment: id,
                     offset,
-                    segment: id as u32,
-                    len: rec.total_len as u32,
+                    len: rec.total_len as u64,
                 };
                 // See `replay_entry` for when a record may be stale.
                 let may_be_stale = id == self.first_segment && !after_checkpoint;
-                self.group.entry(rec.payload, location, may_be_stale)
+                self.group.entry(rec.payload, at, may_be_stale)
             }
             RecordKind::HardState if after_checkpoint => self.group.hard_state(rec.payload),
             RecordKind::ConfState if after_checkpoint => self.group.conf_state(rec.payload),
@@ -245,7 +236,7 @@ pub fn replay_segment(
     })
 }
 
-/// Adds `entry`, whose record is at `location`, to `log`: it replaces every entry from its
+/// Adds `entry`, whose record is `at`, to `log`: it replaces every entry from its
 /// index on, as the append that wrote it did. Entries behind the start are skipped.
 ///
 /// An entry that does not follow the log (a gap) is corruption, except for a stale record
@@ -256,7 +247,7 @@ pub fn replay_segment(
 /// replaced them all; from it on, the log replays exactly as it was written, without gaps.
 pub fn replay_entry(
     entry: Entry,
-    location: Location,
+    at: RecordAt,
     may_be_stale: bool,
     log: &mut LogIndex,
 ) -> Result<(), String> {
@@ -275,7 +266,7 @@ pub fn replay_entry(
         ));
     }
     log.truncate_after(index - 1);
-    log.push(location, entry);
+    log.push(at, entry);
     Ok(())
 }
 

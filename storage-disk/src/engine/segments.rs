@@ -1,7 +1,8 @@
 //! [`SegmentLog`]: the segment files of a log and the rules for writing them, shared by the
 //! single-group engine ([`DiskStorageCore`](super::DiskStorageCore)) and the multi-group log
 //! ([`MultiLog`](crate::MultiLog)): appending encoded records with one `write`, zeros written
-//! ahead (preallocation), fsync followed by a sync mark, segment rotation, reading records back.
+//! ahead (preallocation), fsync followed by a sync mark, segment rotation; and the positions
+//! that the readers of old entries found in them (`anchors`, read by `scan`).
 //!
 //! Ordering rules that recovery relies on (see `open` and `tail`):
 //! - a segment is fsynced before the next one is started, so only the last segment can hold
@@ -26,12 +27,12 @@ use std::sync::Arc;
 
 use prost::Message as _;
 use raft_core::eraftpb::Entry;
-use raft_core::{Error, Result};
 
+use super::anchors::AnchorCache;
 use crate::error::DiskError;
 use crate::files::{segment_header, segment_name, SEGMENT_HEADER_LEN};
 use crate::io::{Fs, FsFile};
-use crate::log_index::Location;
+use crate::log_index::RecordAt;
 use crate::record::{self, RecordKind, HEADER_LEN};
 
 /// The zeros written ahead of the records of a segment, at a time (see
@@ -76,7 +77,7 @@ impl Pending {
         &mut self,
         group: u64,
         entries: &[Entry],
-    ) -> std::result::Result<Vec<Location>, DiskError> {
+    ) -> std::result::Result<Vec<RecordAt>, DiskError> {
         let mut locations = Vec::with_capacity(entries.len());
         self.buf
             .reserve(entries.iter().map(|e| HEADER_LEN + e.encoded_len()).sum());
@@ -91,12 +92,15 @@ impl Pending {
                 // A Vec grows as needed: encoding into one cannot run out of room.
                 |out| entry.encode(out).expect("encoding into a Vec"),
             );
-            let len = u32::try_from(self.next_offset() - offset)
-                .map_err(|_| DiskError::TooLarge(format!("an entry of {payload_len} bytes")))?;
-            locations.push(Location {
-                term: entry.term,
+            let len = self.next_offset() - offset;
+            if u32::try_from(len).is_err() {
+                return Err(DiskError::TooLarge(format!(
+                    "an entry of {payload_len} bytes"
+                )));
+            }
+            locations.push(RecordAt {
+                segment: self.segment,
                 offset,
-                segment: self.segment as u32,
                 len,
             });
         }
@@ -123,6 +127,8 @@ pub(crate) struct SegmentLog {
     /// The buffer of the last write, kept for the next one: a write of megabytes then neither
     /// grows a fresh buffer by reallocation nor faults its pages in.
     pub spare: Vec<u8>,
+    /// Positions inside the pieces read recently, for the readers of old entries (`scan`).
+    pub anchors: AnchorCache,
 }
 
 /// The largest buffer kept for the next write.
@@ -148,6 +154,7 @@ impl SegmentLog {
             mark_pending: true,
             failed: None,
             spare: Vec::new(),
+            anchors: AnchorCache::default(),
         }
     }
 
@@ -325,6 +332,7 @@ impl SegmentLog {
     pub fn take_below(&mut self, first: u64) -> Vec<PathBuf> {
         let keep = self.segments.split_off(&first);
         let old = std::mem::replace(&mut self.segments, keep);
+        self.anchors.forget_below(first);
         old.into_values().map(|segment| segment.path).collect()
     }
 
@@ -353,49 +361,6 @@ impl SegmentLog {
     fn active_mut(&mut self) -> &mut Segment {
         let id = self.active_id();
         self.segments.get_mut(&id).expect("the last segment exists")
-    }
-
-    /// Reads a run of entry records that lie back to back in one segment with one read, checks
-    /// them (checksums, kind, index and term) and appends their entries to `out`. Empties `run`.
-    pub fn read_run(&self, run: &mut Vec<(u64, Location)>, out: &mut Vec<Entry>) -> Result<()> {
-        let (Some((_, first)), Some((_, last))) = (run.first(), run.last()) else {
-            return Ok(());
-        };
-        let segment_id = u64::from(first.segment);
-        let Some(segment) = self.segments.get(&segment_id) else {
-            return Err(Error::Invariant(
-                "DiskStorage::entries: an entry's segment is not open",
-            ));
-        };
-        let start = first.offset;
-        let end = last.offset + u64::from(last.len);
-        let mut buf = vec![0u8; (end - start) as usize];
-        segment
-            .file
-            .read_at(start, &mut buf)
-            .map_err(|e| DiskError::io("read", &segment.path, e))?;
-        for (index, location) in run.drain(..) {
-            let at = (location.offset - start) as usize;
-            let bytes = &buf[at..at + location.len as usize];
-            let corrupt =
-                |reason: String| DiskError::corrupt(&segment.path, location.offset, reason);
-            let rec = record::decode(bytes, segment_id, location.offset)
-                .map_err(|e| corrupt(format!("reading entry {index}: {e:?}")))?;
-            if !matches!(rec.kind, RecordKind::Entry | RecordKind::EntryCopy) {
-                return Err(corrupt(format!("entry {index}'s record is not an entry")).into());
-            }
-            let entry = Entry::decode(rec.payload)
-                .map_err(|e| corrupt(format!("entry {index} does not decode: {e}")))?;
-            if entry.index != index || entry.term != location.term {
-                return Err(corrupt(format!(
-                    "expected entry {index} of term {}, found {} of term {}",
-                    location.term, entry.index, entry.term
-                ))
-                .into());
-            }
-            out.push(entry);
-        }
-        Ok(())
     }
 }
 

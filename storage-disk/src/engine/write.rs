@@ -106,8 +106,8 @@ impl DiskStorageCore {
             if let Some(first) = entries.first() {
                 self.log.truncate_after(first.index - 1);
             }
-            for (location, entry) in locations.into_iter().zip(entries) {
-                self.log.push(location, entry);
+            for (at, entry) in locations.into_iter().zip(entries) {
+                self.log.push(at, entry);
             }
         }
         if let Some(hs) = batch.hard_state {

@@ -8,7 +8,9 @@
 //! payload:           sequence, first segment, synced segment, synced offset, group count
 //!                    (u64 LE each), then per group, in increasing id order:
 //!   id, term, vote, commit, log start index, log start term,
-//!   first entry segment, first entry offset (u64 LE each; segment 0: the log holds no entry),
+//!   first entry segment, first entry offset (u64 LE each; segment 0: the log holds no entry;
+//!   the position of the first entry's record, or of an earlier record of entries behind the
+//!   log start from which the group's entry records follow without a gap),
 //!   snapshot metadata length u32 LE, its prost encoding (`eraftpb::SnapshotMetadata`),
 //!   membership length u32 LE, its prost encoding (`eraftpb::ConfState`)
 //! ```
@@ -38,8 +40,10 @@ pub struct GroupCheckpoint {
     pub conf_state: ConfState,
     /// The index and term of the entry before the group's first entry.
     pub log_start: (u64, u64),
-    /// Where the record of the group's first entry is, (segment, offset), if it has one: its
-    /// entry records before that position are stale.
+    /// Where the group's entry records start to count, (segment, offset), if it has an entry:
+    /// its first entry's record, or an earlier one from which its entry records follow without
+    /// a gap (those before the first entry's are behind the log start). Its entry records
+    /// before that position are stale.
     pub first_entry_at: Option<(u64, u64)>,
     /// The group's latest snapshot (index 0: none).
     pub snapshot: SnapshotMetadata,

@@ -49,8 +49,10 @@
 //! [`MultiLog::open`] reads the checkpoint and replays the segments from its first one with the
 //! single-group engine's code (`open_segments`): the same torn-tail and corruption rules, the
 //! same errors naming the file and offset. Records are dispatched to their groups (see
-//! `replay`). Memory at open is the groups' indexes (24 bytes per live entry, plus each group's
-//! cache of recent entries, [`MultiOptions::cache_bytes_per_group`]) and one segment at a time.
+//! `replay`). Memory is each group's sparse index (its pieces, samples and term runs: nothing
+//! per entry, see `log_index`) and cache of recent entries
+//! ([`MultiOptions::cache_bytes_per_group`]), the anchor tables that all groups' reads share
+//! (`engine::anchors`), and at open one segment at a time.
 //!
 //! # Concurrency
 //!
@@ -77,7 +79,7 @@ use crate::engine::Recovery;
 use crate::error::DiskError;
 use crate::files::group_snapshot_name;
 use crate::io::Fs;
-use crate::log_index::LogIndex;
+use crate::log_index::{IndexStats, LogIndex};
 
 /// Settings of a [`MultiLog`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -218,6 +220,17 @@ impl MultiLogCore {
         Ok(&self.group(id)?.snapshot)
     }
 
+    /// What the in-memory index of group `id`'s log holds (see the crate documentation,
+    /// "Memory"); the anchor tables are the whole log's, shared by its groups.
+    pub fn index_stats(&self, id: u64) -> std::result::Result<IndexStats, DiskError> {
+        let (anchor_tables, anchors) = self.seg.anchors.size();
+        Ok(IndexStats {
+            anchor_tables,
+            anchors,
+            ..self.group(id)?.log.stats()
+        })
+    }
+
     /// What recovery found when the log was opened (`entries` counts all groups' entries).
     pub fn recovery(&self) -> &Recovery {
         &self.recovery
@@ -329,7 +342,7 @@ impl Storage for GroupStorage {
     fn entries(&self, low: u64, high: u64, max_size: u64) -> Result<Vec<Entry>> {
         let core = self.log.rl();
         let group = core.group(self.id)?;
-        read_entries(&group.log, &core.seg, low, high, max_size)
+        read_entries(&group.log, &core.seg, self.id, low, high, max_size)
     }
 
     /// The term at `index`, from memory.

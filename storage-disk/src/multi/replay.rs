@@ -3,9 +3,12 @@
 //! their index on, a hard state never commits past the entries before it).
 //!
 //! Before the checkpoint's position, the checkpoint holds every group's state: only entry
-//! records are replayed there, and of each group only those from the record of its first entry
-//! at the checkpoint on (earlier ones are stale: replaced, compacted, or of a removed group).
-//! From that record on, a group's entries replay exactly as they were written, without gaps.
+//! records are replayed there, and of each group only those from the record the checkpoint
+//! names on: its first entry's record, or an earlier record of the same piece (the records
+//! between are of entries behind the log start, which replay skips; see
+//! `LogIndex::first_record`). Earlier ones are stale: replaced, compacted, or of a removed
+//! group. From that record on, a group's entries replay exactly as they were written, without
+//! gaps.
 //! After the checkpoint's position every record applies in order, and a record of a group that
 //! does not exist at that point is corruption.
 
@@ -14,7 +17,7 @@ use std::collections::BTreeMap;
 use raft_core::eraftpb::SnapshotMetadata;
 
 use crate::engine::replay::{GroupReplay, RecordSink};
-use crate::log_index::{Location, LogIndex};
+use crate::log_index::{LogIndex, RecordAt};
 use crate::record::{Decoded, RecordKind};
 
 use super::shape::GroupShape;
@@ -25,8 +28,9 @@ pub struct ReplayedGroup {
     pub state: GroupReplay,
     /// Its latest snapshot.
     pub snapshot: SnapshotMetadata,
-    /// Where its first live entry's record is, as the checkpoint says (`None` after the
-    /// checkpoint's position, or if it had no entry).
+    /// Where its entry records start to count, as the checkpoint says: its first live entry's
+    /// record or an earlier one of the same piece (`None` after the checkpoint's position, or
+    /// if it had no entry).
     pub first_entry_at: Option<(u64, u64)>,
 }
 
@@ -57,11 +61,10 @@ pub struct MultiReplay {
 
 impl RecordSink for MultiReplay {
     fn record(&mut self, segment: u64, offset: u64, rec: &Decoded<'_>) -> Result<(), String> {
-        let location = Location {
-            term: 0,
+        let record = RecordAt {
+            segment,
             offset,
-            segment: segment as u32,
-            len: rec.total_len as u32,
+            len: rec.total_len as u64,
         };
         if (segment, offset) < self.checkpoint_at {
             if !matches!(rec.kind, RecordKind::Entry | RecordKind::EntryCopy) {
@@ -71,11 +74,11 @@ impl RecordSink for MultiReplay {
                 return Ok(());
             };
             return match group.first_entry_at {
-                Some(at) if (segment, offset) >= at => {
+                Some(first) if (segment, offset) >= first => {
                     if rec.kind == RecordKind::Entry {
-                        group.state.entry(rec.payload, location, false)
+                        group.state.entry(rec.payload, record, false)
                     } else {
-                        group.state.entry_copy(rec.payload, location)
+                        group.state.entry_copy(rec.payload, record)
                     }
                 }
                 _ => Ok(()),
@@ -103,8 +106,8 @@ impl RecordSink for MultiReplay {
                     ));
                 };
                 match kind {
-                    RecordKind::Entry => group.state.entry(rec.payload, location, false),
-                    RecordKind::EntryCopy => group.state.entry_copy(rec.payload, location),
+                    RecordKind::Entry => group.state.entry(rec.payload, record, false),
+                    RecordKind::EntryCopy => group.state.entry_copy(rec.payload, record),
                     RecordKind::HardState => group.state.hard_state(rec.payload),
                     RecordKind::ConfState => group.state.conf_state(rec.payload),
                     _ => {

@@ -28,7 +28,7 @@ use crate::engine::snapshots::{
 use crate::engine::write::check_append;
 use crate::error::DiskError;
 use crate::files::{encode_snapshot, CHECKPOINT_FILE, TMP_SUFFIX};
-use crate::log_index::Location;
+use crate::log_index::RecordAt;
 use crate::record::{self, RecordKind};
 
 /// The most entries copied forward with one `write` (see `copy_lagging_groups`), in encoded
@@ -38,7 +38,7 @@ const COPY_BYTES: u64 = 4 << 20;
 /// What a batch changes in its group once the buffer holding its records is written.
 struct Staged {
     group: u64,
-    locations: Vec<Location>,
+    locations: Vec<RecordAt>,
     entries: Vec<Entry>,
     hard_state: Option<HardState>,
     conf_state: Option<ConfState>,
@@ -178,8 +178,8 @@ impl MultiLogCore {
             if let Some(first) = staged.entries.first() {
                 group.log.truncate_after(first.index - 1);
             }
-            for (location, entry) in staged.locations.into_iter().zip(staged.entries) {
-                group.log.push(location, entry);
+            for (at, entry) in staged.locations.into_iter().zip(staged.entries) {
+                group.log.push(at, entry);
             }
             if let Some(hs) = staged.hard_state {
                 group.hard_state = hs;
@@ -488,14 +488,14 @@ impl MultiLogCore {
             let chunk = COPY_BYTES.min(self.options.segment_bytes);
             while next <= last {
                 let group = self.group(id)?;
-                let entries = read_entries(&group.log, &self.seg, next, last + 1, chunk)?;
+                let entries = read_entries(&group.log, &self.seg, id, next, last + 1, chunk)?;
                 self.rotated |= self.seg.rotate_if_full()?;
                 let mut pending = self.seg.pending();
                 let locations = push_copies(&mut pending, id, &entries)?;
                 self.seg.write_out(pending)?;
                 let group = self.group_mut(id)?;
-                for (entry, location) in entries.iter().zip(locations) {
-                    group.log.relocate(entry.index, location);
+                for (entry, at) in entries.iter().zip(locations) {
+                    group.log.relocate(entry.index, at);
                 }
                 next += entries.len() as u64;
             }
@@ -515,10 +515,7 @@ impl MultiLogCore {
                 hard_state: g.capped_hard_state(),
                 conf_state: g.conf_state.clone(),
                 log_start: g.log.start(),
-                first_entry_at: g
-                    .log
-                    .location(g.log.first_index())
-                    .map(|l| (u64::from(l.segment), l.offset)),
+                first_entry_at: g.log.first_record(),
                 snapshot: g.snapshot.clone(),
             })
             .collect();
@@ -582,18 +579,19 @@ fn push_copies(
     pending: &mut Pending,
     id: u64,
     entries: &[Entry],
-) -> std::result::Result<Vec<Location>, DiskError> {
+) -> std::result::Result<Vec<RecordAt>, DiskError> {
     let mut locations = Vec::with_capacity(entries.len());
     for entry in entries {
         let offset = pending.next_offset();
         pending.push(RecordKind::EntryCopy, id, &entry.encode_to_vec());
-        let len = u32::try_from(pending.next_offset() - offset).map_err(|_| {
-            DiskError::TooLarge(format!("an entry of {} bytes", entry.encoded_len()))
-        })?;
-        locations.push(Location {
-            term: entry.term,
+        let len = pending.next_offset() - offset;
+        if u32::try_from(len).is_err() {
+            let why = format!("an entry of {} bytes", entry.encoded_len());
+            return Err(DiskError::TooLarge(why));
+        }
+        locations.push(RecordAt {
+            segment: pending.segment,
             offset,
-            segment: pending.segment as u32,
             len,
         });
     }

@@ -120,3 +120,48 @@ pub fn records(fs: &SimFs, id: u64) -> Vec<u8> {
     bytes.truncate(log_end(&bytes));
     bytes
 }
+
+/// A record found by [`walk_records`]: where it starts, its kind code, group and payload.
+#[derive(Debug, Clone)]
+pub struct RecordSeen {
+    /// Its byte offset in the segment.
+    pub offset: u64,
+    /// Its kind (1 entry, 2 sync mark, 3 hard state, ..., 8 entry copy).
+    pub kind: u32,
+    /// Its group.
+    pub group: u64,
+    /// Its payload.
+    pub payload: Vec<u8>,
+}
+
+/// The records of a segment's contents, walking their headers as [`log_end`] does (checksums
+/// not checked).
+pub fn walk_records(bytes: &[u8]) -> Vec<RecordSeen> {
+    let word = |at: usize| u32::from_le_bytes(bytes[at..at + 4].try_into().expect("4 bytes"));
+    let mut records = Vec::new();
+    let end = log_end(bytes);
+    let mut at = 24;
+    while at + 24 <= end {
+        let len = word(at) as usize;
+        records.push(RecordSeen {
+            offset: at as u64,
+            kind: word(at + 12),
+            group: u64::from_le_bytes(bytes[at + 16..at + 24].try_into().expect("8 bytes")),
+            payload: bytes[at + 24..(at + 24 + len).min(end)].to_vec(),
+        });
+        at += 24 + len;
+    }
+    records
+}
+
+/// The offset of the entry record of `index` of `group` in a segment's contents (the last one,
+/// if the entry was written more than once).
+pub fn entry_record(bytes: &[u8], group: u64, index: u64) -> Option<u64> {
+    use prost::Message as _;
+    walk_records(bytes)
+        .into_iter()
+        .filter(|r| r.group == group && (r.kind == 1 || r.kind == 8))
+        .filter(|r| Entry::decode(&r.payload[..]).is_ok_and(|e| e.index == index))
+        .map(|r| r.offset)
+        .next_back()
+}
