@@ -4,10 +4,13 @@
 //! Flags: `--dir PATH` (default: the system temp dir; the bare loop writes in the same
 //! directory as the engines), `--rounds N` (3), `--mib N` payload MiB per run (32),
 //! `--recovery-mib A,B` log sizes (256,1024), `--recovery-payload N` (4096),
-//! `--drop-caches` (cold-cache recovery; needs root), `--batches 1,64,1024` entries per Ready,
-//! `--payloads 128,4096` bytes per entry, `--skip-append`, `--skip-recovery`; W10 (group commit
-//! across groups): `--groups 1,100,10000` groups per log, `--multi-payload N` (128) bytes per
-//! group per round, `--multi-mib N` (8) payload MiB per run, `--skip-multi`.
+//! `--drop-caches` (cold-cache recovery; needs root), `--write-log DIR` (writes the W9 log of
+//! the first `--recovery-mib` size into DIR and exits; `--recover-only DIR` then measures it in
+//! this process, so that two builds can be measured on one log), `--batches 1,64,1024`
+//! entries per Ready, `--payloads 128,4096` bytes per entry, `--skip-append`,
+//! `--skip-recovery`; W10 (group commit across groups): `--groups 1,100,10000` groups per log,
+//! `--multi-payload N` (128) bytes per group per round, `--multi-mib N` (8) payload MiB per
+//! run, `--skip-multi`.
 //! Every figure is a line `RESULT lib=<ours|bare|bare-log|per-group|raft-engine> name=<workload> value=<v> unit=<u>`;
 //! a table of medians closes the run, with the median of the per-round ratios ours / bare.
 
@@ -34,6 +37,7 @@ struct Args {
     multi_payload: usize,
     multi_mib: u64,
     skip_multi: bool,
+    write_log: Option<PathBuf>,
 }
 
 fn parse_args() -> Args {
@@ -52,6 +56,7 @@ fn parse_args() -> Args {
         multi_payload: 128,
         multi_mib: 8,
         skip_multi: false,
+        write_log: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
@@ -74,6 +79,7 @@ fn parse_args() -> Args {
                 args.recovery_payload = value().parse().expect("--recovery-payload N")
             }
             "--drop-caches" => args.drop_caches = true,
+            "--write-log" => args.write_log = Some(PathBuf::from(value())),
             "--batches" => args.batches = list(&value()),
             "--payloads" => args.payloads = list(&value()),
             "--skip-append" => args.skip_append = true,
@@ -259,8 +265,8 @@ fn multi_benchmarks(args: &Args) -> Vec<String> {
 
 fn recovery_benchmarks(args: &Args) -> Vec<String> {
     let mut table = vec![
-        "| log | entries | open (ms) | RSS before open | RSS after open | peak RSS |".to_string(),
-        "|---|---|---|---|---|---|".to_string(),
+        "| log | entries | open (ms) | RSS before open | RSS after open | peak RSS (open) | read one in the middle (ms) | read all (ms) | RSS after reading all |".to_string(),
+        "|---|---|---|---|---|---|---|---|---|".to_string(),
     ];
     for &mib in &args.recovery_mib {
         let dir = args.dir.join(format!("recovery-{mib}"));
@@ -281,14 +287,30 @@ fn recovery_benchmarks(args: &Args) -> Vec<String> {
             m.hwm_kib as f64 / 1024.0,
             "MiB",
         );
+        result(
+            "ours",
+            &format!("{name}.read_middle"),
+            m.middle_read_ms,
+            "ms",
+        );
+        result("ours", &format!("{name}.read_all"), m.read_ms, "ms");
+        result(
+            "ours",
+            &format!("{name}.rss_read_delta"),
+            (m.rss_read_kib - m.rss_before_kib) as f64 / 1024.0,
+            "MiB",
+        );
         table.push(format!(
-            "| {mib} MiB of {} B entries{} | {written} | {:.0} | {:.1} MiB | {:.1} MiB | {:.1} MiB |",
+            "| {mib} MiB of {} B entries{} | {written} | {:.0} | {:.1} MiB | {:.1} MiB | {:.1} MiB | {:.2} | {:.0} | {:.1} MiB |",
             args.recovery_payload,
             if args.drop_caches { ", cold cache" } else { ", warm cache" },
             m.open_ms,
             m.rss_before_kib as f64 / 1024.0,
             m.rss_after_kib as f64 / 1024.0,
             m.hwm_kib as f64 / 1024.0,
+            m.middle_read_ms,
+            m.read_ms,
+            m.rss_read_kib as f64 / 1024.0,
         ));
         std::fs::remove_dir_all(&dir).expect("removing the log");
     }
@@ -297,6 +319,16 @@ fn recovery_benchmarks(args: &Args) -> Vec<String> {
 
 fn main() {
     let args = parse_args();
+    if let Some(dir) = &args.write_log {
+        let mib = args.recovery_mib.first().copied().unwrap_or(256);
+        let entries = recovery::write_log(dir, mib << 20, args.recovery_payload);
+        println!(
+            "wrote {entries} entries of {} B to {}",
+            args.recovery_payload,
+            dir.display()
+        );
+        return;
+    }
     std::fs::create_dir_all(&args.dir).expect("the bench directory");
     println!(
         "storage-disk bench: dir {} ({} cores), load average before: {}",

@@ -1,5 +1,7 @@
-//! W9 `disk-recovery`: how long `DiskStorage::open` takes on a log of a given size, and the
-//! resident memory while holding it, measured in a fresh child process.
+//! W9 `disk-recovery`: how long `DiskStorage::open` takes on a log of a given size, the
+//! resident memory while holding it, then the time of a first read of one entry in the middle of
+//! the log, and the time and memory to read every entry back (all of them but the cached ones
+//! from disk), measured in a fresh child process.
 
 use std::path::Path;
 use std::process::Command;
@@ -64,6 +66,9 @@ pub struct Measured {
     pub rss_after_kib: u64,
     pub hwm_kib: u64,
     pub entries: u64,
+    pub read_ms: f64,
+    pub middle_read_ms: f64,
+    pub rss_read_kib: u64,
 }
 
 /// Reopens the log in `dir` in a child process (this binary with `--recover-only`), after
@@ -100,13 +105,21 @@ pub fn measure(dir: &Path, drop_caches: bool) -> Measured {
             "rss_after_kib" => measured.rss_after_kib = value.parse().unwrap(),
             "hwm_kib" => measured.hwm_kib = value.parse().unwrap(),
             "entries" => measured.entries = value.parse().unwrap(),
+            "read_ms" => measured.read_ms = value.parse().unwrap(),
+            "middle_read_ms" => measured.middle_read_ms = value.parse().unwrap(),
+            "rss_read_kib" => measured.rss_read_kib = value.parse().unwrap(),
             _ => {}
         }
     }
     measured
 }
 
-/// The child's side: open `dir`, report the time and memory, and read one old entry back.
+/// The entries read at a time when reading the whole log back (the size limit of
+/// `Storage::entries`, as a leader sending to a follower far behind would use).
+const READ_PAGE_BYTES: u64 = 1 << 20;
+
+/// The child's side: open `dir`, report the time and memory, then read every entry back in
+/// pages of [`READ_PAGE_BYTES`] and report the time and memory again.
 pub fn recover_only(dir: &Path) {
     let rss_before = status_kib("VmRSS");
     let fs: Arc<dyn Fs> = Arc::new(RealFs::new());
@@ -114,17 +127,31 @@ pub fn recover_only(dir: &Path) {
     let storage = DiskStorage::open(fs, dir, Options::default()).expect("recovery");
     let took = start.elapsed();
     let rss_after = status_kib("VmRSS");
+    let hwm_open = status_kib("VmHWM");
     let last = storage.last_index().unwrap();
     let first = storage.first_index().unwrap();
-    assert_eq!(
-        storage.entries(first, first + 1, u64::MAX).unwrap().len(),
-        1
-    );
+    // One entry from the middle of the log, the first read there: the worst case of a sparse
+    // index, which scans its piece from the start.
+    let middle = first + (last - first) / 2;
+    let start = Instant::now();
+    assert_eq!(storage.entries(middle, middle + 1, 0).unwrap().len(), 1);
+    let middle_read = start.elapsed();
+    let start = Instant::now();
+    let mut next = first;
+    while next <= last {
+        let page = storage.entries(next, last + 1, READ_PAGE_BYTES).unwrap();
+        assert_eq!(page.first().map(|e| e.index), Some(next));
+        next += page.len() as u64;
+    }
+    let read = start.elapsed();
     println!("open_ms {}", took.as_secs_f64() * 1e3);
     println!("rss_before_kib {rss_before}");
     println!("rss_after_kib {rss_after}");
-    println!("hwm_kib {}", status_kib("VmHWM"));
+    println!("hwm_kib {hwm_open}");
     println!("entries {}", last + 1 - first);
+    println!("middle_read_ms {}", middle_read.as_secs_f64() * 1e3);
+    println!("read_ms {}", read.as_secs_f64() * 1e3);
+    println!("rss_read_kib {}", status_kib("VmRSS"));
 }
 
 /// A `kB` field of /proc/self/status.
