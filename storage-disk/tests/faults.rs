@@ -6,7 +6,7 @@ mod common;
 use common::*;
 use raft_core::eraftpb::HardState;
 use raft_core::{Storage, NO_LIMIT};
-use storage_disk::io::{FaultConfig, SimFs};
+use storage_disk::io::{FaultConfig, InjectedFaults, SimFs};
 use storage_disk::{DiskError, DiskStorage, WriteBatch};
 
 /// Entries `[lo, hi]` of term 1 and a hard state committing `commit`, as one Ready.
@@ -361,4 +361,36 @@ fn the_same_seed_gives_the_same_disk() {
     };
     assert_eq!(image(9), image(9), "same seed, same disk after the crash");
     assert_ne!(image(9), image(10), "another seed tears differently");
+}
+
+#[test]
+fn the_simulated_disk_counts_the_faults_it_injects() {
+    let (fs, storage) = synced_storage(10);
+    assert_eq!(fs.injected(), InjectedFaults::default(), "none so far");
+    fs.fail_next_read();
+    storage.entries(1, 3, NO_LIMIT).unwrap_err();
+    fs.fail_next_sync();
+    storage.wl().write(ready(11, 11, 10), true).unwrap_err();
+    let counted = fs.injected();
+    assert_eq!((counted.read_errors, counted.sync_errors), (1, 1));
+    // Every write flipped and misdirected: each one is counted.
+    drop(storage);
+    let fs = sim(12);
+    let storage = open(&fs, &small_options()).unwrap();
+    let writes = fs.write_count();
+    fs.set_config(FaultConfig {
+        bit_flip: 1.0,
+        misdirected_write: 1.0,
+        ..FaultConfig::none()
+    });
+    storage.wl().write(ready(1, 1, 0), false).unwrap();
+    let written = fs.write_count() - writes;
+    assert!(written > 0);
+    let counted = fs.injected();
+    assert!(
+        counted.bit_flips >= written && counted.misdirected_writes >= written,
+        "{counted:?} for {written} writes (and preallocations)"
+    );
+    // A crash gives a new disk, which has injected nothing yet.
+    assert_eq!(fs.crash().injected(), InjectedFaults::default());
 }

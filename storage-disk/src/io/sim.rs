@@ -24,7 +24,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use rand::rngs::Xoshiro256PlusPlus;
 use rand::{RngExt, SeedableRng};
 
-use super::{FaultConfig, Fs, FsFile};
+use super::{FaultConfig, Fs, FsFile, InjectedFaults};
 
 /// A simulated disk; clones share it. See the module documentation for what it models.
 #[derive(Debug, Clone)]
@@ -103,6 +103,8 @@ struct SimState {
     fail_next_sync: bool,
     fail_next_read: bool,
     fail_next_write_no_space: bool,
+    /// The faults injected so far.
+    injected: InjectedFaults,
 }
 
 fn halted_error() -> io::Error {
@@ -143,6 +145,7 @@ impl SimState {
             fail_next_sync: false,
             fail_next_read: false,
             fail_next_write_no_space: false,
+            injected: InjectedFaults::default(),
         }
     }
 
@@ -203,8 +206,10 @@ impl SimState {
         if !data.is_empty() && self.chance(self.config.bit_flip) {
             let bit = self.rng.random_range(0..data.len() * 8);
             data[bit / 8] ^= 1 << (bit % 8);
+            self.injected.bit_flips += 1;
         }
         if self.chance(self.config.misdirected_write) {
+            self.injected.misdirected_writes += 1;
             let sector = self.config.sector_size;
             offset = if offset >= sector {
                 offset - sector
@@ -248,6 +253,7 @@ impl SimState {
         let inode = self.inode(id)?;
         let pending = std::mem::take(&mut inode.pending);
         if fail {
+            self.injected.sync_errors += 1;
             // The pages are marked clean without reaching the medium: reads still see them, a
             // crash loses them, and a later fsync reports success ("fsyncgate").
             return Err(io::Error::other("simulated disk: fsync failed (EIO)"));
@@ -264,6 +270,7 @@ impl SimState {
             return Err(halted_error());
         }
         if std::mem::take(&mut self.fail_next_read) || self.chance(self.config.read_error) {
+            self.injected.read_errors += 1;
             return Err(io::Error::other("simulated disk: read error (EIO)"));
         }
         let data = &self.inode(id)?.data;
@@ -385,6 +392,12 @@ impl SimFs {
     /// not counted): what a write costs in `pwrite`s.
     pub fn write_count(&self) -> u64 {
         self.lock().writes
+    }
+
+    /// The faults injected since this disk was made (by a probability of its [`FaultConfig`] or
+    /// a one-shot trigger); bits flipped with [`flip_bit`](Self::flip_bit) are not counted.
+    pub fn injected(&self) -> InjectedFaults {
+        self.lock().injected
     }
 
     /// The number of [`FsFile::preallocate`] calls that extended a file so far.

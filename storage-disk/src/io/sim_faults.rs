@@ -1,4 +1,5 @@
-//! [`FaultConfig`]: the probabilities with which [`SimFs`](super::SimFs) injects faults.
+//! [`FaultConfig`]: the probabilities with which [`SimFs`](super::SimFs) injects faults, and
+//! [`InjectedFaults`]: how many it injected.
 
 /// How often the simulated disk misbehaves. Every probability is per operation, in `[0, 1]`.
 ///
@@ -45,4 +46,19 @@ impl Default for FaultConfig {
     fn default() -> FaultConfig {
         FaultConfig::none()
     }
+}
+
+/// How many faults a [`SimFs`](super::SimFs) injected since it was made (a disk returned by
+/// [`SimFs::crash`](super::SimFs::crash) starts again from none), one-shot triggers included, so
+/// that a test can tell a fault that was never injected from one that went unnoticed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct InjectedFaults {
+    /// Reads that failed with an I/O error.
+    pub read_errors: u64,
+    /// Fsyncs that failed.
+    pub sync_errors: u64,
+    /// Writes that reached the medium with one bit flipped.
+    pub bit_flips: u64,
+    /// Writes that landed one sector away from where they were aimed.
+    pub misdirected_writes: u64,
 }
