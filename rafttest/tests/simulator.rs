@@ -142,6 +142,8 @@ fn is_safety(reason: &str) -> bool {
         "commit rule",
         "commit without a leader",
         "progress",
+        "entry identity",
+        "corrupt",
     ]
     .iter()
     .any(|p| reason.starts_with(p))

@@ -104,6 +104,11 @@ struct Args {
     /// tears and reorders unsynced writes at a crash, 0-1 [default: drawn per seed].
     #[arg(long, value_parser = share)]
     disk: Option<f64>,
+    /// Whether those disks fail reads (transient I/O errors) and, on one node of at least three
+    /// voters, corrupt what they hold (bits flipped at rest, misdirected writes) while the
+    /// nemesis runs [default: drawn per seed].
+    #[arg(long, value_enum)]
+    disk_faults: Option<Switch>,
     /// Same as `--pre-vote off`.
     #[arg(long, conflicts_with = "pre_vote")]
     no_pre_vote: bool,
@@ -164,6 +169,7 @@ fn options(args: &Args) -> (SimOptions, u64) {
         crashes: !args.no_crashes,
         membership: !args.no_membership,
         disk: args.disk,
+        disk_faults: args.disk_faults.map(|s| s == Switch::On),
         pre_vote: switch(args.pre_vote, args.no_pre_vote),
         check_quorum: switch(args.check_quorum, args.no_check_quorum),
         read_mode: args.read_mode.map(|m| match m {
@@ -368,10 +374,17 @@ struct Totals {
     /// Seeds with nodes on `storage-disk`, their crash recoveries, and the nodes a failed fsync
     /// stopped.
     disk: [u64; 3],
+    /// Disk faults: read errors injected and met by the core; damaged disks; bits flipped at
+    /// rest in sealed segments, live segments and snapshots; misdirected writes; corruption
+    /// detected on reads, at recovery, and missed by recovery; seeds whose liveness could not
+    /// be checked.
+    disk_faults: [u64; 10],
     /// Seeds with quiescence, the naps leaders started, and the wake-ups by the failure detector.
     quiescence: [u64; 3],
     /// The longest recovery after healing, in round trips, its seed and its bound.
     slowest_recovery: (u64, u64, u64),
+    /// Seeds whose damaged disks left no quorum of healthy nodes to demand progress from.
+    liveness_unchecked: u64,
 }
 
 fn main() -> ExitCode {
@@ -384,7 +397,7 @@ fn main() -> ExitCode {
     println!(
         "raft-sim: {} seeds from {}, {} events each; nodes {} (+{} spares); loss {}, \
          duplication {}, reordering {}; crashes {}, membership churn {}; share of nodes on \
-         storage-disk {}; swarm {}",
+         storage-disk {}, disk faults {}; swarm {}",
         seeds,
         opts.seed,
         opts.events,
@@ -396,6 +409,7 @@ fn main() -> ExitCode {
         opts.crashes,
         opts.membership,
         shown(opts.disk.map(|p| p.to_string())),
+        shown(opts.disk_faults.map(|on| on.to_string())),
         opts.swarm,
     );
     let per_seed_lines = seeds <= 20;
@@ -459,6 +473,22 @@ fn main() -> ExitCode {
                 t.disk[0] += u64::from(count("disk node") > 0);
                 t.disk[1] += count("disk recovery");
                 t.disk[2] += count("disk failure");
+                let faults = [
+                    "read error injected",
+                    "read error met",
+                    "damaged disk",
+                    "flip sealed segment",
+                    "flip live segment",
+                    "flip snapshot",
+                    "misdirected write",
+                    "corruption detected",
+                    "corruption detected at recovery",
+                    "damage missed by recovery",
+                ];
+                for (total, kind) in t.disk_faults.iter_mut().zip(faults) {
+                    *total += count(kind);
+                }
+                t.liveness_unchecked += count("liveness not checked");
                 t.quiescence[0] += u64::from(count("quiescence") > 0);
                 t.quiescence[1] += count("quiesce");
                 t.quiescence[2] += count("wake");
@@ -512,6 +542,29 @@ fn main() -> ExitCode {
         "storage-disk on simulated disks: {} seeds, {} crash recoveries checked, {} nodes stopped \
          by a failed fsync",
         t.disk[0], t.disk[1], t.disk[2]
+    );
+    let d = &t.disk_faults;
+    println!(
+        "disk faults: {} read errors injected, {} met by the core and retried; {} damaged disks: \
+         {} bits flipped at rest ({} in sealed segments, {} in live segments, {} in snapshots), \
+         {} writes misdirected; corruption detected {} times on reads and {} at recovery (the \
+         node stopped for good), {} missed by recovery, none served{}",
+        d[0],
+        d[1],
+        d[2],
+        d[3] + d[4] + d[5],
+        d[3],
+        d[4],
+        d[5],
+        d[6],
+        d[7],
+        d[8],
+        d[9],
+        if t.liveness_unchecked > 0 {
+            format!("; liveness not checked in {} seeds", t.liveness_unchecked)
+        } else {
+            String::new()
+        }
     );
     println!(
         "quiescence: {} seeds, {} naps started by leaders, {} wake-ups by the failure detector",

@@ -48,6 +48,11 @@ impl Checker {
         self.leaders.get(&term).copied()
     }
 
+    /// What was applied at each index, by any node: (term, payload).
+    pub fn applied(&self) -> &BTreeMap<u64, (u64, Bytes)> {
+        &self.applied
+    }
+
     /// How many terms had a leader.
     pub fn terms_with_leader(&self) -> u64 {
         self.leaders.len() as u64

@@ -1,37 +1,57 @@
 //! Nodes whose durable state lives on `storage-disk` over a simulated disk (issue 16).
 //!
 //! Such a node writes every Ready it persists to a [`DiskStorage`] on its own seeded [`SimFs`]
-//! as well as to the `MemStorage` the core reads, and fsyncs exactly when the Ready asks
-//! (`must_sync`). Its `MemStorage` is then only a view: when the node crashes, the disk loses
-//! what a power loss may lose (every unsynced write, torn and reordered at sector granularity),
-//! the storage is recovered from what is left, and the node restarts from a `MemStorage` rebuilt
-//! from the recovered storage. Whatever `storage-disk` gets wrong about durability (an
-//! acknowledged entry, a vote or a term lost, a log cut short) thus reaches the core as it would
-//! in a real process, and the checker's safety properties catch its consequences. Recovery is
-//! also checked directly against what the last fsync made durable.
+//! as well as to a `MemStorage`, and fsyncs exactly when the Ready asks (`must_sync`). Its core
+//! reads the disk storage itself (see [`super::store`]): terms and recent entries from memory,
+//! older entries and snapshots from the disk, checksums verified, with a small entry cache so
+//! that catching up a lagging follower or applying after a restart does read the disk. The
+//! `MemStorage` holds what was written: every answer of the disk is checked against it, and the
+//! checker's durability properties read it.
 //!
-//! An fsync fails now and then (`Features::disk_sync_errors`); the storage then refuses every
-//! write, and the node stops as a real one must (nothing acknowledged since its last good
-//! fsync; etcd exits on a failed fsync too) and restarts from the recovered disk.
+//! When the node crashes, the disk loses what a power loss may lose (every unsynced write, torn
+//! and reordered at sector granularity), the storage is recovered from what is left and checked
+//! against what the last fsync made durable, and the `MemStorage` is rebuilt from it. Whatever
+//! `storage-disk` gets wrong about durability (an acknowledged entry, a vote or a term lost, a
+//! log cut short) thus reaches the core as it would in a real process, and the checker's safety
+//! properties catch its consequences.
 //!
-//! Not modelled here: the core reads the rebuilt `MemStorage`, not the disk storage, so disk read
-//! errors, bit flips and misdirected writes are left to `storage-disk`'s own fault tests (they
-//! must be detected at recovery, and a node whose disk is damaged must not come back at all,
-//! which this simulator's fixed membership does not model).
+//! While the nemesis runs, a disk fails now and then:
+//! - an fsync (`Features::disk_sync_errors`): the storage then refuses every write, and the node
+//!   stops as a real one must (nothing acknowledged since its last good fsync; etcd exits on a
+//!   failed fsync too) and restarts from the recovered disk;
+//! - a read (`Features::disk_read_errors`, an I/O error, transient): the core gives up on that
+//!   read and tries again later;
+//! - on at most one node per run (`Features::damaged_disk`, see `sim::damage`), the medium: bits
+//!   flip at rest in records already written, in sealed segments, the live segment or the
+//!   snapshot, or writes land one sector away from where they were aimed. The storage must detect
+//!   the damage when it reads it (the node then stops for good) or when it recovers (the node
+//!   does not come back), and never serve it.
 
-use std::sync::Arc;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
 
 use raft_core::eraftpb::{ConfState, Entry, HardState, Snapshot, SnapshotMetadata};
 use raft_core::{Storage, NO_LIMIT};
-use storage_disk::io::{FaultConfig, SimFs};
+use rand::rngs::Xoshiro256PlusPlus;
+use rand::RngExt;
+use storage_disk::io::{FaultConfig, Fs, SimFs};
 use storage_disk::{DiskStorage, Options};
 use storage_mem::MemStorage;
+
+use super::store::{DiskReads, Observer, ReadWatch, SimStore};
 
 /// Where each node's storage lives on its simulated disk.
 const DIR: &str = "/raft";
 
 /// Small segments, so that rotation and whole-segment compaction happen in short runs.
 const SEGMENT_BYTES: u64 = 4 << 10;
+
+/// The header at the start of every segment (`storage-disk`'s segment format): flips at rest
+/// land in the records after it.
+const SEGMENT_HEADER_BYTES: u64 = 24;
+
+/// How far back from the end of the live segment a flip among its newest records may land.
+const RECENT_BYTES: u64 = 1024;
 
 /// What the last successful fsync made durable.
 #[derive(Debug, Clone, Copy, Default)]
@@ -40,6 +60,33 @@ struct Synced {
     last_index: u64,
     last_term: u64,
     snapshot_index: u64,
+}
+
+/// What recovery from a power loss made of a node's disk.
+pub(crate) enum Recovered {
+    /// The storage came back with everything the last fsync made durable: the node restarts
+    /// from this `MemStorage`, rebuilt from it.
+    Rebuilt(MemStorage),
+    /// The disk was damaged, and the node must not come back: recovery refused it (`detected`),
+    /// or, which `storage-disk` documents it cannot always tell, came back without state the last
+    /// fsync made durable (the damage hit the last synced batch, and the crash its sync mark).
+    Condemned {
+        /// Why, in words.
+        reason: String,
+        /// Whether recovery itself refused the disk.
+        detected: bool,
+    },
+}
+
+/// The faults injected into a disk, over all its lives.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct DiskFaults {
+    /// Transient read errors.
+    pub read_errors: u64,
+    /// Bits flipped at rest in a sealed segment, the live segment, and the snapshot file.
+    pub flips: [u64; 3],
+    /// Writes that landed one sector away.
+    pub misdirected_writes: u64,
 }
 
 /// A node's storage on its simulated disk.
@@ -57,27 +104,44 @@ pub(crate) struct SimDisk {
     trace: bool,
     /// The planted bug `IgnoreMustSync`: writes are never fsynced.
     pub ignore_sync: bool,
+    /// The planted bug `ReadErrorAsEmptyPayload`.
+    pub empty_on_error: bool,
+    /// The budget of the entry cache (`Options::cache_bytes`).
+    cache_bytes: usize,
+    /// When a segment is full (`Options::segment_bytes`).
+    segment_bytes: u64,
+    /// The faults the core's reads met, and the corruption they found (a node whose storage
+    /// reported corruption never starts again).
+    watch: Arc<Mutex<ReadWatch>>,
+    /// Set while the simulator's checks read the node's log.
+    pub observer: Observer,
+    /// The faults injected in earlier lives.
+    past: DiskFaults,
+    /// The damage done to the medium, in words (empty: none).
+    pub damage: Vec<String>,
 }
 
-fn open(fs: &SimFs) -> Result<DiskStorage, String> {
+fn open(fs: &SimFs, cache_bytes: usize, segment_bytes: u64) -> Result<DiskStorage, String> {
     let options = Options {
-        segment_bytes: SEGMENT_BYTES,
+        segment_bytes,
+        cache_bytes,
         ..Options::default()
     };
     DiskStorage::open(Arc::new(fs.clone()), DIR, options).map_err(|e| e.to_string())
 }
 
 impl SimDisk {
-    /// A new disk holding `initial` (a bootstrap state: a snapshot and a membership), fsynced.
-    /// Its faults follow `faults` from then on.
+    /// A new disk holding `initial` (a bootstrap state: a snapshot and a membership), fsynced,
+    /// with an entry cache of `cache_bytes`. Its faults follow `faults` from then on.
     pub fn new(
         id: u64,
         seed: u64,
         faults: FaultConfig,
+        cache_bytes: usize,
         initial: &MemStorage,
     ) -> Result<SimDisk, String> {
         let fs = SimFs::new(seed, FaultConfig::none());
-        let storage = open(&fs)?;
+        let storage = open(&fs, cache_bytes, SEGMENT_BYTES)?;
         let meta = initial.rl().snapshot_metadata().clone();
         {
             let mut core = storage.wl();
@@ -99,6 +163,13 @@ impl SimDisk {
             failed: None,
             trace: std::env::var("RAFT_SIM_DISK_TRACE").ok() == Some(id.to_string()),
             ignore_sync: false,
+            empty_on_error: false,
+            cache_bytes,
+            segment_bytes: SEGMENT_BYTES,
+            watch: Arc::default(),
+            observer: Observer::default(),
+            past: DiskFaults::default(),
+            damage: Vec::new(),
         };
         disk.mark_synced()?;
         Ok(disk)
@@ -182,6 +253,12 @@ impl SimDisk {
         }
     }
 
+    /// The planted bug `ForgetVoteOnRestart`: the storage holds `hard_state` (term and vote
+    /// forgotten) from now on, as if it had never stored them.
+    pub fn forget_vote(&mut self, hard_state: HardState) {
+        self.storage.wl().set_hard_state(hard_state);
+    }
+
     /// Stores a new commit index (durable with the next fsync).
     pub fn set_commit(&mut self, commit: u64) {
         if self.trace {
@@ -217,26 +294,206 @@ impl SimDisk {
         self.mark_synced().map_err(store_error)
     }
 
+    /// What the core reads: this disk's storage, checked against `written` (what the node wrote).
+    pub fn reader(&self, written: &MemStorage) -> SimStore {
+        SimStore::Disk(DiskReads::new(
+            self.storage.clone(),
+            written.clone(),
+            self.watch.clone(),
+            self.observer.clone(),
+            self.empty_on_error,
+        ))
+    }
+
+    /// The faults and corruption the core's reads met.
+    pub fn watch(&self) -> std::sync::MutexGuard<'_, ReadWatch> {
+        self.watch.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The faults injected into this disk so far.
+    pub fn faults(&self) -> DiskFaults {
+        let now = self.fs.injected();
+        DiskFaults {
+            read_errors: self.past.read_errors + now.read_errors,
+            flips: self.past.flips,
+            misdirected_writes: self.past.misdirected_writes + now.misdirected_writes,
+        }
+    }
+
+    /// Reopens the storage with an entry cache of `cache_bytes` and segments of
+    /// `segment_bytes` (before the node starts).
+    pub fn reopen(&mut self, cache_bytes: usize, segment_bytes: u64) -> Result<(), String> {
+        self.fs.set_config(FaultConfig::none());
+        self.cache_bytes = cache_bytes;
+        self.segment_bytes = segment_bytes;
+        self.storage = open(&self.fs, cache_bytes, segment_bytes)?;
+        self.fs.set_config(self.fault_config());
+        self.mark_synced()
+    }
+
+    /// From now on, each write lands one sector away from where it was aimed with probability
+    /// `p` while faults are on.
+    pub fn set_misdirected_writes(&mut self, p: f64) {
+        self.faults.misdirected_write = p;
+        self.fs.set_config(self.fault_config());
+    }
+
+    /// The damage done to the medium, in words.
+    pub fn describe_damage(&self) -> String {
+        let mut damage = self.damage.clone();
+        let now = self.fs.injected().misdirected_writes;
+        if now > 0 {
+            damage.push(format!("{now} writes misdirected since the last crash"));
+        }
+        if damage.is_empty() {
+            "none injected".to_string()
+        } else {
+            damage.join("; ")
+        }
+    }
+
+    /// Whether the medium was damaged (bits flipped or writes misdirected): only then may the
+    /// storage report corruption.
+    pub fn damaged(&self) -> bool {
+        !self.damage.is_empty() || self.fs.injected().misdirected_writes > 0
+    }
+
+    /// Flips one bit at rest, on the medium and in the page cache (silent corruption): in the
+    /// snapshot file one time in four, else in the records of a sealed segment one time in two
+    /// (if there is one), else in the live segment's. Returns where, in words.
+    pub fn flip_at_rest(&mut self, rng: &mut Xoshiro256PlusPlus) -> Option<String> {
+        let dir = Path::new(DIR);
+        let names = self.fs.list(dir).ok()?;
+        let snapshot = names.iter().find(|n| n.ends_with(".snap"));
+        let segments: Vec<&String> = names.iter().filter(|n| n.ends_with(".log")).collect();
+        let live = segments.iter().max().copied();
+        // Only bytes written count: segments are zero-filled ahead of their records.
+        let written = |name: &String| {
+            let contents = self.fs.contents(&dir.join(name))?;
+            Some(contents.iter().rposition(|b| *b != 0)? as u64 + 1)
+        };
+        // A segment's records: what follows its header, up to the zeros ahead.
+        let records = |name: &String| {
+            let end = written(name)?;
+            (end > SEGMENT_HEADER_BYTES).then_some((SEGMENT_HEADER_BYTES, end))
+        };
+        let sealed: Vec<&String> = segments
+            .iter()
+            .copied()
+            .filter(|n| Some(*n) != live)
+            .collect();
+        let (name, offset) = match snapshot {
+            Some(snap) if rng.random_bool(0.25) => (snap, rng.random_range(0..written(snap)?)),
+            _ if !sealed.is_empty() && rng.random_bool(0.5) => {
+                // A byte drawn over every sealed segment's records.
+                let extents: Vec<(&String, (u64, u64))> = sealed
+                    .iter()
+                    .filter_map(|n| Some((*n, records(n)?)))
+                    .collect();
+                let total: u64 = extents.iter().map(|(_, (from, to))| to - from).sum();
+                if total == 0 {
+                    return None;
+                }
+                let mut at = rng.random_range(0..total);
+                let mut chosen = None;
+                for (name, (from, to)) in extents {
+                    if at < to - from {
+                        chosen = Some((name, from + at));
+                        break;
+                    }
+                    at -= to - from;
+                }
+                chosen?
+            }
+            _ => {
+                let live = live?;
+                let (from, to) = records(live)?;
+                // Half the time among the newest records, which a lagging follower or the
+                // application is the likeliest to read back soon.
+                let start = if rng.random_bool(0.5) {
+                    to.saturating_sub(RECENT_BYTES).max(from)
+                } else {
+                    from
+                };
+                (live, rng.random_range(start..to))
+            }
+        };
+        let bit = rng.random_range(0..8u8);
+        if !self.fs.flip_bit(&dir.join(name), offset, bit) {
+            return None;
+        }
+        let kind = if name.ends_with(".snap") {
+            2
+        } else if Some(name) == live {
+            1
+        } else {
+            0
+        };
+        self.past.flips[kind] += 1;
+        let what = format!(
+            "bit {bit} of byte {offset} of {} {name} flipped at rest",
+            ["sealed segment", "live segment", "snapshot"][kind]
+        );
+        self.damage.push(what.clone());
+        Some(what)
+    }
+
     /// Power loss and recovery: the disk keeps what it may keep, the storage is reopened, checked
     /// against what the last fsync made durable (`before` is the node's view just before the
-    /// crash), and returned as a rebuilt `MemStorage` for the node to restart from.
-    pub fn crash_and_recover(&mut self, before: &MemStorage) -> Result<MemStorage, String> {
+    /// crash), and returned as a rebuilt `MemStorage` for the node to restart from. A damaged
+    /// disk that recovery refuses, or that comes back without durable state, is condemned; an
+    /// undamaged one must come back whole (an error otherwise).
+    pub fn crash_and_recover(&mut self, before: &MemStorage) -> Result<Recovered, String> {
         if self.trace {
             eprintln!("disk: crash");
         }
-        let fs = self.fs.crash();
+        let injected = self.fs.injected();
+        self.past.read_errors += injected.read_errors;
+        self.past.misdirected_writes += injected.misdirected_writes;
+        if injected.misdirected_writes > 0 {
+            self.damage.push(format!(
+                "{} writes misdirected",
+                injected.misdirected_writes
+            ));
+        }
+        self.fs = self.fs.crash();
         // Recovery itself runs on a disk without faults (an fsync failing during recovery would
         // only stop the node again).
-        fs.set_config(FaultConfig::none());
-        let storage = open(&fs).map_err(|e| format!("recovery failed: {e}"))?;
-        self.check_recovered(&storage, before)?;
+        self.fs.set_config(FaultConfig::none());
+        let damaged = !self.damage.is_empty();
+        let condemned =
+            |reason: String, detected: bool| Ok(Recovered::Condemned { reason, detected });
+        let storage = match open(&self.fs, self.cache_bytes, self.segment_bytes) {
+            Ok(storage) => storage,
+            Err(e) if damaged => return condemned(format!("recovery refused it: {e}"), true),
+            Err(e) => return Err(format!("recovery failed: {e}")),
+        };
+        match self.check_recovered(&storage, before) {
+            Ok(()) => {}
+            Err(e) if damaged => {
+                let torn = match &storage.rl().recovery().torn_tail {
+                    Some(t) => format!(
+                        "; it cut a torn tail of {} bytes at byte {} of {} ({:?})",
+                        t.bytes_dropped,
+                        t.offset,
+                        t.path.display(),
+                        t.shape
+                    ),
+                    None => String::new(),
+                };
+                return condemned(
+                    format!("recovery did not notice the damage ({e}{torn})"),
+                    false,
+                );
+            }
+            Err(e) => return Err(e),
+        }
         let rebuilt = rebuild(&storage)?;
-        fs.set_config(self.fault_config());
-        self.fs = fs;
+        self.fs.set_config(self.fault_config());
         self.storage = storage;
         self.failed = None;
         self.mark_synced()?;
-        Ok(rebuilt)
+        Ok(Recovered::Rebuilt(rebuilt))
     }
 
     /// Nothing the last fsync made durable is missing from `recovered`.

@@ -63,11 +63,20 @@ impl Sim {
         let down: Vec<u64> = self
             .nodes
             .iter()
-            .filter(|(id, n)| !n.is_up() && self.lives.contains_key(id))
+            .filter(|(id, n)| {
+                !n.is_up() && self.lives.contains_key(id) && !self.condemned.contains(id)
+            })
             .map(|(id, _)| *id)
             .collect();
         for id in down {
             self.restart(id)?;
+        }
+        if !self.healthy_quorum_remains() {
+            // Nodes stopped for good left no quorum of healthy ones: no progress can be demanded
+            // (the nemesis's budget should make this impossible; it is counted, not hidden).
+            self.count("liveness not checked");
+            self.log("healed: no quorum of healthy nodes remains".to_string());
+            return self.finish_without_leader();
         }
         self.log("healed: liveness phase".to_string());
         let logs: Vec<(u64, u64)> = self
@@ -251,13 +260,24 @@ impl Sim {
                             && !cs.learners.contains(&id)
                 })
             });
-            if members.contains(&id) && !up {
+            if members.contains(&id) && !up && !self.condemned.contains(&id) {
                 self.lives.entry(id).or_insert(0);
                 self.restart(id)?;
             } else if !members.contains(&id) && up && id != leader && known_removed {
-                self.nodes.get_mut(&id).expect("known id").crash()?;
+                let node = self.nodes.get_mut(&id).expect("known id");
+                let condemned = node.crash()?;
+                let durable_term = node.storage.rl().hard_state().term;
+                self.canonical.forget_undurable(id, durable_term);
                 *self.lives.entry(id).or_default() += 1;
                 self.log(format!("node {id} stopped: no longer a member"));
+                if let Some((why, _)) = condemned {
+                    // Stopped anyway; it stays stopped.
+                    self.condemn(
+                        id,
+                        &format!("its damaged disk: {why}"),
+                        "damage found at stop",
+                    );
+                }
             }
         }
         Ok(())
@@ -430,9 +450,11 @@ impl Sim {
         let members: Vec<u64> = raw.raft.prs.ids().collect();
         let term = raw.raft.term;
         members.iter().all(|id| {
-            self.nodes
-                .get(id)
-                .is_some_and(|n| n.sm.kv.get(&255) == Some(&value) || self.silent(n, term))
+            self.condemned.contains(id)
+                || self
+                    .nodes
+                    .get(id)
+                    .is_some_and(|n| n.sm.kv.get(&255) == Some(&value) || self.silent(n, term))
         })
     }
 
@@ -479,6 +501,14 @@ impl Sim {
             }
             self.check()?;
         }
+        Ok(())
+    }
+
+    /// Ends a run whose liveness could not be demanded, with the safety checks that still apply.
+    fn finish_without_leader(&mut self) -> Result<(), String> {
+        self.checker.check_log_matching(&self.nodes)?;
+        self.report.events = self.event;
+        self.report.terms_with_leader = self.checker.terms_with_leader();
         Ok(())
     }
 

@@ -45,7 +45,7 @@ impl Invariants {
         let log = &r.raft_log;
         let last = log.last_index();
         let slack = if log.applying < last {
-            log.slice(log.applying + 1, last + 1, raft_core::NO_LIMIT)
+            node.observe(|| log.slice(log.applying + 1, last + 1, raft_core::NO_LIMIT))
                 .map_err(|e| format!("node {}: reading its log failed: {e}", node.id))?
                 .iter()
                 .filter(|e| e.term < r.term)
@@ -159,8 +159,8 @@ fn check(node: &SimNode, slack: u64) -> Result<(), String> {
     // simulator proposes one entry at a time).
     let limit = node.config.max_uncommitted_size;
     if limit != raft_core::NO_LIMIT && log.committed < last {
-        let pending = log
-            .slice(log.committed + 1, last + 1, raft_core::NO_LIMIT)
+        let pending = node
+            .observe(|| log.slice(log.committed + 1, last + 1, raft_core::NO_LIMIT))
             .map_err(|e| format!("node {id}: reading its uncommitted tail failed: {e}"))?;
         let own: Vec<u64> = pending
             .iter()

@@ -1,7 +1,8 @@
 //! The deterministic simulator: a cluster of [`RawNode`](raft_core::RawNode)s driven by one seeded
 //! random generator through every fault a real deployment meets (message loss, duplication and
 //! reordering, symmetric, one-way and split partitions, crashes that lose whatever was not yet
-//! durable, slow disks, clock skew) while clients write and read on any node, leadership is
+//! durable, slow disks, disks that fail reads and corrupt what they hold, clock skew) while
+//! clients write and read on any node, leadership is
 //! transferred and the membership changes. Each seed draws its own feature set and fault mix
 //! ([`options::Features`], swarm testing), and nemeses strike at the moments bugs hide in: right
 //! after an election, right after a membership change, between a write and its messages.
@@ -16,9 +17,11 @@
 //! A violation stops the run with the seed, the event number, the drawn features, the last events
 //! and a command line that replays exactly that run with verbose output.
 
+mod canonical;
 pub mod checker;
 mod confirm;
 mod confmodel;
+mod damage;
 mod disk;
 mod durability;
 mod events;
@@ -28,7 +31,9 @@ mod nemesis;
 pub mod node;
 pub mod options;
 mod outcomes;
+mod pipeline;
 mod rules;
+mod store;
 mod timing;
 
 pub use heal::{LIVENESS_BOUND, LIVENESS_PER_ENTRY};
@@ -154,6 +159,15 @@ struct Sim {
     told_to_campaign: BTreeSet<(u64, u64)>,
     /// What read confirmations rest on: heartbeats sent and acknowledged, reads arrived.
     confirmations: confirm::Confirmations,
+    /// The entry each leader appended at each (index, term): every copy must be it.
+    canonical: canonical::Canonical,
+    /// The node whose disk is damaged in this run, if any, and how (see `damage`).
+    victim: Option<(u64, damage::Damage)>,
+    /// Nodes stopped for good because their disk was found damaged.
+    condemned: BTreeSet<u64>,
+    /// Draws the damage done to the victim's disk (its own stream, so that runs without a
+    /// damaged disk stay what they were).
+    damage_rng: Xoshiro256PlusPlus,
 }
 
 const HISTORY: usize = 30;
@@ -230,6 +244,10 @@ impl Sim {
             leader_marks: BTreeMap::new(),
             told_to_campaign: BTreeSet::new(),
             confirmations: confirm::Confirmations::default(),
+            canonical: canonical::Canonical::default(),
+            victim: None,
+            condemned: BTreeSet::new(),
+            damage_rng: Xoshiro256PlusPlus::seed_from_u64(opts.seed ^ 0xda3a_6e00),
             opts,
             f,
         };
@@ -299,11 +317,19 @@ impl Sim {
             if disk_rng.random_bool(sim.f.disk_share) {
                 let faults = storage_disk::io::FaultConfig {
                     sync_error: sim.f.disk_sync_errors,
+                    read_error: sim.f.disk_read_errors,
                     ..storage_disk::io::FaultConfig::none()
                 };
-                let mut disk = disk::SimDisk::new(id, disk_rng.random(), faults, &node.storage)
-                    .map_err(|e| format!("node {id}: a new disk: {e}"))?;
+                let disk_seed = disk_rng.random();
+                // A small entry cache on most disks, so that catching up a lagging follower and
+                // applying after a restart read the disk.
+                let cache_bytes = [0, 256, 4096, 1 << 20][disk_rng.random_range(0..4)];
+                let mut disk =
+                    disk::SimDisk::new(id, disk_seed, faults, cache_bytes, &node.storage)
+                        .map_err(|e| format!("node {id}: a new disk: {e}"))?;
                 disk.ignore_sync = sim.opts.planted_bug == Some(PlantedBug::IgnoreMustSync);
+                disk.empty_on_error =
+                    sim.opts.planted_bug == Some(PlantedBug::ReadErrorAsEmptyPayload);
                 node.disk = Some(disk);
                 *sim.report.counts.entry("disk node").or_default() += 1;
             }
@@ -313,6 +339,7 @@ impl Sim {
             }
             sim.nodes.insert(id, node);
         }
+        sim.choose_victim()?;
         if sim.f.quiescence {
             *sim.report.counts.entry("quiescence").or_default() += 1;
         }
@@ -335,6 +362,9 @@ impl Sim {
                     hs.term, hs.vote, hs.commit
                 );
                 match n.raw.as_ref() {
+                    None if self.condemned.contains(id) => {
+                        format!("{id}: down for good (damaged disk); {durable}")
+                    }
                     None => format!("{id}: down; {durable}"),
                     Some(raw) => {
                         let r = &raw.raft;
@@ -408,16 +438,20 @@ impl Sim {
         while self.event < events {
             self.event += 1;
             self.step_random()?;
+            self.damage_at_rest();
             self.check()?;
             self.strike_new_leader()?;
             if self.opts.stop_after != 0 && self.event >= self.opts.stop_after {
                 return Ok(());
             }
         }
-        self.heal_and_check_liveness()
+        self.heal_and_check_liveness()?;
+        self.tally_disk_faults();
+        Ok(())
     }
 
     fn check(&mut self) -> Result<(), String> {
+        self.stop_corrupt_nodes()?;
         self.checker.check(&self.nodes, &self.lives)?;
         self.timing.check_leaders(
             &self.nodes,

@@ -58,7 +58,7 @@ impl Sim {
     /// its own and wakes it (until then a sleeping group cannot notice). The contract bounds no
     /// delay, so some detectors are slow: a node may sleep on long after the others woke, elected
     /// and committed.
-    fn failure_detector_notices(&mut self) {
+    pub(super) fn failure_detector_notices(&mut self) {
         if !self.f.quiescence {
             return;
         }
@@ -146,7 +146,9 @@ impl Sim {
         let down: Vec<u64> = self
             .nodes
             .iter()
-            .filter(|(id, n)| !n.is_up() && self.lives.contains_key(id))
+            .filter(|(id, n)| {
+                !n.is_up() && self.lives.contains_key(id) && !self.condemned.contains(id)
+            })
             // On a shared clock a restart takes at least two election timeouts, as a real one
             // does: the leases this node granted have lapsed (lease reads rest on that).
             .filter(|(_, n)| self.f.clock == Clock::Skewed || self.now >= n.crashed_at + lease_wait)
@@ -161,8 +163,10 @@ impl Sim {
         let now = self.now;
         let node = self.nodes.get_mut(&id).expect("known id");
         let disk = node.disk.is_some();
-        node.crash()?;
+        let condemned = node.crash()?;
         node.crashed_at = now;
+        let durable_term = node.storage.rl().hard_state().term;
+        self.canonical.forget_undurable(id, durable_term);
         if disk {
             self.count("disk recovery");
         }
@@ -170,6 +174,14 @@ impl Sim {
         self.reads.retain(|_, r| r.node != id);
         self.count("crash");
         self.log(format!("node {id} crashed {when}"));
+        if let Some((why, detected)) = condemned {
+            let kind = if detected {
+                "corruption detected at recovery"
+            } else {
+                "damage missed by recovery"
+            };
+            self.condemn(id, &format!("its damaged disk: {why}"), kind);
+        }
         self.failure_detector_notices();
         Ok(())
     }
@@ -182,6 +194,11 @@ impl Sim {
             let hs = store.mut_hard_state();
             hs.vote = 0;
             hs.term = 0;
+            let forgotten = *hs;
+            drop(store);
+            if let Some(disk) = node.disk.as_mut() {
+                disk.forget_vote(forgotten);
+            }
         }
         if let Err(e) = node.start(&logger) {
             use raft_core::Storage;
@@ -290,6 +307,7 @@ impl Sim {
         };
         let conf = raw.raft.prs.conf();
         let voters = conf.voters.ids();
+        let incoming_now: Vec<u64> = conf.voters.incoming.ids().to_vec();
         let learners = conf.learners.clone();
         let all: Vec<u64> = self.nodes.keys().copied().collect();
         let outside: Vec<u64> = all
@@ -352,6 +370,17 @@ impl Sim {
         let Some(changes) = changes else {
             return Ok(());
         };
+        // With a damaged disk in the run, a configuration must keep a majority of healthy voters.
+        let mut incoming = incoming_now;
+        for c in &changes {
+            incoming.retain(|id| *id != c.node_id);
+            if c.change_type == ConfChangeType::AddNode as i32 {
+                incoming.push(c.node_id);
+            }
+        }
+        if !self.keeps_healthy_majority(&incoming) {
+            return Ok(());
+        }
         // Members being added must be running to catch up.
         for c in &changes {
             if c.change_type != ConfChangeType::RemoveNode as i32

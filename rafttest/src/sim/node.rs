@@ -1,5 +1,5 @@
-//! One simulated node: a `RawNode` over durable `MemStorage`, with the application's pipeline
-//! modelled explicitly. Readys are taken, then persisted later (a slow disk), and committed entries
+//! One simulated node: a `RawNode` over durable storage (`MemStorage`, or `storage-disk` on a
+//! simulated disk), with the application's pipeline modelled explicitly. Readys are taken, then persisted later (a slow disk), and committed entries
 //! are applied later still, so a crash can strike between any two steps and lose exactly what was
 //! not yet durable.
 
@@ -11,6 +11,9 @@ use raft_core::{Config, RawNode, ReadState};
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 use storage_mem::MemStorage;
+
+use super::disk::Recovered;
+use super::store::{classify, SimStore};
 
 /// A Ready taken from the node whose contents are not yet durable.
 #[derive(Debug)]
@@ -101,8 +104,9 @@ pub struct SimNode {
     /// Its id.
     pub id: u64,
     /// The node, while it is up.
-    pub raw: Option<RawNode<MemStorage>>,
-    /// Durable storage: survives crashes.
+    pub raw: Option<RawNode<SimStore>>,
+    /// Durable storage: survives crashes. On a node on `storage-disk`, what it wrote there, which
+    /// the disk's answers are checked against (its core reads the disk).
     pub storage: MemStorage,
     /// Its configuration (restarts reuse it with `applied` set).
     pub config: Config,
@@ -163,7 +167,11 @@ impl SimNode {
         };
         let mut config = self.config.clone();
         config.applied = sm.applied_index;
-        self.raw = Some(RawNode::new(&config, self.storage.clone(), logger)?);
+        let store = match self.disk.as_ref() {
+            Some(disk) => disk.reader(&self.storage),
+            None => SimStore::Mem(self.storage.clone()),
+        };
+        self.raw = Some(RawNode::new(&config, store, logger)?);
         self.last_hard_state = *self.storage.rl().hard_state();
         self.sm = sm;
         self.unpersisted.clear();
@@ -176,13 +184,34 @@ impl SimNode {
 
     /// Crashes the node: everything not durable is lost. A node on `storage-disk` loses what a
     /// power loss may lose and comes back with what recovery finds; an error says what recovery
-    /// got wrong.
-    pub fn crash(&mut self) -> Result<(), String> {
+    /// got wrong. Returns why the node must stay down for good, if it must (its disk was
+    /// damaged, see [`super::disk::Recovered`]), and whether recovery noticed.
+    pub fn crash(&mut self) -> Result<Option<(String, bool)>, String> {
+        let mut condemned = None;
         if let Some(disk) = self.disk.as_mut() {
-            self.storage = disk
+            match disk
                 .crash_and_recover(&self.storage)
-                .map_err(|e| format!("node {}: {e}", self.id))?;
+                .map_err(|e| format!("node {}: {e}", self.id))?
+            {
+                Recovered::Rebuilt(storage) => self.storage = storage,
+                Recovered::Condemned { reason, detected } => condemned = Some((reason, detected)),
+            }
         }
+        self.stop();
+        Ok(condemned)
+    }
+
+    /// Runs `f`, a check that reads the node's log through its core: on a node on
+    /// `storage-disk`, the reads go to what was written (no faults, not counted as the node's).
+    pub(crate) fn observe<R>(&self, f: impl FnOnce() -> R) -> R {
+        match self.disk.as_ref() {
+            Some(disk) => disk.observer.observe(f),
+            None => f(),
+        }
+    }
+
+    /// Stops the node: its volatile state is gone, its storage stays as it is.
+    pub(crate) fn stop(&mut self) {
         self.raw = None;
         self.unpersisted.clear();
         self.to_apply.clear();
@@ -190,7 +219,6 @@ impl SimNode {
         self.sm = StateMachine::default();
         self.proposals = ProposalTracker::new();
         self.outcomes.clear();
-        Ok(())
     }
 
     /// Whether its disk failed (an fsync did): the node must stop.
@@ -222,7 +250,13 @@ impl SimNode {
         };
         if let Some(rd) = u.ready.take() {
             drop(u.entries);
-            let mut light = raw.advance_append(rd)?;
+            let mut light = match raw.advance_append(rd) {
+                Ok(light) => light,
+                // The persistence is recorded; the committed entries it could not read come in a
+                // later Ready (a read error), or the node stops (corruption).
+                Err(e) if classify(&e).is_some() => return Ok((u.persisted_msgs, Vec::new())),
+                Err(e) => return Err(e),
+            };
             if let Some(commit) = light.commit_index() {
                 self.store_commit(commit);
             }
@@ -244,8 +278,8 @@ impl SimNode {
     }
 
     /// Applies up to `max` committed entries and reports them applied (`advance_apply_to`);
-    /// returns each applied entry as (index, term, data) for the checker.
-    pub(crate) fn apply_some(&mut self, max: usize) -> Result<Vec<(u64, u64, Bytes)>, String> {
+    /// returns the applied entries for the checker.
+    pub(crate) fn apply_some(&mut self, max: usize) -> Result<Vec<Entry>, String> {
         let applied = self.apply_entries(max)?;
         if let Some(raw) = self.raw.as_mut() {
             raw.advance_apply_to(self.sm.applied_index);
@@ -255,12 +289,11 @@ impl SimNode {
 
     /// Applies up to `max` queued committed entries to the state machine (conf changes to the
     /// node too) without reporting them.
-    pub(crate) fn apply_entries(&mut self, max: usize) -> Result<Vec<(u64, u64, Bytes)>, String> {
+    pub(crate) fn apply_entries(&mut self, max: usize) -> Result<Vec<Entry>, String> {
         let Some(raw) = self.raw.as_mut() else {
             return Ok(Vec::new());
         };
         let mut applied = Vec::new();
-        let mut done = Vec::new();
         for _ in 0..max {
             let Some(e) = self.to_apply.pop_front() else {
                 break;
@@ -293,10 +326,9 @@ impl SimNode {
                     self.sm.kv.insert(k, v);
                 }
             }
-            applied.push((e.index, e.term, e.data.clone()));
-            done.push(e);
+            applied.push(e);
         }
-        let decided = self.proposals.on_committed(&done);
+        let decided = self.proposals.on_committed(&applied);
         self.outcomes.extend(decided);
         Ok(applied)
     }

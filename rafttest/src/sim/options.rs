@@ -25,6 +25,9 @@ pub enum PlantedBug {
     /// A node on `storage-disk` never fsyncs, whatever `must_sync` says: its writes reach the
     /// disk's cache only, and a crash loses them after they were acknowledged.
     IgnoreMustSync,
+    /// A node on `storage-disk` whose entries cannot be read (a transient I/O error) hands its
+    /// core the entries the index knows of, their payload left empty, instead of the error.
+    ReadErrorAsEmptyPayload,
 }
 
 /// What to simulate. `None` fields are drawn per seed (swarm testing); set ones are pinned.
@@ -65,6 +68,9 @@ pub struct SimOptions {
     pub planted_bug: Option<PlantedBug>,
     /// The share of nodes on `storage-disk` over a simulated disk (drawn per seed when unset).
     pub disk: Option<f64>,
+    /// Whether those disks fail reads and, on one node, corrupt what they hold (drawn per seed
+    /// when unset; see `Features::disk_read_errors` and `Features::damaged_disk`).
+    pub disk_faults: Option<bool>,
 }
 
 impl Default for SimOptions {
@@ -87,6 +93,7 @@ impl Default for SimOptions {
             stop_after: 0,
             planted_bug: None,
             disk: None,
+            disk_faults: None,
         }
     }
 }
@@ -141,6 +148,9 @@ impl SimOptions {
         if let Some(share) = self.disk {
             push(format!("--disk {share}"));
         }
+        if let Some(on) = self.disk_faults {
+            push(format!("--disk-faults {}", if on { "on" } else { "off" }));
+        }
         push(format!("--stop-after {event} --verbose"));
         cmd
     }
@@ -153,6 +163,10 @@ pub fn read_mode_name(mode: ReadOnlyOption) -> &'static str {
         ReadOnlyOption::LeaseBased => "lease",
     }
 }
+
+/// The per-read probabilities of an I/O error that seeds draw from (`--disk-faults on` pins the
+/// highest).
+const DISK_READ_ERRORS: [f64; 3] = [0.0, 0.01, 0.05];
 
 /// How the nodes' clocks advance.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -235,6 +249,12 @@ pub struct Features {
     pub disk_share: f64,
     /// On those disks, the probability that an fsync fails (the node then stops and restarts).
     pub disk_sync_errors: f64,
+    /// On those disks, the probability that a read fails with an I/O error (transient: the core
+    /// gives up on that read and retries later).
+    pub disk_read_errors: f64,
+    /// One node on `storage-disk` (of at least three voters) has a disk whose medium is damaged
+    /// while the nemesis runs: bits flip at rest and writes are misdirected (see `sim::damage`).
+    pub damaged_disk: bool,
     /// Leaders put idle groups to sleep (`RawNode::quiesce`); a failure detector wakes the nodes
     /// some time after a crash, and now and then at random.
     pub quiescence: bool,
@@ -281,6 +301,12 @@ impl Features {
             election_spread: 2,
             disk_share: opts.disk.unwrap_or(0.0),
             disk_sync_errors: 0.0,
+            disk_read_errors: if opts.disk_faults == Some(true) {
+                DISK_READ_ERRORS[2]
+            } else {
+                0.0
+            },
+            damaged_disk: opts.disk_faults == Some(true),
             quiescence: false,
         }
     }
@@ -362,6 +388,12 @@ impl Features {
             .unwrap_or([0.0, 0.0, 0.5, 1.0][rng.random_range(0..4)]);
         f.disk_sync_errors = [0.0, 0.001, 0.01][rng.random_range(0..3)];
         f.quiescence = rng.random_bool(0.4);
+        let read_errors = DISK_READ_ERRORS[rng.random_range(0..3)];
+        let damaged = rng.random_bool(0.5);
+        if opts.disk_faults.is_none() {
+            f.disk_read_errors = read_errors;
+            f.damaged_disk = damaged;
+        }
         f
     }
 
@@ -381,7 +413,7 @@ impl Features {
              sync nodes {}; disk speed {}; chaos {:.2}; targeted {}; crash any {}; tick weight {}; \
              ready weight {}; priorities {}; inflight bytes {}; uncommitted {}; \
              step-down-on-removal {}; election timeout up to {}x; nodes on storage-disk {}; \
-             fsync errors {}; quiescence {}",
+             fsync errors {}; read errors {}; damaged disk {}; quiescence {}",
             self.nodes,
             self.loss,
             self.duplication,
@@ -417,6 +449,8 @@ impl Features {
             self.election_spread,
             self.disk_share,
             self.disk_sync_errors,
+            self.disk_read_errors,
+            self.damaged_disk,
             self.quiescence,
         )
     }
