@@ -33,7 +33,7 @@ pub mod options;
 mod outcomes;
 mod pipeline;
 mod rules;
-mod store;
+pub mod store;
 mod timing;
 
 pub use heal::{LIVENESS_BOUND, LIVENESS_PER_ENTRY};

@@ -185,7 +185,8 @@ impl SimNode {
     /// Crashes the node: everything not durable is lost. A node on `storage-disk` loses what a
     /// power loss may lose and comes back with what recovery finds; an error says what recovery
     /// got wrong. Returns why the node must stay down for good, if it must (its disk was
-    /// damaged, see [`super::disk::Recovered`]), and whether recovery noticed.
+    /// damaged: recovery refused it, or lost durable state, see `sim::disk`), and whether recovery
+    /// noticed.
     pub fn crash(&mut self) -> Result<Option<(String, bool)>, String> {
         let mut condemned = None;
         if let Some(disk) = self.disk.as_mut() {
