@@ -33,15 +33,17 @@ fn nodes_on_failing_and_damaged_disks_detect_corruption_and_never_serve_it() {
     let total = counts(1..41, &opts);
     let count = |kind: &str| total.get(kind).copied().unwrap_or(0);
     // Every run above passed every check, "never served" included; the faults were real.
-    assert!(count("read error injected") > 50, "{total:?}");
+    assert!(count("read error injected") > 10, "{total:?}");
     assert!(
-        count("read error met") > 50,
+        count("read error met") > 10,
         "reads reached the disk: {total:?}"
     );
     assert!(count("damaged disk") > 20, "{total:?}");
+    for kind in ["flip sealed segment", "flip live segment", "flip snapshot"] {
+        assert!(count(kind) > 0, "{kind}: {total:?}");
+    }
     let flips = count("flip sealed segment") + count("flip live segment") + count("flip snapshot");
     assert!(flips > 50, "bits flipped at rest: {total:?}");
-    assert!(count("flip snapshot") > 0, "{total:?}");
     assert!(count("misdirected write") > 0, "{total:?}");
     // And detected, both while running (the node stopped) and at recovery (it stayed down).
     assert!(count("corruption detected") > 0, "{total:?}");
