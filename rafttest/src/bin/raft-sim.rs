@@ -65,8 +65,10 @@ struct Args {
     nodes: Option<u64>,
     /// Simulate many Raft groups per node (`raft-multi`): every node holds a replica of every
     /// group, most of them idle and asleep, with crashes, partitions, quiescence and the failure
-    /// detector's wake-ups. Options about membership, reads, pre-vote, check-quorum, spares and
-    /// disks do not apply (pre-vote and check-quorum are drawn per seed).
+    /// detector's wake-ups; `--disk` sets the share of nodes whose groups live in one shared log
+    /// on a simulated disk. Options about membership, reads, pre-vote, check-quorum, spares and
+    /// disk faults beyond power losses and failed fsyncs do not apply (pre-vote and check-quorum
+    /// are drawn per seed).
     #[arg(long)]
     multi: bool,
     /// With --multi, keep sleeping groups live instead of frozen (a run goes exactly as with
@@ -101,7 +103,8 @@ struct Args {
     #[arg(long, value_enum)]
     read_mode: Option<ReadMode>,
     /// The share of nodes whose durable state is `storage-disk` on a simulated disk that loses,
-    /// tears and reorders unsynced writes at a crash, 0-1 [default: drawn per seed].
+    /// tears and reorders unsynced writes at a crash, 0-1 [default: drawn per seed; with
+    /// --multi, half the nodes or all, drawn per seed].
     #[arg(long, value_parser = share)]
     disk: Option<f64>,
     /// Whether those disks fail reads (transient I/O errors) and, on one node of at least three
@@ -228,6 +231,7 @@ fn multi_options(args: &Args) -> Result<(MultiOptions, u64), String> {
         reordering: args.reordering,
         crashes: true,
         partitions: true,
+        disk: args.disk,
         verbose: args.verbose,
         stop_after: args.stop_after,
         planted_bug: None,
@@ -252,7 +256,9 @@ fn print_multi_seed(seed: u64, millis: u128, r: &multisim::MultiReport) {
     println!(
         "seed {seed:>4}: ok in {millis:>5} ms | {} nodes | {:>5} elections | {:>5} entries \
          applied | {:>2} crashes | {:>2} partitions | {:>5} naps ({} under faults) | {:>5} \
-         wake-ups | {:>6} envelopes, {:.1} messages each | recovered in {} rounds, failover in {}",
+         wake-ups | {:>6} envelopes, {:.1} messages each | recovered in {} rounds, failover in {} \
+         | {} nodes on disk: {} fsyncs, {} synced batches of {:.1} groups, {} recoveries ({} \
+         torn tails, {} power cuts mid-write, {} failed fsyncs)",
         r.nodes,
         r.elections,
         r.entries_applied,
@@ -265,6 +271,14 @@ fn print_multi_seed(seed: u64, millis: u128, r: &multisim::MultiReport) {
         r.messages_sent as f64 / r.envelopes_sent.max(1) as f64,
         r.recovery_rounds,
         r.failover_rounds,
+        r.disk_nodes,
+        r.disk.fsyncs,
+        r.disk.synced_batches,
+        r.disk.synced_groups as f64 / r.disk.synced_batches.max(1) as f64,
+        r.disk.recoveries,
+        r.disk.torn_tails,
+        r.disk.power_cuts,
+        r.disk.failed_fsyncs,
     );
 }
 
@@ -280,7 +294,7 @@ fn main_multi(args: &Args) -> ExitCode {
     let shown = |v: Option<String>| v.unwrap_or_else(|| "drawn per seed".to_string());
     println!(
         "raft-sim --multi: {} seeds from {}, {} events each; {} groups on nodes {}; loss {}, \
-         duplication {}, reordering {}; crashes {}, partitions {}",
+         duplication {}, reordering {}; crashes {}, partitions {}; nodes on disk {}",
         seeds,
         opts.seed,
         opts.events,
@@ -291,6 +305,7 @@ fn main_multi(args: &Args) -> ExitCode {
         shown(opts.reordering.map(|p| p.to_string())),
         opts.crashes,
         opts.partitions,
+        shown(opts.disk.map(|share| format!("{share} of them"))),
     );
     let started = Instant::now();
     let mut t = multisim::MultiReport::default();
@@ -320,6 +335,8 @@ fn main_multi(args: &Args) -> ExitCode {
                 t.wakeups += r.wakeups;
                 t.envelopes_sent += r.envelopes_sent;
                 t.messages_sent += r.messages_sent;
+                t.disk_nodes += r.disk_nodes;
+                t.disk.add(&r.disk);
             }
             Err(failure) => {
                 println!("seed {seed:>4}: FAILED after {passed} passing seeds");
@@ -353,6 +370,22 @@ fn main_multi(args: &Args) -> ExitCode {
          (every group led and a new write applied on every node; slowest: {} rounds, seed {}), \
          fell asleep when idle, and failed over when the busiest leader crashed ({:.1} s)",
         slowest.0, slowest.1, secs
+    );
+    let d = &t.disk;
+    println!(
+        "{} nodes on a shared log on a simulated disk wrote {} Ready batches, {} of them with \
+         one fsync ({:.1} groups per fsync; {} fsyncs of any file in all), and recovered {} \
+         times from a power loss ({} torn tails cut, {} cuts in the middle of a batch's write, \
+         {} failed fsyncs), every group checked against what its last fsync made durable",
+        t.disk_nodes,
+        d.batches,
+        d.synced_batches,
+        d.synced_groups as f64 / d.synced_batches.max(1) as f64,
+        d.fsyncs,
+        d.recoveries,
+        d.torn_tails,
+        d.power_cuts,
+        d.failed_fsyncs,
     );
     ExitCode::SUCCESS
 }

@@ -16,7 +16,6 @@ use std::collections::BTreeMap;
 use bytes::Bytes;
 use raft_core::eraftpb::Entry;
 use raft_core::Storage;
-use storage_mem::MemStorage;
 
 /// What the checker knows of one group.
 #[derive(Debug, Default)]
@@ -110,7 +109,7 @@ impl Checker {
 
     /// Before `entries` are written into `store` (a node's synced log of `group`): which applied
     /// indexes the store holds now, to compare after the write (see [`Checker::after_write`]).
-    pub fn before_write(&self, group: u64, store: &MemStorage, entries: &[Entry]) -> Vec<u64> {
+    pub fn before_write(&self, group: u64, store: &impl Storage, entries: &[Entry]) -> Vec<u64> {
         let Some(first) = entries.first() else {
             return Vec::new();
         };
@@ -128,7 +127,7 @@ impl Checker {
         &self,
         group: u64,
         node: u64,
-        store: &MemStorage,
+        store: &impl Storage,
         held: &[u64],
     ) -> Result<(), String> {
         let history = &self.groups[group as usize - 1];
@@ -151,17 +150,16 @@ impl Checker {
         &self,
         group: u64,
         node: u64,
-        store: &MemStorage,
+        store: &impl Storage,
         durable_applied: u64,
     ) -> Result<(), String> {
-        let (commit, first, last) = {
-            let core = store.rl();
-            (
-                core.hard_state().commit,
-                store.first_index().unwrap_or(0),
-                store.last_index().unwrap_or(0),
-            )
-        };
+        let commit = store
+            .initial_state()
+            .map_err(|e| format!("node {node} cannot read group {group}'s state: {e}"))?
+            .hard_state
+            .commit;
+        let first = store.first_index().unwrap_or(0);
+        let last = store.last_index().unwrap_or(0);
         if commit > last {
             return Err(format!(
                 "durability: node {node} restarts group {group} with commit {commit} beyond its \

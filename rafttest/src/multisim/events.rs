@@ -1,6 +1,7 @@
 //! The faulty phase: each event is drawn by weight from what can happen now (a node ticks, an
 //! envelope arrives, a node takes or syncs a Ready batch, a client writes, a node campaigns or is
-//! woken, a node crashes or restarts, the network splits or heals).
+//! woken, a node crashes or restarts, a node on the shared log loses power while it writes a
+//! batch, the network splits or heals).
 
 use raft_core::Error as RaftError;
 use raft_multi::Error;
@@ -22,6 +23,7 @@ enum Kind {
     Campaign,
     Wake,
     Crash,
+    PowerCut,
     Restart,
     Partition,
     Heal,
@@ -49,6 +51,12 @@ impl MultiSim {
             .iter()
             .copied()
             .filter(|id| self.nodes[*id as usize - 1].pending.is_some())
+            .collect();
+        // Nodes on the shared log whose batch waits for its write and fsync.
+        let writing: Vec<u64> = pendings
+            .iter()
+            .copied()
+            .filter(|id| self.nodes[*id as usize - 1].disk.is_some())
             .collect();
         // Faults come in storms with calm stretches between them, in which idle groups fall
         // asleep; the next storm then strikes groups that sleep (a leader crashes, a link is cut)
@@ -86,6 +94,14 @@ impl MultiSim {
             (
                 Kind::Crash,
                 if may_crash {
+                    (chaos * 5.0) as u32 + 1
+                } else {
+                    0
+                },
+            ),
+            (
+                Kind::PowerCut,
+                if may_crash && !writing.is_empty() {
                     (chaos * 5.0) as u32 + 1
                 } else {
                     0
@@ -164,6 +180,11 @@ impl MultiSim {
             Kind::Crash => {
                 let id = self.pick(&up);
                 self.crash(id)?;
+            }
+            Kind::PowerCut => {
+                let id = self.pick(&writing);
+                self.report.crashes += 1;
+                self.power_loss(id, true)?;
             }
             Kind::Restart => {
                 let id = self.pick(&down);

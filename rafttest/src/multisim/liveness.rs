@@ -22,6 +22,8 @@ impl MultiSim {
     pub(crate) fn heal_and_check_liveness(&mut self) -> Result<(), String> {
         self.wire.cut.clear();
         self.healed = true;
+        // Disks stop failing fsyncs too (a crash still loses what was not synced).
+        self.set_disk_faults(false);
         self.report.faulty_naps = self.nodes.iter().map(|n| n.naps()).sum();
 
         self.log("the network heals for good".to_string());
@@ -254,10 +256,11 @@ impl MultiSim {
         let mut lines = Vec::new();
         for node in &self.nodes {
             let store = &node.stores[group as usize - 1];
+            let commit = store.initial_state().map(|state| state.hard_state.commit);
             let durable = format!(
                 "synced last {} commit {}",
                 store.last_index().unwrap_or(0),
-                store.rl().hard_state().commit
+                commit.unwrap_or(0)
             );
             let multi = node.multi.as_ref();
             let line = match multi.and_then(|m| m.group_status(group)) {

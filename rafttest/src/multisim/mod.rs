@@ -7,7 +7,10 @@
 //!
 //! Everything goes through the driver's real paths: Ready batches (one fsync each, see
 //! `node.rs`), envelopes encoded to bytes and stepped with `step_encoded`, ticks that only touch
-//! awake groups. After every event the checker (`checker.rs`) verifies the safety of the groups the event
+//! awake groups. Some nodes or all (`MultiOptions::disk`) keep their groups in one shared
+//! `storage_disk::MultiLog` on a simulated disk that tears unsynced writes and fails fsyncs
+//! (`disk.rs`): each batch goes in with one write and one fsync, a crash recovers the log, and
+//! every group restarts from it, checked against what the last fsync made durable. After every event the checker (`checker.rs`) verifies the safety of the groups the event
 //! touched (one leader per term, the same entry applied at each index everywhere, commits held
 //! by a majority of synced logs and never lost by a crash) and that a sleeping group was not
 //! ticked. After the faulty phase (`liveness.rs`) the network heals, every node restarts and the
@@ -21,6 +24,8 @@
 
 mod checker;
 mod detector;
+mod disk;
+mod disk_ops;
 mod events;
 mod liveness;
 mod network;
@@ -28,6 +33,7 @@ mod node;
 mod ops;
 pub mod options;
 
+pub use disk::DiskCounters;
 pub use options::{MultiFeatures, MultiOptions, MultiPlantedBug};
 
 use std::collections::VecDeque;
@@ -72,6 +78,10 @@ pub struct MultiReport {
     pub envelopes_sent: u64,
     /// Messages inside them.
     pub messages_sent: u64,
+    /// Nodes whose groups live in a shared log on a simulated disk.
+    pub disk_nodes: u64,
+    /// What their disks did (summed over them).
+    pub disk: DiskCounters,
     /// Rounds the healed cluster needed until every group had a leader and a write applied on
     /// every node.
     pub recovery_rounds: u64,
@@ -176,7 +186,17 @@ impl MultiSim {
         };
         let mut nodes = Vec::new();
         for id in 1..=f.nodes {
-            let mut node = MultiNode::new(id, f.nodes, opts.groups)?;
+            let disk = if f.disk_nodes.contains(&id) {
+                // Each disk its own seed, apart from every other stream of the run.
+                let seed = opts.seed.wrapping_mul(0x2545_f491_4f6c_dd1d) ^ id;
+                let skip_fsync = opts.planted_bug == Some(MultiPlantedBug::DiskSkipsFsync);
+                let disk = disk::NodeDisk::new(seed, &f, opts.groups, skip_fsync)
+                    .map_err(|e| format!("node {id}: a new shared log: {e}"))?;
+                Some(disk)
+            } else {
+                None
+            };
+            let mut node = MultiNode::new(id, f.nodes, opts.groups, disk)?;
             node.start(&f, opts.seed, &logger)?;
             nodes.push(node);
         }
@@ -196,6 +216,7 @@ impl MultiSim {
             report: MultiReport {
                 nodes: f.nodes,
                 groups: opts.groups,
+                disk_nodes: f.disk_nodes.len() as u64,
                 fingerprint: 0xcbf2_9ce4_8422_2325,
                 features: f.describe(),
                 ..MultiReport::default()
@@ -245,6 +266,9 @@ impl MultiSim {
             .sum();
         report.naps = self.nodes.iter().map(MultiNode::naps).sum();
         report.frozen = self.nodes.iter().map(MultiNode::frozen).sum();
+        for disk in self.nodes.iter().filter_map(|n| n.disk.as_ref()) {
+            report.disk.add(&disk.counters());
+        }
         report.envelopes_sent = self.wire.envelopes_sent;
         report.messages_sent = self.wire.messages_sent;
         self.report

@@ -1,5 +1,7 @@
-//! One simulated node: a [`MultiRaft`] over one `MemStorage` per group, and the application's
-//! pipeline around it.
+//! One simulated node: a [`MultiRaft`] over one storage per group, and the application's
+//! pipeline around it. A node keeps its groups either in one shared log on a simulated disk
+//! (see `disk.rs`; the core reads each group from the log) or, as described here, in one
+//! `MemStorage` per group that holds exactly what the node synced.
 //!
 //! Durability is modelled with two steps per Ready batch. Taking the batch (`ready`) writes
 //! nothing: its early messages leave at once (a leader's appends go out while it writes), and the
@@ -13,11 +15,66 @@
 //! the index applied before that batch, so a restart re-applies the last batch's entries (and
 //! `Config::applied` is always at or below the durable commit index).
 
-use raft_core::{Config, Ready};
+use raft_core::eraftpb::{Entry, Snapshot};
+use raft_core::{Config, RaftState, Ready, Storage};
 use raft_multi::{MultiConfig, MultiRaft, ReadyBatch};
+use storage_disk::GroupStorage;
 use storage_mem::MemStorage;
 
+use super::disk::NodeDisk;
 use super::options::MultiFeatures;
+
+/// A group's storage on a node: a `MemStorage` holding what the node synced, or the group in the
+/// node's shared log. The core reads it directly.
+#[derive(Clone)]
+pub(crate) enum GroupStore {
+    Mem(MemStorage),
+    Disk(GroupStorage),
+}
+
+impl Storage for GroupStore {
+    fn initial_state(&self) -> raft_core::Result<RaftState> {
+        match self {
+            GroupStore::Mem(s) => s.initial_state(),
+            GroupStore::Disk(s) => s.initial_state(),
+        }
+    }
+
+    fn entries(&self, low: u64, high: u64, max_size: u64) -> raft_core::Result<Vec<Entry>> {
+        match self {
+            GroupStore::Mem(s) => s.entries(low, high, max_size),
+            GroupStore::Disk(s) => s.entries(low, high, max_size),
+        }
+    }
+
+    fn term(&self, index: u64) -> raft_core::Result<u64> {
+        match self {
+            GroupStore::Mem(s) => s.term(index),
+            GroupStore::Disk(s) => s.term(index),
+        }
+    }
+
+    fn first_index(&self) -> raft_core::Result<u64> {
+        match self {
+            GroupStore::Mem(s) => s.first_index(),
+            GroupStore::Disk(s) => s.first_index(),
+        }
+    }
+
+    fn last_index(&self) -> raft_core::Result<u64> {
+        match self {
+            GroupStore::Mem(s) => s.last_index(),
+            GroupStore::Disk(s) => s.last_index(),
+        }
+    }
+
+    fn snapshot(&self, request_index: u64, to: u64) -> raft_core::Result<Snapshot> {
+        match self {
+            GroupStore::Mem(s) => s.snapshot(request_index, to),
+            GroupStore::Disk(s) => s.snapshot(request_index, to),
+        }
+    }
+}
 
 /// Counters a node keeps across its lives (a restart starts a new `MultiRaft`).
 #[derive(Debug, Default, Clone, Copy)]
@@ -34,9 +91,13 @@ pub(crate) struct Carried {
 pub(crate) struct MultiNode {
     pub id: u64,
     /// The running driver; `None` while the node is down.
-    pub multi: Option<MultiRaft<MemStorage>>,
-    /// Per group (group `g` at `g - 1`): everything this node synced.
-    pub stores: Vec<MemStorage>,
+    pub multi: Option<MultiRaft<GroupStore>>,
+    /// Per group (group `g` at `g - 1`): everything this node synced (a `MemStorage`), or the
+    /// group in the shared log (which holds exactly that too between the node's events, apart
+    /// from commit indexes written without an fsync).
+    pub stores: Vec<GroupStore>,
+    /// The node's shared log on its simulated disk, if its groups live there.
+    pub disk: Option<NodeDisk>,
     /// A batch taken from the driver and not yet synced.
     pub pending: Option<ReadyBatch>,
     /// Per group: the last index its state machine applied (in memory).
@@ -48,17 +109,28 @@ pub(crate) struct MultiNode {
 }
 
 impl MultiNode {
-    /// A node holding a bootstrapped replica of every group, not yet started.
-    pub fn new(id: u64, nodes: u64, groups: u64) -> Result<MultiNode, String> {
-        let mut stores = Vec::with_capacity(groups as usize);
-        for _ in 0..groups {
-            stores
-                .push(MemStorage::bootstrap(1..=nodes, []).map_err(|e| format!("bootstrap: {e}"))?);
-        }
+    /// A node holding a bootstrapped replica of every group, not yet started: in a
+    /// `MemStorage` per group, or in a shared log on a disk (`disk`).
+    pub fn new(
+        id: u64,
+        nodes: u64,
+        groups: u64,
+        disk: Option<NodeDisk>,
+    ) -> Result<MultiNode, String> {
+        let stores = match &disk {
+            Some(disk) => (1..=groups)
+                .map(|group| GroupStore::Disk(disk.group(group)))
+                .collect(),
+            None => (0..groups)
+                .map(|_| MemStorage::bootstrap(1..=nodes, []).map(GroupStore::Mem))
+                .collect::<raft_core::Result<_>>()
+                .map_err(|e| format!("bootstrap: {e}"))?,
+        };
         Ok(MultiNode {
             id,
             multi: None,
             stores,
+            disk,
             pending: None,
             // The bootstrap snapshot (index 1) is the empty state machine.
             applied: vec![1; groups as usize],
@@ -73,7 +145,7 @@ impl MultiNode {
     }
 
     /// The running driver. Only called for nodes known to be up.
-    pub fn multi(&mut self) -> &mut MultiRaft<MemStorage> {
+    pub fn multi(&mut self) -> &mut MultiRaft<GroupStore> {
         self.multi.as_mut().expect("the node is up")
     }
 
@@ -121,16 +193,22 @@ impl MultiNode {
         Ok(())
     }
 
-    /// Stops the node: the driver and everything in memory are gone. Of a batch taken and not
-    /// synced, the first `torn_prefix` groups reached the disk anyway; they are returned so the
-    /// caller writes them (with its checks) and nothing else survives.
-    pub fn crash(&mut self, torn_prefix: usize) -> Vec<(u64, Ready)> {
+    /// Stops the driver: it and everything in memory are gone (the batch taken and not synced
+    /// stays in `pending` for the caller to decide what of it reached the disk).
+    pub fn stop(&mut self) {
         if let Some(multi) = self.multi.take() {
             let metrics = multi.metrics();
             self.carried.naps += metrics.quiesced_by_policy;
             self.carried.group_ticks += metrics.group_ticks;
             self.carried.frozen += metrics.groups_frozen;
         }
+    }
+
+    /// Stops a node whose groups live in `MemStorage`s. Of a batch taken and not synced, the
+    /// first `torn_prefix` groups reached the disk anyway; they are returned so the caller
+    /// writes them (with its checks) and nothing else survives.
+    pub fn crash(&mut self, torn_prefix: usize) -> Vec<(u64, Ready)> {
+        self.stop();
         let Some(mut batch) = self.pending.take() else {
             return Vec::new();
         };
@@ -151,6 +229,16 @@ impl MultiNode {
                 .map_or(0, |multi| multi.metrics().groups_frozen)
     }
 
+    /// After the shared log was recovered from a crashed disk: every group's storage is its
+    /// handle in the recovered log.
+    pub fn reattach_stores(&mut self) {
+        if let Some(disk) = &self.disk {
+            for (position, store) in self.stores.iter_mut().enumerate() {
+                *store = GroupStore::Disk(disk.group(position as u64 + 1));
+            }
+        }
+    }
+
     /// The naps started over every life so far.
     pub fn naps(&self) -> u64 {
         self.carried.naps
@@ -167,9 +255,12 @@ fn empty_ready() -> Ready {
     Ready::default()
 }
 
-/// Writes one group's Ready into its storage (what an fsync makes durable): the snapshot, the
-/// entries, then the hard state.
-pub(crate) fn write_ready(store: &MemStorage, ready: &Ready) -> Result<(), String> {
+/// Writes one group's Ready into its `MemStorage` (what an fsync makes durable): the snapshot,
+/// the entries, then the hard state.
+pub(crate) fn write_ready(store: &GroupStore, ready: &Ready) -> Result<(), String> {
+    let GroupStore::Mem(store) = store else {
+        return Err("a group in the shared log written as a MemStorage".to_string());
+    };
     let mut core = store.wl();
     if *ready.snapshot() != Default::default() {
         core.apply_snapshot(ready.snapshot().clone())

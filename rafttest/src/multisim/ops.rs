@@ -5,7 +5,7 @@
 use prost::Message as _;
 use raft_core::eraftpb::EntryType;
 use raft_core::{Ready, StateRole, Storage};
-use raft_multi::EnvelopeError;
+use raft_multi::{EnvelopeError, ReadyBatch};
 use rand::RngExt;
 
 use super::network::InFlight;
@@ -34,21 +34,23 @@ impl MultiSim {
         let Some(mut batch) = self.node(id).pending.take() else {
             return Ok(());
         };
-        let mut skipped = None;
-        for group in batch.groups() {
-            let group_id = group.group_id();
-            if skipped.is_none()
-                && self.opts.planted_bug == Some(MultiPlantedBug::SkipPersistOneGroup)
-                && !group.ready().entries().is_empty()
-            {
-                skipped = Some(group_id);
-                continue;
+        let on_disk = self.node(id).disk.is_some();
+        let skipped = if on_disk {
+            let (persisted, skipped) = self.persist_on_disk(id, &batch)?;
+            if !persisted {
+                return Ok(());
             }
-            self.write_checked(id, group_id, group.ready())?;
-        }
+            skipped
+        } else {
+            self.persist_in_memory(id, &batch)?
+        };
         let node = self.node(id);
-        // The state machine's applied index is synced with this batch: what was applied before.
-        node.durable_applied.copy_from_slice(&node.applied);
+        // The state machine's applied index is synced with the batch's fsync: what was applied
+        // before. (A batch in `MemStorage`s is synced whole; the shared log fsyncs only when the
+        // batch must sync.)
+        if !on_disk || batch.must_sync() {
+            node.durable_applied.copy_from_slice(&node.applied);
+        }
         let mut applied_entries = 0;
         for position in 0..batch.groups().len() {
             let group_id = batch.groups()[position].group_id();
@@ -89,6 +91,31 @@ impl MultiSim {
         ));
         self.flush(id);
         Ok(())
+    }
+
+    /// Writes every group of node `id`'s `batch` into its `MemStorage` (what the batch's fsync
+    /// makes durable). Returns the group a planted bug left out.
+    fn persist_in_memory(&mut self, id: u64, batch: &ReadyBatch) -> Result<Option<u64>, String> {
+        let skipped = self.planted_skip(batch);
+        for group in batch.groups() {
+            if Some(group.group_id()) != skipped {
+                self.write_checked(id, group.group_id(), group.ready())?;
+            }
+        }
+        Ok(skipped)
+    }
+
+    /// The group of `batch` that the planted bug `SkipPersistOneGroup` leaves out: the first
+    /// with entries.
+    pub(crate) fn planted_skip(&self, batch: &ReadyBatch) -> Option<u64> {
+        if self.opts.planted_bug != Some(MultiPlantedBug::SkipPersistOneGroup) {
+            return None;
+        }
+        batch
+            .groups()
+            .iter()
+            .find(|group| !group.ready().entries().is_empty())
+            .map(|group| group.group_id())
     }
 
     /// Writes one group's Ready into node `id`'s synced storage, checking that the write removes
@@ -198,10 +225,16 @@ impl MultiSim {
         Ok(())
     }
 
-    /// Crashes node `id`: of a batch it took and did not sync, a random prefix of groups reached
+    /// Crashes node `id`: on the shared log, it loses power (see `power_loss`); in
+    /// `MemStorage`s, of a batch it took and did not sync, a random prefix of groups reached
     /// the disk; everything else in memory is lost. Each other node's failure detector notices
     /// in its own time.
     pub(crate) fn crash(&mut self, id: u64) -> Result<(), String> {
+        if self.node(id).disk.is_some() {
+            self.report.crashes += 1;
+            let cut = self.rng.random_bool(0.75);
+            return self.power_loss(id, cut);
+        }
         let pending = self
             .node(id)
             .pending

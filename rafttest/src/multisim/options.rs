@@ -15,6 +15,9 @@ pub enum MultiPlantedBug {
     /// The failure detector never calls `node_down`: a group whose leader died while the group
     /// slept is never woken, so it never elects a new leader.
     NoFailureDetector,
+    /// A node on the shared log writes every batch but never fsyncs it, and acknowledges it all
+    /// the same: a power loss then takes entries and votes the node promised to keep.
+    DiskSkipsFsync,
 }
 
 /// What to simulate. `None` fields are drawn per seed; set ones are pinned.
@@ -38,6 +41,11 @@ pub struct MultiOptions {
     pub crashes: bool,
     /// Run partitions.
     pub partitions: bool,
+    /// The share of nodes whose groups live in one shared `MultiLog` on a simulated disk that
+    /// loses, tears and reorders unsynced writes at a crash and fails fsyncs now and then (see
+    /// `multisim::disk`); the others keep each group in a `MemStorage` that holds exactly what
+    /// they synced. Drawn per seed when unset: half the nodes or all of them.
+    pub disk: Option<f64>,
     /// Print every event.
     pub verbose: bool,
     /// Stop after this event (for replays); 0 means run them all.
@@ -61,6 +69,7 @@ impl Default for MultiOptions {
             reordering: None,
             crashes: true,
             partitions: true,
+            disk: None,
             verbose: false,
             stop_after: 0,
             planted_bug: None,
@@ -92,6 +101,9 @@ impl MultiOptions {
             if let Some(p) = value {
                 push(format!("{flag} {p}"));
             }
+        }
+        if let Some(share) = self.disk {
+            push(format!("--disk {share}"));
         }
         if !self.crashes && !self.partitions {
             push("--faults none".to_string());
@@ -139,6 +151,22 @@ pub struct MultiFeatures {
     pub detector_delay: u64,
     /// `MultiConfig::freeze_sleeping_groups` (not drawn: [`MultiOptions::no_freeze`]).
     pub freeze: bool,
+    /// The nodes whose groups live in a shared log on a simulated disk (see
+    /// [`MultiOptions::disk`]), in increasing order.
+    pub disk_nodes: Vec<u64>,
+    /// On those disks: the chance that an fsync fails (the node then stops and restarts from
+    /// what its disk kept).
+    pub disk_sync_errors: f64,
+    /// The chance that one unsynced sector survives a power loss.
+    pub disk_keep_unsynced: f64,
+    /// The shared log's segment size in bytes: small, so that segments rotate, lagging groups'
+    /// entries are copied forward and checkpoints free old segments within a run.
+    pub disk_segment_bytes: u64,
+    /// The shared log's cache of recent entries per group, in bytes: with a small one most reads
+    /// of the core go to the disk.
+    pub disk_cache_bytes: usize,
+    /// How many segments back a group's first entry may lie before the log copies it forward.
+    pub disk_rewrite_lag: u64,
 }
 
 impl MultiFeatures {
@@ -175,7 +203,38 @@ impl MultiFeatures {
             tick_weight: [30, 60, 150][rng.random_range(0..3)],
             detector_delay: [20, 100, 400][rng.random_range(0..3)],
             freeze: !opts.no_freeze,
+            disk_nodes: Vec::new(),
+            disk_sync_errors: 0.0,
+            disk_keep_unsynced: 0.5,
+            disk_segment_bytes: 0,
+            disk_cache_bytes: 0,
+            disk_rewrite_lag: 0,
         }
+        .draw_disks(opts, &mut rng)
+    }
+
+    /// Draws which nodes are on the shared log and how their disks behave. Drawn after every
+    /// other feature, so that those stay what they were before disks were added.
+    fn draw_disks(mut self, opts: &MultiOptions, rng: &mut Xoshiro256PlusPlus) -> MultiFeatures {
+        let share = opts.disk.unwrap_or([0.5, 1.0, 1.0][rng.random_range(0..3)]);
+        let count = ((share * self.nodes as f64).round() as u64)
+            .max(u64::from(share > 0.0))
+            .min(self.nodes);
+        let mut ids: Vec<u64> = (1..=self.nodes).collect();
+        while ids.len() as u64 > count {
+            ids.remove(rng.random_range(0..ids.len()));
+        }
+        self.disk_nodes = ids;
+        self.disk_sync_errors = [0.0, 0.001, 0.01][rng.random_range(0..3)];
+        self.disk_keep_unsynced = [0.1, 0.5, 0.9][rng.random_range(0..3)];
+        // Groups here never compact, so the log frees segments only by copying every lagging
+        // group's entries forward: the segments a group's first entry may lag behind must hold
+        // far more than all groups' entries (about half a megabyte at the end of a long run),
+        // or the copies themselves fill the log and are copied again without end.
+        (self.disk_segment_bytes, self.disk_rewrite_lag) =
+            [(32 << 10, 32), (64 << 10, 16), (256 << 10, 8)][rng.random_range(0..3)];
+        self.disk_cache_bytes = [256, 64 << 10][rng.random_range(0..2)];
+        self
     }
 
     /// One line describing the features.
@@ -183,7 +242,9 @@ impl MultiFeatures {
         format!(
             "{} nodes; loss {} duplication {} reordering {}; pre-vote {}; check-quorum {}; \
              election/heartbeat ticks {}/{}; quiesce after {} idle ticks; {} hot groups; chaos \
-             {:.2}; crash any {}; tick weight {}; failure detector delay {} events",
+             {:.2}; crash any {}; tick weight {}; failure detector delay {} events; nodes on a \
+             shared log {:?} (fsync errors {}, unsynced sectors kept {}, segments of {} KiB, \
+             cache {} bytes per group, copy-forward lag {} segments)",
             self.nodes,
             self.loss,
             self.duplication,
@@ -198,6 +259,12 @@ impl MultiFeatures {
             self.crash_any,
             self.tick_weight,
             self.detector_delay,
+            self.disk_nodes,
+            self.disk_sync_errors,
+            self.disk_keep_unsynced,
+            self.disk_segment_bytes >> 10,
+            self.disk_cache_bytes,
+            self.disk_rewrite_lag,
         )
     }
 }
