@@ -31,18 +31,7 @@ impl Sim {
         if self.nodes[&id].unpersisted.len() >= self.f.async_depth {
             return self.persist(id);
         }
-        let node = self.nodes.get_mut(&id).expect("known id");
-        let Some(raw) = node.raw.as_mut() else {
-            return Ok(());
-        };
-        if !raw.has_ready() {
-            return Ok(());
-        }
-        let result = raw.ready();
-        if self.stop_if_corrupt(id)? {
-            return Ok(());
-        }
-        let Some(mut rd) = self.ready_or_retry(id, result)? else {
+        let Some(mut rd) = self.next_ready(id)? else {
             return Ok(());
         };
         let node = self.nodes.get_mut(&id).expect("known id");
@@ -87,18 +76,7 @@ impl Sim {
     /// A synchronous application: one Ready handled whole (send, persist, send what waited,
     /// apply, `advance`, then the LightReady).
     fn handle_ready_sync(&mut self, id: u64) -> Result<(), String> {
-        let node = self.nodes.get_mut(&id).expect("known id");
-        let Some(raw) = node.raw.as_mut() else {
-            return Ok(());
-        };
-        if !raw.has_ready() {
-            return Ok(());
-        }
-        let result = raw.ready();
-        if self.stop_if_corrupt(id)? {
-            return Ok(());
-        }
-        let Some(mut rd) = self.ready_or_retry(id, result)? else {
+        let Some(mut rd) = self.next_ready(id)? else {
             return Ok(());
         };
         let node = self.nodes.get_mut(&id).expect("known id");
@@ -311,14 +289,22 @@ impl Sim {
         Ok(())
     }
 
-    /// The Ready `result` of node `id`, or `None` when its storage could not be read (the core
-    /// changed nothing, and the next call hands out the same work): a transient read error is
-    /// retried later. Any other error is a violation.
-    fn ready_or_retry(
-        &mut self,
-        id: u64,
-        result: raft_core::Result<raft_core::Ready>,
-    ) -> Result<Option<raft_core::Ready>, String> {
+    /// The next Ready of node `id`, or `None` when it is down, has none, stopped on corruption
+    /// found while building it, or its storage could not be read (the core changed nothing, and
+    /// the next call hands out the same work): a transient read error is retried later. Any
+    /// other error is a violation.
+    fn next_ready(&mut self, id: u64) -> Result<Option<raft_core::Ready>, String> {
+        let node = self.nodes.get_mut(&id).expect("known id");
+        let Some(raw) = node.raw.as_mut() else {
+            return Ok(None);
+        };
+        if !raw.has_ready() {
+            return Ok(None);
+        }
+        let result = raw.ready();
+        if self.stop_if_corrupt(id)? {
+            return Ok(None);
+        }
         match result {
             Ok(rd) => Ok(Some(rd)),
             Err(e) => match classify(&e) {
