@@ -76,11 +76,17 @@ fn the_same_seed_replays_the_same_run() {
 
 /// Runs seeds with `bug` planted until one fails; returns the first failure's reason and seed.
 fn caught(bug: MultiPlantedBug) -> (String, u64) {
+    caught_with(bug, None)
+}
+
+/// [`caught`] with the disks' read errors pinned (`disk_faults`).
+fn caught_with(bug: MultiPlantedBug, disk_faults: Option<bool>) -> (String, u64) {
     for seed in 1..=20 {
         let opts = MultiOptions {
             planted_bug: Some(bug),
             groups: 50,
             events: 1500,
+            disk_faults,
             ..options(seed)
         };
         if let Err(failure) = run(&opts) {
@@ -97,7 +103,7 @@ fn the_checker_catches_a_node_that_acknowledges_a_group_it_did_not_write() {
     // Either a commit rests on entries a node only claimed to hold, or the node itself, reading
     // back what it acknowledged, finds its storage without it.
     assert!(
-        reason.starts_with("durability") || reason.contains("storage errors [("),
+        reason.starts_with("durability") || reason.contains("a storage error stepping"),
         "seed {seed}: a durability violation, not {reason}"
     );
 }
@@ -119,5 +125,16 @@ fn the_checker_catches_a_node_on_the_shared_log_that_never_fsyncs() {
     assert!(
         reason.contains("recovery of the shared log lost") || reason.starts_with("durability"),
         "seed {seed}: a durability violation, not {reason}"
+    );
+}
+
+#[test]
+fn the_checker_catches_a_shared_log_that_swallows_read_errors() {
+    let (reason, seed) = caught_with(MultiPlantedBug::ReadErrorAsEmptyPayload, Some(true));
+    // An empty entry applied where another node applied the written one, or where it was
+    // never written.
+    assert!(
+        reason.starts_with("state machine safety"),
+        "seed {seed}: an entry applied that is not the one written, not {reason}"
     );
 }

@@ -66,9 +66,9 @@ struct Args {
     /// Simulate many Raft groups per node (`raft-multi`): every node holds a replica of every
     /// group, most of them idle and asleep, with crashes, partitions, quiescence and the failure
     /// detector's wake-ups; `--disk` sets the share of nodes whose groups live in one shared log
-    /// on a simulated disk. Options about membership, reads, pre-vote, check-quorum, spares and
-    /// disk faults beyond power losses and failed fsyncs do not apply (pre-vote and check-quorum
-    /// are drawn per seed).
+    /// on a simulated disk (power losses, failed fsyncs and read errors, drawn per seed).
+    /// Options about membership, reads, pre-vote, check-quorum, spares and other disk faults
+    /// do not apply (pre-vote and check-quorum are drawn per seed).
     #[arg(long)]
     multi: bool,
     /// With --multi, keep sleeping groups live instead of frozen (a run goes exactly as with
@@ -109,7 +109,8 @@ struct Args {
     disk: Option<f64>,
     /// Whether those disks fail reads (transient I/O errors) and, on one node of at least three
     /// voters, corrupt what they hold (bits flipped at rest, misdirected writes) while the
-    /// nemesis runs [default: drawn per seed].
+    /// nemesis runs [default: drawn per seed]. With --multi: whether the core's reads of the
+    /// shared log fail (`on`: one read in ten, with no entry cache).
     #[arg(long, value_enum)]
     disk_faults: Option<Switch>,
     /// Same as `--pre-vote off`.
@@ -232,6 +233,7 @@ fn multi_options(args: &Args) -> Result<(MultiOptions, u64), String> {
         crashes: true,
         partitions: true,
         disk: args.disk,
+        disk_faults: args.disk_faults.map(|s| s == Switch::On),
         verbose: args.verbose,
         stop_after: args.stop_after,
         planted_bug: None,
@@ -376,7 +378,9 @@ fn main_multi(args: &Args) -> ExitCode {
         "{} nodes on a shared log on a simulated disk wrote {} Ready batches, {} of them with \
          one fsync ({:.1} groups per fsync; {} fsyncs of any file in all), and recovered {} \
          times from a power loss ({} torn tails cut, {} cuts in the middle of a batch's write, \
-         {} failed fsyncs), every group checked against what its last fsync made durable",
+         {} failed fsyncs), every group checked against what its last fsync made durable; the \
+         cores met {} read errors of their disks ({} reported to the application, the others \
+         logged by the core) and tried again",
         t.disk_nodes,
         d.batches,
         d.synced_batches,
@@ -386,6 +390,8 @@ fn main_multi(args: &Args) -> ExitCode {
         d.torn_tails,
         d.power_cuts,
         d.failed_fsyncs,
+        d.read_errors,
+        d.read_errors_reported,
     );
     ExitCode::SUCCESS
 }

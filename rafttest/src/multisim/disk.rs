@@ -16,19 +16,28 @@
 //! in the middle of that batch's write or fsync (`SimFs::halt_at_point`), which is what leaves
 //! torn tails for recovery to cut.
 //!
-//! Not modelled here, as in `sim::disk`: read errors, bit flips and misdirected writes (they are
-//! `storage-disk`'s own fault tests), and log compaction (this simulator's groups never compact,
-//! so the log frees segments only by copying lagging groups' entries forward).
+//! While the core runs (a Ready taken, an envelope stepped, a tick, a proposal), a read of the
+//! disk fails now and then with an I/O error (`MultiFeatures::disk_read_errors`), which the core
+//! meets as a real one would: the driver reports it for that group (`ReadyBatch::failures`,
+//! `StepReport::storage_errors`), the group is left as it was and tries again later. The
+//! simulator's own checks read without faults. A read error reported as anything but a
+//! transient I/O error is a violation (see `MultiSim::take_ready`).
+//!
+//! Not modelled here: bit flips and misdirected writes (the single-group simulator injects them
+//! on `DiskStorage`, and `storage-disk`'s own fault tests cover `MultiLog`'s checksums), and log
+//! compaction (this simulator's groups never compact, so the log frees segments only by copying
+//! lagging groups' entries forward).
 
 use std::sync::Arc;
 
 use raft_core::eraftpb::HardState;
 use raft_core::{Ready, Storage};
 use storage_disk::io::{FaultConfig, SimFs};
-use storage_disk::{GroupStorage, MultiLog, MultiOptions as LogOptions, WriteBatch};
+use storage_disk::{MultiLog, MultiOptions as LogOptions, WriteBatch};
 use storage_mem::MemStorage;
 
-use super::options::MultiFeatures;
+use super::node::DiskGroup;
+use super::options::{MultiFeatures, MultiPlantedBug};
 
 /// Where each node's log lives on its simulated disk.
 const DIR: &str = "/multi";
@@ -60,6 +69,11 @@ pub struct DiskCounters {
     pub torn_tails: u64,
     /// Fsyncs that failed (each stopped the node).
     pub failed_fsyncs: u64,
+    /// Reads of the disk that failed with an injected I/O error while the core ran.
+    pub read_errors: u64,
+    /// Those errors as the driver reported them to the application, per group (a failed read
+    /// that the core only logs, such as a leader's read of entries to send, is not reported).
+    pub read_errors_reported: u64,
     /// Crashes that cut the power in the middle of a batch's write or fsync.
     pub power_cuts: u64,
 }
@@ -74,6 +88,8 @@ impl DiskCounters {
         self.recoveries += other.recoveries;
         self.torn_tails += other.torn_tails;
         self.failed_fsyncs += other.failed_fsyncs;
+        self.read_errors += other.read_errors;
+        self.read_errors_reported += other.read_errors_reported;
         self.power_cuts += other.power_cuts;
     }
 }
@@ -93,6 +109,9 @@ pub(crate) struct NodeDisk {
     /// The faults the disk injects while the faulty phase runs.
     faults: FaultConfig,
     faults_on: bool,
+    /// The core is reading (read errors are injected only then, see
+    /// [`core_reading`](Self::core_reading)).
+    core_reads: bool,
     options: LogOptions,
     log: MultiLog,
     /// Per group (group `g` at `g - 1`).
@@ -100,12 +119,15 @@ pub(crate) struct NodeDisk {
     /// Groups written since the last successful fsync, and a flag per group for them.
     unsynced: Vec<u64>,
     is_unsynced: Vec<bool>,
-    /// Counters of this and earlier lives; `fsyncs` leaves out the current disk's.
+    /// Counters of this and earlier lives; `fsyncs` and `read_errors` leave out the current
+    /// disk's.
     counters: DiskCounters,
     /// The current disk's fsyncs that made the bootstrap state durable (not counted).
     bootstrap_fsyncs: u64,
     /// The planted bug `DiskSkipsFsync`.
     skip_fsync: bool,
+    /// The planted bug `ReadErrorAsEmptyPayload`.
+    empty_on_read_error: bool,
 }
 
 fn open(fs: &SimFs, options: &LogOptions) -> Result<MultiLog, String> {
@@ -120,7 +142,7 @@ impl NodeDisk {
         seed: u64,
         f: &MultiFeatures,
         groups: u64,
-        skip_fsync: bool,
+        planted_bug: Option<MultiPlantedBug>,
     ) -> Result<NodeDisk, String> {
         let bootstrap = MemStorage::bootstrap(1..=f.nodes, []).map_err(|e| e.to_string())?;
         let snapshot = bootstrap.snapshot(1, 0).map_err(|e| e.to_string())?;
@@ -155,14 +177,15 @@ impl NodeDisk {
         let faults = FaultConfig {
             sync_error: f.disk_sync_errors,
             keep_unsynced: f.disk_keep_unsynced,
+            read_error: f.disk_read_errors,
             ..FaultConfig::none()
         };
-        fs.set_config(faults.clone());
         let bootstrap_fsyncs = fs.sync_count();
         let mut disk = NodeDisk {
             fs,
             faults,
             faults_on: true,
+            core_reads: false,
             options,
             log,
             synced: vec![Synced::default(); groups as usize],
@@ -170,21 +193,27 @@ impl NodeDisk {
             is_unsynced: vec![true; groups as usize],
             counters: DiskCounters::default(),
             bootstrap_fsyncs,
-            skip_fsync,
+            skip_fsync: planted_bug == Some(MultiPlantedBug::DiskSkipsFsync),
+            empty_on_read_error: planted_bug == Some(MultiPlantedBug::ReadErrorAsEmptyPayload),
         };
+        disk.fs.set_config(disk.fault_config());
         disk.mark_synced()?;
         Ok(disk)
     }
 
-    /// Group `id`'s storage in the current log.
-    pub fn group(&self, id: u64) -> GroupStorage {
-        self.log.group(id)
+    /// Group `id`'s storage in the current log, as the core reads it.
+    pub fn group(&self, id: u64) -> DiskGroup {
+        DiskGroup {
+            storage: self.log.group(id),
+            empty_on_read_error: self.empty_on_read_error,
+        }
     }
 
     /// The counters of every life so far.
     pub fn counters(&self) -> DiskCounters {
         let mut counters = self.counters;
         counters.fsyncs += self.fs.sync_count() - self.bootstrap_fsyncs;
+        counters.read_errors += self.fs.injected().read_errors;
         counters
     }
 
@@ -306,9 +335,32 @@ impl NodeDisk {
         self.fs.set_config(self.fault_config());
     }
 
+    /// Counts a read error that the driver reported for a group.
+    pub fn read_error_reported(&mut self) {
+        self.counters.read_errors_reported += 1;
+    }
+
+    /// The core starts (`true`) or stops reading the disk: read errors are injected only while
+    /// it does, never into the simulator's own checks nor into a write.
+    pub fn core_reading(&mut self, on: bool) {
+        if self.core_reads != on {
+            self.core_reads = on;
+            if self.faults_on && self.faults.read_error > 0.0 {
+                self.fs.set_config(self.fault_config());
+            }
+        }
+    }
+
     fn fault_config(&self) -> FaultConfig {
         if self.faults_on {
-            self.faults.clone()
+            FaultConfig {
+                read_error: if self.core_reads {
+                    self.faults.read_error
+                } else {
+                    0.0
+                },
+                ..self.faults.clone()
+            }
         } else {
             FaultConfig {
                 keep_unsynced: self.faults.keep_unsynced,
@@ -334,6 +386,7 @@ impl NodeDisk {
             })
             .collect();
         self.counters.fsyncs += self.fs.sync_count() - self.bootstrap_fsyncs;
+        self.counters.read_errors += self.fs.injected().read_errors;
         self.bootstrap_fsyncs = 0;
         let fs = self.fs.crash();
         // Recovery runs on a disk without faults (a failing fsync there would only stop the

@@ -140,7 +140,7 @@ impl MultiSim {
             Kind::Deliver => self.deliver_one(self.f.reordering)?,
             Kind::TakeReady => {
                 let id = self.pick(&readies);
-                self.take_ready(id);
+                self.take_ready(id)?;
             }
             Kind::Fsync => {
                 let id = self.pick(&pendings);
@@ -203,7 +203,11 @@ impl MultiSim {
     pub(crate) fn propose(&mut self, id: u64, group: u64) -> Result<(), String> {
         self.next_value += 1;
         let data = format!("{group}:{}", self.next_value).into_bytes();
-        match self.node(id).multi().propose(group, Vec::new(), data) {
+        let node = self.node(id);
+        node.core_reading(true);
+        let proposed = node.multi().propose(group, Vec::new(), data);
+        node.core_reading(false);
+        match proposed {
             Ok(()) => {
                 self.log(format!(
                     "node {id} proposes value {} in group {group}",
@@ -215,6 +219,14 @@ impl MultiSim {
                 ..
             }) => {
                 self.log(format!("node {id} drops a proposal in group {group}"));
+            }
+            Err(Error::Raft { source, .. }) if self.transient_read_error(id, &source) => {
+                if let Some(disk) = self.node(id).disk.as_mut() {
+                    disk.read_error_reported();
+                }
+                self.log(format!(
+                    "node {id} drops a proposal in group {group}: a read error of its disk"
+                ));
             }
             Err(error) => return Err(format!("node {id} proposing in group {group}: {error}")),
         }

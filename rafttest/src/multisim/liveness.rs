@@ -86,7 +86,7 @@ impl MultiSim {
                     moved = true;
                 }
                 if self.node(id).multi().has_ready() {
-                    self.take_ready(id);
+                    self.take_ready(id)?;
                     self.fsync(id)?;
                     moved = true;
                 }

@@ -189,8 +189,7 @@ impl MultiSim {
             let disk = if f.disk_nodes.contains(&id) {
                 // Each disk its own seed, apart from every other stream of the run.
                 let seed = opts.seed.wrapping_mul(0x2545_f491_4f6c_dd1d) ^ id;
-                let skip_fsync = opts.planted_bug == Some(MultiPlantedBug::DiskSkipsFsync);
-                let disk = disk::NodeDisk::new(seed, &f, opts.groups, skip_fsync)
+                let disk = disk::NodeDisk::new(seed, &f, opts.groups, opts.planted_bug)
                     .map_err(|e| format!("node {id}: a new shared log: {e}"))?;
                 Some(disk)
             } else {

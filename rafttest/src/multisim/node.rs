@@ -18,7 +18,7 @@
 use raft_core::eraftpb::{Entry, Snapshot};
 use raft_core::{Config, RaftState, Ready, Storage};
 use raft_multi::{MultiConfig, MultiRaft, ReadyBatch};
-use storage_disk::GroupStorage;
+use storage_disk::{DiskError, GroupStorage};
 use storage_mem::MemStorage;
 
 use super::disk::NodeDisk;
@@ -29,14 +29,42 @@ use super::options::MultiFeatures;
 #[derive(Clone)]
 pub(crate) enum GroupStore {
     Mem(MemStorage),
-    Disk(GroupStorage),
+    Disk(DiskGroup),
+}
+
+/// A group in a node's shared log.
+#[derive(Clone)]
+pub(crate) struct DiskGroup {
+    pub storage: GroupStorage,
+    /// The planted bug `ReadErrorAsEmptyPayload`.
+    pub empty_on_read_error: bool,
+}
+
+impl DiskGroup {
+    fn entries(&self, low: u64, high: u64, max_size: u64) -> raft_core::Result<Vec<Entry>> {
+        match self.storage.entries(low, high, max_size) {
+            Err(error) if self.empty_on_read_error && DiskError::from_raft(&error).is_some() => {
+                // PLANTED: the read error is swallowed, the entries come back empty.
+                (low..high)
+                    .map(|index| {
+                        Ok(Entry {
+                            index,
+                            term: self.storage.term(index)?,
+                            ..Entry::default()
+                        })
+                    })
+                    .collect()
+            }
+            answer => answer,
+        }
+    }
 }
 
 impl Storage for GroupStore {
     fn initial_state(&self) -> raft_core::Result<RaftState> {
         match self {
             GroupStore::Mem(s) => s.initial_state(),
-            GroupStore::Disk(s) => s.initial_state(),
+            GroupStore::Disk(s) => s.storage.initial_state(),
         }
     }
 
@@ -50,28 +78,28 @@ impl Storage for GroupStore {
     fn term(&self, index: u64) -> raft_core::Result<u64> {
         match self {
             GroupStore::Mem(s) => s.term(index),
-            GroupStore::Disk(s) => s.term(index),
+            GroupStore::Disk(s) => s.storage.term(index),
         }
     }
 
     fn first_index(&self) -> raft_core::Result<u64> {
         match self {
             GroupStore::Mem(s) => s.first_index(),
-            GroupStore::Disk(s) => s.first_index(),
+            GroupStore::Disk(s) => s.storage.first_index(),
         }
     }
 
     fn last_index(&self) -> raft_core::Result<u64> {
         match self {
             GroupStore::Mem(s) => s.last_index(),
-            GroupStore::Disk(s) => s.last_index(),
+            GroupStore::Disk(s) => s.storage.last_index(),
         }
     }
 
     fn snapshot(&self, request_index: u64, to: u64) -> raft_core::Result<Snapshot> {
         match self {
             GroupStore::Mem(s) => s.snapshot(request_index, to),
-            GroupStore::Disk(s) => s.snapshot(request_index, to),
+            GroupStore::Disk(s) => s.storage.snapshot(request_index, to),
         }
     }
 }
@@ -142,6 +170,13 @@ impl MultiNode {
     /// Whether the node is running.
     pub fn is_up(&self) -> bool {
         self.multi.is_some()
+    }
+
+    /// The core starts or stops reading its disk (see `NodeDisk::core_reading`).
+    pub fn core_reading(&mut self, on: bool) {
+        if let Some(disk) = &mut self.disk {
+            disk.core_reading(on);
+        }
     }
 
     /// The running driver. Only called for nodes known to be up.

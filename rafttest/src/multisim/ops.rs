@@ -7,6 +7,7 @@ use raft_core::eraftpb::EntryType;
 use raft_core::{Ready, StateRole, Storage};
 use raft_multi::{EnvelopeError, ReadyBatch};
 use rand::RngExt;
+use storage_disk::DiskError;
 
 use super::network::InFlight;
 use super::node::write_ready;
@@ -14,17 +15,59 @@ use super::{MultiPlantedBug, MultiSim};
 
 impl MultiSim {
     /// Takes a Ready batch from node `id` and sends its early messages; the batch waits for its
-    /// fsync.
-    pub(crate) fn take_ready(&mut self, id: u64) {
+    /// fsync. A group whose Ready could not be built must have met a transient read error of
+    /// the node's disk.
+    pub(crate) fn take_ready(&mut self, id: u64) -> Result<(), String> {
         let node = self.node(id);
+        node.core_reading(true);
         let batch = node.multi().ready();
+        node.core_reading(false);
+        self.read_failures(id, batch.failures(), "building its Ready")?;
         if batch.is_empty() {
-            return;
+            return Ok(());
         }
         let groups = batch.groups().len();
-        node.pending = Some(batch);
+        self.node(id).pending = Some(batch);
         self.log(format!("node {id} takes a batch of {groups} groups"));
         self.flush(id);
+        Ok(())
+    }
+
+    /// Checks the storage failures node `id`'s driver reported while `what`: each must be a read
+    /// of the node's shared log that failed with an I/O error (injected by its disk; transient,
+    /// the group tries again later). Anything else is a violation: a `MemStorage` never fails,
+    /// and a log that reports damage or refuses a read the core may make is wrong.
+    pub(crate) fn read_failures(
+        &mut self,
+        id: u64,
+        failures: &[(u64, raft_core::Error)],
+        what: &str,
+    ) -> Result<(), String> {
+        for (group, error) in failures {
+            if !self.transient_read_error(id, error) {
+                return Err(format!(
+                    "node {id} group {group}: a storage error {what}: {error}"
+                ));
+            }
+            if let Some(disk) = self.node(id).disk.as_mut() {
+                disk.read_error_reported();
+            }
+            self.log(format!(
+                "node {id} group {group}: {what} met a read error of its disk: {error}"
+            ));
+        }
+        Ok(())
+    }
+
+    /// Whether `error`, met by node `id`'s core, is a read of its shared log that failed with an
+    /// I/O error.
+    pub(crate) fn transient_read_error(&self, id: u64, error: &raft_core::Error) -> bool {
+        self.nodes[id as usize - 1].disk.is_some()
+            && matches!(
+                DiskError::from_raft(error),
+                Some(DiskError::Io { op, source, .. })
+                    if *op == "read" && source.kind() == std::io::ErrorKind::Other
+            )
     }
 
     /// Syncs node `id`'s pending batch: writes each group into its storage, persists the state
@@ -82,7 +125,10 @@ impl MultiSim {
             self.touched.push((id, group_id));
         }
         let groups = batch.groups().len();
-        self.node(id).multi().advance(batch);
+        let node = self.node(id);
+        node.core_reading(true);
+        node.multi().advance(batch);
+        node.core_reading(false);
         self.log(format!(
             "node {id} syncs {groups} groups, applies {applied_entries} entries{}",
             skipped.map_or(String::new(), |g| format!(
@@ -134,7 +180,10 @@ impl MultiSim {
 
     /// Sends node `id`'s queued envelopes, encoded.
     pub(crate) fn flush(&mut self, id: u64) {
-        let envelopes = self.node(id).multi().flush();
+        let node = self.node(id);
+        node.core_reading(true);
+        let envelopes = node.multi().flush();
+        node.core_reading(false);
         for envelope in envelopes {
             let messages = envelope.messages.len();
             let groups = envelope.messages.iter().map(|m| m.group_id).collect();
@@ -171,7 +220,11 @@ impl MultiSim {
             ));
             return Ok(());
         }
-        let report = match self.node(to).multi().step_encoded(&envelope.bytes) {
+        let node = self.node(to);
+        node.core_reading(true);
+        let stepped = node.multi().step_encoded(&envelope.bytes);
+        node.core_reading(false);
+        let report = match stepped {
             Ok(report) => report,
             Err(EnvelopeError::Decode(error)) => {
                 return Err(format!("node {to} refused a well-formed envelope: {error}"))
@@ -182,13 +235,14 @@ impl MultiSim {
                 ))
             }
         };
-        if report.unknown_group != 0 || !report.storage_errors.is_empty() {
+        if report.unknown_group != 0 {
             return Err(format!(
-                "node {to}: an envelope from {from} had {} messages for unknown groups and \
-                 storage errors {:?} (every node holds every group)",
-                report.unknown_group, report.storage_errors
+                "node {to}: an envelope from {from} had {} messages for unknown groups (every \
+                 node holds every group)",
+                report.unknown_group
             ));
         }
+        self.read_failures(to, &report.storage_errors, "stepping a message")?;
         self.log(format!(
             "node {to} steps an envelope from {from}: {} messages, {} refused",
             report.stepped, report.dropped
@@ -202,11 +256,13 @@ impl MultiSim {
     /// Ticks node `id` and checks that exactly its awake groups were ticked or put to sleep: a
     /// sleeping group is never ticked, and no awake group is forgotten.
     pub(crate) fn tick(&mut self, id: u64) -> Result<(), String> {
-        let multi = self.node(id).multi();
-        let before = multi.status();
+        let node = self.node(id);
+        let before = node.multi().status();
         let awake = before.groups - before.quiesced_groups;
-        multi.tick();
-        let after = multi.metrics();
+        node.core_reading(true);
+        node.multi().tick();
+        node.core_reading(false);
+        let after = node.multi().metrics();
         let ticked = after.group_ticks - before.metrics.group_ticks;
         let napped = after.quiesced_by_policy - before.metrics.quiesced_by_policy;
         if ticked + napped != awake as u64 {

@@ -18,6 +18,10 @@ pub enum MultiPlantedBug {
     /// A node on the shared log writes every batch but never fsyncs it, and acknowledges it all
     /// the same: a power loss then takes entries and votes the node promised to keep.
     DiskSkipsFsync,
+    /// A read of the shared log that fails with an I/O error is answered with the entries'
+    /// places (index and term) and nothing in them, as a storage layer that swallows its read
+    /// errors might: the core sends and applies empty entries.
+    ReadErrorAsEmptyPayload,
 }
 
 /// What to simulate. `None` fields are drawn per seed; set ones are pinned.
@@ -46,6 +50,10 @@ pub struct MultiOptions {
     /// `multisim::disk`); the others keep each group in a `MemStorage` that holds exactly what
     /// they synced. Drawn per seed when unset: half the nodes or all of them.
     pub disk: Option<f64>,
+    /// Whether the core's reads of those disks fail now and then: `Some(true)` pins one read in
+    /// ten failing and no entry cache (nearly every read goes to the disk), `Some(false)` no read
+    /// errors; drawn per seed when unset.
+    pub disk_faults: Option<bool>,
     /// Print every event.
     pub verbose: bool,
     /// Stop after this event (for replays); 0 means run them all.
@@ -70,6 +78,7 @@ impl Default for MultiOptions {
             crashes: true,
             partitions: true,
             disk: None,
+            disk_faults: None,
             verbose: false,
             stop_after: 0,
             planted_bug: None,
@@ -104,6 +113,9 @@ impl MultiOptions {
         }
         if let Some(share) = self.disk {
             push(format!("--disk {share}"));
+        }
+        if let Some(on) = self.disk_faults {
+            push(format!("--disk-faults {}", if on { "on" } else { "off" }));
         }
         if !self.crashes && !self.partitions {
             push("--faults none".to_string());
@@ -167,6 +179,9 @@ pub struct MultiFeatures {
     pub disk_cache_bytes: usize,
     /// How many segments back a group's first entry may lie before the log copies it forward.
     pub disk_rewrite_lag: u64,
+    /// The chance that one read of the disk fails with an I/O error while the core reads its
+    /// groups (a transient error: the core gives up that read and tries again later).
+    pub disk_read_errors: f64,
 }
 
 impl MultiFeatures {
@@ -209,6 +224,7 @@ impl MultiFeatures {
             disk_segment_bytes: 0,
             disk_cache_bytes: 0,
             disk_rewrite_lag: 0,
+            disk_read_errors: 0.0,
         }
         .draw_disks(opts, &mut rng)
     }
@@ -234,6 +250,17 @@ impl MultiFeatures {
         (self.disk_segment_bytes, self.disk_rewrite_lag) =
             [(32 << 10, 32), (64 << 10, 16), (256 << 10, 8)][rng.random_range(0..3)];
         self.disk_cache_bytes = [256, 64 << 10][rng.random_range(0..2)];
+        // Drawn last, so that the draws above stay what they were before read errors: the
+        // chance of a read error, and a cache of no entries (the log still keeps each group's
+        // last one) that sends nearly every read of the core to the disk.
+        let read_errors = [0.0, 0.01, 0.1][rng.random_range(0..3)];
+        let no_cache = rng.random_bool(0.4);
+        (self.disk_read_errors, self.disk_cache_bytes) = match opts.disk_faults {
+            Some(true) => (0.1, 0),
+            Some(false) => (0.0, self.disk_cache_bytes),
+            None if no_cache => (read_errors, 0),
+            None => (read_errors, self.disk_cache_bytes),
+        };
         self
     }
 
@@ -243,8 +270,8 @@ impl MultiFeatures {
             "{} nodes; loss {} duplication {} reordering {}; pre-vote {}; check-quorum {}; \
              election/heartbeat ticks {}/{}; quiesce after {} idle ticks; {} hot groups; chaos \
              {:.2}; crash any {}; tick weight {}; failure detector delay {} events; nodes on a \
-             shared log {:?} (fsync errors {}, unsynced sectors kept {}, segments of {} KiB, \
-             cache {} bytes per group, copy-forward lag {} segments)",
+             shared log {:?} (fsync errors {}, read errors {}, unsynced sectors kept {}, \
+             segments of {} KiB, cache {} bytes per group, copy-forward lag {} segments)",
             self.nodes,
             self.loss,
             self.duplication,
@@ -261,6 +288,7 @@ impl MultiFeatures {
             self.detector_delay,
             self.disk_nodes,
             self.disk_sync_errors,
+            self.disk_read_errors,
             self.disk_keep_unsynced,
             self.disk_segment_bytes >> 10,
             self.disk_cache_bytes,
