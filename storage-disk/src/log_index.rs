@@ -250,17 +250,24 @@ impl LogIndex {
         after.checked_sub(1).map(|at| self.terms[at].term)
     }
 
-    /// The segment of the first entry, if the log is not empty.
+    /// The oldest segment holding a record of an entry of the log, if the log is not empty.
+    ///
+    /// Usually the first entry's, but not always: the multi-group log copies a lagging group's
+    /// entries forward a chunk at a time, relocating each chunk, so a copy cut short (a failed
+    /// read, a crash whose replay relocates the copies that reached the disk) leaves the first
+    /// entries in a new segment and the later ones still in old segments. Those must not be
+    /// deleted, and the group still counts as lagging.
     pub fn first_segment(&self) -> Option<u64> {
-        self.pieces.front().map(|p| p.segment)
+        self.pieces.iter().map(|p| p.segment).min()
     }
 
-    /// A record position (segment, offset) at or before the first entry's record, from which
-    /// the log's entry records follow one another without a gap: the start of the first
-    /// piece, whose records before the first entry's are all behind the start point. `None` if
-    /// the log is empty.
+    /// A record position (segment, offset) at or before the record of every entry of the log,
+    /// from which replay finds them all: the earliest start of a piece (the records before a
+    /// piece's first entry from its start on are all behind the start point, or copied
+    /// elsewhere; see [`first_segment`](Self::first_segment) for why the first piece is not
+    /// always the earliest). `None` if the log is empty.
     pub fn first_record(&self) -> Option<(u64, u64)> {
-        self.pieces.front().map(|p| (p.segment, p.start))
+        self.pieces.iter().map(|p| (p.segment, p.start)).min()
     }
 
     /// The pieces holding the entries in `[low, high)`, each with the part of the range it

@@ -10,7 +10,7 @@ use bytes::Bytes;
 use common::*;
 use raft_core::eraftpb::HardState;
 use raft_core::{Storage, NO_LIMIT};
-use storage_disk::io::{Fs, SimFs};
+use storage_disk::io::{FaultConfig, Fs, SimFs};
 use storage_disk::{MultiLog, MultiOptions, WriteBatch};
 
 fn options(rewrite_lag_segments: u64) -> MultiOptions {
@@ -143,4 +143,122 @@ fn a_removed_groups_records_become_garbage() {
         .contents(&dir().join(format!("snap-{:020}-{:020}.snap", 1, 100)));
     assert!(snapshots.is_some(), "group 1's snapshot is there");
     assert_eq!(log.group(1).last_index().unwrap(), 100);
+}
+
+#[test]
+fn a_read_error_while_copying_a_lagging_group_forward_fails_no_write() {
+    let fs = sim(4);
+    let opts = options(3);
+    let log = open_log(&fs, &opts);
+    let groups = [1, 2, 3];
+    log.wl().create_groups(&groups).unwrap();
+    // Reads fail often; writes and fsyncs never do. Group 3's old entries are read from the disk
+    // (its cache holds the last kilobyte) each time it is carried forward.
+    fs.set_config(FaultConfig {
+        read_error: 0.3,
+        ..FaultConfig::none()
+    });
+    for index in 1..=300 {
+        // Every batch is written and synced: a failed copy is tried again after a later write.
+        round(&log, &groups, index);
+        if index % 20 == 0 {
+            compact(&log, 1, index - 5);
+            compact(&log, 2, index - 5);
+        }
+    }
+    assert!(fs.injected().read_errors > 0, "no read failed");
+    fs.set_config(FaultConfig::none());
+    let first = log.rl().segment_ids()[0];
+    assert!(
+        first > 20,
+        "the lagging group was still carried forward (first segment {first})"
+    );
+    let expect: Vec<_> = (1..=300).map(|i| ent(i, 1)).collect();
+    assert_eq!(log.group(3).entries(1, 301, NO_LIMIT).unwrap(), expect);
+    drop(log);
+    let log = open_log(&fs.crash(), &opts);
+    assert_eq!(log.group(3).entries(1, 301, NO_LIMIT).unwrap(), expect);
+}
+
+/// Appends the next entry (term 1) to each of `groups`, committing it, with one synced write.
+fn next_round(log: &MultiLog, groups: &[u64]) -> raft_core::Result<()> {
+    let batches: Vec<_> = groups
+        .iter()
+        .map(|&g| {
+            let index = log.group(g).last_index().unwrap() + 1;
+            let batch = WriteBatch {
+                entries: vec![ent(index, 1)],
+                hard_state: Some(HardState {
+                    term: 1,
+                    vote: 1,
+                    commit: index,
+                }),
+                ..Default::default()
+            };
+            (g, batch)
+        })
+        .collect();
+    log.wl().write(batches, true)
+}
+
+/// Rounds on groups 1-3 where 1 and 2 compact every 20 entries and 3 never does (so it is
+/// carried forward); stops at the first failure (the power cut). Returns the rounds acked.
+fn carry_forward_workload(log: &MultiLog, rounds: u64) -> u64 {
+    for done in 0..rounds {
+        if next_round(log, &[1, 2, 3]).is_err() {
+            return done;
+        }
+        let last = log.group(1).last_index().unwrap();
+        if last.is_multiple_of(20) {
+            for g in [1, 2] {
+                let mut core = log.wl();
+                let compacted = core
+                    .create_snapshot(g, last - 5, None, Bytes::from("sm"))
+                    .and_then(|_| core.compact(g, last - 5));
+                drop(core);
+                if compacted.is_err() {
+                    return done + 1;
+                }
+            }
+        }
+    }
+    rounds
+}
+
+#[test]
+fn a_copy_forward_cut_by_a_crash_leaves_no_entry_to_a_later_collection() {
+    let opts = options(3);
+    let full = sim(5);
+    let log = open_log(&full, &opts);
+    log.wl().create_groups(&[1, 2, 3]).unwrap();
+    let start = full.points();
+    assert_eq!(carry_forward_workload(&log, 120), 120);
+    let points = full.points() - start;
+    drop(log);
+    // About 100 crash points spread over the workload: recovery, then 60 more rounds that keep
+    // collecting garbage, must leave group 3 with every entry it ever acknowledged.
+    let mut checked = 0;
+    for point in (start..start + points).step_by((points as usize / 100).max(1)) {
+        let fs = sim(5);
+        let log = open_log(&fs, &opts);
+        log.wl().create_groups(&[1, 2, 3]).unwrap();
+        fs.halt_at_point(point);
+        let acked = carry_forward_workload(&log, 120);
+        drop(log);
+        let context = format!("crash at point {point} (after {acked} rounds)");
+        let after = fs.crash();
+        let log = open_log(&after, &opts);
+        let last = log.group(3).last_index().unwrap();
+        assert!(last >= acked, "{context}: group 3 ends at {last}");
+        assert_eq!(carry_forward_workload(&log, 60), 60, "{context}");
+        let expect: Vec<_> = (1..=last + 60).map(|i| ent(i, 1)).collect();
+        let read = log.group(3).entries(1, last + 61, NO_LIMIT);
+        assert_eq!(read.as_ref().ok(), Some(&expect), "{context}: {read:?}");
+        drop(log);
+        let reopened = open_log(&after.crash(), &opts);
+        let read = reopened.group(3).entries(1, last + 61, NO_LIMIT);
+        assert_eq!(read.as_ref().ok(), Some(&expect), "{context} and a reopen");
+        checked += 1;
+    }
+    assert!(checked >= 100, "only {checked} crash points");
 }
