@@ -96,7 +96,7 @@ impl MultiLogCore {
             self.sync()?;
         }
         if self.rotated {
-            self.collect_garbage()?;
+            self.collect_garbage_after()?;
         }
         Ok(())
     }
@@ -274,7 +274,7 @@ impl MultiLogCore {
                 .push(self.snapshot_path(id, group.snapshot.index));
         }
         self.sync()?;
-        self.collect_garbage()
+        self.collect_garbage_after()
     }
 
     /// Replaces group `id`'s hard state. Durable after the next [`sync`](Self::sync).
@@ -433,7 +433,21 @@ impl MultiLogCore {
         group.log.compact_to(start.0, start.1);
         group.recorded(recorded);
         self.sync()?;
-        self.collect_garbage()
+        self.collect_garbage_after()
+    }
+
+    /// [`collect_garbage`](Self::collect_garbage) after a write, removal or compaction that is
+    /// durable: a read that fails while copying a lagging group's entries forward, with nothing
+    /// written failing, does not fail the operation (it is done); the collection is tried again
+    /// after the next write.
+    fn collect_garbage_after(&mut self) -> Result<()> {
+        match self.collect_garbage() {
+            Err(e) if self.seg.failed.is_none() && is_failed_read(&e) => {
+                self.rotated = true;
+                Ok(())
+            }
+            result => result,
+        }
     }
 
     /// Deletes the segments no group needs: first copies forward the live entries of groups whose
@@ -559,6 +573,11 @@ impl MultiLogCore {
 
 /// Appends to `pending` the hard state and membership records of `group` that differ from the
 /// ones last recorded, and returns the hard state recorded (capped).
+/// Whether `error` is a read that failed with an I/O error (the disk may answer it next time).
+fn is_failed_read(error: &raft_core::Error) -> bool {
+    matches!(DiskError::from_raft(error), Some(DiskError::Io { op, .. }) if *op == "read")
+}
+
 fn push_state(pending: &mut Pending, id: u64, group: &Group) -> HardState {
     let hard_state = group.capped_hard_state();
     if hard_state != group.logged_hard_state {
