@@ -16,7 +16,7 @@ mod sim_faults;
 
 pub use real::RealFs;
 pub use sim::SimFs;
-pub use sim_faults::{FaultConfig, InjectedFaults};
+pub use sim_faults::{DamagedWrite, FaultConfig, InjectedFaults};
 
 use std::io;
 use std::path::Path;

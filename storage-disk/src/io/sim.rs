@@ -24,7 +24,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use rand::rngs::Xoshiro256PlusPlus;
 use rand::{RngExt, SeedableRng};
 
-use super::{FaultConfig, Fs, FsFile, InjectedFaults};
+use super::{DamagedWrite, FaultConfig, Fs, FsFile, InjectedFaults};
 
 /// A simulated disk; clones share it. See the module documentation for what it models.
 #[derive(Debug, Clone)]
@@ -77,6 +77,13 @@ fn apply_dir_op(names: &mut BTreeMap<PathBuf, u64>, op: &DirOp) {
     }
 }
 
+/// A fault armed for the next write to one file (see [`SimFs::misdirect_next_write`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ArmedFault {
+    Misdirect,
+    Lose,
+}
+
 #[derive(Debug)]
 struct SimState {
     rng: Xoshiro256PlusPlus,
@@ -105,6 +112,10 @@ struct SimState {
     fail_next_write_no_space: bool,
     /// The faults injected so far.
     injected: InjectedFaults,
+    /// Faults armed for the next write to a file, by its path.
+    armed: Vec<(PathBuf, ArmedFault)>,
+    /// The writes misdirected or lost so far.
+    damaged_writes: Vec<DamagedWrite>,
 }
 
 fn halted_error() -> io::Error {
@@ -146,7 +157,27 @@ impl SimState {
             fail_next_read: false,
             fail_next_write_no_space: false,
             injected: InjectedFaults::default(),
+            armed: Vec::new(),
+            damaged_writes: Vec::new(),
         }
+    }
+
+    /// The path of inode `id` as reads see it, if it has one.
+    fn path_of(&self, id: u64) -> Option<PathBuf> {
+        self.names
+            .iter()
+            .find(|(_, inode)| **inode == id)
+            .map(|(path, _)| path.clone())
+    }
+
+    /// Takes the fault armed for the next write to inode `id`, if there is one.
+    fn take_armed(&mut self, id: u64) -> Option<ArmedFault> {
+        let names = &self.names;
+        let at = self
+            .armed
+            .iter()
+            .position(|(path, _)| names.get(path) == Some(&id))?;
+        Some(self.armed.remove(at).1)
     }
 
     /// Counts one mutating operation; fails if the disk is halted or halts here. Returns whether
@@ -208,7 +239,14 @@ impl SimState {
             data[bit / 8] ^= 1 << (bit % 8);
             self.injected.bit_flips += 1;
         }
-        if self.chance(self.config.misdirected_write) {
+        let aimed = offset;
+        let armed = if self.armed.is_empty() {
+            None
+        } else {
+            self.take_armed(id)
+        };
+        let misdirected = self.chance(self.config.misdirected_write);
+        if misdirected || armed == Some(ArmedFault::Misdirect) {
             self.injected.misdirected_writes += 1;
             let sector = self.config.sector_size;
             offset = if offset >= sector {
@@ -217,10 +255,27 @@ impl SimState {
                 offset + sector
             };
         }
+        let lost = armed == Some(ArmedFault::Lose);
+        if lost {
+            self.injected.lost_writes += 1;
+        }
+        if offset != aimed || lost {
+            let damaged = DamagedWrite {
+                path: self.path_of(id),
+                offset: aimed,
+                len: data.len() as u64,
+                landed: (!lost).then_some(offset),
+            };
+            self.damaged_writes.push(damaged);
+        }
         let op = Pending::Write { offset, data };
         let inode = self.inode(id)?;
         apply(&mut inode.data, &op);
-        inode.pending.push(op);
+        // A lost write is in the page cache, and never reaches the medium: no fsync makes it
+        // durable, and a crash forgets it.
+        if !lost {
+            inode.pending.push(op);
+        }
         if halting {
             return Err(halted_error());
         }
@@ -398,6 +453,41 @@ impl SimFs {
     /// a one-shot trigger); bits flipped with [`flip_bit`](Self::flip_bit) are not counted.
     pub fn injected(&self) -> InjectedFaults {
         self.lock().injected
+    }
+
+    /// The writes misdirected or lost since this disk was made (a disk returned by
+    /// [`crash`](Self::crash) starts again from none), in order.
+    pub fn damaged_writes(&self) -> Vec<DamagedWrite> {
+        self.lock().damaged_writes.clone()
+    }
+
+    /// The next write to the file at `path` (resolved when it is written) lands one sector
+    /// away from where it was aimed, as [`FaultConfig::misdirected_write`] makes writes do: the
+    /// aimed-at sectors keep their old contents, and the fsync after it succeeds.
+    pub fn misdirect_next_write(&self, path: &Path) {
+        let mut state = self.lock();
+        state
+            .armed
+            .push((path.to_path_buf(), ArmedFault::Misdirect));
+    }
+
+    /// The device loses the next write to the file at `path` (resolved when it is written): it
+    /// succeeds, reads return it until a crash, the fsyncs after it succeed, and the medium
+    /// keeps what it held before.
+    pub fn lose_next_write(&self, path: &Path) {
+        let mut state = self.lock();
+        state.armed.push((path.to_path_buf(), ArmedFault::Lose));
+    }
+
+    /// The number of faults armed by [`misdirect_next_write`](Self::misdirect_next_write) and
+    /// [`lose_next_write`](Self::lose_next_write) that no write has met yet.
+    pub fn armed_writes(&self) -> usize {
+        self.lock().armed.len()
+    }
+
+    /// Forgets the faults armed for next writes that no write has met yet.
+    pub fn disarm_writes(&self) {
+        self.lock().armed.clear();
     }
 
     /// The number of [`FsFile::preallocate`] calls that extended a file so far.

@@ -1,5 +1,8 @@
-//! [`FaultConfig`]: the probabilities with which [`SimFs`](super::SimFs) injects faults, and
-//! [`InjectedFaults`]: how many it injected.
+//! [`FaultConfig`]: the probabilities with which [`SimFs`](super::SimFs) injects faults,
+//! [`InjectedFaults`]: how many it injected, and [`DamagedWrite`]: which writes it misdirected
+//! or lost.
+
+use std::path::PathBuf;
 
 /// How often the simulated disk misbehaves. Every probability is per operation, in `[0, 1]`.
 ///
@@ -61,4 +64,22 @@ pub struct InjectedFaults {
     pub bit_flips: u64,
     /// Writes that landed one sector away from where they were aimed.
     pub misdirected_writes: u64,
+    /// Writes the device lost: acknowledged, read back until a crash, never on the medium.
+    pub lost_writes: u64,
+}
+
+/// A write that did not reach the medium where it was aimed: misdirected (by
+/// [`FaultConfig::misdirected_write`] or
+/// [`SimFs::misdirect_next_write`](super::SimFs::misdirect_next_write)) or lost
+/// ([`SimFs::lose_next_write`](super::SimFs::lose_next_write)).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DamagedWrite {
+    /// The file's path when it was written (`None` if it had none: removed while open).
+    pub path: Option<PathBuf>,
+    /// The byte offset it was aimed at.
+    pub offset: u64,
+    /// Its length in bytes.
+    pub len: u64,
+    /// Where it landed: the byte offset it was misdirected to, or `None` if it was lost.
+    pub landed: Option<u64>,
 }
