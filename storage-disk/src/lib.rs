@@ -7,15 +7,18 @@
 //! see [`MultiLog`] below):
 //! - the **log**, append-only segment files of checksummed records (length, a header CRC-32C, a
 //!   record CRC-32C, kind, group id, payload): entries (prost-encoded `Entry`), hard states,
-//!   memberships, and sync marks. A new segment is started once one passes
-//!   [`Options::segment_bytes`] (64 MiB by default). Every record names its group, so that the
-//!   multi-group log ([`MultiLog`]) shares the format. Segments are
+//!   memberships, sync marks, and checkpoint witnesses (below). A new segment is started once
+//!   one passes [`Options::segment_bytes`] (64 MiB by default). Every record names its group,
+//!   so that the multi-group log ([`MultiLog`]) shares the format. Segments are
 //!   zero-filled ahead of their records, 1 MiB at a time up to `segment_bytes`, so that the
 //!   fsync of an append writes the data alone, not the inode of a growing file;
-//! - the **state file**, a checkpoint in two checksummed slots: the hard state, the membership,
-//!   where the log starts, the current snapshot, and the log position it was written at. A write
-//!   goes to the older slot and is fsynced, the newer valid slot wins. It is written only when
-//!   the log's shape changes (a snapshot is created or installed, the log is compacted);
+//! - the **state file**, a checkpoint in two checksummed slots: a sequence number, the hard
+//!   state, the membership, where the log starts, the current snapshot, and the log position it
+//!   was written at. A write goes to the older slot and is fsynced, the newer valid slot wins.
+//!   It is written only when the log's shape changes (a snapshot is created or installed, the
+//!   log is compacted), and each time its slot's payload is then appended to the log as a
+//!   *checkpoint witness* (record kind 9) and fsynced: one more `write` and fsync per
+//!   checkpoint, none per `Ready`;
 //! - the **snapshot**, one file written under a temporary name, fsynced, renamed, and the
 //!   directory fsynced. Its data is read from the file when [`Storage::snapshot`](raft_core::Storage::snapshot)
 //!   is asked for it, never kept in memory.
@@ -61,6 +64,34 @@
 //! index beyond the entries before it, a segment of another format version) is a
 //! [`DiskError::Corrupt`] naming the file and byte offset. Nothing damaged is ever served.
 //!
+//! The state file's slots are checked the same way (a torn or flipped slot fails its checksum
+//! and the other slot wins), but a slot write that the device acknowledged and put one sector
+//! away (a misdirected write) or never made (a lost write) fails no checksum: the older slot
+//! just wins, and would bring back the checkpoint before, without a snapshot that
+//! `create_snapshot` or `apply_snapshot` reported durable, or starting the log at files removed
+//! since. The checkpoint witness catches it: the witness is written only after the slot's fsync
+//! returned, and made durable before the call returns and before any file behind the
+//! checkpoint is removed. Recovery notes the newest witness in the log it replays:
+//! - a witness newer than the newest valid slot (or one where neither slot is valid) means the
+//!   state file lost that checkpoint's write. Recovery **rolls forward**: it replays the log from
+//!   the witnessed checkpoint, exactly as it would have from the slot (every file that
+//!   checkpoint needs was durable before its witness was written), rewrites the state file with
+//!   it, and reports it in [`Recovery::rolled_forward`]. If the replay from the older slot
+//!   fails first (its segments or snapshot are gone), every segment is scanned for the newest
+//!   witness. If the replay from the witness fails too, the storage is refused with a
+//!   [`DiskError::Corrupt`] naming the state file, the checkpoint it holds and the witness;
+//! - a witness of the slot's own sequence number with another checkpoint is a
+//!   [`DiskError::Corrupt`] naming the state file and the witness;
+//! - a directory written before witnesses existed holds none, and opens as it always did (its
+//!   first checkpoint after the upgrade writes one).
+//!
+//! The multi-group log needs no witness: its checkpoint file is replaced whole (temporary name,
+//! fsync, rename, directory fsync), so a write of it that never landed leaves a new file that
+//! fails its magic or checksum (on a file system that never shows a file stale blocks, as
+//! below), a [`DiskError::Corrupt`] naming it, never an older checkpoint; and whatever its
+//! checkpoint holds is also in the log's records, so even an older checkpoint could only replay
+//! to the same state or find its segments missing (an error).
+//!
 //! ## What recovery cannot tell
 //!
 //! A torn write can only damage data written after the last completed fsync, and a sync mark
@@ -74,6 +105,13 @@
 //! application that must not run with a log that may have lost an acknowledged entry refuses to
 //! start (or does not vote or acknowledge until a leader has caught it up) whenever
 //! `torn_tail` is set, at the cost of doing so after every power loss that interrupted a write.
+//!
+//! The same holds for a checkpoint witness, which is a record like any other: the state file's
+//! slot write was lost (or misdirected), its witness was fsynced, the power failed before the
+//! witness's sync mark reached the disk, **and** the device lost a sector of the witness.
+//! Recovery then cuts the witness as a torn tail ([`Recovery::torn_tail`] is set) and comes
+//! back from the checkpoint before. A witness torn by a crash *before* its fsync returned loses
+//! nothing: the call writing the checkpoint had not returned, and no file behind it was removed.
 //!
 //! Also not detected: a file system that shortens a segment exactly at a record boundary, or a
 //! device that zeroes it from a record's first byte to its end, after the checkpoint's position
@@ -187,8 +225,8 @@
 //!
 //! All file access goes through the [`io::Fs`] trait: [`io::RealFs`] for the operating system,
 //! [`io::SimFs`] for a seeded simulated disk that loses unsynced writes at a crash, tears and
-//! reorders them at sector granularity, fails fsyncs and reads, flips bits, misdirects writes and
-//! fills up.
+//! reorders them at sector granularity, fails fsyncs and reads, flips bits, misdirects writes,
+//! loses acknowledged writes and fills up.
 //!
 //! # Example: a Ready loop
 //!
@@ -261,8 +299,8 @@ mod state_file;
 
 pub use batch::WriteBatch;
 pub use engine::{
-    DiskStorage, DiskStorageCore, Garbage, Options, Recovery, SnapshotWriter, TornShape, TornTail,
-    WrittenSnapshot,
+    DiskStorage, DiskStorageCore, Garbage, Options, Recovery, RolledForward, SnapshotWriter,
+    TornShape, TornTail, WrittenSnapshot,
 };
 pub use error::DiskError;
 pub use log_index::IndexStats;

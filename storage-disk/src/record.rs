@@ -6,8 +6,8 @@
 //!      4     4  header CRC-32C, u32 LE: segment id, byte offset, length, kind, group id
 //!      8     4  record CRC-32C, u32 LE: the header CRC continued over the payload
 //!     12     4  kind, u32 LE (1 entry, 2 sync mark, 3 hard state, 4 membership, 5 group
-//!                shape, 6 group created, 7 group removed, 8 entry copy; 5-8 in multi-group
-//!                logs only)
+//!                shape, 6 group created, 7 group removed, 8 entry copy, 9 checkpoint
+//!                witness; 5-8 in multi-group logs only, 9 in single-group logs only)
 //!     16     8  raft group id, u64 LE
 //!     24     -  payload
 //! ```
@@ -16,7 +16,9 @@
 //! state is term, vote and commit (u64 LE each); a membership is the prost encoding of
 //! `eraftpb::ConfState`; a group shape (see `multi`) is flags, log start index and term (u64 LE
 //! each) and the prost encoding of the group's `eraftpb::SnapshotMetadata`; group created and
-//! group removed are empty; an entry copy is an entry's encoding, like an entry's.
+//! group removed are empty; an entry copy is an entry's encoding, like an entry's; a checkpoint
+//! witness is the payload of the state file slot it witnesses (sequence and checkpoint, see
+//! `state_file`).
 //!
 //! Both checksums cover the segment id and the record's byte offset in its segment (neither is
 //! stored), so a record that a misdirected write put in the wrong place, or a stale copy of a
@@ -33,6 +35,11 @@
 //! log: it proves that every byte before it in its segment was durable. Recovery treats damage
 //! before the last sync mark (or the state file's checkpoint position) as corruption, never as a
 //! torn write.
+//!
+//! A *checkpoint witness* (kind 9) is appended and fsynced right after every state file slot
+//! write of a single-group log has been fsynced: it holds the same checkpoint, so that a slot
+//! write that never landed (misdirected, or lost by the device) is found on recovery, and the
+//! checkpoint is rolled forward from the log (see `engine::witness`).
 
 use raft_core::eraftpb::HardState;
 
@@ -65,6 +72,9 @@ pub enum RecordKind {
     /// A copy of an entry the group's log holds, carried forward so that older segments can go
     /// (multi-group logs): it moves the entry, never truncates the log after it.
     EntryCopy,
+    /// The checkpoint just written to the state file, with its sequence number (single-group
+    /// logs): proof that the state file holds it, or held it.
+    CheckpointWitness,
 }
 
 impl RecordKind {
@@ -78,6 +88,7 @@ impl RecordKind {
             RecordKind::GroupCreated => 6,
             RecordKind::GroupRemoved => 7,
             RecordKind::EntryCopy => 8,
+            RecordKind::CheckpointWitness => 9,
         }
     }
 
@@ -91,6 +102,7 @@ impl RecordKind {
             6 => Some(RecordKind::GroupCreated),
             7 => Some(RecordKind::GroupRemoved),
             8 => Some(RecordKind::EntryCopy),
+            9 => Some(RecordKind::CheckpointWitness),
             _ => None,
         }
     }
@@ -311,6 +323,7 @@ mod tests {
             RecordKind::GroupCreated,
             RecordKind::GroupRemoved,
             RecordKind::EntryCopy,
+            RecordKind::CheckpointWitness,
         ] {
             assert_eq!(decode(&one(kind, 0, b""), 7, 100).unwrap().kind, kind);
         }

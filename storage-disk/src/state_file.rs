@@ -7,6 +7,12 @@
 //! checksum wins on recovery. A torn or failed write therefore damages only the slot being
 //! written, and the previous state survives in the other.
 //!
+//! A write the device acknowledged but put somewhere else (a misdirected write: one sector
+//! away, over the end of the other slot or the start of the next) or never made (a lost write)
+//! would leave an older valid slot winning, silently. So every slot written is followed by a
+//! *checkpoint witness* in the log holding the same payload ([`encode_payload`]); recovery
+//! compares the two (see `engine::witness`).
+//!
 //! ```text
 //! slot:    magic "RDST" | CRC-32C u32 | payload length u32 | payload
 //! payload: sequence, term, vote, commit, first segment, log start index, log start term,
@@ -54,6 +60,12 @@ pub enum SlotError {
 
 /// Encodes `state` with sequence number `sequence` into a full slot, or `None` if it does not fit.
 pub fn encode_slot(state: &PersistedState, sequence: u64) -> Option<Vec<u8>> {
+    slot_of_payload(&encode_payload(state, sequence))
+}
+
+/// The payload of a slot holding `state` with sequence number `sequence` (what a checkpoint
+/// witness in the log carries too).
+pub fn encode_payload(state: &PersistedState, sequence: u64) -> Vec<u8> {
     let hs = &state.hard_state;
     let fields = [
         sequence,
@@ -71,17 +83,25 @@ pub fn encode_slot(state: &PersistedState, sequence: u64) -> Option<Vec<u8>> {
     for field in fields {
         payload.extend_from_slice(&field.to_le_bytes());
     }
-    state.conf_state.encode(&mut payload).ok()?;
+    state
+        .conf_state
+        .encode(&mut payload)
+        .expect("encoding into a Vec");
+    payload
+}
+
+/// The full slot holding `payload` (see [`encode_payload`]), or `None` if it does not fit.
+pub fn slot_of_payload(payload: &[u8]) -> Option<Vec<u8>> {
     if SLOT_HEADER + payload.len() > SLOT_LEN {
         return None;
     }
     let mut slot = Vec::with_capacity(SLOT_LEN);
     slot.extend_from_slice(MAGIC);
     let len = (payload.len() as u32).to_le_bytes();
-    let crc = crc32c::crc32c_append(crc32c::crc32c(&len), &payload);
+    let crc = crc32c::crc32c_append(crc32c::crc32c(&len), payload);
     slot.extend_from_slice(&crc.to_le_bytes());
     slot.extend_from_slice(&len);
-    slot.extend_from_slice(&payload);
+    slot.extend_from_slice(payload);
     slot.resize(SLOT_LEN, 0);
     Some(slot)
 }
@@ -101,6 +121,14 @@ pub fn decode_slot(slot: &[u8]) -> Result<(u64, PersistedState), SlotError> {
     }
     let payload = &slot[SLOT_HEADER..SLOT_HEADER + len];
     if crc != crc32c::crc32c_append(crc32c::crc32c(&slot[8..12]), payload) {
+        return Err(SlotError::Damaged);
+    }
+    decode_payload(payload)
+}
+
+/// Decodes a slot's payload (see [`encode_payload`]) into its sequence number and state.
+pub fn decode_payload(payload: &[u8]) -> Result<(u64, PersistedState), SlotError> {
+    if payload.len() < FIXED_FIELDS * 8 {
         return Err(SlotError::Damaged);
     }
     let mut fields = [0u64; FIXED_FIELDS];

@@ -1,7 +1,8 @@
 //! [`DiskStorage`]: the engine, and [`DiskStorageCore`], the data behind it.
 //!
 //! One concern per file: `open` (recovery), `replay` (reading segments back), `tail` (torn
-//! write or corruption?), `segments` (the segment files: appends, fsync and sync marks,
+//! write or corruption?), `witness` (the log's proof of each checkpoint, and rolling a lost one
+//! forward), `segments` (the segment files: appends, fsync and sync marks,
 //! rotation, reading records back), `write` (batches, hard state records, group commit, the
 //! checkpoint), `snapshots` (install, create, compact), `background` (snapshots written on another
 //! thread), `read` (the [`Storage`] trait), `scan` (old entries read back from their segment)
@@ -20,6 +21,7 @@ mod scan;
 pub(crate) mod segments;
 pub(crate) mod snapshots;
 mod tail;
+mod witness;
 pub(crate) mod write;
 
 use std::path::{Path, PathBuf};
@@ -91,6 +93,27 @@ pub struct TornTail {
     pub shape: TornShape,
 }
 
+/// A checkpoint that the state file lost and recovery rolled forward from the log: the state
+/// file's newest valid slot held an older checkpoint (or none), while the log held a *witness*
+/// of a newer one, written right after that checkpoint's slot write was fsynced. The slot
+/// write never landed (the device put it elsewhere, or lost it); recovery replayed the log from
+/// the witnessed checkpoint instead, as if it had, and rewrote the state file with it. Nothing
+/// durable was lost. See the crate documentation, "Recovery and failures".
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RolledForward {
+    /// The state file.
+    pub state_file: PathBuf,
+    /// The sequence number of the checkpoint in its newest valid slot (`None`: neither slot
+    /// was valid).
+    pub slot_sequence: Option<u64>,
+    /// The sequence number of the checkpoint the log witnessed, which recovery went on from.
+    pub witnessed_sequence: u64,
+    /// The segment holding the witness.
+    pub witness_path: PathBuf,
+    /// The witness record's byte offset in it.
+    pub witness_offset: u64,
+}
+
 /// What [`DiskStorage::open`] found and did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Recovery {
@@ -108,6 +131,10 @@ pub struct Recovery {
     /// sync mark on its own right after an fsync succeeded, so no record was lost and everything
     /// before it is synced: unlike [`torn_tail`](Self::torn_tail), this needs no action.
     pub torn_sync_mark: bool,
+    /// The state file had lost the write of the latest checkpoint, which recovery found
+    /// witnessed in the log and rolled forward (see [`RolledForward`]): the storage is whole,
+    /// and the state file repaired. A damaged disk's sign nonetheless.
+    pub rolled_forward: Option<RolledForward>,
     /// Files removed as leftovers: segments behind the log start, unreferenced snapshots,
     /// temporary files.
     pub removed: Vec<String>,

@@ -1,6 +1,7 @@
 //! Opening a storage: creating a new one, or recovering an existing one.
 //!
-//! Recovery reads the checkpoint (the state file's newer valid slot), checks the snapshot file it
+//! Recovery reads the checkpoint (the state file's newer valid slot, or a newer one the log
+//! witnesses, see `witness`), checks the snapshot file it
 //! names, and replays the segments from the checkpoint's first segment on: entries, and the hard
 //! state and membership records written after the checkpoint (the last one wins). It accepts
 //! exactly one kind of damage, a torn tail: damage of a shape a crash leaves (see `tail`) in the
@@ -11,7 +12,7 @@
 //! index beyond the entries before it.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use raft_core::eraftpb::SnapshotMetadata;
@@ -21,6 +22,7 @@ use super::replay::{
 };
 use super::segments::{Segment, SegmentLog};
 use super::tail::is_torn_sync_mark;
+use super::witness::{recover, NewestWitness, Recovered, Witness};
 use super::{DiskStorageCore, Options, Recovery, TornTail};
 use crate::error::DiskError;
 use crate::files::{
@@ -74,57 +76,41 @@ impl DiskStorageCore {
         }
         let state_file = open_file(&*fs, &state_path)?;
         let contents = read_all(&*state_file, &state_path)?;
-        let (slot, sequence, state) = newest_slot(&contents).map_err(|(a, b)| {
-            DiskError::corrupt(
-                &state_path,
-                0,
-                format!("no valid slot in the state file (slot 0: {a:?}, slot 1: {b:?})"),
-            )
-        })?;
         // What the page cache holds need not be durable (after a failed fsync, say): make it so
         // before trusting it.
         state_file
             .sync()
             .map_err(|e| DiskError::io("fsync", &state_path, e))?;
-        let snapshot = read_snapshot_metadata(&*fs, &dir, state.snapshot_index)?;
-
-        let mut replay = ReplayState {
-            group: GroupReplay {
-                log: LogIndex::new(state.log_start.0, state.log_start.1, options.cache_bytes),
-                hard_state: state.hard_state,
-                conf_state: state.conf_state.clone(),
-            },
-            checkpoint_at: state.synced,
-            first_segment: state.first_segment,
-            group_id: options.group_id,
-        };
-        let segments = open_segments(
+        let Recovered {
+            slot,
+            sequence,
+            state,
+            replayed,
+        } = recover(
             &*fs,
             &dir,
+            &state_path,
             &segment_ids,
-            state.first_segment,
-            state.synced,
-            &mut replay,
-            &mut recovery,
+            newest_slot(&contents),
+            &options,
         )?;
-        let last_id = *segments.keys().next_back().expect("at least one segment");
+        let FromCheckpoint {
+            snapshot,
+            segments,
+            group,
+            recovery: replay_recovery,
+            witness: _,
+        } = replayed;
         let GroupReplay {
             log,
             hard_state,
             conf_state,
-        } = replay.group;
-        if hard_state.commit > log.last_index() {
-            let last = &segments[&last_id];
-            return Err(DiskError::corrupt(
-                &last.path,
-                last.len,
-                format!(
-                    "the log ends at index {} but the hard state's commit index is {}",
-                    log.last_index(),
-                    hard_state.commit
-                ),
-            ));
-        }
+        } = group;
+        segments.seal()?;
+        let segments = segments.segments;
+        recovery.torn_tail = replay_recovery.torn_tail;
+        recovery.torn_sync_mark = replay_recovery.torn_sync_mark;
+        recovery.rolled_forward = replay_recovery.rolled_forward;
         recovery.segments = segments.len();
         recovery.entries = log.last_index() - log.start().0;
         recovery.removed = remove_leftovers(&*fs, &dir, &names, &state)?;
@@ -149,11 +135,114 @@ impl DiskStorageCore {
     }
 }
 
+/// What the replay of the log from a checkpoint rebuilt.
+pub(crate) struct FromCheckpoint {
+    /// The checkpoint's snapshot's metadata (index 0: none), from its file.
+    pub snapshot: SnapshotMetadata,
+    /// The segments, open, as replay found them (not yet sealed).
+    pub segments: OpenedSegments,
+    /// The group's log, hard state and membership.
+    pub group: GroupReplay,
+    /// The torn tail or sync mark the replay cut, if any.
+    pub recovery: Recovery,
+    /// The newest checkpoint witness in the log replayed.
+    pub witness: Option<Witness>,
+}
+
+/// Checks the snapshot file that checkpoint `state` names and replays the log of `dir` (its
+/// segments `segment_ids`) from it: the rules of the module documentation. Changes no file (a
+/// torn tail found is cut when the segments are sealed), so that recovery may replay again from
+/// a newer checkpoint the log witnesses (see `witness`). Fails naming the file and offset.
+pub(crate) fn replay_from(
+    fs: &dyn Fs,
+    dir: &Path,
+    segment_ids: &[u64],
+    state: &PersistedState,
+    options: &Options,
+) -> Result<FromCheckpoint, DiskError> {
+    let snapshot = read_snapshot_metadata(fs, dir, state.snapshot_index)?;
+    let mut replay = ReplayState {
+        group: GroupReplay {
+            log: LogIndex::new(state.log_start.0, state.log_start.1, options.cache_bytes),
+            hard_state: state.hard_state,
+            conf_state: state.conf_state.clone(),
+        },
+        checkpoint_at: state.synced,
+        first_segment: state.first_segment,
+        group_id: options.group_id,
+        witness: NewestWitness::default(),
+    };
+    let mut recovery = Recovery::default();
+    let segments = open_segments(
+        fs,
+        dir,
+        segment_ids,
+        state.first_segment,
+        state.synced,
+        &mut replay,
+        &mut recovery,
+    )?;
+    let group = replay.group;
+    if group.hard_state.commit > group.log.last_index() {
+        let last = (segments.segments.values().next_back()).expect("at least one segment");
+        return Err(DiskError::corrupt(
+            &last.path,
+            last.len,
+            format!(
+                "the log ends at index {} but the hard state's commit index is {}",
+                group.log.last_index(),
+                group.hard_state.commit
+            ),
+        ));
+    }
+    Ok(FromCheckpoint {
+        snapshot,
+        segments,
+        group,
+        recovery,
+        witness: replay.witness.0,
+    })
+}
+
+/// The segments of a log as replay found them, not yet changed on disk (see
+/// [`OpenedSegments::seal`]).
+pub(crate) struct OpenedSegments {
+    /// The open segments, the last one ending where its valid records do.
+    pub segments: BTreeMap<u64, Segment>,
+    /// Where the torn tail of the last segment is to be cut, if it has one.
+    cut: Option<u64>,
+}
+
+impl OpenedSegments {
+    /// Makes the log on disk what replay found: cuts the torn tail of the last segment, if
+    /// any (rewriting its header if the cut reached it), and fsyncs the last segment.
+    pub fn seal(&self) -> Result<(), DiskError> {
+        let Some(last) = self.segments.values().next_back() else {
+            return Ok(());
+        };
+        let path = &last.path;
+        if let Some(cut) = self.cut {
+            last.file
+                .truncate(cut)
+                .map_err(|e| DiskError::io("truncate", path, e))?;
+            if cut == 0 {
+                let id = *self.segments.keys().next_back().expect("a last segment");
+                last.file
+                    .write_at(0, &crate::files::segment_header(id))
+                    .map_err(|e| DiskError::io("write", path, e))?;
+            }
+        }
+        last.file
+            .sync()
+            .map_err(|e| DiskError::io("fsync", path, e))
+    }
+}
+
 /// Opens and replays the segments of a log from `first_segment` on into `sink`, where the
 /// checkpoint records the log as synced up to `synced` (segment, offset): the rules of the
-/// module documentation, shared by the single-group engine and the multi-group log. Cuts a torn
-/// tail (recorded in `recovery`); any other damage is an error naming the file and offset.
-/// Returns the open segments, the last one fsynced.
+/// module documentation, shared by the single-group engine and the multi-group log. Finds a
+/// torn tail (recorded in `recovery`, cut by [`OpenedSegments::seal`]: nothing on disk changes
+/// here); any other damage is an error naming the file and offset.
 pub(crate) fn open_segments(
     fs: &dyn Fs,
     dir: &std::path::Path,
@@ -162,8 +251,9 @@ pub(crate) fn open_segments(
     synced: (u64, u64),
     sink: &mut impl RecordSink,
     recovery: &mut Recovery,
-) -> Result<BTreeMap<u64, Segment>, DiskError> {
+) -> Result<OpenedSegments, DiskError> {
     let mut segments = BTreeMap::new();
+    let mut cut_at = None;
     let live: Vec<u64> = segment_ids
         .iter()
         .copied()
@@ -216,17 +306,11 @@ pub(crate) fn open_segments(
                 );
                 return Err(DiskError::corrupt(&path, offset, why));
             };
-            let cut = if offset < SEGMENT_HEADER_LEN {
+            cut_at = Some(if offset < SEGMENT_HEADER_LEN {
                 0
             } else {
                 offset
-            };
-            file.truncate(cut)
-                .map_err(|e| DiskError::io("truncate", &path, e))?;
-            if cut == 0 {
-                file.write_at(0, &crate::files::segment_header(id))
-                    .map_err(|e| DiskError::io("write", &path, e))?;
-            }
+            });
             if is_torn_sync_mark(&bytes, id, offset) {
                 recovery.torn_sync_mark = true;
             } else {
@@ -247,9 +331,6 @@ pub(crate) fn open_segments(
                 format!("the segment ends before its synced position {synced_floor}"),
             ));
         }
-        if is_last {
-            file.sync().map_err(|e| DiskError::io("fsync", &path, e))?;
-        }
         segments.insert(
             id,
             Segment {
@@ -260,7 +341,10 @@ pub(crate) fn open_segments(
             },
         );
     }
-    Ok(segments)
+    Ok(OpenedSegments {
+        segments,
+        cut: cut_at,
+    })
 }
 
 /// Makes a new storage in `dir`: segment 1, then the state file (via a temporary name).

@@ -27,6 +27,7 @@ use prost::Message as _;
 use raft_core::eraftpb::{ConfState, Entry, HardState};
 
 use super::tail::{crash_shape, header_crash_shape};
+use super::witness::NewestWitness;
 use super::TornShape;
 use crate::error::DiskError;
 use crate::files::{foreign_segment_version, is_segment_header, SEGMENT_HEADER_LEN};
@@ -127,6 +128,8 @@ pub struct ReplayState {
     pub first_segment: u64,
     /// The group whose records are replayed.
     pub group_id: u64,
+    /// The newest checkpoint witness met (see `witness`).
+    pub witness: NewestWitness,
 }
 
 impl RecordSink for ReplayState {
@@ -149,6 +152,7 @@ impl RecordSink for ReplayState {
             RecordKind::HardState if after_checkpoint => self.group.hard_state(rec.payload),
             RecordKind::ConfState if after_checkpoint => self.group.conf_state(rec.payload),
             RecordKind::HardState | RecordKind::ConfState | RecordKind::SyncMark => Ok(()),
+            RecordKind::CheckpointWitness => self.witness.note(rec.payload, (id, offset)),
             other => Err(format!(
                 "a {other:?} record (multi-group logs only) in a single-group log"
             )),
@@ -350,6 +354,7 @@ mod tests {
             checkpoint_at: (1, checkpoint_at),
             first_segment: 1,
             group_id: 1,
+            witness: NewestWitness::default(),
         }
     }
 

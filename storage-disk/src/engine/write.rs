@@ -14,7 +14,10 @@
 //!   passes the log's last index, so replay (which stops at the first damaged record) never
 //!   finds a commit beyond the entries before it;
 //! - the checkpoint is written only after the log is fsynced, and its commit never passes the
-//!   log's last index, so a durable checkpoint never refers to entries that are not durable.
+//!   log's last index, so a durable checkpoint never refers to entries that are not durable;
+//! - once the checkpoint's slot is fsynced, a witness of it is appended to the log and fsynced
+//!   before the call returns and before any file behind the checkpoint is removed, so that a
+//!   slot write that never landed is found and rolled forward on recovery (see `witness`).
 //!
 //! Each batch is one `write` (entries, then hard state and membership records), and the log
 //! index and state change only once that write succeeded.
@@ -30,7 +33,7 @@ use crate::batch::WriteBatch;
 use crate::error::DiskError;
 use crate::log_index::LogIndex;
 use crate::record::{self, RecordKind};
-use crate::state_file::{encode_slot, PersistedState, SLOT_LEN};
+use crate::state_file::{encode_payload, slot_of_payload, PersistedState, SLOT_LEN};
 
 impl DiskStorageCore {
     /// Applies one `Ready`'s writes in the order of [`WriteBatch`]'s fields, then fsyncs if `sync`
@@ -226,13 +229,15 @@ impl DiskStorageCore {
     }
 
     /// Writes the checkpoint `state` to the slot that does not hold the last durable one and
-    /// fsyncs it. The log must be synced up to the checkpoint's position, which must be the end
-    /// of the log's records (only the sync mark of that fsync may follow it): the hard state and
-    /// membership records before it are older than the checkpoint. The hard state and
-    /// membership it holds count as recorded from then on.
+    /// fsyncs it, then appends its witness to the log and fsyncs the log. The log must be synced
+    /// up to the checkpoint's position, which must be the end of the log's records (only the
+    /// sync mark of that fsync may follow it): the hard state and membership records before it
+    /// are older than the checkpoint. The hard state and membership it holds count as recorded
+    /// from then on.
     fn write_checkpoint(&mut self, state: PersistedState) -> std::result::Result<(), DiskError> {
         let sequence = self.state_sequence + 1;
-        let Some(slot_bytes) = encode_slot(&state, sequence) else {
+        let payload = encode_payload(&state, sequence);
+        let Some(slot_bytes) = slot_of_payload(&payload) else {
             // The caller already changed the log in memory: refuse writes from now on.
             return Err(self.fail(DiskError::TooLarge(format!(
                 "the membership does not fit in a {SLOT_LEN}-byte state slot"
@@ -251,7 +256,22 @@ impl DiskStorageCore {
         self.state_sequence = sequence;
         self.logged_hard_state = state.hard_state;
         self.logged_conf_state = state.conf_state;
-        Ok(())
+        self.write_witness(&payload)
+    }
+
+    /// Appends the witness of the checkpoint whose slot payload is `payload` to the log (one
+    /// `write`, in the last segment whatever its size: the record is small) and fsyncs the log,
+    /// which writes the sync mark after it. Only once this returns may the files behind the
+    /// checkpoint be removed (see `witness`).
+    fn write_witness(&mut self, payload: &[u8]) -> std::result::Result<(), DiskError> {
+        let mut pending = self.seg.pending();
+        pending.push(
+            RecordKind::CheckpointWitness,
+            self.options.group_id,
+            payload,
+        );
+        self.seg.write_out(pending)?;
+        self.seg.sync_log()
     }
 }
 

@@ -54,6 +54,14 @@
 //! ([`MultiOptions::cache_bytes_per_group`]), the anchor tables that all groups' reads share
 //! (`engine::anchors`), and at open one segment at a time.
 //!
+//! Unlike the single-group state file, the checkpoint needs no witness in the log (see the
+//! crate documentation, "Recovery and failures"): it is replaced whole, so a write of it that
+//! the device misdirected or lost leaves a checkpoint that fails its magic or checksum (an
+//! error naming it), never an older valid one; and it only folds records the log already holds
+//! (the log is fsynced, with every group's changed hard state and membership recorded, before
+//! it is written), so an older checkpoint, were one ever read, would replay the same records
+//! to the same state, or find a segment it needs deleted (an error).
+//!
 //! # Concurrency
 //!
 //! One lock guards the whole log: [`MultiLog::wl`] for writes, and the [`GroupStorage`] reads of

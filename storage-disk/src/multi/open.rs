@@ -90,7 +90,7 @@ impl MultiLogCore {
             cache_bytes,
         };
         let segment_ids: Vec<u64> = names.iter().filter_map(|n| parse_segment_name(n)).collect();
-        let segments = open_segments(
+        let opened = open_segments(
             &*fs,
             &dir,
             &segment_ids,
@@ -99,6 +99,8 @@ impl MultiLogCore {
             &mut replay,
             &mut recovery,
         )?;
+        opened.seal()?;
+        let segments = opened.segments;
         let last = segments.values().next_back().expect("at least one segment");
         let mut groups = BTreeMap::new();
         let mut referenced = BTreeSet::new();

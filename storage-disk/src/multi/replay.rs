@@ -98,6 +98,9 @@ impl RecordSink for MultiReplay {
                 None => Err(format!("group {} removed but it does not exist", rec.group)),
             },
             RecordKind::SyncMark => Ok(()),
+            RecordKind::CheckpointWitness => Err(
+                "a checkpoint witness (single-group logs only) in a multi-group log".to_string(),
+            ),
             kind => {
                 let Some(group) = self.groups.get_mut(&rec.group) else {
                     return Err(format!(
