@@ -1,7 +1,8 @@
 //! Issue 16, "corruption is detected, never served", in the simulator: nodes whose core reads
-//! `storage-disk` on a simulated disk that fails reads, flips bits at rest and misdirects writes
-//! stay safe and recover, the faults are really injected and really met, and the checker notices
-//! corrupt data when an application lets it through.
+//! `storage-disk` on a simulated disk that fails reads, flips bits at rest, misdirects writes
+//! and misdirects or loses state file writes stay safe and recover, the faults are really
+//! injected and really met (a lost checkpoint is rolled forward from the log), and the checker
+//! notices corrupt data when an application lets it through.
 
 use rafttest::sim::{run, PlantedBug, SimOptions};
 use std::collections::BTreeMap;
@@ -45,6 +46,11 @@ fn nodes_on_failing_and_damaged_disks_detect_corruption_and_never_serve_it() {
     let flips = count("flip sealed segment") + count("flip live segment") + count("flip snapshot");
     assert!(flips > 50, "bits flipped at rest: {total:?}");
     assert!(count("misdirected write") > 0, "{total:?}");
+    assert!(count("lost write") > 0, "{total:?}");
+    assert!(count("state file write damaged") > 5, "{total:?}");
+    // A disk whose only damage was to its state file came back whole, the lost checkpoint
+    // rolled forward from the log (a refusal or a miss would have failed the run).
+    assert!(count("checkpoint rolled forward") > 0, "{total:?}");
     // And detected, both while running (the node stopped) and at recovery (it stayed down).
     assert!(count("corruption detected") > 0, "{total:?}");
     assert!(count("corruption detected at recovery") > 10, "{total:?}");

@@ -415,9 +415,9 @@ struct Totals {
     disk: [u64; 3],
     /// Disk faults: read errors injected and met by the core; damaged disks; bits flipped at
     /// rest in sealed segments, live segments and snapshots; misdirected writes; corruption
-    /// detected on reads, at recovery, and missed by recovery; seeds whose liveness could not
-    /// be checked.
-    disk_faults: [u64; 10],
+    /// detected on reads, at recovery, and missed by recovery; lost writes, writes to the state
+    /// file misdirected or lost, and checkpoints rolled forward at recovery.
+    disk_faults: [u64; 13],
     /// Seeds with quiescence, the naps leaders started, and the wake-ups by the failure detector.
     quiescence: [u64; 3],
     /// The longest recovery after healing, in round trips, its seed and its bound.
@@ -523,6 +523,9 @@ fn main() -> ExitCode {
                     "corruption detected",
                     "corruption detected at recovery",
                     "damage missed by recovery",
+                    "lost write",
+                    "state file write damaged",
+                    "checkpoint rolled forward",
                 ];
                 for (total, kind) in t.disk_faults.iter_mut().zip(faults) {
                     *total += count(kind);
@@ -586,8 +589,9 @@ fn main() -> ExitCode {
     println!(
         "disk faults: {} read errors injected, {} met by the core and retried; {} damaged disks: \
          {} bits flipped at rest ({} in sealed segments, {} in live segments, {} in snapshots), \
-         {} writes misdirected; corruption detected {} times on reads and {} at recovery (the \
-         node stopped for good), {} missed by recovery, none served{}",
+         {} writes misdirected and {} lost ({} of them to a state file: {} checkpoints rolled \
+         forward from the log at recovery); corruption detected {} times on reads and {} at \
+         recovery (the node stopped for good), {} missed by recovery, none served{}",
         d[0],
         d[1],
         d[2],
@@ -596,6 +600,9 @@ fn main() -> ExitCode {
         d[4],
         d[5],
         d[6],
+        d[10],
+        d[11],
+        d[12],
         d[7],
         d[8],
         d[9],

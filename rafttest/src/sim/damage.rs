@@ -4,9 +4,11 @@
 //! In a seed with `Features::damaged_disk`, one node on `storage-disk` among the initial voters
 //! (of at least three) is the *victim*: while the nemesis runs, bits flip at rest in what its
 //! disk holds (a sealed segment, the live segment or the snapshot, at random), or its writes now
-//! and then land one sector away from where they were aimed, or both. It keeps no entry cache, so
-//! that what it applies and sends comes from its disk, and small segments, so that it has sealed
-//! ones.
+//! and then land one sector away from where they were aimed, or both; or, now and then, the
+//! next write to its state file (a checkpoint: a snapshot created or installed, a compaction)
+//! is misdirected or lost by the device, acknowledged and fsynced all the same. It keeps no
+//! entry cache, so that what it applies and sends comes from its disk, and small segments, so
+//! that it has sealed ones.
 //!
 //! A node whose storage reports corruption stops serving at once, as a real process exits: what
 //! its core was building when the read failed is dropped, nothing more leaves it. It does not
@@ -16,9 +18,15 @@
 //! Consensus-Based Storage", Alagappan et al., FAST '18). Repairing it would mean that protocol's
 //! recovery, or rejoining under a new identity through a membership change (not done here). A
 //! damaged disk that recovery refuses after a crash is condemned the same way; one that recovery
-//! accepts without noticing that it lost synced state (the case `storage-disk` documents it cannot
-//! always tell: the damage hit the last synced batch and the crash its sync mark) is condemned
-//! too, and counted apart, since a real node would have come back from it.
+//! accepts without noticing that it lost synced state (the cases `storage-disk` documents it
+//! cannot always tell: the damage hit the last synced batch and the crash its sync mark, or
+//! zeroed a segment from a record's start to its end) is condemned too, and counted apart,
+//! since a real node would have come back from it.
+//!
+//! Damage to the state file's writes alone is different: `storage-disk` writes a witness of each
+//! checkpoint to the log, and must roll a checkpoint whose slot write never landed forward from
+//! it. So a disk whose only damage was to its state file must come back whole (counted when it
+//! rolled a checkpoint forward); recovery refusing it, or missing what it lost, is a violation.
 //!
 //! So a run may lose one node for good. The nemesis keeps a quorum of healthy nodes: it damages at
 //! most one node, and every membership change it proposes leaves a majority of healthy voters in
@@ -39,10 +47,15 @@ const FLIPS_PER_EVENT: f64 = 0.002;
 /// The chance, per write, that a write to the victim's disk is misdirected.
 const MISDIRECTED_WRITES: f64 = 0.01;
 
+/// The chance, per event, that the next write to the victim's state file is damaged (if no
+/// damage waits for it already).
+const STATE_FILE_DAMAGE_PER_EVENT: f64 = 0.005;
+
 /// The victim's segments are small, so that its log has sealed segments to damage.
 const VICTIM_SEGMENT_BYTES: u64 = 1024;
 
-/// What damages the victim's disk: bits flipped at rest, misdirected writes, or both.
+/// What damages the victim's disk: bits flipped at rest, misdirected writes, or both; or lost
+/// and misdirected writes of its state file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Damage {
     /// Bits flip at rest.
@@ -51,6 +64,8 @@ pub(super) enum Damage {
     Misdirected,
     /// Both.
     Both,
+    /// The state file's writes are now and then misdirected or lost.
+    StateFile,
 }
 
 impl Sim {
@@ -69,15 +84,19 @@ impl Sim {
             return Ok(());
         }
         let victim = candidates[self.damage_rng.random_range(0..candidates.len())];
-        let damage =
-            [Damage::Flips, Damage::Misdirected, Damage::Both][self.damage_rng.random_range(0..3)];
+        let damage = [
+            Damage::Flips,
+            Damage::Misdirected,
+            Damage::Both,
+            Damage::StateFile,
+        ][self.damage_rng.random_range(0..4)];
         let logger = self.logger.clone();
         let node = self.nodes.get_mut(&victim).expect("a candidate");
         node.stop();
         node.config.max_apply_cache_bytes = 0;
         if let Some(disk) = node.disk.as_mut() {
             disk.reopen(0, VICTIM_SEGMENT_BYTES)?;
-            if damage != Damage::Flips {
+            if matches!(damage, Damage::Misdirected | Damage::Both) {
                 disk.set_misdirected_writes(MISDIRECTED_WRITES);
             }
         }
@@ -110,6 +129,32 @@ impl Sim {
             .and_then(|disk| disk.flip_at_rest(rng));
         if let Some(what) = flipped {
             self.log(format!("node {victim}'s disk: {what}"));
+        }
+    }
+
+    /// Now and then, damages the next write to the victim's state file, if its damage is that:
+    /// misdirected or lost, at random.
+    pub(super) fn damage_state_file(&mut self) {
+        let Some((victim, Damage::StateFile)) = self.victim else {
+            return;
+        };
+        if !self.faults || !self.nodes[&victim].is_up() {
+            return;
+        }
+        if !self.damage_rng.random_bool(STATE_FILE_DAMAGE_PER_EVENT) {
+            return;
+        }
+        let lost = self.damage_rng.random_bool(0.5);
+        let armed = self
+            .nodes
+            .get_mut(&victim)
+            .and_then(|n| n.disk.as_mut())
+            .is_some_and(|disk| disk.damage_next_state_file_write(lost));
+        if armed {
+            let what = if lost { "lost" } else { "misdirected" };
+            self.log(format!(
+                "node {victim}'s disk: its next state file write will be {what}"
+            ));
         }
     }
 
@@ -217,7 +262,7 @@ impl Sim {
 
     /// Adds each disk's fault counts to the report.
     pub(super) fn tally_disk_faults(&mut self) {
-        let mut totals = [0u64; 6];
+        let mut totals = [0u64; 9];
         for node in self.nodes.values() {
             let Some(disk) = node.disk.as_ref() else {
                 continue;
@@ -229,6 +274,9 @@ impl Sim {
             totals[3] += faults.flips[1];
             totals[4] += faults.flips[2];
             totals[5] += faults.misdirected_writes;
+            totals[6] += faults.lost_writes;
+            totals[7] += faults.state_file_writes;
+            totals[8] += faults.rolled_forward;
         }
         let kinds = [
             "read error injected",
@@ -237,6 +285,9 @@ impl Sim {
             "flip live segment",
             "flip snapshot",
             "misdirected write",
+            "lost write",
+            "state file write damaged",
+            "checkpoint rolled forward",
         ];
         for (kind, n) in kinds.into_iter().zip(totals) {
             if n > 0 {

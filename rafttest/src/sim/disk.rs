@@ -23,9 +23,11 @@
 //!   read and tries again later;
 //! - on at most one node per run (`Features::damaged_disk`, see `sim::damage`), the medium: bits
 //!   flip at rest in records already written, in sealed segments, the live segment or the
-//!   snapshot, or writes land one sector away from where they were aimed. The storage must detect
-//!   the damage when it reads it (the node then stops for good) or when it recovers (the node
-//!   does not come back), and never serve it.
+//!   snapshot, or writes land one sector away from where they were aimed, or the state file's
+//!   writes are misdirected or lost. The storage must detect the damage when it reads it (the
+//!   node then stops for good) or when it recovers (the node does not come back), and never
+//!   serve it; a state file write that never landed it must repair from the log's witness of
+//!   the checkpoint, and come back whole.
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -34,7 +36,7 @@ use raft_core::eraftpb::{ConfState, Entry, HardState, Snapshot, SnapshotMetadata
 use raft_core::{Storage, NO_LIMIT};
 use rand::rngs::Xoshiro256PlusPlus;
 use rand::RngExt;
-use storage_disk::io::{FaultConfig, Fs, SimFs};
+use storage_disk::io::{DamagedWrite, FaultConfig, Fs, SimFs};
 use storage_disk::{DiskStorage, Options};
 use storage_mem::MemStorage;
 
@@ -42,6 +44,9 @@ use super::store::{DiskReads, Observer, ReadWatch, SimStore};
 
 /// Where each node's storage lives on its simulated disk.
 const DIR: &str = "/raft";
+
+/// The state file of the storage in [`DIR`].
+const STATE_FILE: &str = "/raft/state";
 
 /// Small segments, so that rotation and whole-segment compaction happen in short runs.
 const SEGMENT_BYTES: u64 = 4 << 10;
@@ -87,6 +92,12 @@ pub(crate) struct DiskFaults {
     pub flips: [u64; 3],
     /// Writes that landed one sector away.
     pub misdirected_writes: u64,
+    /// Writes the device lost.
+    pub lost_writes: u64,
+    /// Of the writes misdirected or lost, those to the state file.
+    pub state_file_writes: u64,
+    /// Recoveries that rolled a checkpoint the state file lost forward from the log.
+    pub rolled_forward: u64,
 }
 
 /// A node's storage on its simulated disk.
@@ -117,7 +128,9 @@ pub(crate) struct SimDisk {
     pub observer: Observer,
     /// The faults injected in earlier lives.
     past: DiskFaults,
-    /// The damage done to the medium, in words (empty: none).
+    /// The writes misdirected or lost in earlier lives.
+    past_writes: Vec<DamagedWrite>,
+    /// The bits flipped at rest, in words (empty: none).
     pub damage: Vec<String>,
 }
 
@@ -169,6 +182,7 @@ impl SimDisk {
             watch: Arc::default(),
             observer: Observer::default(),
             past: DiskFaults::default(),
+            past_writes: Vec::new(),
             damage: Vec::new(),
         };
         disk.mark_synced()?;
@@ -243,6 +257,9 @@ impl SimDisk {
     pub fn set_faults(&mut self, on: bool) {
         self.faults_on = on;
         self.fs.set_config(self.fault_config());
+        if !on {
+            self.fs.disarm_writes();
+        }
     }
 
     fn fault_config(&self) -> FaultConfig {
@@ -313,11 +330,40 @@ impl SimDisk {
     /// The faults injected into this disk so far.
     pub fn faults(&self) -> DiskFaults {
         let now = self.fs.injected();
+        let state_file_writes = self
+            .damaged_writes()
+            .iter()
+            .filter(|w| is_state_file(w))
+            .count() as u64;
         DiskFaults {
             read_errors: self.past.read_errors + now.read_errors,
             flips: self.past.flips,
             misdirected_writes: self.past.misdirected_writes + now.misdirected_writes,
+            lost_writes: self.past.lost_writes + now.lost_writes,
+            state_file_writes,
+            rolled_forward: self.past.rolled_forward,
         }
+    }
+
+    /// The writes misdirected or lost so far, over all lives.
+    fn damaged_writes(&self) -> Vec<DamagedWrite> {
+        let mut writes = self.past_writes.clone();
+        writes.extend(self.fs.damaged_writes());
+        writes
+    }
+
+    /// Unless a fault armed earlier still waits for one, the next write to the state file is
+    /// lost (`lost`) or misdirected (while faults are on). Returns whether it armed one.
+    pub fn damage_next_state_file_write(&mut self, lost: bool) -> bool {
+        if !self.faults_on || self.fs.armed_writes() > 0 {
+            return false;
+        }
+        if lost {
+            self.fs.lose_next_write(Path::new(STATE_FILE));
+        } else {
+            self.fs.misdirect_next_write(Path::new(STATE_FILE));
+        }
+        true
     }
 
     /// Reopens the storage with an entry cache of `cache_bytes` and segments of
@@ -341,9 +387,21 @@ impl SimDisk {
     /// The damage done to the medium, in words.
     pub fn describe_damage(&self) -> String {
         let mut damage = self.damage.clone();
-        let now = self.fs.injected().misdirected_writes;
-        if now > 0 {
-            damage.push(format!("{now} writes misdirected since the last crash"));
+        for write in self.damaged_writes() {
+            let path = write
+                .path
+                .as_ref()
+                .map_or("a removed file".to_string(), |p| p.display().to_string());
+            damage.push(match write.landed {
+                Some(at) => format!(
+                    "a write of {} bytes to {path} at byte {} landed at byte {at}",
+                    write.len, write.offset
+                ),
+                None => format!(
+                    "a write of {} bytes to {path} at byte {} was lost",
+                    write.len, write.offset
+                ),
+            });
         }
         if damage.is_empty() {
             "none injected".to_string()
@@ -352,10 +410,29 @@ impl SimDisk {
         }
     }
 
-    /// Whether the medium was damaged (bits flipped or writes misdirected): only then may the
-    /// storage report corruption.
+    /// Whether the medium was damaged (bits flipped, writes misdirected or lost): only then may
+    /// the storage report corruption.
     pub fn damaged(&self) -> bool {
-        !self.damage.is_empty() || self.fs.injected().misdirected_writes > 0
+        !self.damage.is_empty() || !self.damaged_writes().is_empty()
+    }
+
+    /// Whether the medium was damaged anywhere but in the state file's writes.
+    fn damaged_beyond_the_state_file(&self) -> bool {
+        !self.damage.is_empty() || self.damaged_writes().iter().any(|w| !is_state_file(w))
+    }
+
+    /// Why the disk must have come back whole, in words.
+    fn only_state_file_damage(&self) -> String {
+        format!(
+            "its only damage was to its state file ({}), which the log's checkpoint witnesses \
+             repair",
+            self.describe_damage()
+        )
+    }
+
+    /// Whether a write to the state file was misdirected or lost.
+    fn state_file_damaged(&self) -> bool {
+        self.damaged_writes().iter().any(is_state_file)
     }
 
     /// Flips one bit at rest, on the medium and in the page cache (silent corruption): in the
@@ -442,7 +519,8 @@ impl SimDisk {
     /// against what the last fsync made durable (`before` is the node's view just before the
     /// crash), and returned as a rebuilt `MemStorage` for the node to restart from. A damaged
     /// disk that recovery refuses, or that comes back without durable state, is condemned; an
-    /// undamaged one must come back whole (an error otherwise).
+    /// undamaged one, or one whose only damage was to its state file's writes (which the log's
+    /// checkpoint witnesses repair), must come back whole (an error otherwise).
     pub fn crash_and_recover(&mut self, before: &MemStorage) -> Result<Recovered, String> {
         if self.trace {
             eprintln!("disk: crash");
@@ -450,27 +528,48 @@ impl SimDisk {
         let injected = self.fs.injected();
         self.past.read_errors += injected.read_errors;
         self.past.misdirected_writes += injected.misdirected_writes;
-        if injected.misdirected_writes > 0 {
-            self.damage.push(format!(
-                "{} writes misdirected",
-                injected.misdirected_writes
-            ));
-        }
+        self.past.lost_writes += injected.lost_writes;
+        self.past_writes.extend(self.fs.damaged_writes());
         self.fs = self.fs.crash();
         // Recovery itself runs on a disk without faults (an fsync failing during recovery would
         // only stop the node again).
         self.fs.set_config(FaultConfig::none());
-        let damaged = !self.damage.is_empty();
+        // Damage to the state file alone (a slot write that never landed) is what the log's
+        // checkpoint witnesses repair: recovery must neither refuse the disk nor miss it.
+        let elsewhere = self.damaged_beyond_the_state_file();
+        let state_file = self.state_file_damaged();
         let condemned =
             |reason: String, detected: bool| Ok(Recovered::Condemned { reason, detected });
         let storage = match open(&self.fs, self.cache_bytes, self.segment_bytes) {
             Ok(storage) => storage,
-            Err(e) if damaged => return condemned(format!("recovery refused it: {e}"), true),
+            Err(e) if elsewhere => return condemned(format!("recovery refused it: {e}"), true),
+            Err(e) if state_file => {
+                return Err(format!(
+                    "recovery refused a disk although {}: {e}",
+                    self.only_state_file_damage()
+                ))
+            }
             Err(e) => return Err(format!("recovery failed: {e}")),
         };
+        let rolled_forward = storage.rl().recovery().rolled_forward.clone();
+        if let Some(rolled) = rolled_forward {
+            if !state_file {
+                return Err(format!(
+                    "recovery rolled a checkpoint forward though no write to the state file was \
+                     damaged: {rolled:?}"
+                ));
+            }
+            self.past.rolled_forward += 1;
+        }
         match self.check_recovered(&storage, before) {
             Ok(()) => {}
-            Err(e) if damaged => {
+            Err(e) if !elsewhere && state_file => {
+                return Err(format!(
+                    "recovery missed a lost state file write ({e}), although {}",
+                    self.only_state_file_damage()
+                ))
+            }
+            Err(e) if elsewhere => {
                 let torn = match &storage.rl().recovery().torn_tail {
                     Some(t) => format!(
                         "; it cut a torn tail of {} bytes at byte {} of {} ({:?})",
@@ -482,7 +581,10 @@ impl SimDisk {
                     None => String::new(),
                 };
                 return condemned(
-                    format!("recovery did not notice the damage ({e}{torn})"),
+                    format!(
+                        "recovery did not notice the damage ({e}{torn}; the damage: {})",
+                        self.describe_damage()
+                    ),
                     false,
                 );
             }
@@ -590,6 +692,11 @@ fn rebuild(storage: &DiskStorage) -> Result<MemStorage, String> {
     core.set_conf_state(cs);
     drop(core);
     Ok(mem)
+}
+
+/// Whether `write` was aimed at the state file.
+fn is_state_file(write: &DamagedWrite) -> bool {
+    write.path.as_deref() == Some(Path::new(STATE_FILE))
 }
 
 /// A storage error carrying `message`.

@@ -439,6 +439,7 @@ impl Sim {
             self.event += 1;
             self.step_random()?;
             self.damage_at_rest();
+            self.damage_state_file();
             self.check()?;
             self.strike_new_leader()?;
             if self.opts.stop_after != 0 && self.event >= self.opts.stop_after {
