@@ -8,15 +8,45 @@
 //! page on write; once the view is dropped, writes go in place again. At most one view is taken
 //! at a time, so the map costs at most twice its size, and only for the shards written while a
 //! snapshot is being encoded.
+//!
+//! Keys are hashed with foldhash, keyed by seeds drawn once per process: as keyed as std's
+//! SipHash (and Redis's), so a client cannot pick keys that collide in one shard or one bucket
+//! without knowing the seeds, at a fraction of SipHash's cost on short keys. The shard and the
+//! bucket within it come from two differently seeded hashers, so the keys of one shard spread
+//! over its buckets. Iteration order, like std's `HashMap`'s, differs from process to process.
 
 use std::collections::HashMap;
-use std::hash::{DefaultHasher, Hash, Hasher};
-use std::sync::Arc;
+use std::hash::BuildHasher;
+use std::sync::{Arc, OnceLock};
+
+use foldhash::fast::SeedableRandomState;
+use foldhash::SharedSeed;
 
 /// The number of shards: a write during a snapshot copies at most 1/`SHARDS` of the map.
 pub const SHARDS: usize = 512;
 
-type Shard<V> = HashMap<Vec<u8>, V>;
+type Shard<V> = HashMap<Vec<u8>, V, SeedableRandomState>;
+
+/// The process's two hashers: which shard a key is in, and where in its shard.
+struct Hashers {
+    shard: SeedableRandomState,
+    bucket: SeedableRandomState,
+}
+
+fn hashers() -> &'static Hashers {
+    static HASHERS: OnceLock<Hashers> = OnceLock::new();
+    HASHERS.get_or_init(|| {
+        let seed = SharedSeed::global_random();
+        Hashers {
+            shard: SeedableRandomState::with_seed(rand::random(), seed),
+            bucket: SeedableRandomState::with_seed(rand::random(), seed),
+        }
+    })
+}
+
+fn new_shard<V>() -> Shard<V> {
+    HashMap::with_hasher(hashers().bucket)
+}
 
 /// A map of byte strings to values (byte strings by default) whose [`view`](CowMap::view) is
 /// cheap. The state machine keeps its values in one and its keys' expiry deadlines in another.
@@ -34,16 +64,13 @@ pub struct MapView<V = Vec<u8>> {
 }
 
 fn shard_of(key: &[u8]) -> usize {
-    // SipHash with fixed keys: the same shard for a key in every process and run.
-    let mut hasher = DefaultHasher::new();
-    key.hash(&mut hasher);
-    (hasher.finish() % SHARDS as u64) as usize
+    (hashers().shard.hash_one(key) % SHARDS as u64) as usize
 }
 
 impl<V> Default for CowMap<V> {
     fn default() -> CowMap<V> {
         CowMap {
-            shards: (0..SHARDS).map(|_| Arc::new(Shard::new())).collect(),
+            shards: (0..SHARDS).map(|_| Arc::new(new_shard())).collect(),
             len: 0,
         }
     }
@@ -70,6 +97,10 @@ impl<V: Clone> CowMap<V> {
 
     /// The value of `key`.
     pub fn get(&self, key: &[u8]) -> Option<&V> {
+        // An empty map (the deadlines, mostly) answers without hashing.
+        if self.len == 0 {
+            return None;
+        }
         self.shards[shard_of(key)].get(key)
     }
 

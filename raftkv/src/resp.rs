@@ -99,15 +99,20 @@ impl Reply {
         match self {
             Reply::Status(s) => line(out, b'+', s.as_bytes()),
             Reply::Error(s) => line(out, b'-', s.as_bytes()),
-            Reply::Integer(n) => line(out, b':', n.to_string().as_bytes()),
+            Reply::Integer(n) => line(out, b':', itoa::Buffer::new().format(*n).as_bytes()),
             Reply::Bulk(data) => {
-                line(out, b'$', data.len().to_string().as_bytes());
+                out.reserve(data.len() + 16);
+                line(out, b'$', itoa::Buffer::new().format(data.len()).as_bytes());
                 out.extend_from_slice(data);
                 out.extend_from_slice(b"\r\n");
             }
             Reply::Nil => out.extend_from_slice(b"$-1\r\n"),
             Reply::Array(items) => {
-                line(out, b'*', items.len().to_string().as_bytes());
+                line(
+                    out,
+                    b'*',
+                    itoa::Buffer::new().format(items.len()).as_bytes(),
+                );
                 for item in items {
                     item.encode(out);
                 }
@@ -199,7 +204,15 @@ fn header_line(buf: &[u8]) -> Result<Option<Header<'_>>, ProtocolError> {
 }
 
 fn find_crlf(buf: &[u8]) -> Option<usize> {
-    buf.windows(2).position(|w| w == b"\r\n")
+    let mut from = 0;
+    while let Some(cr) = buf[from..].iter().position(|&b| b == b'\r') {
+        let at = from + cr;
+        if buf.get(at + 1) == Some(&b'\n') {
+            return Some(at);
+        }
+        from = at + 1;
+    }
+    None
 }
 
 /// Parses one command from the front of `buf`: its arguments and the number of bytes it took, or

@@ -78,29 +78,30 @@ pub fn parse(mut args: Vec<Vec<u8>>) -> Result<Command, Reply> {
         return Err(Reply::err("empty command"));
     }
     let raw_name = args.remove(0);
-    let name = String::from_utf8_lossy(&raw_name).to_ascii_lowercase();
-    let Some(spec) = table::lookup(&name) else {
+    let Some(spec) = table::lookup_any_case(&raw_name) else {
         return Err(unknown_command(&raw_name, &args));
     };
+    // The table's name: in lower case, and no allocation per command.
+    let name = spec.name;
     let given = args.len();
     if !spec.arity.allows(given) || (name == "mset" && !given.is_multiple_of(2)) {
         return Err(Reply::err(format!(
             "wrong number of arguments for '{name}' command"
         )));
     }
-    match name.as_str() {
+    match name {
         "set" => return strings::set(args),
-        "setex" | "psetex" => return strings::setex(&name, args),
-        "expire" | "pexpire" | "expireat" | "pexpireat" => return expiry::expire(&name, args),
+        "setex" | "psetex" => return strings::setex(name, args),
+        "expire" | "pexpire" | "expireat" | "pexpireat" => return expiry::expire(name, args),
         "hello" | "auth" | "select" | "client" | "command" | "config" => {
-            return connection::parse(&name, args)
+            return connection::parse(name, args)
         }
         _ => {}
     }
     let mut rest = args.into_iter();
     let mut next = || rest.next().unwrap_or_default();
     let write = |op| Ok(Command::Write(Write::Op(op)));
-    match name.as_str() {
+    match name {
         "ping" => Ok(Command::Ping(if given == 1 { Some(next()) } else { None })),
         "echo" => Ok(Command::Echo(next())),
         "quit" => Ok(Command::Quit),
@@ -109,14 +110,14 @@ pub fn parse(mut args: Vec<Vec<u8>>) -> Result<Command, Reply> {
         "exists" => Ok(Command::Read(ReadCommand::Exists(rest.collect()))),
         "mget" => Ok(Command::Read(ReadCommand::MGet(rest.collect()))),
         "dbsize" => Ok(Command::Read(ReadCommand::DbSize)),
-        "ttl" | "pttl" | "persist" => Ok(expiry::by_key(&name, next())),
+        "ttl" | "pttl" | "persist" => Ok(expiry::by_key(name, next())),
         "setnx" => write(Op::SetNx(next(), next())),
         "getset" => Ok(strings::getset(next(), next())),
         "append" => write(Op::Append(next(), next())),
         "incr" | "decr" | "incrby" | "decrby" => {
             let key = next();
             let amount = rest.next();
-            strings::incr_by(&name, key, amount.as_deref())
+            strings::incr_by(name, key, amount.as_deref())
         }
         "del" => write(Op::Del(rest.collect())),
         "mset" => {

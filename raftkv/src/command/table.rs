@@ -114,6 +114,13 @@ pub fn lookup(name: &str) -> Option<&'static Spec> {
     TABLE.iter().find(|spec| spec.name == name)
 }
 
+/// The table's entry for a command name as a client sent it, in any case.
+pub fn lookup_any_case(name: &[u8]) -> Option<&'static Spec> {
+    TABLE
+        .iter()
+        .find(|spec| spec.name.as_bytes().eq_ignore_ascii_case(name))
+}
+
 impl Spec {
     /// The command's `COMMAND INFO` entry, in Redis 7's shape: name, arity, flags, first key,
     /// last key, step, then ACL categories, tips, key specifications and subcommands (empty).
