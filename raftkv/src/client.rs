@@ -1,8 +1,9 @@
 //! A Redis client connection, served as a task on the I/O thread's event loop.
 //!
 //! Each read from the socket is parsed into every complete command it holds, pipelined ones
-//! included; the commands for the node go to it in one batch ([`Event::Clients`]), and the
-//! replies of everything read are written back in one write, in request order.
+//! included; the commands for the node go to it in one batch (through the [`ClientFeed`], with
+//! the other connections' batches of the same turn of the event loop), and the replies of
+//! everything read are written back in one write, in request order.
 //!
 //! Redis runs a connection's commands one after another, so a pipelined `GET` sees the `SET`
 //! before it. Raft alone does not give that: the `GET`'s read index may be taken before the `SET`
@@ -23,7 +24,6 @@
 use std::collections::VecDeque;
 use std::io;
 use std::mem;
-use std::sync::mpsc::Sender;
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -31,9 +31,10 @@ use tokio::net::TcpStream;
 use tokio::sync::mpsc::{self, UnboundedReceiver, UnboundedSender};
 use tokio::time::timeout;
 
+use crate::client_feed::ClientFeed;
 use crate::command::{self, Command};
 use crate::connection::ClientState;
-use crate::event::{Event, ReplyTo, Request};
+use crate::event::{ReplyTo, Request};
 use crate::resp::{self, Reply};
 
 /// Encoded replies a connection holds before it stops reading to write them out.
@@ -73,7 +74,7 @@ enum Slot {
 pub struct Client {
     stream: TcpStream,
     state: ClientState,
-    events: Sender<Event>,
+    feed: ClientFeed,
     idle_timeout: Option<Duration>,
     /// Bytes read and not parsed yet.
     input: Vec<u8>,
@@ -88,24 +89,24 @@ pub struct Client {
     in_flight: Option<Kind>,
     /// How many slots wait for the node's reply.
     waiting: usize,
-    replies_tx: UnboundedSender<(u64, Reply)>,
-    replies: UnboundedReceiver<(u64, Reply)>,
+    replies_tx: UnboundedSender<Vec<(u64, Reply)>>,
+    replies: UnboundedReceiver<Vec<(u64, Reply)>>,
 }
 
 impl Client {
-    /// A connection on `stream`, with its `state`, sending the node `events`; closed after
-    /// `idle_timeout` without input.
+    /// A connection on `stream`, with its `state`, sending the node its commands through
+    /// `feed`; closed after `idle_timeout` without input.
     pub fn new(
         stream: TcpStream,
         state: ClientState,
-        events: Sender<Event>,
+        feed: ClientFeed,
         idle_timeout: Option<Duration>,
     ) -> Client {
         let (replies_tx, replies) = mpsc::unbounded_channel();
         Client {
             stream,
             state,
-            events,
+            feed,
             idle_timeout,
             input: Vec::new(),
             output: Vec::new(),
@@ -232,18 +233,16 @@ impl Client {
     /// order; writes them out if they pass the bound.
     async fn settle(&mut self) -> io::Result<()> {
         if !self.batch.is_empty() {
-            let batch = mem::take(&mut self.batch);
-            // If the node is gone, the batch comes back in the error and is dropped here: every
-            // request in it answers that the node stopped.
-            let _ = self.events.send(Event::Clients(batch));
+            // If the node is gone, the batch is dropped: every request in it answers that the
+            // node stopped.
+            self.feed.submit(mem::take(&mut self.batch));
         }
         while self.waiting > 0 {
             // The connection holds a sender itself, so the queue never ends while it waits.
-            let Some((slot, reply)) = self.replies.recv().await else {
+            let Some(replies) = self.replies.recv().await else {
                 break;
             };
-            self.fill(slot, reply);
-            while let Ok((slot, reply)) = self.replies.try_recv() {
+            for (slot, reply) in replies {
                 self.fill(slot, reply);
             }
         }

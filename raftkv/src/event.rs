@@ -1,7 +1,5 @@
 //! What the node's loop reacts to: [`Event`]s from the transport and the client connections.
 
-use std::sync::atomic::{AtomicBool, Ordering};
-
 use raft_core::eraftpb::Message;
 use raft_core::SnapshotStatus;
 
@@ -40,6 +38,9 @@ pub struct Request {
     pub reply: ReplyTo,
 }
 
+/// The replies a connection receives: (slot, reply) pairs, those of one batch together.
+pub type ReplyQueue = tokio::sync::mpsc::UnboundedSender<Vec<(u64, Reply)>>;
+
 /// Where one request's reply goes: its slot on its connection's reply queue. The connection
 /// puts replies back in request order, whatever order they come in.
 ///
@@ -48,35 +49,42 @@ pub struct Request {
 #[derive(Debug)]
 pub struct ReplyTo {
     slot: u64,
-    queue: tokio::sync::mpsc::UnboundedSender<(u64, Reply)>,
-    sent: AtomicBool,
+    /// `None` once the reply was sent or handed over.
+    queue: Option<ReplyQueue>,
 }
 
 impl ReplyTo {
     /// The reply to the request in `slot` of the connection that reads `queue`.
-    pub fn new(slot: u64, queue: tokio::sync::mpsc::UnboundedSender<(u64, Reply)>) -> ReplyTo {
+    pub fn new(slot: u64, queue: ReplyQueue) -> ReplyTo {
         ReplyTo {
             slot,
-            queue,
-            sent: AtomicBool::new(false),
+            queue: Some(queue),
         }
     }
 
     /// Sends the reply. The client may have gone away: its reply is then simply not wanted.
-    pub fn send(&self, reply: Reply) {
-        self.sent.store(true, Ordering::Relaxed);
-        let _ = self.queue.send((self.slot, reply));
+    pub fn send(mut self, reply: Reply) {
+        if let Some((slot, queue)) = self.hand_over() {
+            let _ = queue.send(vec![(slot, reply)]);
+        }
     }
 
     /// Marks the reply sent and returns where it goes, for an [`Outbox`] to deliver.
-    fn hand_over(&self) -> (u64, tokio::sync::mpsc::UnboundedSender<(u64, Reply)>) {
-        self.sent.store(true, Ordering::Relaxed);
-        (self.slot, self.queue.clone())
+    fn hand_over(&mut self) -> Option<(u64, ReplyQueue)> {
+        self.queue.take().map(|queue| (self.slot, queue))
     }
 }
 
-/// One reply on its way: the slot, the connection's queue, the reply.
-type Outgoing = (u64, tokio::sync::mpsc::UnboundedSender<(u64, Reply)>, Reply);
+impl Drop for ReplyTo {
+    fn drop(&mut self) {
+        if let Some((slot, queue)) = self.hand_over() {
+            let _ = queue.send(vec![(slot, Reply::err("the node stopped"))]);
+        }
+    }
+}
+
+/// One reply on its way, with where it goes.
+type Outgoing = (ReplyTo, Reply);
 
 /// The node thread's replies, handed to the I/O thread in batches.
 ///
@@ -85,8 +93,10 @@ type Outgoing = (u64, tokio::sync::mpsc::UnboundedSender<(u64, Reply)>, Reply);
 /// a write to its eventfd: one system call (and often a context switch) per connection per
 /// Ready, about one per 12 requests at `-P 16` (issue 20's profile). The outbox keeps the
 /// replies of a Ready and [`flush`](Outbox::flush)es them as one message to a task on the I/O
-/// thread, which puts each on its connection's queue: the wake-ups of the connections are then
-/// local to the I/O thread, and the node thread wakes it once per flush.
+/// thread, which puts them on their connections' queues, the consecutive replies to one
+/// connection (the reads of one batch, say) as one message: one wake-up of the I/O thread per
+/// flush, one of a connection's task per connection. The node thread only moves the replies'
+/// addresses; the I/O thread, which made them, also drops them.
 ///
 /// Nothing is answered earlier or differently: a reply is put in the outbox exactly where it
 /// was sent before (a write once applied, a read once its index is applied), and the node
@@ -102,10 +112,7 @@ impl Outbox {
         let (to_io, mut batches) = tokio::sync::mpsc::unbounded_channel::<Vec<Outgoing>>();
         io.spawn(async move {
             while let Some(batch) = batches.recv().await {
-                for (slot, queue, reply) in batch {
-                    // The client may have gone away: its reply is then simply not wanted.
-                    let _ = queue.send((slot, reply));
-                }
+                deliver(batch);
             }
         });
         Outbox {
@@ -115,9 +122,8 @@ impl Outbox {
     }
 
     /// Queues `reply` for `to`; it leaves at the next [`flush`](Outbox::flush).
-    pub fn send(&mut self, to: &ReplyTo, reply: Reply) {
-        let (slot, queue) = to.hand_over();
-        self.pending.push((slot, queue, reply));
+    pub fn send(&mut self, to: ReplyTo, reply: Reply) {
+        self.pending.push((to, reply));
     }
 
     /// Hands every queued reply to the I/O thread (one wake-up).
@@ -128,17 +134,28 @@ impl Outbox {
         let batch = std::mem::take(&mut self.pending);
         if let Err(tokio::sync::mpsc::error::SendError(batch)) = self.to_io.send(batch) {
             // The I/O thread is gone (the process is stopping): deliver from here.
-            for (slot, queue, reply) in batch {
-                let _ = queue.send((slot, reply));
-            }
+            deliver(batch);
         }
     }
 }
 
-impl Drop for ReplyTo {
-    fn drop(&mut self) {
-        if !self.sent.load(Ordering::Relaxed) {
-            let _ = self.queue.send((self.slot, Reply::err("the node stopped")));
+/// Puts each reply on its connection's queue, the consecutive ones to one connection as one
+/// message. The client may have gone away: its replies are then simply not wanted.
+fn deliver(batch: Vec<Outgoing>) {
+    let mut group: Vec<(u64, Reply)> = Vec::new();
+    let mut current: Option<ReplyQueue> = None;
+    for (mut to, reply) in batch {
+        let Some((slot, queue)) = to.hand_over() else {
+            continue;
+        };
+        if !current.as_ref().is_some_and(|c| c.same_channel(&queue)) {
+            if let Some(previous) = current.replace(queue) {
+                let _ = previous.send(std::mem::take(&mut group));
+            }
         }
+        group.push((slot, reply));
+    }
+    if let Some(last) = current {
+        let _ = last.send(group);
     }
 }

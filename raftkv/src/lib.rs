@@ -15,7 +15,8 @@
 //!   cluster secret that peers prove they know.
 //! - [`server`]: the I/O thread (an event loop that runs every client and peer connection) and
 //!   the listener; RESP clients and peers share the port. [`client`]: a client connection
-//!   (pipelined commands to the node in batches, replies in order, bounded buffers).
+//!   (pipelined commands to the node in batches, replies in order, bounded buffers);
+//!   [`client_feed`]: the batches of one turn of the event loop reach the node as one event.
 //! - [`resp`] and [`command`]: the protocol and the command table; [`connection`]: a client
 //!   connection's own state and the commands answered from it (`HELLO`, `CLIENT`, `CONFIG`...).
 //! - [`kv`]: the replicated state machine (keys expire by a clock that only the log moves, never
@@ -26,6 +27,7 @@
 
 pub mod cli;
 pub mod client;
+pub mod client_feed;
 pub mod cluster;
 pub mod command;
 pub mod connection;

@@ -19,6 +19,7 @@ use tokio::runtime::Handle;
 use tokio::time::timeout;
 
 use crate::client;
+use crate::client_feed::ClientFeed;
 use crate::connection::{ClientState, Settings};
 use crate::event::Event;
 use crate::peer_auth::ClusterSecret;
@@ -82,6 +83,7 @@ pub fn spawn_listener(
         TcpListener::from_std(listener)?
     };
     let clients = Arc::new(AtomicUsize::new(0));
+    let feed = ClientFeed::new(io, events.clone());
     io.spawn(async move {
         // `CLIENT ID`: unique in the process, counting from 1 as Redis does.
         let mut next_id = 0;
@@ -95,6 +97,7 @@ pub fn spawn_listener(
                         clients: clients.clone(),
                         id: next_id,
                         events: events.clone(),
+                        feed: feed.clone(),
                         logger: logger.clone(),
                     };
                     tokio::spawn(conn.serve(stream));
@@ -125,7 +128,10 @@ struct Connection {
     clients: Arc<AtomicUsize>,
     /// The connection's number, for `CLIENT ID`.
     id: u64,
+    /// Where a peer connection's messages go.
     events: Sender<Event>,
+    /// Where a client connection's commands go.
+    feed: ClientFeed,
     logger: Logger,
 }
 
@@ -174,7 +180,7 @@ impl Connection {
             idle_timeout_secs: self.limits.idle_timeout.map_or(0, |t| t.as_secs()),
         };
         let state = ClientState::new(self.id, peer, settings);
-        let client = client::Client::new(stream, state, self.events, self.limits.idle_timeout);
+        let client = client::Client::new(stream, state, self.feed, self.limits.idle_timeout);
         match client.serve().await {
             Ok(()) => {}
             Err(e) if e.kind() == io::ErrorKind::TimedOut => {

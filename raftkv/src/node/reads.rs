@@ -69,15 +69,18 @@ impl Node {
     /// Answers the confirmed reads whose index the state machine has reached (thesis §6.4: the
     /// read sees every write committed before it was received).
     pub(super) fn serve_confirmed_reads(&mut self) {
-        let applied = self.sm.applied_index;
-        let (ready, later): (Vec<_>, Vec<_>) = std::mem::take(&mut self.reads_confirmed)
-            .into_iter()
-            .partition(|(index, _)| *index <= applied);
-        self.reads_confirmed = later;
-        for read in ready.into_iter().flat_map(|(_, reads)| reads) {
-            let reply = self.execute_read(&read.command);
-            self.outbox.send(&read.reply, reply);
+        if self.reads_confirmed.is_empty() {
+            return;
         }
+        let applied = self.sm.applied_index;
+        let mut confirmed = std::mem::take(&mut self.reads_confirmed);
+        for (_, reads) in confirmed.extract_if(.., |(index, _)| *index <= applied) {
+            for read in reads {
+                let reply = self.execute_read(&read.command);
+                self.outbox.send(read.reply, reply);
+            }
+        }
+        self.reads_confirmed = confirmed;
     }
 
     /// The answer to a read, from the state machine as it is now: a function of the entries
@@ -115,18 +118,12 @@ impl Node {
     /// were refused or may have been lost.
     pub(super) fn expire_and_resend_reads(&mut self, now: Instant) {
         let mut expire = |reads: &mut Vec<PendingRead>| {
-            reads.retain(|r| {
-                let keep = now < r.deadline;
-                if !keep {
-                    self.outbox.send(
-                        &r.reply,
-                        Reply::Error(
-                            "CLUSTERDOWN the read was not confirmed by a leader in time".into(),
-                        ),
-                    );
-                }
-                keep
-            })
+            for r in reads.extract_if(.., |r| now >= r.deadline) {
+                self.outbox.send(
+                    r.reply,
+                    Reply::Error("CLUSTERDOWN the read was not confirmed by a leader in time".into()),
+                );
+            }
         };
         self.reads_in_flight
             .values_mut()

@@ -71,25 +71,25 @@ impl Node {
         );
         if self.removed && !local {
             self.outbox
-                .send(&reply, Reply::err("this node was removed from the cluster"));
+                .send(reply, Reply::err("this node was removed from the cluster"));
             return;
         }
         match command {
-            Command::Ping(None) => self.outbox.send(&reply, Reply::Status("PONG".to_string())),
+            Command::Ping(None) => self.outbox.send(reply, Reply::Status("PONG".to_string())),
             Command::Ping(Some(message)) | Command::Echo(message) => {
-                self.outbox.send(&reply, Reply::Bulk(message))
+                self.outbox.send(reply, Reply::Bulk(message))
             }
-            Command::Quit => self.outbox.send(&reply, Reply::ok()),
+            Command::Quit => self.outbox.send(reply, Reply::ok()),
             Command::Info(sections) => self
                 .outbox
-                .send(&reply, Reply::Bulk(self.info(&sections).into_bytes())),
+                .send(reply, Reply::Bulk(self.info(&sections).into_bytes())),
             // The connection answers these itself; one sent here has no connection state.
             Command::Connection(_) => self
                 .outbox
-                .send(&reply, Reply::err("not a command for the node")),
+                .send(reply, Reply::err("not a command for the node")),
             Command::Status => self
                 .outbox
-                .send(&reply, Reply::Bulk(self.status().into_bytes())),
+                .send(reply, Reply::Bulk(self.status().into_bytes())),
             Command::Read(command) => self.new_reads.push(PendingRead {
                 command,
                 reply,
@@ -98,12 +98,12 @@ impl Node {
             Command::Transfer(id) => {
                 if !self.raw.raft.prs.conf().voters.contains(id) {
                     self.outbox
-                        .send(&reply, Reply::err(format!("node {id} is not a voter")));
+                        .send(reply, Reply::err(format!("node {id} is not a voter")));
                     return;
                 }
                 // Asynchronous: the leader brings `id` up to date, then tells it to campaign.
                 self.raw.transfer_leader(id);
-                self.outbox.send(&reply, Reply::ok());
+                self.outbox.send(reply, Reply::ok());
             }
             command @ (Command::Write(_) | Command::AddNode { .. } | Command::RemoveNode(_)) => {
                 let w = Waiting {
@@ -148,7 +148,7 @@ impl Node {
             return match self.leader_addr() {
                 Some(addr) => {
                     self.outbox
-                        .send(&w.reply, Reply::Error(format!("MOVED 0 {addr}")));
+                        .send(w.reply, Reply::Error(format!("MOVED 0 {addr}")));
                     None
                 }
                 None => Some(w),
@@ -211,7 +211,7 @@ impl Node {
             // No leader known, or one is being transferred to: try again at the next tick.
             Err(RaftError::ProposalDropped) => Some(w),
             Err(e) => {
-                self.outbox.send(&w.reply, Reply::err(e));
+                self.outbox.send(w.reply, Reply::err(e));
                 None
             }
         }
@@ -224,7 +224,7 @@ impl Node {
         while let Some(w) = queue.pop_front() {
             if now >= w.deadline {
                 self.outbox.send(
-                    &w.reply,
+                    w.reply,
                     Reply::Error("CLUSTERDOWN no leader is known; try again".into()),
                 );
             } else if let Some(w) = self.start_write(w) {
@@ -237,19 +237,23 @@ impl Node {
         // dropped (by a leader transferring leadership or at its uncommitted-size limit).
         let stale = self.cfg.tick * (2 * self.cfg.election_ticks) as u32;
         self.propose_again(|p| now.saturating_duration_since(p.sent_at) >= stale);
-        self.proposed.retain(|_, p| {
-            let keep = now < p.deadline;
-            if !keep {
+        let timed_out: Vec<u64> = self
+            .proposed
+            .iter()
+            .filter(|(_, p)| now >= p.deadline)
+            .map(|(seq, _)| *seq)
+            .collect();
+        for seq in timed_out {
+            if let Some(p) = self.proposed.remove(&seq) {
                 self.outbox.send(
-                    &p.reply,
+                    p.reply,
                     Reply::Error(
                         "TIMEOUT the write was not applied in time; it may still take effect"
                             .into(),
                     ),
                 );
             }
-            keep
-        });
+        }
     }
 
     /// Proposes again, with the same context, the writes waiting here that `which` picks (a
@@ -276,7 +280,7 @@ impl Node {
     pub(super) fn answer(&mut self, ctx: &[u8], reply: Reply) {
         if let Some(seq) = own_sequence(self.cfg.id, ctx) {
             if let Some(proposed) = self.proposed.remove(&seq) {
-                self.outbox.send(&proposed.reply, reply);
+                self.outbox.send(proposed.reply, reply);
             }
         }
     }
@@ -285,15 +289,15 @@ impl Node {
     pub(super) fn fail_everything(&mut self, why: &str) {
         let reply = Reply::err(why);
         for (_, p) in std::mem::take(&mut self.proposed) {
-            self.outbox.send(&p.reply, reply.clone());
+            self.outbox.send(p.reply, reply.clone());
         }
         for w in self.waiting.drain(..) {
-            self.outbox.send(&w.reply, reply.clone());
+            self.outbox.send(w.reply, reply.clone());
         }
         let reads = self.reads_in_flight.drain().flat_map(|(_, b)| b.reads);
         let reads = reads.chain(self.reads_confirmed.drain(..).flat_map(|(_, r)| r));
         for r in reads.chain(self.new_reads.drain(..)) {
-            self.outbox.send(&r.reply, reply.clone());
+            self.outbox.send(r.reply, reply.clone());
         }
     }
 }
