@@ -85,6 +85,9 @@ pub struct Node {
     removed: bool,
     snapshots_installed: u64,
     snapshots_made: u64,
+    /// Linearizable reads answered, and the `read_index` requests made for them (`INFO`).
+    reads_served: u64,
+    read_rounds: u64,
     /// The index of the snapshot being made on a background thread, if one is.
     snapshot_in_progress: Option<u64>,
     /// Where the snapshot thread reports (the loop's own channel).
@@ -176,6 +179,8 @@ impl Node {
             removed: false,
             snapshots_installed: 0,
             snapshots_made: 0,
+            reads_served: 0,
+            read_rounds: 0,
             snapshot_in_progress: None,
             events,
             last_sweep: None,

@@ -11,7 +11,9 @@ use std::thread;
 use std::time::Duration;
 
 use raftkv::resp::Reply;
-use support::{encode_command, start_cluster, wait_leader, Client, SingleNode, TempDir, STEP};
+use support::{
+    encode_command, info, info_u64, start_cluster, wait_leader, Client, SingleNode, TempDir, STEP,
+};
 
 /// One pipeline mixing writes, reads and connection commands, and the replies Redis would give,
 /// in order: `SET` and `INCR` followed at once by reads of what they wrote, `CLIENT SETNAME`
@@ -53,6 +55,14 @@ fn pipelined_writes_and_reads_are_answered_in_request_order() {
     let follower = addrs.iter().find(|(id, _)| *id != leader).unwrap();
     let leader = addrs.iter().find(|(id, _)| *id == leader).unwrap();
     for (role, addr) in [("leader", &leader.1), ("follower", &follower.1)] {
+        let counters = || {
+            let info = info(addr).expect("INFO");
+            (
+                info_u64(&info, "reads_served"),
+                info_u64(&info, "read_rounds"),
+            )
+        };
+        let (served_before, rounds_before) = counters();
         let (frames, expected) = mixed_pipeline(role, 150);
         let mut client = Client::connect(addr, STEP).unwrap();
         // All in one write: the server sees long runs of every kind in each read.
@@ -61,6 +71,15 @@ fn pipelined_writes_and_reads_are_answered_in_request_order() {
             let got = client.read_reply().unwrap();
             assert_eq!(&got, want, "reply {n} on the {role}, in request order");
         }
+        // A GET and an MGET per round of the pipeline, each after a write: INFO counts them
+        // and the read index requests they took (at least one, at most one per read).
+        let (served, rounds) = counters();
+        assert_eq!(served - served_before, 300, "reads served on the {role}");
+        let asked = rounds - rounds_before;
+        assert!(
+            (1..=300).contains(&asked),
+            "{asked} read index requests for 300 reads on the {role}"
+        );
     }
 }
 

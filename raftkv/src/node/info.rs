@@ -85,6 +85,9 @@ impl Node {
                 ),
                 ("snapshots_made", self.snapshots_made.to_string()),
                 ("snapshots_installed", self.snapshots_installed.to_string()),
+                // Linearizable reads served, and the read index rounds they took.
+                ("reads_served", self.reads_served.to_string()),
+                ("read_rounds", self.read_rounds.to_string()),
                 ("voters", join_ids(&conf.voters)),
                 ("learners", join_ids(&conf.learners)),
                 ("members", members.join(",")),

@@ -45,6 +45,7 @@ impl Node {
     /// Asks for the read index of the batch `seq` (again, if it was lost or refused).
     pub(super) fn send_read(&mut self, seq: u64) {
         let ctx = request_context(self.cfg.id, seq);
+        self.read_rounds += 1;
         let accepted = self.raw.read_index(ctx).is_ok();
         if let Some(batch) = self.reads_in_flight.get_mut(&seq) {
             // When refused (no leader known) it is asked again at the next tick.
@@ -75,6 +76,7 @@ impl Node {
         let applied = self.sm.applied_index;
         let mut confirmed = std::mem::take(&mut self.reads_confirmed);
         for (_, reads) in confirmed.extract_if(.., |(index, _)| *index <= applied) {
+            self.reads_served += reads.len() as u64;
             for read in reads {
                 let reply = self.execute_read(&read.command);
                 self.outbox.send(read.reply, reply);
@@ -121,7 +123,9 @@ impl Node {
             for r in reads.extract_if(.., |r| now >= r.deadline) {
                 self.outbox.send(
                     r.reply,
-                    Reply::Error("CLUSTERDOWN the read was not confirmed by a leader in time".into()),
+                    Reply::Error(
+                        "CLUSTERDOWN the read was not confirmed by a leader in time".into(),
+                    ),
                 );
             }
         };
