@@ -119,6 +119,16 @@ impl Node {
                 "offset" => torn.offset, "bytes" => torn.bytes_dropped,
                 "shape" => ?torn.shape);
         }
+        if let Some(rolled) = &recovery.rolled_forward {
+            // The storage is whole, but the disk lost a write it had acknowledged.
+            warn!(logger, "recovered storage: the state file had lost its latest checkpoint, \
+                rolled forward from the log's copy (a sign of a failing disk)";
+                "state_file" => %rolled.state_file.display(),
+                "slot_sequence" => ?rolled.slot_sequence,
+                "witnessed_sequence" => rolled.witnessed_sequence,
+                "witness" => %rolled.witness_path.display(),
+                "offset" => rolled.witness_offset);
+        }
         if !recovery.removed.is_empty() {
             info!(logger, "recovered storage: removed leftovers"; "files" => ?recovery.removed);
         }
