@@ -348,18 +348,7 @@ fn open_multi(fs: &SimFs) -> Result<MultiLog, storage_disk::DiskError> {
 /// Appends entries `lo..=hi` (term 1, committed) to groups 1 and 2, each with a synced write.
 fn multi_rounds(log: &MultiLog, lo: u64, hi: u64) {
     for index in lo..=hi {
-        let batches = [1, 2].map(|g| {
-            let batch = WriteBatch {
-                entries: vec![ent(index, 1)],
-                hard_state: Some(HardState {
-                    term: 1,
-                    vote: 1,
-                    commit: index,
-                }),
-                ..Default::default()
-            };
-            (g, batch)
-        });
+        let batches = [1, 2].map(|g| (g, committed_entry(index)));
         log.wl().write(batches, true).unwrap();
     }
 }

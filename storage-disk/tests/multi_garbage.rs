@@ -8,10 +8,9 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use common::*;
-use raft_core::eraftpb::HardState;
 use raft_core::{Storage, NO_LIMIT};
 use storage_disk::io::{FaultConfig, Fs, SimFs};
-use storage_disk::{MultiLog, MultiOptions, WriteBatch};
+use storage_disk::{MultiLog, MultiOptions};
 
 fn options(rewrite_lag_segments: u64) -> MultiOptions {
     MultiOptions {
@@ -27,18 +26,7 @@ fn open_log(fs: &SimFs, options: &MultiOptions) -> MultiLog {
 
 /// Appends entry `index` (term 1) to each of `groups`, committing it, with one synced write.
 fn round(log: &MultiLog, groups: &[u64], index: u64) {
-    let batches = groups.iter().map(|&g| {
-        let batch = WriteBatch {
-            entries: vec![ent(index, 1)],
-            hard_state: Some(HardState {
-                term: 1,
-                vote: 1,
-                commit: index,
-            }),
-            ..Default::default()
-        };
-        (g, batch)
-    });
+    let batches = groups.iter().map(|&g| (g, committed_entry(index)));
     log.wl().write(batches, true).unwrap();
 }
 
@@ -184,19 +172,7 @@ fn a_read_error_while_copying_a_lagging_group_forward_fails_no_write() {
 fn next_round(log: &MultiLog, groups: &[u64]) -> raft_core::Result<()> {
     let batches: Vec<_> = groups
         .iter()
-        .map(|&g| {
-            let index = log.group(g).last_index().unwrap() + 1;
-            let batch = WriteBatch {
-                entries: vec![ent(index, 1)],
-                hard_state: Some(HardState {
-                    term: 1,
-                    vote: 1,
-                    commit: index,
-                }),
-                ..Default::default()
-            };
-            (g, batch)
-        })
+        .map(|&g| (g, committed_entry(log.group(g).last_index().unwrap() + 1)))
         .collect();
     log.wl().write(batches, true)
 }
