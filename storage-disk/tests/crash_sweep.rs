@@ -230,19 +230,30 @@ fn sweep(seed: u64) -> u64 {
         let last_synced = acked.iter().rposition(|a| *a).expect("model 0 is acked");
         let after = fs.crash();
         let context = format!("seed {seed}, crash at point {point} of {points} (step {failed})");
-        let recovered = open(&after, &small_options())
-            .unwrap_or_else(|e| panic!("{context}: recovery failed after a mere crash: {e}"));
-        let got = model_of(&recovered, recovered.rl().snapshot_metadata().clone());
-        check(&got, &models, last_synced, failed, &context);
-        // The recovered storage accepts writes again and survives a second crash.
-        drop(recovered);
-        let again = open(&after.crash(), &small_options())
-            .unwrap_or_else(|e| panic!("{context}: the second recovery failed: {e}"));
-        let got = model_of(&again, again.rl().snapshot_metadata().clone());
-        check(&got, &models, last_synced, failed, &context);
+        recover_twice(&after, &models, last_synced, failed, &context);
     }
     assert!(models.len() > 20);
     points
+}
+
+/// Recovers the storage on the disk `after` a crash left, checks it against `models`, then
+/// recovers it again after a second crash (it survives one) and checks it again.
+fn recover_twice(
+    after: &SimFs,
+    models: &[Model],
+    last_synced: usize,
+    failed: usize,
+    context: &str,
+) {
+    let recovered = open(after, &small_options())
+        .unwrap_or_else(|e| panic!("{context}: recovery failed after a crash: {e}"));
+    let got = model_of(&recovered, recovered.rl().snapshot_metadata().clone());
+    check(&got, models, last_synced, failed, context);
+    drop(recovered);
+    let again = open(&after.crash(), &small_options())
+        .unwrap_or_else(|e| panic!("{context}: the second recovery failed: {e}"));
+    let got = model_of(&again, again.rl().snapshot_metadata().clone());
+    check(&got, models, last_synced, failed, context);
 }
 
 /// For each checkpointing step of the workload and each fault, with the step's state file write
@@ -286,15 +297,7 @@ fn sweep_lost_state_writes(seed: u64) -> u64 {
                      point {point} (step {failed})",
                     steps[step]
                 );
-                let recovered = open(&after, &small_options())
-                    .unwrap_or_else(|e| panic!("{context}: recovery failed: {e}"));
-                let got = model_of(&recovered, recovered.rl().snapshot_metadata().clone());
-                check(&got, &models, last_synced, failed, &context);
-                drop(recovered);
-                let again = open(&after.crash(), &small_options())
-                    .unwrap_or_else(|e| panic!("{context}: the second recovery failed: {e}"));
-                let got = model_of(&again, again.rl().snapshot_metadata().clone());
-                check(&got, &models, last_synced, failed, &context);
+                recover_twice(&after, &models, last_synced, failed, &context);
                 covered += 1;
             }
             assert!(models.len() > 20);
