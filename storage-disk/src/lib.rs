@@ -38,6 +38,20 @@
 //! and membership records after the checkpoint win on recovery. Snapshots and compaction cost
 //! more (the snapshot file, the directory, the checkpoint), and so does starting a segment.
 //!
+//! ## Syncing off the lock
+//!
+//! [`DiskStorageCore::sync`] holds the storage's write lock through the fsync. An application
+//! that persists in the background (`RawNode::advance_append_async`, `on_persist_ready`) syncs
+//! without it: [`DiskStorageCore::begin_sync`] (under the lock: records the hard state and
+//! membership, captures the last segment and its end) returns a [`SyncTicket`];
+//! [`SyncTicket::run`] fsyncs on any thread with no lock held, while the storage is read and
+//! written as usual; [`DiskStorageCore::finish_sync`] (under the lock) reports it, after which
+//! everything written before the ticket began is durable. The sync mark is written only if
+//! nothing was written after the ticket's position meanwhile (it would otherwise vouch for
+//! records the fsync may have missed); a rotation, snapshot or compaction meanwhile is allowed;
+//! several tickets may be outstanding; the fsyncs of the log run one at a time, and a failed one
+//! fails the storage before any other can start, so no later fsync ever stands in for it.
+//!
 //! # Recovery and failures
 //!
 //! [`DiskStorage::open`] replays the log. Right after every successful fsync the engine appends
@@ -124,7 +138,9 @@
 //!
 //! An I/O error while writing (a failed fsync, a full disk) is returned, and the storage then
 //! refuses every write until it is reopened: after a failed fsync the kernel may have dropped the
-//! unsynced pages, so retrying as if nothing happened could acknowledge lost data.
+//! unsynced pages, so retrying as if nothing happened could acknowledge lost data. This holds
+//! for an fsync run off the lock too ([`SyncTicket`]): its failure is recorded before any other
+//! fsync of the log may start.
 //!
 //! # Memory
 //!
@@ -299,8 +315,8 @@ mod state_file;
 
 pub use batch::WriteBatch;
 pub use engine::{
-    DiskStorage, DiskStorageCore, Garbage, Options, Recovery, RolledForward, SnapshotWriter,
-    TornShape, TornTail, WrittenSnapshot,
+    DiskStorage, DiskStorageCore, FinishedSync, Garbage, Options, Recovery, RolledForward,
+    SnapshotWriter, SyncTicket, TornShape, TornTail, WrittenSnapshot,
 };
 pub use error::DiskError;
 pub use log_index::IndexStats;

@@ -4,23 +4,9 @@
 mod common;
 
 use common::*;
-use raft_core::eraftpb::HardState;
 use raft_core::{Storage, NO_LIMIT};
 use storage_disk::io::{FaultConfig, InjectedFaults, SimFs};
-use storage_disk::{DiskError, DiskStorage, WriteBatch};
-
-/// Entries `[lo, hi]` of term 1 and a hard state committing `commit`, as one Ready.
-fn ready(lo: u64, hi: u64, commit: u64) -> WriteBatch {
-    WriteBatch {
-        entries: (lo..=hi).map(|i| ent(i, 1)).collect(),
-        hard_state: Some(HardState {
-            term: 1,
-            vote: 1,
-            commit,
-        }),
-        ..Default::default()
-    }
-}
+use storage_disk::{DiskError, DiskStorage};
 
 /// A storage on a fresh simulated disk holding entries 1..=`n`, synced in Readys of 5.
 fn synced_storage(n: u64) -> (SimFs, DiskStorage) {

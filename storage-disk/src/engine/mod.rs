@@ -4,13 +4,14 @@
 //! write or corruption?), `witness` (the log's proof of each checkpoint, and rolling a lost one
 //! forward), `segments` (the segment files: appends, fsync and sync marks,
 //! rotation, reading records back), `write` (batches, hard state records, group commit, the
-//! checkpoint), `snapshots` (install, create, compact), `background` (snapshots written on another
+//! checkpoint), `sync_ticket` (an fsync of the log run off the lock), `snapshots` (install, create, compact), `background` (snapshots written on another
 //! thread), `read` (the [`Storage`] trait), `scan` (old entries read back from their segment)
 //! and `anchors` (positions found by earlier scans, in a small bounded cache). The multi-group
 //! log (`crate::multi`) shares `segments`, `open`'s segment replay, `replay`'s per-group rules,
 //! `read`, `scan` and the checks of `write` and `snapshots`.
 
 pub use background::{Garbage, SnapshotWriter, WrittenSnapshot};
+pub use sync_ticket::{FinishedSync, SyncTicket};
 
 pub(crate) mod anchors;
 mod background;
@@ -20,6 +21,7 @@ pub(crate) mod replay;
 mod scan;
 pub(crate) mod segments;
 pub(crate) mod snapshots;
+mod sync_ticket;
 mod tail;
 mod witness;
 pub(crate) mod write;
@@ -177,7 +179,7 @@ impl std::fmt::Debug for DiskStorageCore {
             .field("first_index", &self.log.first_index())
             .field("last_index", &self.log.last_index())
             .field("segments", &self.seg.segments.len())
-            .field("failed", &self.seg.failed)
+            .field("failed", &self.seg.failure())
             .finish_non_exhaustive()
     }
 }
@@ -205,7 +207,7 @@ impl DiskStorageCore {
 
     /// Why the storage refuses writes, if an I/O operation failed (reopen it to go on).
     pub fn failure(&self) -> Option<&str> {
-        self.seg.failed.as_deref()
+        self.seg.failure()
     }
 
     /// What the in-memory index of the log holds (see the crate documentation, "Memory").

@@ -335,7 +335,7 @@ pub(crate) fn open_segments(
             id,
             Segment {
                 path,
-                file,
+                file: file.into(),
                 len,
                 allocated,
             },

@@ -17,13 +17,18 @@
 //! - zeros are written ahead of the records (preallocation) and never over them: a record's
 //!   sector that a crash lost reads as zeros, or the file ends before it, as `tail` assumes.
 //!
-//! Any I/O error marks the log failed ([`SegmentLog::failed`]): after a failed fsync the file's
+//! Any I/O error marks the log failed ([`SegmentLog::failure`]): after a failed fsync the file's
 //! unsynced pages may be lost even though reads still return them, so the only honest
 //! continuation is to reopen and let recovery decide what survived.
+//!
+//! The fsyncs of segments go through one [`SyncGate`], because one of them may run without the
+//! storage's lock (`sync_ticket`): the gate runs them one at a time and records a failure before
+//! the next one starts, so that no fsync after a failed one is taken as proof of the pages that
+//! failure lost (Linux reports a writeback error to one fsync of a file description only).
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
-use std::sync::Arc;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use prost::Message as _;
 use raft_core::eraftpb::Entry;
@@ -46,7 +51,8 @@ const PREALLOCATE_BELOW_WRITE_BYTES: usize = 64 << 10;
 /// One segment file of the log.
 pub(crate) struct Segment {
     pub path: PathBuf,
-    pub file: Box<dyn FsFile>,
+    /// Shared with the sync tickets that fsync it off the storage's lock.
+    pub file: Arc<dyn FsFile>,
     /// The bytes written to it so far (the next record's offset).
     pub len: u64,
     /// The file's length: past `len` it holds zeros written ahead (see preallocation).
@@ -122,8 +128,9 @@ pub(crate) struct SegmentLog {
     /// The sync mark of the last fsync could not be written after it: the next write to the last
     /// segment starts with it (see `record`).
     pub mark_pending: bool,
-    /// Why the log refuses writes, after an I/O failure.
-    pub failed: Option<String>,
+    /// Orders the fsyncs of the segments and holds why the log refuses writes, after an I/O
+    /// failure (shared with the sync tickets).
+    pub gate: Arc<SyncGate>,
     /// The buffer of the last write, kept for the next one: a write of megabytes then neither
     /// grows a fresh buffer by reallocation nor faults its pages in.
     pub spare: Vec<u8>,
@@ -152,7 +159,7 @@ impl SegmentLog {
             needs_sync: false,
             synced_len,
             mark_pending: true,
-            failed: None,
+            gate: Arc::new(SyncGate::default()),
             spare: Vec::new(),
             anchors: AnchorCache::default(),
         }
@@ -160,18 +167,17 @@ impl SegmentLog {
 
     /// Fails if an earlier write failed.
     pub fn check_writable(&self) -> std::result::Result<(), DiskError> {
-        match &self.failed {
-            Some(why) => Err(DiskError::Failed(why.clone())),
-            None => Ok(()),
-        }
+        self.gate.check()
+    }
+
+    /// Why the log refuses writes, if an I/O operation failed.
+    pub fn failure(&self) -> Option<&str> {
+        self.gate.failure()
     }
 
     /// Records an I/O failure: from now on every write is refused. Returns the error.
     pub fn fail(&mut self, error: DiskError) -> DiskError {
-        if self.failed.is_none() {
-            self.failed = Some(error.to_string());
-        }
-        error
+        self.gate.fail(error)
     }
 
     /// An empty buffer for the end of the last segment, starting with the sync mark that could
@@ -278,12 +284,18 @@ impl SegmentLog {
         if !self.needs_sync {
             return Ok(());
         }
-        let path = self.active().path.clone();
-        if let Err(e) = self.active().file.sync() {
-            return Err(self.fail(DiskError::io("fsync", &path, e)));
-        }
+        let active = self.active();
+        self.gate.sync(&*active.file, &active.path)?;
         self.needs_sync = false;
         self.synced_len = self.active().len;
+        self.write_sync_mark();
+        Ok(())
+    }
+
+    /// Writes a sync mark at the end of the last segment, right after an fsync that covered
+    /// everything before it. A mark that cannot be written is owed: the next records start
+    /// with it.
+    fn write_sync_mark(&mut self) {
         let mut mark = Pending {
             segment: self.active_id(),
             start: self.active().len,
@@ -299,7 +311,41 @@ impl SegmentLog {
             }
             Err(_) => self.mark_pending = true,
         }
-        Ok(())
+    }
+
+    /// What a sync begun now must make durable: the last segment up to its end, or nothing if
+    /// no record was written since its last fsync (see `sync_ticket`).
+    pub fn sync_target(&self) -> Option<SyncTarget> {
+        if !self.needs_sync {
+            return None;
+        }
+        let active = self.active();
+        Some(SyncTarget {
+            segment: self.active_id(),
+            position: active.len,
+            file: active.file.clone(),
+            path: active.path.clone(),
+            gate: self.gate.clone(),
+        })
+    }
+
+    /// A sync of `target` succeeded off the lock: the last segment is durable up to its
+    /// position. The sync mark is written only if no record was written after that position
+    /// meanwhile; otherwise a mark at the end would vouch for records the fsync may have missed
+    /// (written after it started), and a crash that tore them would then read as corruption.
+    /// Those records stay unsynced (`needs_sync`), and the next fsync's mark proves them.
+    ///
+    /// Nothing to do if the segment is no longer the last one (a rotation fsynced it before
+    /// starting the next) or a later fsync already covered the position.
+    pub fn finish_sync(&mut self, target: &SyncTarget) {
+        if target.segment != self.active_id() || target.position <= self.synced_len {
+            return;
+        }
+        self.synced_len = target.position;
+        if self.active().len == target.position {
+            self.needs_sync = false;
+            self.write_sync_mark();
+        }
     }
 
     /// The position the log is synced up to: (last segment, its length at its last fsync).
@@ -310,11 +356,9 @@ impl SegmentLog {
     /// Closes the last segment (fsync) and starts the next one, durably.
     pub fn rotate(&mut self) -> std::result::Result<(), DiskError> {
         self.check_writable()?;
-        let path = self.active().path.clone();
         // Always fsync, even without new entries: a sync mark may be unsynced in it.
-        if let Err(e) = self.active().file.sync() {
-            return Err(self.fail(DiskError::io("fsync", &path, e)));
-        }
+        let active = self.active();
+        self.gate.sync(&*active.file, &active.path)?;
         self.needs_sync = false;
         let id = self.active_id() + 1;
         let segment = match create_segment(&*self.fs, &self.dir, id) {
@@ -381,8 +425,57 @@ pub(crate) fn create_segment(
         .map_err(|e| DiskError::io("fsync directory", dir, e))?;
     Ok(Segment {
         path,
-        file,
+        file: file.into(),
         len: SEGMENT_HEADER_LEN,
         allocated: SEGMENT_HEADER_LEN,
     })
+}
+
+/// What a sync begun off the storage's lock makes durable: segment `segment` up to `position`.
+pub(crate) struct SyncTarget {
+    pub segment: u64,
+    pub position: u64,
+    pub file: Arc<dyn FsFile>,
+    pub path: PathBuf,
+    pub gate: Arc<SyncGate>,
+}
+
+/// The fsyncs of a log's segments, one at a time, and the log's failure (see the module
+/// documentation).
+#[derive(Debug, Default)]
+pub(crate) struct SyncGate {
+    /// Held through each fsync of a segment.
+    order: Mutex<()>,
+    /// Why the log refuses writes: set once, by the first failure.
+    failed: OnceLock<String>,
+}
+
+impl SyncGate {
+    /// Fsyncs `file` (at `path`) after every earlier fsync of the log has returned, unless one
+    /// of them (or any other write) failed. A failure is recorded before the next fsync starts.
+    pub fn sync(&self, file: &dyn FsFile, path: &Path) -> std::result::Result<(), DiskError> {
+        let _order = self.order.lock().unwrap_or_else(|e| e.into_inner());
+        self.check()?;
+        file.sync()
+            .map_err(|e| self.fail(DiskError::io("fsync", path, e)))
+    }
+
+    /// Fails if an earlier write or fsync failed.
+    pub fn check(&self) -> std::result::Result<(), DiskError> {
+        match self.failed.get() {
+            Some(why) => Err(DiskError::Failed(why.clone())),
+            None => Ok(()),
+        }
+    }
+
+    /// Why the log refuses writes, if something failed.
+    pub fn failure(&self) -> Option<&str> {
+        self.failed.get().map(String::as_str)
+    }
+
+    /// Records a failure (the first one is kept). Returns the error.
+    pub fn fail(&self, error: DiskError) -> DiskError {
+        let _ = self.failed.set(error.to_string());
+        error
+    }
 }

@@ -172,6 +172,8 @@ impl DiskStorageCore {
     /// On failure the storage is marked failed and refuses every later write: the unsynced data
     /// may or may not be on disk, and a retried fsync could report success for pages the kernel
     /// already dropped.
+    ///
+    /// The lock is held through the fsync; [`begin_sync`](Self::begin_sync) runs it without.
     pub fn sync(&mut self) -> Result<()> {
         self.check_writable()?;
         self.record_state()?;
@@ -181,7 +183,7 @@ impl DiskStorageCore {
 
     /// Appends a hard state record and a membership record (one `write`), each only if it
     /// differs from the one last recorded (in the log or the checkpoint).
-    fn record_state(&mut self) -> std::result::Result<(), DiskError> {
+    pub(super) fn record_state(&mut self) -> std::result::Result<(), DiskError> {
         let hard_state = self.capped_hard_state();
         let hs_changed = hard_state != self.logged_hard_state;
         let cs_changed = self.conf_state != self.logged_conf_state;

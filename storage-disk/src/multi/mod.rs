@@ -197,7 +197,7 @@ impl std::fmt::Debug for MultiLogCore {
             .field("dir", &self.dir)
             .field("groups", &self.groups.len())
             .field("segments", &self.seg.segments.len())
-            .field("failed", &self.seg.failed)
+            .field("failed", &self.seg.failure())
             .finish_non_exhaustive()
     }
 }
@@ -246,7 +246,7 @@ impl MultiLogCore {
 
     /// Why the log refuses writes, if an I/O operation failed (reopen it to go on).
     pub fn failure(&self) -> Option<&str> {
-        self.seg.failed.as_deref()
+        self.seg.failure()
     }
 
     /// The log's directory.

@@ -442,7 +442,7 @@ impl MultiLogCore {
     /// after the next write.
     fn collect_garbage_after(&mut self) -> Result<()> {
         match self.collect_garbage() {
-            Err(e) if self.seg.failed.is_none() && is_failed_read(&e) => {
+            Err(e) if self.seg.failure().is_none() && is_failed_read(&e) => {
                 self.rotated = true;
                 Ok(())
             }

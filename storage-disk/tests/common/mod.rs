@@ -8,10 +8,10 @@ pub mod reads;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use raft_core::eraftpb::{ConfState, Entry, Snapshot, SnapshotMetadata};
+use raft_core::eraftpb::{ConfState, Entry, HardState, Snapshot, SnapshotMetadata};
 use raft_core::{Error, Result};
 use storage_disk::io::{FaultConfig, Fs, SimFs};
-use storage_disk::{DiskError, DiskStorage, Options};
+use storage_disk::{DiskError, DiskStorage, Options, WriteBatch};
 
 /// The directory the simulated tests keep their storage in.
 pub fn dir() -> PathBuf {
@@ -39,6 +39,19 @@ pub fn ent(index: u64, term: u64) -> Entry {
         index,
         term,
         data: vec![(index % 251) as u8; len].into(),
+        ..Default::default()
+    }
+}
+
+/// Entries `[lo, hi]` of term 1 and a hard state committing `commit`, as one Ready.
+pub fn ready(lo: u64, hi: u64, commit: u64) -> WriteBatch {
+    WriteBatch {
+        entries: (lo..=hi).map(|i| ent(i, 1)).collect(),
+        hard_state: Some(HardState {
+            term: 1,
+            vote: 1,
+            commit,
+        }),
         ..Default::default()
     }
 }
