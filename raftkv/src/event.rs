@@ -2,6 +2,7 @@
 
 use raft_core::eraftpb::Message;
 use raft_core::SnapshotStatus;
+use storage_disk::FinishedSync;
 
 use crate::command::Command;
 use crate::resp::Reply;
@@ -27,6 +28,13 @@ pub enum Event {
     Clients(Vec<Request>),
     /// The snapshot thread finished writing a snapshot (or failed to).
     SnapshotMade(Box<Result<MadeSnapshot, raft_core::Error>>),
+    /// The sync thread ran the fsync of sync `id` (or it failed).
+    Synced {
+        /// Which sync.
+        id: u64,
+        /// Its result, for `NodeStorage::finish_sync`.
+        finished: Box<FinishedSync>,
+    },
 }
 
 /// A client's command and where its reply goes.

@@ -2,12 +2,14 @@
 //! Ready loop over events from the network, the clients and a clock.
 //!
 //! Everything that touches Raft happens on this thread, in this order each turn: take the events
-//! that arrived (peer messages are stepped, client requests become proposals or reads), tick if a
-//! tick is due, ask for one ReadIndex covering the reads that arrived this turn, then handle Readys
-//! until there are none: send `messages`, persist the snapshot, entries and hard state (fsync when
-//! `must_sync`), send `persisted_messages`, apply committed entries (answering the clients whose
-//! writes they carry), serve reads whose index is applied, `advance`. Last, make a snapshot and
-//! compact the log if enough was applied since the previous one.
+//! that arrived (peer messages are stepped, client requests become proposals or reads, a sync
+//! that ended reports its Readys persisted), tick if a tick is due, ask for one ReadIndex
+//! covering the reads that arrived this turn, then handle Readys until there are none: send
+//! `messages`, write the entries and hard state and hand their fsync to the sync thread
+//! (`persist`), apply committed entries (answering the clients whose writes they carry), serve
+//! reads whose index is applied. A Ready's `persisted_messages` leave when the fsync that covers
+//! it has returned. Last, make a snapshot and compact the log if enough was applied since the
+//! previous one.
 //!
 //! A write is acknowledged only once it is applied on the node that took it, which is after a
 //! quorum persisted it: a `kill -9` of any node loses no acknowledged write.
@@ -15,13 +17,15 @@
 //! The loop and its state are here; the rest is split by concern: [`NodeConfig`] and the modes
 //! (`config`), the [`Event`]s the loop reacts to (`event`), client requests and writes
 //! (`requests`), linearizable reads (`reads`), the Ready handling and applying (`ready`),
-//! snapshots (`snapshot`), the wall clock's way into the log (`expiry`: write stamps and the
-//! leader's expiry sweeps) and the `INFO` / `RAFT.STATUS` texts (`info`).
+//! persisting with the fsync on another thread (`persist`), snapshots (`snapshot`), the wall
+//! clock's way into the log (`expiry`: write stamps and the leader's expiry sweeps) and the
+//! `INFO` / `RAFT.STATUS` texts (`info`).
 
 mod config;
 mod expiry;
 mod info;
 pub(crate) mod options_file;
+mod persist;
 mod reads;
 mod ready;
 mod requests;
@@ -38,6 +42,7 @@ use crate::event::Outbox;
 use crate::kv::StateMachine;
 use crate::storage::NodeStorage;
 use crate::transport::Transport;
+use persist::{Durable, Persistence};
 use reads::{PendingRead, ReadBatch};
 use requests::{Proposed, Waiting};
 
@@ -96,6 +101,8 @@ pub struct Node {
     last_sweep: Option<Instant>,
     /// Replies on their way to the I/O thread, flushed after each Ready and each turn.
     outbox: Outbox,
+    /// Writes the Readys and runs their fsyncs on the sync thread.
+    persistence: Persistence,
 }
 
 impl Node {
@@ -158,6 +165,7 @@ impl Node {
         let config = cfg.raft_config(sm.applied_index);
         let raw = RawNode::new(&config, storage.clone(), &logger)?;
         let outbox = Outbox::new(&io);
+        let persistence = Persistence::new(storage.clone(), events.clone())?;
         let transport = Transport::new(
             cfg.id,
             cfg.addr.clone(),
@@ -195,6 +203,7 @@ impl Node {
             events,
             last_sweep: None,
             outbox,
+            persistence,
         };
         node.sync_peers();
         if node.raw.raft.prs.conf().voters.ids() == [node.cfg.id] {
@@ -296,8 +305,20 @@ impl Node {
                 }
             }
             Event::SnapshotMade(made) => return self.on_snapshot_made(*made),
+            Event::Synced { id, finished } => {
+                if let Some(durable) = self.persistence.on_synced(id, *finished)? {
+                    self.on_durable(durable);
+                }
+            }
         }
         Ok(())
+    }
+
+    /// Readys became durable: the node counts what they carried (a leader its own entries
+    /// towards commit), and the messages that promised it leave.
+    fn on_durable(&mut self, durable: Durable) {
+        self.raw.on_persist_ready(durable.number);
+        self.transport.send(durable.messages);
     }
 
     /// `ticks` ticks of the logical clock: Raft ticks (unless this node was removed), then the

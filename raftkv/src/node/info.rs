@@ -88,6 +88,12 @@ impl Node {
                 // Linearizable reads served, and the read index rounds they took.
                 ("reads_served", self.reads_served.to_string()),
                 ("read_rounds", self.read_rounds.to_string()),
+                // Fsyncs run on the sync thread and entries written: entries per fsync.
+                ("log_fsyncs", self.persistence.syncs_run.to_string()),
+                (
+                    "log_entries_written",
+                    self.persistence.entries_written.to_string(),
+                ),
                 ("voters", join_ids(&conf.voters)),
                 ("learners", join_ids(&conf.learners)),
                 ("members", members.join(",")),

@@ -1,18 +1,20 @@
-//! The Ready handling: send, persist (fsync when `must_sync`), send what waited for the write,
-//! apply committed entries (answering the writes they carry) and membership changes, serve the
-//! reads they make possible, `advance`.
+//! The Ready handling: send, hand the writes to `persist` (which sends what waited for them once
+//! their fsync returns), apply committed entries (answering the writes they carry) and membership
+//! changes, serve the reads they make possible.
 
 use raft_core::eraftpb::{ConfChangeType, Entry, EntryType};
 use raft_core::raft::decode_conf_change;
 use slog::{info, warn};
 
+use super::persist::ReadyWrite;
 use super::requests::own_sequence;
 use super::{Node, NodeError};
 use crate::kv::WriteEntry;
 use crate::resp::Reply;
 
 impl Node {
-    /// Handles every Ready the node has.
+    /// Handles every Ready the node has, without waiting for any fsync: Readys are pipelined
+    /// (`RawNode::advance_append_async`), and reported persisted when the sync thread says so.
     pub(super) fn handle_readies(&mut self) -> Result<(), NodeError> {
         while self.raw.has_ready() {
             let mut rd = self.raw.ready()?;
@@ -23,17 +25,22 @@ impl Node {
             // A leader's appends and heartbeats may leave before its own write (thesis §10.2.1).
             self.transport.send(rd.take_messages());
             if !rd.snapshot().is_empty() {
+                // Installing stays synchronous: the Readys before it are made durable first.
+                if let Some(durable) = self.persistence.flush()? {
+                    self.on_durable(durable);
+                }
                 self.install_snapshot(rd.snapshot().clone())?;
             }
-            self.storage.append(rd.entries())?;
-            if let Some(hs) = rd.hard_state() {
-                self.storage.set_hard_state(*hs);
-            }
-            if rd.must_sync() {
-                self.storage.sync()?;
-            }
-            // Votes and append acknowledgements promise durable state: only now.
-            self.transport.send(rd.take_persisted_messages());
+            let write = ReadyWrite {
+                number: rd.number(),
+                entries: rd.take_shared_entries(),
+                hard_state: rd.hard_state().copied(),
+                must_sync: rd.must_sync(),
+                // Votes and append acknowledgements promise durable state: they wait for it.
+                messages: rd.take_persisted_messages(),
+            };
+            let durable = self.persistence.submit(write)?;
+            // Committed entries are handed out only once durable here: apply them now.
             self.apply_entries(rd.take_committed_entries());
             self.on_read_states(rd.take_read_states());
             let dropped: Vec<u64> = rd
@@ -41,12 +48,10 @@ impl Node {
                 .iter()
                 .filter_map(|ctx| own_sequence(self.cfg.id, ctx))
                 .collect();
-            let mut light = self.raw.advance(rd)?;
-            if let Some(commit) = light.commit_index() {
-                self.storage.set_commit(commit);
+            self.raw.advance_append_async(rd);
+            if let Some(durable) = durable {
+                self.on_durable(durable);
             }
-            self.transport.send(light.take_messages());
-            self.apply_entries(light.take_committed_entries());
             self.raw.advance_apply();
             // Reads this node led and lost with its leadership: ask again (the next leader, or
             // at the next tick if none is known yet).
@@ -60,7 +65,7 @@ impl Node {
                 self.last_leader = leader;
                 self.propose_again(|_| true);
             }
-            // The replies this Ready made leave before the next Ready's fsync.
+            // The replies this Ready made leave now.
             self.outbox.flush();
         }
         Ok(())

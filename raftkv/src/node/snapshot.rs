@@ -61,14 +61,22 @@ impl Node {
         }
         let applied = self.sm.applied_index;
         let store = &self.storage;
-        let (snapshot_index, commit, wanted) = (
+        let (snapshot_index, wanted) = (
             store.snapshot_metadata().index,
-            store.hard_state().commit,
             store.take_snapshot_request(),
         );
         let due = applied >= snapshot_index + self.cfg.snapshot_entries.max(1);
-        if !(due || wanted.is_some()) || applied <= snapshot_index || applied > commit {
+        if !(due || wanted.is_some()) || applied <= snapshot_index {
             return Ok(());
+        }
+        if applied > store.hard_state().commit {
+            if applied > store.last_log_index() {
+                return Ok(());
+            }
+            // Applied entries are durable and committed, but the Ready whose hard state commits
+            // them may still wait for the fsync in flight (`persist`), and the storage takes a
+            // snapshot only up to its commit index.
+            store.raise_commit(applied)?;
         }
         let job = self.storage.snapshot_job(
             applied,

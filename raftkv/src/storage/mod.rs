@@ -14,19 +14,23 @@
 //!   that snapshot (`Config::applied` at its index) and applies the log after it again,
 //!   membership changes included, which is the contract raft-core asks for.
 //!
-//! Durability is `storage-disk`'s: entries and the hard state are durable after [`sync`]
-//! (`Ready::must_sync`), snapshots and compaction when they return; recovery cuts only a torn
-//! tail and names the file and offset of any other damage (see the crate docs).
+//! Durability is `storage-disk`'s: entries and the hard state are durable after [`sync`], or
+//! after a sync begun with [`begin_sync`] is finished ([`finish_sync`]: the fsync itself runs on
+//! another thread, without the storage's lock), snapshots and compaction when they return;
+//! recovery cuts only a torn tail and names the file and offset of any other damage (see the
+//! crate docs).
 //!
 //! A data directory of an older raftkv (its own `wal`, `hardstate` and `snapshot` files) is
 //! refused rather than silently started empty: a node that forgot its vote and log could break
 //! the cluster's safety.
 //!
 //! [`sync`]: NodeStorage::sync
+//! [`begin_sync`]: NodeStorage::begin_sync
+//! [`finish_sync`]: NodeStorage::finish_sync
 
 pub mod lock;
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 use std::fs::{self, File};
 use std::path::Path;
@@ -36,8 +40,11 @@ use std::sync::{Arc, RwLock};
 use bytes::Bytes;
 use raft_core::eraftpb::{ConfState, Entry, HardState, Snapshot, SnapshotMetadata};
 use raft_core::{Error, RaftState, Result, Storage, StorageError};
-use storage_disk::io::RealFs;
-use storage_disk::{DiskStorage, Garbage, Options, Recovery, SnapshotWriter, WrittenSnapshot};
+use storage_disk::io::{Fs, RealFs};
+use storage_disk::{
+    DiskStorage, FinishedSync, Garbage, Options, Recovery, SnapshotWriter, SyncTicket,
+    WrittenSnapshot,
+};
 
 /// Where `storage-disk` keeps its files inside the data directory.
 pub const RAFT_DIR: &str = "raft";
@@ -120,6 +127,12 @@ impl MadeSnapshot {
 impl NodeStorage {
     /// Opens (creating if needed) the storage of the data directory `dir`, after taking its lock.
     pub fn open(dir: &Path) -> Result<NodeStorage> {
+        NodeStorage::open_on(dir, Arc::new(RealFs::new()))
+    }
+
+    /// [`open`](Self::open), with the Raft log on the file system `fs` (the lock is a real file
+    /// in `dir` whatever `fs` is): tests put the log on a simulated disk with faults.
+    pub(crate) fn open_on(dir: &Path, fs: Arc<dyn Fs>) -> Result<NodeStorage> {
         fs::create_dir_all(dir).map_err(|e| invalid(format!("{}: {e}", dir.display())))?;
         let lock = lock::lock_dir(dir).map_err(|e| invalid(e.to_string()))?;
         if let Some(old) = OLD_FORMAT_FILES.iter().find(|f| dir.join(f).exists()) {
@@ -131,11 +144,7 @@ impl NodeStorage {
                 dir.display()
             )));
         }
-        let disk = DiskStorage::open(
-            Arc::new(RealFs::new()),
-            dir.join(RAFT_DIR),
-            Options::default(),
-        )?;
+        let disk = DiskStorage::open(fs, dir.join(RAFT_DIR), Options::default())?;
         let index = disk.rl().snapshot_metadata().index;
         let latest = if index > 0 {
             disk.snapshot(index, 0)?
@@ -177,27 +186,51 @@ impl NodeStorage {
         self.apply_snapshot(snapshot)
     }
 
-    /// Appends entries (a conflicting suffix is replaced). Durable after [`sync`](Self::sync).
-    pub fn append(&self, entries: &[Entry]) -> Result<()> {
-        self.disk().wl().append(entries)
-    }
-
-    /// Records the hard state. Durable after [`sync`](Self::sync).
-    pub fn set_hard_state(&self, hs: HardState) {
-        self.disk().wl().set_hard_state(hs);
-    }
-
-    /// Records a new commit index. Durable after the next [`sync`](Self::sync).
-    pub fn set_commit(&self, commit: u64) {
+    /// Writes what one or several `Ready`s hand over, in order: `entries` (a conflicting suffix
+    /// is replaced), then `hard_state`. Durable after the next sync.
+    ///
+    /// The commit index is never moved back: [`raise_commit`](Self::raise_commit) may have
+    /// moved it past the one of a `Ready` written later.
+    pub fn write(&self, entries: &[Entry], hard_state: Option<HardState>) -> Result<()> {
         let mut core = self.disk().wl();
-        let mut hs = *core.hard_state();
-        hs.commit = commit;
-        core.set_hard_state(hs);
+        core.append(entries)?;
+        if let Some(mut hs) = hard_state {
+            hs.commit = hs.commit.max(core.hard_state().commit);
+            core.set_hard_state(hs);
+        }
+        Ok(())
     }
 
-    /// Makes everything written so far durable (one fsync of the log).
+    /// Raises the commit index to `index` if it is lower: for the applied index, whose entries
+    /// are durable and committed, when the `Ready` whose hard state commits them is not written
+    /// yet (persistence is pipelined) and a snapshot at it is wanted (the storage refuses a
+    /// snapshot beyond its commit index). Durable after the next sync or checkpoint.
+    pub fn raise_commit(&self, index: u64) -> Result<()> {
+        let mut core = self.disk().wl();
+        if index > core.hard_state().commit {
+            core.commit_to(index)?;
+        }
+        Ok(())
+    }
+
+    /// Makes everything written so far durable (one fsync of the log), holding the storage's
+    /// lock through the fsync.
     pub fn sync(&self) -> Result<()> {
         self.disk().wl().sync()
+    }
+
+    /// Begins a sync of everything written so far: the fsync runs with [`SyncTicket::run`], on
+    /// any thread, without the storage's lock; [`finish_sync`](Self::finish_sync) then reports
+    /// it. The ticket is empty if everything is durable already.
+    pub fn begin_sync(&self) -> Result<SyncTicket> {
+        self.disk().wl().begin_sync()
+    }
+
+    /// Finishes a sync begun with [`begin_sync`](Self::begin_sync): once this returns `Ok`,
+    /// everything written before it began is durable. A failed fsync fails the storage for
+    /// good (every later write is refused): the node must stop.
+    pub fn finish_sync(&self, finished: FinishedSync) -> Result<()> {
+        self.disk().wl().finish_sync(finished)
     }
 
     /// Installs a snapshot (from the leader, or the first state of a new cluster): the log is

@@ -1,3 +1,5 @@
+//! `NodeStorage`'s tests, and fixtures the node's tests share.
+
 use bytes::Bytes;
 use raft_core::eraftpb::{ConfState, Entry, HardState, Snapshot, SnapshotMetadata};
 use raft_core::{Error, Storage, StorageError, NO_LIMIT};
@@ -5,10 +7,13 @@ use raft_core::{Error, Storage, StorageError, NO_LIMIT};
 use super::*;
 
 /// A data directory path (not created yet) inside a temp dir removed when dropped.
-struct TempDir(std::path::PathBuf, #[allow(dead_code)] tempfile::TempDir);
+pub(crate) struct TempDir(
+    pub std::path::PathBuf,
+    #[allow(dead_code)] tempfile::TempDir,
+);
 
 impl TempDir {
-    fn new(name: &str) -> TempDir {
+    pub(crate) fn new(name: &str) -> TempDir {
         let dir = tempfile::Builder::new()
             .prefix(&format!("raftkv-storage-{name}-"))
             .tempdir()
@@ -17,7 +22,8 @@ impl TempDir {
     }
 }
 
-fn entries(range: std::ops::RangeInclusive<u64>, term: u64) -> Vec<Entry> {
+/// Entries `range` of `term`, each with a payload naming it.
+pub(crate) fn entries(range: std::ops::RangeInclusive<u64>, term: u64) -> Vec<Entry> {
     range
         .map(|index| Entry {
             index,
@@ -28,14 +34,16 @@ fn entries(range: std::ops::RangeInclusive<u64>, term: u64) -> Vec<Entry> {
         .collect()
 }
 
-fn voters(ids: &[u64]) -> ConfState {
+/// A membership of the voters `ids`.
+pub(crate) fn voters(ids: &[u64]) -> ConfState {
     ConfState {
         voters: ids.to_vec(),
         ..Default::default()
     }
 }
 
-fn snapshot(index: u64, term: u64, ids: &[u64], data: &'static str) -> Snapshot {
+/// A snapshot at (`index`, `term`) of the voters `ids` holding `data`.
+pub(crate) fn snapshot(index: u64, term: u64, ids: &[u64], data: &'static str) -> Snapshot {
     Snapshot {
         data: Bytes::from_static(data.as_bytes()),
         metadata: Some(SnapshotMetadata {
@@ -52,12 +60,12 @@ fn with_log(dir: &TempDir) -> NodeStorage {
     storage
         .initialize(snapshot(1, 1, &[1, 2, 3], "initial state"))
         .unwrap();
-    storage.append(&entries(2..=40, 2)).unwrap();
-    storage.set_hard_state(HardState {
+    let hs = HardState {
         term: 2,
         vote: 1,
         commit: 40,
-    });
+    };
+    storage.write(&entries(2..=40, 2), Some(hs)).unwrap();
     storage.sync().unwrap();
     storage
 }
@@ -73,12 +81,12 @@ fn a_new_storage_is_initialised_once_and_keeps_its_state_across_a_reopen() {
         .unwrap();
     assert!(storage.is_initialized());
     assert!(storage.initialize(snapshot(1, 1, &[1], "again")).is_err());
-    storage.append(&entries(2..=5, 2)).unwrap();
-    storage.set_hard_state(HardState {
+    let hs = HardState {
         term: 2,
         vote: 3,
         commit: 4,
-    });
+    };
+    storage.write(&entries(2..=5, 2), Some(hs)).unwrap();
     storage.sync().unwrap();
     drop(storage);
 
@@ -125,7 +133,7 @@ fn a_snapshot_made_on_another_thread_is_adopted_served_from_memory_and_compacts_
         .unwrap()
         .unwrap();
     // The loop went on meanwhile.
-    storage.append(&entries(41..=42, 3)).unwrap();
+    storage.write(&entries(41..=42, 3), None).unwrap();
     storage.sync().unwrap();
     assert!(storage.adopt_snapshot(made).unwrap());
     assert_eq!(storage.snapshot_metadata().index, 30);
@@ -173,4 +181,31 @@ fn a_snapshot_request_beyond_the_latest_is_remembered_for_the_node() {
     assert_eq!(storage.snapshot(1, 2).unwrap().data, "initial state");
     assert_eq!(storage.take_snapshot_request(), Some(20));
     assert_eq!(storage.take_snapshot_request(), None, "taken once");
+}
+
+#[test]
+fn a_raised_commit_is_never_moved_back_and_a_sync_run_on_another_thread_keeps_it() {
+    let dir = TempDir::new("commit");
+    let storage = with_log(&dir);
+    let hs = |term, vote, commit| HardState { term, vote, commit };
+    storage
+        .write(&entries(41..=45, 2), Some(hs(2, 1, 40)))
+        .unwrap();
+    // The node applied up to 44 before the Ready whose hard state commits it was written.
+    storage.raise_commit(44).unwrap();
+    storage.raise_commit(30).unwrap();
+    assert_eq!(storage.hard_state().commit, 44, "never lowered");
+    assert!(storage.raise_commit(46).is_err(), "not beyond the log");
+    // That Ready (a new term, commit 42) is written after.
+    storage.write(&[], Some(hs(3, 0, 42))).unwrap();
+    assert_eq!(storage.hard_state(), hs(3, 0, 44));
+    let ticket = storage.begin_sync().unwrap();
+    assert!(!ticket.is_empty());
+    let finished = std::thread::spawn(move || ticket.run()).join().unwrap();
+    storage.finish_sync(finished).unwrap();
+    drop(storage);
+
+    let reopened = NodeStorage::open(&dir.0).unwrap();
+    assert_eq!(reopened.hard_state(), hs(3, 0, 44));
+    assert_eq!(reopened.last_log_index(), 45);
 }
