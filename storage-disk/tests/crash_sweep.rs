@@ -10,8 +10,7 @@
 
 mod common;
 
-use bytes::Bytes;
-use common::model::{check, model_of, Model};
+use common::model::{check, model_of, reshape, Model, Reshape};
 use common::*;
 use raft_core::eraftpb::{ConfState, Entry, HardState, SnapshotMetadata};
 use std::path::Path;
@@ -110,26 +109,9 @@ fn apply(step: &Step, mem: &MemStorage, disk: &DiskStorage) -> raft_core::Result
             disk.wl().write((**batch).clone(), *sync)
         }
         Step::Sync => disk.wl().sync(),
-        Step::Snapshot(index) => {
-            let data = Bytes::from(format!("sm {index}"));
-            mem.wl()
-                .create_snapshot(*index, None, data.clone())
-                .unwrap();
-            disk.wl().create_snapshot(*index, None, data).map(|_| ())
-        }
-        Step::Compact(index) => {
-            mem.wl().compact(*index).unwrap();
-            disk.wl().compact(*index)
-        }
-        Step::Install(index, term) => {
-            let s = snap(*index, *term, &[1, 2, 3]);
-            mem.wl().apply_snapshot(s.clone()).unwrap();
-            let batch = WriteBatch {
-                snapshot: Some(s),
-                ..Default::default()
-            };
-            disk.wl().write(batch, false)
-        }
+        Step::Snapshot(index) => reshape(mem, disk, Reshape::Snapshot(*index)),
+        Step::Compact(index) => reshape(mem, disk, Reshape::Compact(*index)),
+        Step::Install(index, term) => reshape(mem, disk, Reshape::Install(*index, *term)),
     }
 }
 

@@ -14,8 +14,7 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::Duration;
 
-use bytes::Bytes;
-use common::model::{check, model_of, Model};
+use common::model::{check, model_of, reshape, Model, Reshape};
 use common::*;
 use raft_core::eraftpb::{ConfState, Entry, HardState, SnapshotMetadata};
 use raft_core::{Error, Storage, NO_LIMIT};
@@ -170,26 +169,9 @@ fn run(fs: &SimFs, steps: &[Step]) -> (Vec<Model>, Vec<bool>, usize) {
                 }
                 result
             }
-            Step::Snapshot(index) => {
-                let data = Bytes::from(format!("sm {index}"));
-                mem.wl()
-                    .create_snapshot(*index, None, data.clone())
-                    .unwrap();
-                disk.wl().create_snapshot(*index, None, data).map(|_| ())
-            }
-            Step::Compact(index) => {
-                mem.wl().compact(*index).unwrap();
-                disk.wl().compact(*index)
-            }
-            Step::Install(index, term) => {
-                let s = snap(*index, *term, &[1, 2, 3]);
-                mem.wl().apply_snapshot(s.clone()).unwrap();
-                let batch = WriteBatch {
-                    snapshot: Some(s),
-                    ..Default::default()
-                };
-                disk.wl().write(batch, false)
-            }
+            Step::Snapshot(index) => reshape(&mem, &disk, Reshape::Snapshot(*index)),
+            Step::Compact(index) => reshape(&mem, &disk, Reshape::Compact(*index)),
+            Step::Install(index, term) => reshape(&mem, &disk, Reshape::Install(*index, *term)),
         };
         models.push(model_of(&mem, mem.rl().snapshot_metadata().clone()));
         let syncs_all = matches!(

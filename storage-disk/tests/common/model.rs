@@ -86,3 +86,45 @@ pub fn check(got: &Model, models: &[Model], from: usize, to: usize, context: &st
         }
     }
 }
+
+/// A change of the log's shape that a sweep makes to the model storage and the disk storage
+/// alike.
+#[allow(dead_code)]
+#[derive(Debug, Clone, Copy)]
+pub enum Reshape {
+    /// A snapshot of the state machine at this index.
+    Snapshot(u64),
+    /// Compaction up to this index.
+    Compact(u64),
+    /// A leader's snapshot at (index, term), installed with an unsynced write.
+    Install(u64, u64),
+}
+
+/// Applies `step` to `mem` (which must accept it) and to `disk`, returning the disk's answer.
+#[allow(dead_code)]
+pub fn reshape(
+    mem: &storage_mem::MemStorage,
+    disk: &storage_disk::DiskStorage,
+    step: Reshape,
+) -> raft_core::Result<()> {
+    match step {
+        Reshape::Snapshot(index) => {
+            let data = bytes::Bytes::from(format!("sm {index}"));
+            mem.wl().create_snapshot(index, None, data.clone()).unwrap();
+            disk.wl().create_snapshot(index, None, data).map(|_| ())
+        }
+        Reshape::Compact(index) => {
+            mem.wl().compact(index).unwrap();
+            disk.wl().compact(index)
+        }
+        Reshape::Install(index, term) => {
+            let s = super::snap(index, term, &[1, 2, 3]);
+            mem.wl().apply_snapshot(s.clone()).unwrap();
+            let batch = storage_disk::WriteBatch {
+                snapshot: Some(s),
+                ..Default::default()
+            };
+            disk.wl().write(batch, false)
+        }
+    }
+}
