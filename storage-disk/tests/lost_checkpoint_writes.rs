@@ -348,7 +348,7 @@ fn open_multi(fs: &SimFs) -> Result<MultiLog, storage_disk::DiskError> {
 /// Appends entries `lo..=hi` (term 1, committed) to groups 1 and 2, each with a synced write.
 fn multi_rounds(log: &MultiLog, lo: u64, hi: u64) {
     for index in lo..=hi {
-        let batches = [1, 2].map(|g| (g, committed_entry(index)));
+        let batches = [1, 2].map(|g| (g, ready(index, index, index)));
         log.wl().write(batches, true).unwrap();
     }
 }

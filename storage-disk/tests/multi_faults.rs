@@ -30,21 +30,7 @@ fn open_log(fs: &SimFs) -> Result<MultiLog, DiskError> {
 
 /// Entries `[lo, hi]` of term 1 and a hard state committing `commit`, for every group.
 fn readys(lo: u64, hi: u64, commit: u64) -> Vec<(u64, WriteBatch)> {
-    GROUPS
-        .iter()
-        .map(|g| {
-            let batch = WriteBatch {
-                entries: (lo..=hi).map(|i| ent(i, 1)).collect(),
-                hard_state: Some(HardState {
-                    term: 1,
-                    vote: 1,
-                    commit,
-                }),
-                ..Default::default()
-            };
-            (*g, batch)
-        })
-        .collect()
+    GROUPS.iter().map(|g| (*g, ready(lo, hi, commit))).collect()
 }
 
 /// A log on a fresh simulated disk whose groups hold entries 1..=`n`, synced 5 at a time.

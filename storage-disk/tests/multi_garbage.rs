@@ -26,7 +26,7 @@ fn open_log(fs: &SimFs, options: &MultiOptions) -> MultiLog {
 
 /// Appends entry `index` (term 1) to each of `groups`, committing it, with one synced write.
 fn round(log: &MultiLog, groups: &[u64], index: u64) {
-    let batches = groups.iter().map(|&g| (g, committed_entry(index)));
+    let batches = groups.iter().map(|&g| (g, ready(index, index, index)));
     log.wl().write(batches, true).unwrap();
 }
 
@@ -172,7 +172,12 @@ fn a_read_error_while_copying_a_lagging_group_forward_fails_no_write() {
 fn next_round(log: &MultiLog, groups: &[u64]) -> raft_core::Result<()> {
     let batches: Vec<_> = groups
         .iter()
-        .map(|&g| (g, committed_entry(log.group(g).last_index().unwrap() + 1)))
+        .map(|&g| {
+            (g, {
+                let next = log.group(g).last_index().unwrap() + 1;
+                ready(next, next, next)
+            })
+        })
         .collect();
     log.wl().write(batches, true)
 }

@@ -19,20 +19,6 @@ pub fn dir() -> PathBuf {
 }
 
 /// An entry at `index` with `term` and a payload whose size varies with the index.
-/// A batch appending entry `index` (term 1) and committing it (term 1, vote 1).
-#[allow(dead_code)]
-pub fn committed_entry(index: u64) -> storage_disk::WriteBatch {
-    storage_disk::WriteBatch {
-        entries: vec![ent(index, 1)],
-        hard_state: Some(raft_core::eraftpb::HardState {
-            term: 1,
-            vote: 1,
-            commit: index,
-        }),
-        ..Default::default()
-    }
-}
-
 pub fn ent(index: u64, term: u64) -> Entry {
     let len = (index * 37 % 200) as usize;
     Entry {
