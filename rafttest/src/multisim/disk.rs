@@ -30,7 +30,6 @@
 
 use std::sync::Arc;
 
-use raft_core::eraftpb::HardState;
 use raft_core::{Ready, Storage};
 use storage_disk::io::{FaultConfig, SimFs};
 use storage_disk::{MultiLog, MultiOptions as LogOptions, WriteBatch};
@@ -38,18 +37,10 @@ use storage_mem::MemStorage;
 
 use super::node::DiskGroup;
 use super::options::{MultiFeatures, MultiPlantedBug};
+use crate::sim::disk::Synced;
 
 /// Where each node's log lives on its simulated disk.
 const DIR: &str = "/multi";
-
-/// What the last successful fsync made durable of one group.
-#[derive(Debug, Clone, Copy, Default)]
-struct Synced {
-    hard_state: HardState,
-    last_index: u64,
-    last_term: u64,
-    snapshot_index: u64,
-}
 
 /// What a node's disk did, over all its lives.
 #[derive(Debug, Clone, Copy, Default)]

@@ -58,13 +58,13 @@ const SEGMENT_HEADER_BYTES: u64 = 24;
 /// How far back from the end of the live segment a flip among its newest records may land.
 const RECENT_BYTES: u64 = 1024;
 
-/// What the last successful fsync made durable.
+/// What the last successful fsync made durable (of a node, or of one group in a shared log).
 #[derive(Debug, Clone, Copy, Default)]
-struct Synced {
-    hard_state: HardState,
-    last_index: u64,
-    last_term: u64,
-    snapshot_index: u64,
+pub(crate) struct Synced {
+    pub hard_state: HardState,
+    pub last_index: u64,
+    pub last_term: u64,
+    pub snapshot_index: u64,
 }
 
 /// What recovery from a power loss made of a node's disk.

@@ -22,7 +22,7 @@ pub mod checker;
 mod confirm;
 mod confmodel;
 mod damage;
-mod disk;
+pub(crate) mod disk;
 mod durability;
 mod events;
 mod heal;
