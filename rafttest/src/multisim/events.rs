@@ -204,9 +204,7 @@ impl MultiSim {
         self.next_value += 1;
         let data = format!("{group}:{}", self.next_value).into_bytes();
         let node = self.node(id);
-        node.core_reading(true);
-        let proposed = node.multi().propose(group, Vec::new(), data);
-        node.core_reading(false);
+        let proposed = node.core_reads(|multi| multi.propose(group, Vec::new(), data));
         match proposed {
             Ok(()) => {
                 self.log(format!(

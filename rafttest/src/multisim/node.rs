@@ -172,11 +172,18 @@ impl MultiNode {
         self.multi.is_some()
     }
 
-    /// The core starts or stops reading its disk (see `NodeDisk::core_reading`).
-    pub fn core_reading(&mut self, on: bool) {
+    /// Runs `call` on the driver with the disk's read errors on (see
+    /// `NodeDisk::core_reading`): the core's reads may fail, the simulator's never do. Only
+    /// called for nodes known to be up.
+    pub fn core_reads<R>(&mut self, call: impl FnOnce(&mut MultiRaft<GroupStore>) -> R) -> R {
         if let Some(disk) = &mut self.disk {
-            disk.core_reading(on);
+            disk.core_reading(true);
         }
+        let result = call(self.multi.as_mut().expect("the node is up"));
+        if let Some(disk) = &mut self.disk {
+            disk.core_reading(false);
+        }
+        result
     }
 
     /// The running driver. Only called for nodes known to be up.

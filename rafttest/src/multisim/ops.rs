@@ -19,9 +19,7 @@ impl MultiSim {
     /// the node's disk.
     pub(crate) fn take_ready(&mut self, id: u64) -> Result<(), String> {
         let node = self.node(id);
-        node.core_reading(true);
-        let batch = node.multi().ready();
-        node.core_reading(false);
+        let batch = node.core_reads(|multi| multi.ready());
         self.read_failures(id, batch.failures(), "building its Ready")?;
         if batch.is_empty() {
             return Ok(());
@@ -126,9 +124,7 @@ impl MultiSim {
         }
         let groups = batch.groups().len();
         let node = self.node(id);
-        node.core_reading(true);
-        node.multi().advance(batch);
-        node.core_reading(false);
+        node.core_reads(|multi| multi.advance(batch));
         self.log(format!(
             "node {id} syncs {groups} groups, applies {applied_entries} entries{}",
             skipped.map_or(String::new(), |g| format!(
@@ -181,9 +177,7 @@ impl MultiSim {
     /// Sends node `id`'s queued envelopes, encoded.
     pub(crate) fn flush(&mut self, id: u64) {
         let node = self.node(id);
-        node.core_reading(true);
-        let envelopes = node.multi().flush();
-        node.core_reading(false);
+        let envelopes = node.core_reads(|multi| multi.flush());
         for envelope in envelopes {
             let messages = envelope.messages.len();
             let groups = envelope.messages.iter().map(|m| m.group_id).collect();
@@ -221,9 +215,7 @@ impl MultiSim {
             return Ok(());
         }
         let node = self.node(to);
-        node.core_reading(true);
-        let stepped = node.multi().step_encoded(&envelope.bytes);
-        node.core_reading(false);
+        let stepped = node.core_reads(|multi| multi.step_encoded(&envelope.bytes));
         let report = match stepped {
             Ok(report) => report,
             Err(EnvelopeError::Decode(error)) => {
@@ -259,9 +251,7 @@ impl MultiSim {
         let node = self.node(id);
         let before = node.multi().status();
         let awake = before.groups - before.quiesced_groups;
-        node.core_reading(true);
-        node.multi().tick();
-        node.core_reading(false);
+        node.core_reads(|multi| multi.tick());
         let after = node.multi().metrics();
         let ticked = after.group_ticks - before.metrics.group_ticks;
         let napped = after.quiesced_by_policy - before.metrics.quiesced_by_policy;
